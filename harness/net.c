@@ -1,0 +1,222 @@
+/* Loopback client helpers: see include/lc/net.h. */
+#define _GNU_SOURCE
+#include "lc/net.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lc/proc.h"
+
+static struct sockaddr_in loopback(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+int lc_free_port(unsigned *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = loopback(0);
+	socklen_t len = sizeof a;
+	int rc = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0) {
+		*port = ntohs(a.sin_port);
+		rc = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Wait for events on fd until the deadline; 1 ready, 0 timeout, -1 error. */
+static int wait_fd(int fd, short events, double deadline)
+{
+	for (;;) {
+		double left = deadline - lc_now();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = { .fd = fd, .events = events };
+		int r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+int lc_connect(unsigned port, double timeout)
+{
+	double deadline = lc_now() + timeout;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = loopback(port);
+	int err = 0;
+	socklen_t elen = sizeof err;
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		int r = wait_fd(fd, POLLOUT, deadline);
+		if (r <= 0) {
+			errno = r == 0 ? ETIMEDOUT : errno;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err) {
+			errno = err ? err : errno;
+			goto fail;
+		}
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+int lc_send_all(int fd, const void *buf, size_t len, double timeout)
+{
+	double deadline = lc_now() + timeout;
+	const char *p = buf;
+	while (len > 0) {
+		int r = wait_fd(fd, POLLOUT, deadline);
+		if (r <= 0) {
+			errno = r == 0 ? ETIMEDOUT : errno;
+			return -1;
+		}
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+long lc_recv_until(int fd, char *buf, size_t cap, const char *expect, size_t expect_len, double timeout)
+{
+	double deadline = lc_now() + timeout;
+	size_t got = 0;
+	while (got < cap) {
+		int r = wait_fd(fd, POLLIN, deadline);
+		if (r <= 0) {
+			errno = r == 0 ? ETIMEDOUT : errno;
+			return -1;
+		}
+		ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0)
+			return n < 0 ? -1 : (long)got;
+		got += (size_t)n;
+		if (expect_len == 0 || memmem(buf, got, expect, expect_len))
+			break;
+	}
+	return (long)got;
+}
+
+int lc_wait_eof(int fd, double timeout)
+{
+	double deadline = lc_now() + timeout;
+	char buf[512];
+	for (;;) {
+		int r = wait_fd(fd, POLLIN, deadline);
+		if (r <= 0) {
+			errno = r == 0 ? ETIMEDOUT : errno;
+			return -1;
+		}
+		ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (n == 0)
+			return 0;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return errno == ECONNRESET ? 0 : -1;
+	}
+}
+
+void lc_close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	close(fd);
+}
+
+/* Counts lines of one /proc/net/tcp* file whose local port is `port` and whose state is
+ * ESTABLISHED (01), SYN_RECV (03) or CLOSE_WAIT (08): sockets the server still has to close. */
+static int count_pending(const char *path, unsigned port)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char line[512];
+	int n = 0;
+	if (!fgets(line, sizeof line, f)) /* header */
+		n = -1;
+	while (n >= 0 && fgets(line, sizeof line, f)) {
+		char local[64];
+		unsigned st;
+		if (sscanf(line, "%*s %63s %*s %x", local, &st) != 2)
+			continue;
+		char *colon = strrchr(local, ':');
+		if (colon && strtoul(colon + 1, NULL, 16) == port && (st == 0x01 || st == 0x03 || st == 0x08))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+int lc_server_pending(unsigned port)
+{
+	int v4 = count_pending("/proc/net/tcp", port);
+	int v6 = count_pending("/proc/net/tcp6", port);
+	if (v4 < 0)
+		return -1;
+	return v4 + (v6 > 0 ? v6 : 0);
+}
+
+int lc_count_fds(int pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static const char *const close_names[] = { "eof", "server", "reset", "mix" };
+
+int lc_close_parse(const char *s, enum lc_close *out)
+{
+	for (int i = 0; i < 4; i++) {
+		if (strcmp(s, close_names[i]) == 0) {
+			*out = (enum lc_close)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *lc_close_name(enum lc_close c)
+{
+	return (unsigned)c < 4 ? close_names[c] : "?";
+}

@@ -1,0 +1,215 @@
+/* Child processes with deadlines: see include/lc/proc.h. */
+#define _GNU_SOURCE
+#include "lc/proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+double lc_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void lc_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int open_out(const char *path)
+{
+	return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+/* In the child: wire stdio, then exec. Only async-signal-safe calls. */
+static void child_exec(char *const argv[], int out, int err, int errpipe)
+{
+	int in = open("/dev/null", O_RDONLY);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	setpgid(0, 0);
+	if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		goto fail;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	execvp(argv[0], argv);
+fail:;
+	int e = errno;
+	(void)!write(errpipe, &e, sizeof e);
+	_exit(127);
+}
+
+pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen)
+{
+	int out = -1, errfd = -1, pipefd[2] = { -1, -1 };
+	pid_t pid = -1;
+
+	out = open_out(out_path);
+	errfd = open_out(err_path);
+	if (out < 0 || errfd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "cannot set up output files: %s", strerror(errno));
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0)
+		child_exec(argv, out, errfd, pipefd[1]);
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	int e;
+	if (read(pipefd[0], &e, sizeof e) == (ssize_t)sizeof e) { /* exec failed: EOF means it worked */
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+out:
+	if (out >= 0)
+		close(out);
+	if (errfd >= 0)
+		close(errfd);
+	if (pipefd[0] >= 0)
+		close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
+	return pid;
+}
+
+bool lc_alive(pid_t pid, int *status)
+{
+	int st;
+	pid_t r = waitpid(pid, &st, WNOHANG);
+	if (r == pid && status)
+		*status = st;
+	return r == 0;
+}
+
+int lc_wait(pid_t pid, double timeout, int *status)
+{
+	double deadline = lc_now() + timeout;
+	int delay = 1;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD)) {
+			if (status)
+				*status = r == pid ? st : 0;
+			return 0;
+		}
+		if (lc_now() >= deadline)
+			return -1;
+		lc_sleep_ms(delay);
+		delay = delay < 20 ? delay * 2 : 20;
+	}
+}
+
+int lc_stop(pid_t pid, double grace)
+{
+	int status = 0;
+	kill(pid, SIGTERM);
+	if (lc_wait(pid, grace, &status) == 0)
+		return status;
+	kill(-pid, SIGKILL); /* the whole group: valgrind may have forked helpers */
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+void lc_status_str(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "status 0x%x", (unsigned)status);
+}
+
+/* Scans the file's complete lines for the regex. Returns 1 on match, 0 if none yet. */
+static int scan_file(const char *path, const regex_t *re, unsigned *port)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char line[4096];
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		regmatch_t m[2];
+		char *nl = strchr(line, '\n');
+		if (!nl)
+			continue; /* a line still being written */
+		*nl = '\0';
+		if (regexec(re, line, 2, m, 0) != 0)
+			continue;
+		found = 1;
+		if (port)
+			*port = m[1].rm_so >= 0 ? (unsigned)strtoul(line + m[1].rm_so, NULL, 10) : 0;
+	}
+	fclose(f);
+	return found;
+}
+
+int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout, unsigned *port,
+		 char *err, size_t errlen)
+{
+	regex_t re;
+	int rc = regcomp(&re, regex, REG_EXTENDED);
+	if (rc != 0) {
+		char msg[128];
+		regerror(rc, &re, msg, sizeof msg);
+		snprintf(err, errlen, "bad --ready regex '%s': %s", regex, msg);
+		return -1;
+	}
+	double deadline = lc_now() + timeout;
+	int result = -1, status;
+	for (;;) {
+		if (scan_file(path, &re, port)) {
+			result = 0;
+			break;
+		}
+		if (!lc_alive(pid, &status)) {
+			char how[96];
+			lc_status_str(status, how, sizeof how);
+			snprintf(err, errlen, "server exited before it was ready (%s)", how);
+			break;
+		}
+		if (lc_now() >= deadline) {
+			snprintf(err, errlen, "server not ready within %gs (no line matching '%s' on stdout)",
+				 timeout, regex);
+			break;
+		}
+		lc_sleep_ms(10);
+	}
+	regfree(&re);
+	return result;
+}
+
+void lc_last_line(const char *path, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	FILE *f = path ? fopen(path, "r") : NULL;
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0])
+			snprintf(buf, len, "%s", line);
+	}
+	fclose(f);
+}

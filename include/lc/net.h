@@ -1,0 +1,32 @@
+/* Loopback client side of the harness: connects only to 127.0.0.1, every call has a deadline. */
+#ifndef LC_NET_H
+#define LC_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum lc_close { LC_CLOSE_EOF, LC_CLOSE_SERVER, LC_CLOSE_RESET, LC_CLOSE_MIX };
+
+/* A loopback port that was free a moment ago (bind to port 0, read it, close). */
+int lc_free_port(unsigned *port);
+/* Connect to 127.0.0.1:port within timeout seconds. Returns the fd (blocking, CLOEXEC) or -1. */
+int lc_connect(unsigned port, double timeout);
+/* Send all bytes within the deadline. Returns 0 or -1 (errno set, ETIMEDOUT on deadline). */
+int lc_send_all(int fd, const void *buf, size_t len, double timeout);
+/* Read into buf until it contains expect (or, with expect_len 0, until any byte arrives),
+ * until EOF, or until the deadline. Returns bytes read (>= 0), or -1 (errno set). */
+long lc_recv_until(int fd, char *buf, size_t cap, const char *expect, size_t expect_len, double timeout);
+/* Wait until the peer closes (read returns 0). Returns 0, or -1 on timeout or error. */
+int lc_wait_eof(int fd, double timeout);
+/* Close abruptly: SO_LINGER 0, so the server sees ECONNRESET. */
+void lc_close_reset(int fd);
+/* Server-side TCP sockets on local port `port` the server has not closed yet
+ * (ESTABLISHED, SYN_RECV, CLOSE_WAIT in /proc/net/tcp and tcp6); -1 if unreadable. */
+int lc_server_pending(unsigned port);
+/* Open fds of a process (/proc/PID/fd), -1 if unreadable. */
+int lc_count_fds(int pid);
+/* Parse "eof|server|reset|mix". Returns 0 or -1. */
+int lc_close_parse(const char *s, enum lc_close *out);
+const char *lc_close_name(enum lc_close c);
+
+#endif

@@ -1,0 +1,37 @@
+/* Child processes for the harness and the tests: every wait has a deadline, every child is reaped. */
+#ifndef LC_PROC_H
+#define LC_PROC_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Monotonic clock in seconds. */
+double lc_now(void);
+/* Sleep ms milliseconds (EINTR-safe). */
+void lc_sleep_ms(int ms);
+
+/* Fork and exec argv[0] (PATH search) with stdout and stderr appended to the given files
+ * (NULL: /dev/null), stdin from /dev/null, its own process group, and PR_SET_PDEATHSIG
+ * SIGKILL so it dies with us. Returns the pid, or -1 with a reason in err. */
+pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen);
+
+/* Wait up to timeout seconds for pid to exit. Returns 0 with *status set (waitpid format),
+ * or -1 if it is still running at the deadline. */
+int lc_wait(pid_t pid, double timeout, int *status);
+/* True while pid has not exited; reaps it (and stores *status) if it has. */
+bool lc_alive(pid_t pid, int *status);
+/* SIGTERM, wait grace seconds, then SIGKILL; always reaps. Returns the waitpid status. */
+int lc_stop(pid_t pid, double grace);
+/* Describes a waitpid status: "exit status 0", "killed by signal 11 (Segmentation fault)". */
+void lc_status_str(int status, char *buf, size_t len);
+
+/* Wait until a line of the file matches the POSIX extended regex (with one capture group for
+ * the port when port is not NULL) or the deadline passes, or pid exits.
+ * Returns 0 on match, -1 with a reason in err. */
+int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout, unsigned *port,
+		 char *err, size_t errlen);
+
+/* Last non-empty line of a file (for error messages), "" if none. */
+void lc_last_line(const char *path, char *buf, size_t len);
+
+#endif

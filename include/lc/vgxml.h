@@ -1,0 +1,47 @@
+/* Reader for valgrind memcheck's XML report (--xml=yes), built on expat.
+ *
+ * It keeps what a leak verdict needs: the leak records (kind, bytes, blocks, allocation stack)
+ * and totals per kind, plus the count of non-leak errors. Anything that is not a memcheck
+ * XML report (empty, truncated, another tool, an unknown protocol version) is a clear error. */
+#ifndef LC_VGXML_H
+#define LC_VGXML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum vg_kind { VG_DEFINITE, VG_INDIRECT, VG_POSSIBLE, VG_REACHABLE, VG_NKINDS };
+
+#define VG_MAX_FRAMES 12
+
+struct vg_frame {
+	char fn[128];     /* function name, "" if unknown */
+	char file[128];   /* source file name (no directory), "" if unknown */
+	unsigned line;    /* 0 if unknown */
+};
+
+struct vg_record {
+	enum vg_kind kind;
+	unsigned long bytes;   /* for VG_DEFINITE: direct bytes only (see vg_report) */
+	unsigned long blocks;
+	size_t nframes;
+	struct vg_frame frames[VG_MAX_FRAMES]; /* frames[0] is the allocator (malloc...) */
+};
+
+struct vg_report {
+	int pid;
+	bool finished;                     /* <status><state>FINISHED</state> was seen */
+	unsigned long bytes[VG_NKINDS];    /* totals per kind; definite = direct only, so the */
+	unsigned long blocks[VG_NKINDS];   /* kinds add up without counting indirect twice */
+	unsigned long other_errors;        /* non-leak errors (invalid read, ...) */
+	struct vg_record *records;         /* owned: every leak record, in file order */
+	size_t nrecords;
+};
+
+/* Return 0 on success; on failure -1 with a one-line reason in err (no trailing newline),
+ * and *out left empty (safe to vg_report_free). */
+int vg_report_parse_file(const char *path, struct vg_report *out, char *err, size_t errlen);
+int vg_report_parse_buffer(const char *buf, size_t len, struct vg_report *out, char *err, size_t errlen);
+void vg_report_free(struct vg_report *r);
+const char *vg_kind_name(enum vg_kind k); /* "definitely lost", ... */
+
+#endif

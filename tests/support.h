@@ -1,0 +1,26 @@
+/* Test support: start a built server (optionally under valgrind) in a private temp dir. */
+#ifndef TESTS_SUPPORT_H
+#define TESTS_SUPPORT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct served {
+	pid_t pid;
+	unsigned port;
+	char dir[128];   /* private temp dir: server.out, server.err, valgrind.log */
+};
+
+/* Path of a built binary, relative to the build dir ("runtime/echo"). */
+const char *built(const char *rel);
+/* Start the binary with port 0; under valgrind (text log in dir/valgrind.log) if asked.
+ * Fails the test (cr_assert) if it does not become ready in time. */
+void served_start(struct served *s, const char *rel, bool valgrind);
+/* SIGTERM, wait up to timeout seconds; returns the waitpid status (SIGKILL if it hung). */
+int served_stop(struct served *s, double timeout);
+/* Removes the temp dir. */
+void served_cleanup(struct served *s);
+/* Reads a whole file into a static buffer (tests only). */
+const char *slurp(const char *dir, const char *name);
+
+#endif

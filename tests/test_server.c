@@ -1,0 +1,166 @@
+/* The runtime's server as a real child process on 127.0.0.1: protocol, bad input, shutdown. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lc/net.h"
+#include "lc/proc.h"
+#include "support.h"
+
+static struct served srv;
+
+static void start_echo(void) { served_start(&srv, "runtime/echo", false); }
+static void stop_echo(void)
+{
+	if (srv.pid > 0)
+		served_stop(&srv, 5);
+	served_cleanup(&srv);
+}
+
+/* Send text and read until the expected reply; returns the reply in a static buffer. */
+static const char *ask(int fd, const char *text, size_t len, const char *expect)
+{
+	static char buf[8192];
+	cr_assert_eq(lc_send_all(fd, text, len, 5), 0, "send: %s", strerror(errno));
+	long n = lc_recv_until(fd, buf, sizeof buf - 1, expect, strlen(expect), 5);
+	cr_assert_geq(n, 0, "no reply to %.20s: %s", text, strerror(errno));
+	buf[n] = '\0';
+	return buf;
+}
+
+static int conn(void)
+{
+	int fd = lc_connect(srv.port, 5);
+	cr_assert_geq(fd, 0, "connect: %s", strerror(errno));
+	return fd;
+}
+
+TestSuite(server, .init = start_echo, .fini = stop_echo, .timeout = 30);
+
+Test(server, echoes_lines)
+{
+	int fd = conn();
+	cr_assert_str_eq(ask(fd, "hello\n", 6, "hello\n"), "hello\n");
+	cr_assert_str_eq(ask(fd, "a\r\nb\n", 5, "b\n"), "a\nb\n", "CR stripped, lines in order");
+	close(fd);
+}
+
+Test(server, quit_closes_the_connection)
+{
+	int fd = conn();
+	cr_assert_eq(lc_send_all(fd, "QUIT\n", 5, 5), 0);
+	cr_assert_eq(lc_wait_eof(fd, 5), 0, "server must close after QUIT");
+	close(fd);
+}
+
+Test(server, stats_counts_open_connections)
+{
+	int a = conn(), b = conn();
+	ask(a, "x\n", 2, "x\n"); /* both accepted before STATS */
+	ask(b, "x\n", 2, "x\n");
+	cr_assert_str_eq(ask(a, "STATS\n", 6, "\n"), "STATS open=2 objects=0\n");
+	close(b);
+	lc_sleep_ms(50);
+	cr_assert_str_eq(ask(a, "STATS\n", 6, "\n"), "STATS open=1 objects=0\n");
+	close(a);
+}
+
+Test(server, long_line_is_refused_then_recovers)
+{
+	int fd = conn();
+	static char big[5000];
+	memset(big, 'x', sizeof big);
+	big[sizeof big - 1] = '\n';
+	cr_assert_str_eq(ask(fd, big, sizeof big, "ERR line too long\n"), "ERR line too long\n");
+	cr_assert_str_eq(ask(fd, "ok\n", 3, "ok\n"), "ok\n", "the rest of the long line is discarded");
+	close(fd);
+}
+
+Test(server, nul_bytes_are_echoed)
+{
+	int fd = conn();
+	const char *r = ask(fd, "a\0b\n", 4, "b\n");
+	cr_assert_eq(memcmp(r, "a\0b\n", 4), 0);
+	close(fd);
+}
+
+Test(server, survives_partial_lines_resets_and_many_clients)
+{
+	enum { N = 300 };
+	static int fds[N];
+	for (int i = 0; i < N; i++)
+		fds[i] = conn();
+	for (int i = 0; i < N; i++) {
+		if (i % 3 == 0) {
+			lc_send_all(fds[i], "no newline", 10, 5);
+			close(fds[i]);
+		} else if (i % 3 == 1) {
+			lc_close_reset(fds[i]);
+		} else {
+			ask(fds[i], "x\n", 2, "x\n");
+			close(fds[i]);
+		}
+	}
+	int fd = conn();
+	cr_assert_str_eq(ask(fd, "STATS\n", 6, "\n"), "STATS open=1 objects=0\n");
+	close(fd);
+}
+
+Test(server, sigterm_exits_zero_with_clients_connected)
+{
+	int fd = conn();
+	ask(fd, "x\n", 2, "x\n");
+	int status = served_stop(&srv, 5);
+	srv.pid = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+	cr_assert_eq(lc_wait_eof(fd, 5), 0, "shutdown must close live connections");
+	close(fd);
+}
+
+Test(server_usage, bad_port_is_a_clear_error, .timeout = 10)
+{
+	char dir[] = "/tmp/lc-usage-XXXXXX", err[256], path[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/err", dir);
+	char *argv[] = { (char *)built("runtime/echo"), "99999", NULL };
+	pid_t pid = lc_spawn(argv, NULL, path, err, sizeof err);
+	cr_assert_gt(pid, 0, "%s", err);
+	int status;
+	cr_assert_eq(lc_wait(pid, 5, &status), 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	cr_assert(strstr(slurp(dir, "err"), "usage:"), "got: %s", slurp(dir, "err"));
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Issue #2's bar: 500 mixed cycles (client close, QUIT, reset), SIGTERM, all heap freed. */
+Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
+{
+	struct served vs;
+	served_start(&vs, "runtime/echo", true);
+	srv = vs;
+	for (int i = 0; i < 500; i++) {
+		int fd = conn();
+		ask(fd, "ping\n", 5, "ping\n");
+		if (i % 3 == 0) {
+			close(fd);
+		} else if (i % 3 == 1) {
+			lc_send_all(fd, "QUIT\n", 5, 5);
+			cr_assert_eq(lc_wait_eof(fd, 5), 0);
+			close(fd);
+		} else {
+			lc_close_reset(fd);
+		}
+	}
+	int status = served_stop(&vs, 20);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+	const char *log = slurp(vs.dir, "valgrind.log");
+	cr_assert(strstr(log, "All heap blocks were freed -- no leaks are possible"), "valgrind said:\n%s", log);
+	cr_assert(strstr(log, "ERROR SUMMARY: 0 errors"), "valgrind said:\n%s", log);
+	served_cleanup(&vs);
+}
