@@ -21,7 +21,8 @@ struct vg_frame {
 
 struct vg_record {
 	enum vg_kind kind;
-	unsigned long bytes;   /* for VG_DEFINITE: direct bytes only (see vg_report) */
+	unsigned long bytes;   /* valgrind's leakedbytes: for VG_DEFINITE, direct + the indirect
+	                        * bytes it holds (the XML has no per-record split) */
 	unsigned long blocks;
 	size_t nframes;
 	struct vg_frame frames[VG_MAX_FRAMES]; /* frames[0] is the allocator (malloc...) */
@@ -31,9 +32,11 @@ struct vg_report {
 	int pid;
 	bool finished;                     /* <status><state>FINISHED</state> was seen */
 	unsigned long bytes[VG_NKINDS];    /* totals per kind; definite = direct only, so the */
-	unsigned long blocks[VG_NKINDS];   /* kinds add up without counting indirect twice */
-	unsigned long other_errors;        /* non-leak errors (invalid read, ...) */
-	struct vg_record *records;         /* owned: every leak record, in file order */
+	unsigned long blocks[VG_NKINDS];   /* kinds add up without counting indirect twice
+	                                    * (without indirect records, definite keeps them) */
+	unsigned long other_errors;        /* non-leak error contexts (invalid read, ...) */
+	struct vg_record *records;         /* owned: every leak record of the exit check
+	                                    * (after FINISHED), in file order */
 	size_t nrecords;
 };
 

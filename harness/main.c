@@ -1,0 +1,118 @@
+/* leakcheck CLI: parse options into struct lc_options, run, print, exit with the verdict. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lc/leakcheck.h"
+
+static const char usage[] =
+	"usage: leakcheck [OPTIONS] -- SERVER [ARGS...]\n"
+	"Runs SERVER under valgrind memcheck, drives connect/disconnect cycles at it on 127.0.0.1,\n"
+	"and judges leaks at exit and while it runs. Exit status: 0 clean, 1 leak, 2 could not judge.\n"
+	"  {port} in ARGS       replaced by a free loopback port; otherwise the port is read from the\n"
+	"                       server's stdout line 'listening on 127.0.0.1:PORT'\n"
+	"  --ready REGEX        readiness line to wait for (extended regex; group 1 = port)\n"
+	"  --cycles N           connections per measured round (default 200)\n"
+	"  --rounds R           measured rounds (default 3)\n"
+	"  --warmup W           connections before the baseline (default 20)\n"
+	"  --close MODE         eof | server | reset | mix (default mix)\n"
+	"  --concurrency K      connections open at once (default 1)\n"
+	"  --send TEXT          sent on each connection (default 'ping\\n'; '' sends nothing)\n"
+	"  --expect TEXT        reply to wait for (default: the echo of --send; any reply if --send\n"
+	"                       is given without it)\n"
+	"  --quit TEXT          line that makes the server close (--close server; default 'QUIT\\n')\n"
+	"  --timeout S          seconds for every wait on the server (default 10)\n"
+	"  --suppressions FILE  passed to valgrind\n"
+	"  --json FILE          machine-readable report\n"
+	"  --keep DIR           keep valgrind's raw logs (XML, vgdb output, server output) in DIR\n"
+	"  --valgrind PROG      valgrind program to run (default valgrind)\n"
+	"  -q                   print only the verdict line\n"
+	"  -h, --help           this text\n";
+
+static int usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "leakcheck: %s%s%s (try --help)\n", msg, arg ? ": " : "", arg ? arg : "");
+	return LC_ERROR;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (!*s || *end || s[0] == '-' || v > 10000000)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int set_text(char *dst, const char *src)
+{
+	if (strlen(src) >= LC_TEXT_MAX)
+		return -1;
+	strcpy(dst, src);
+	return lc_unescape(dst);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND };
+	static const struct option longopts[] = {
+		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
+		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
+		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
+		{ "timeout", 1, 0, O_TIMEOUT }, { "suppressions", 1, 0, O_SUPP }, { "json", 1, 0, O_JSON },
+		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "help", 0, 0, 'h' }, { 0 },
+	};
+	struct lc_options o;
+	const char *json = NULL;
+	bool quiet = false, send_given = false, expect_given = false;
+	lc_options_init(&o);
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+		int bad = 0;
+		char *end;
+		switch (c) {
+		case 'q': quiet = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		case O_READY: o.ready = optarg; break;
+		case O_CYCLES: bad = parse_uint(optarg, &o.cycles) || o.cycles < 1; break;
+		case O_ROUNDS: bad = parse_uint(optarg, &o.rounds) || o.rounds < 1 || o.rounds > LC_MAX_ROUNDS; break;
+		case O_WARMUP: bad = parse_uint(optarg, &o.warmup); break;
+		case O_CONC: bad = parse_uint(optarg, &o.concurrency) || o.concurrency < 1 || o.concurrency > 256; break;
+		case O_CLOSE: bad = lc_close_parse(optarg, &o.close); break;
+		case O_SEND: bad = set_text(o.send, optarg); send_given = true; break;
+		case O_EXPECT: bad = set_text(o.expect, optarg); expect_given = true; break;
+		case O_QUIT: bad = set_text(o.quit, optarg); break;
+		case O_TIMEOUT: o.timeout = strtod(optarg, &end); bad = *end || !(o.timeout > 0 && o.timeout <= 3600); break;
+		case O_SUPP: o.suppressions = optarg; bad = access(optarg, R_OK) != 0; break;
+		case O_JSON: json = optarg; break;
+		case O_KEEP: o.keep_dir = optarg; break;
+		case O_VALGRIND: o.valgrind = optarg; break;
+		default: return usage_error("unknown option or missing value", argv[optind - 1]);
+		}
+		if (bad)
+			return usage_error("bad value for option", argv[optind - 1]);
+	}
+	if (optind >= argc)
+		return usage_error("no server command (leakcheck [OPTIONS] -- SERVER [ARGS...])", NULL);
+	if (send_given && !expect_given) {
+		o.expect[0] = '\0';
+		o.expect_any = o.send[0] != '\0';
+	}
+	o.server_argv = argv + optind;
+	o.progress = !quiet && isatty(STDERR_FILENO);
+
+	struct lc_report rep;
+	enum lc_verdict v = lc_run(&o, &rep);
+	lc_report_print(stdout, &rep, &o, quiet);
+	if (json && lc_report_json(json, &rep, &o) < 0) {
+		fprintf(stderr, "leakcheck: cannot write %s\n", json);
+		v = LC_ERROR;
+	}
+	lc_report_free(&rep);
+	return (int)v;
+}

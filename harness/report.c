@@ -1,0 +1,202 @@
+/* leakcheck's output: a short human table and a JSON object. */
+#include <stdio.h>
+#include <string.h>
+
+#include "lc/leakcheck.h"
+
+static const char *const verdict_names[] = { "clean", "leak", "error" };
+
+/* The first frame that is not the allocator itself: where the program asked for memory. */
+static const struct vg_frame *alloc_site(const struct vg_record *rec)
+{
+	static const char *const allocators[] = { "malloc", "calloc", "realloc", "strdup", "strndup",
+						  "operator new", "operator new[]", "memalign", NULL };
+	for (size_t i = 0; i < rec->nframes; i++) {
+		bool is_alloc = false;
+		for (size_t a = 0; allocators[a]; a++)
+			is_alloc |= strcmp(rec->frames[i].fn, allocators[a]) == 0;
+		if (!is_alloc)
+			return &rec->frames[i];
+	}
+	return rec->nframes ? &rec->frames[0] : NULL;
+}
+
+static void print_site(FILE *f, const struct vg_record *rec)
+{
+	const struct vg_frame *s = alloc_site(rec);
+	if (!s) {
+		fputs("(no stack)", f);
+		return;
+	}
+	fprintf(f, "%s", s->fn[0] ? s->fn : "???");
+	if (s->file[0])
+		fprintf(f, " (%s:%u)", s->file, s->line);
+	/* one caller more: which path allocated it */
+	size_t i = (size_t)(s - rec->frames) + 1;
+	if (i < rec->nframes && rec->frames[i].file[0])
+		fprintf(f, " <- %s (%s:%u)", rec->frames[i].fn, rec->frames[i].file, rec->frames[i].line);
+}
+
+static void print_exit(FILE *f, const struct lc_report *rep)
+{
+	const struct vg_report *x = &rep->exit;
+	bool lost = x->bytes[VG_DEFINITE] + x->bytes[VG_INDIRECT] > 0;
+	if (!rep->have_exit) {
+		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", "no report", "-");
+		return;
+	}
+	char what[128];
+	snprintf(what, sizeof what, "%lu B definite, %lu B indirect, %lu B possible", x->bytes[VG_DEFINITE],
+		 x->bytes[VG_INDIRECT], x->bytes[VG_POSSIBLE]);
+	fprintf(f, "  %-24s %-52s %s\n", "lost at exit", what, lost ? "LEAK" : "ok");
+	for (size_t i = 0, shown = 0; i < x->nrecords && shown < 5; i++) {
+		const struct vg_record *rec = &x->records[i];
+		if (rec->kind != VG_DEFINITE && rec->kind != VG_INDIRECT)
+			continue;
+		fprintf(f, "      %lu B in %lu blocks %s: ", rec->bytes, rec->blocks, vg_kind_name(rec->kind));
+		print_site(f, rec);
+		fputc('\n', f);
+		shown++;
+	}
+}
+
+static void print_running(FILE *f, const struct lc_report *rep)
+{
+	char what[320], rounds[160] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < rep->nrounds && len < sizeof rounds - 20; i++)
+		len += (size_t)snprintf(rounds + len, sizeof rounds - len, "%s%+ld", i ? " " : "", rep->rounds[i].dblocks);
+	snprintf(what, sizeof what, "%+.2f blocks, %+.1f B per cycle (rounds: %s)", rep->blocks_per_cycle,
+		 rep->bytes_per_cycle, rounds);
+	fprintf(f, "  %-24s %-52s %s\n", "retained while running", rep->nrounds ? what : "not measured",
+		rep->retained ? "LEAK" : rep->nrounds ? "ok" : "-");
+	for (size_t i = 0; rep->retained && i < rep->nsites && i < 5; i++) {
+		const struct lc_site *s = &rep->sites[i];
+		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, vg_kind_name(s->rec.kind));
+		print_site(f, &s->rec);
+		fputc('\n', f);
+	}
+	len = 0;
+	rounds[0] = '\0';
+	for (size_t i = 0; i < rep->nrounds && len < sizeof rounds - 20; i++)
+		len += (size_t)snprintf(rounds + len, sizeof rounds - len, "%s%+d", i ? " " : "", rep->rounds[i].dfds);
+	snprintf(what, sizeof what, "%d at baseline, per round: %s", rep->fds_baseline, rounds);
+	fprintf(f, "  %-24s %-52s %s\n", "open fds", rep->nrounds ? what : "not measured",
+		rep->fds_leaked ? "LEAK" : rep->nrounds ? "ok" : "-");
+}
+
+void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet)
+{
+	if (!quiet) {
+		fprintf(f, "leakcheck: %s  (%u cycles x %u rounds, warmup %u, close %s, concurrency %u)\n",
+			o->server_argv && o->server_argv[0] ? o->server_argv[0] : "?", o->cycles, o->rounds,
+			o->warmup, lc_close_name(o->close), o->concurrency);
+		if (rep->verdict != LC_ERROR || rep->nrounds || rep->have_exit) {
+			print_exit(f, rep);
+			print_running(f, rep);
+		}
+		if (o->keep_dir)
+			fprintf(f, "  raw logs kept in %s\n", rep->workdir);
+	}
+	fprintf(f, "verdict: %s: %s (%.1fs)\n", verdict_names[rep->verdict], rep->reason, rep->seconds);
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+static void json_record(FILE *f, const struct vg_record *rec, long dblocks, long dbytes, bool delta)
+{
+	const struct vg_frame *s = alloc_site(rec);
+	fputs("{\"kind\": ", f);
+	json_str(f, vg_kind_name(rec->kind));
+	fprintf(f, ", \"bytes\": %lu, \"blocks\": %lu", rec->bytes, rec->blocks);
+	if (delta)
+		fprintf(f, ", \"grew_blocks\": %ld, \"grew_bytes\": %ld", dblocks, dbytes);
+	fputs(", \"site\": ", f);
+	json_str(f, s ? s->fn : "");
+	fputs(", \"file\": ", f);
+	json_str(f, s ? s->file : "");
+	fprintf(f, ", \"line\": %u, \"stack\": [", s ? s->line : 0);
+	for (size_t i = 0; i < rec->nframes; i++) {
+		fprintf(f, "%s{\"fn\": ", i ? ", " : "");
+		json_str(f, rec->frames[i].fn);
+		fputs(", \"file\": ", f);
+		json_str(f, rec->frames[i].file);
+		fprintf(f, ", \"line\": %u}", rec->frames[i].line);
+	}
+	fputs("]}", f);
+}
+
+static void json_exit(FILE *f, const struct lc_report *rep)
+{
+	const struct vg_report *x = &rep->exit;
+	fprintf(f, "  \"exit\": {\"report\": %s, \"status\": ", rep->have_exit ? "true" : "false");
+	json_str(f, rep->exit_status);
+	fprintf(f, ", \"definitely_lost_bytes\": %lu, \"definitely_lost_blocks\": %lu,"
+		   " \"indirectly_lost_bytes\": %lu, \"indirectly_lost_blocks\": %lu,"
+		   " \"possibly_lost_bytes\": %lu, \"possibly_lost_blocks\": %lu,"
+		   " \"still_reachable_bytes\": %lu, \"other_errors\": %lu, \"records\": [",
+		x->bytes[VG_DEFINITE], x->blocks[VG_DEFINITE], x->bytes[VG_INDIRECT], x->blocks[VG_INDIRECT],
+		x->bytes[VG_POSSIBLE], x->blocks[VG_POSSIBLE], x->bytes[VG_REACHABLE], x->other_errors);
+	for (size_t i = 0, n = 0; i < x->nrecords; i++) {
+		if (x->records[i].kind == VG_REACHABLE)
+			continue;
+		fputs(n++ ? ",\n    " : "\n    ", f);
+		json_record(f, &x->records[i], 0, 0, false);
+	}
+	fputs("]},\n", f);
+}
+
+static void json_running(FILE *f, const struct lc_report *rep)
+{
+	fprintf(f, "  \"retained\": {\"leaked\": %s, \"connections_per_round\": %u,"
+		   " \"blocks_per_cycle\": %.4f, \"bytes_per_cycle\": %.4f,"
+		   " \"baseline_blocks\": %lu, \"baseline_bytes\": %lu, \"rounds\": [",
+		rep->retained ? "true" : "false", rep->per_round, rep->blocks_per_cycle, rep->bytes_per_cycle,
+		lc_snapshot_blocks(&rep->baseline), lc_snapshot_bytes(&rep->baseline));
+	for (size_t i = 0; i < rep->nrounds; i++)
+		fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld}", i ? ", " : "", rep->rounds[i].dblocks,
+			rep->rounds[i].dbytes);
+	fputs("], \"sites\": [", f);
+	for (size_t i = 0; i < rep->nsites; i++) {
+		fputs(i ? ",\n    " : "\n    ", f);
+		json_record(f, &rep->sites[i].rec, rep->sites[i].dblocks, rep->sites[i].dbytes, true);
+	}
+	fprintf(f, "]},\n  \"fds\": {\"leaked\": %s, \"baseline\": %d, \"per_round\": [",
+		rep->fds_leaked ? "true" : "false", rep->fds_baseline);
+	for (size_t i = 0; i < rep->nrounds; i++)
+		fprintf(f, "%s%d", i ? ", " : "", rep->rounds[i].dfds);
+	fputs("]}\n", f);
+}
+
+int lc_report_json(const char *path, const struct lc_report *rep, const struct lc_options *o)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs("{\n  \"verdict\": ", f);
+	json_str(f, verdict_names[rep->verdict]);
+	fputs(",\n  \"reason\": ", f);
+	json_str(f, rep->reason);
+	fputs(",\n  \"server\": ", f);
+	json_str(f, o->server_argv && o->server_argv[0] ? o->server_argv[0] : "");
+	fprintf(f, ",\n  \"cycles\": %lu, \"rounds\": %u, \"cycles_per_round\": %u, \"warmup\": %u,"
+		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
+		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
+	json_exit(f, rep);
+	json_running(f, rep);
+	fputs("}\n", f);
+	return fclose(f) == 0 ? 0 : -1;
+}

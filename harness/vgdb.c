@@ -1,0 +1,256 @@
+/* vgdb monitor leak checks: see include/lc/vgdb.h.
+ *
+ * The text comes from valgrind 3.19's leak checker; every line starts with "==PID== ". A loss
+ * record reads "160 (+80) bytes in 10 (+5) blocks are still reachable in loss record 1 of 5"
+ * (a definite record may add "(96 direct, 64 indirect)" after the byte count), followed by
+ * "at 0x..: fn (file:line)" / "by 0x..: fn (in /lib/...)" frames. */
+#define _GNU_SOURCE
+#include "lc/vgdb.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "lc/proc.h"
+
+static const char *const kind_text[VG_NKINDS] = {
+	"definitely lost", "indirectly lost", "possibly lost", "still reachable",
+};
+
+/* Reads "1,234" and returns 1234; advances *p. */
+static unsigned long read_num(const char **p)
+{
+	unsigned long v = 0;
+	while (isdigit((unsigned char)**p) || **p == ',') {
+		if (**p != ',')
+			v = v * 10 + (unsigned long)(**p - '0');
+		(*p)++;
+	}
+	return v;
+}
+
+/* Reads an optional " (+80)" / " (-80)"; returns the signed delta (0 if absent). */
+static long read_delta(const char **p)
+{
+	const char *q = *p;
+	while (*q == ' ')
+		q++;
+	if (q[0] != '(' || (q[1] != '+' && q[1] != '-'))
+		return 0;
+	int neg = q[1] == '-';
+	q += 2;
+	long v = (long)read_num(&q);
+	if (*q == ')')
+		q++;
+	*p = q;
+	return neg ? -v : v;
+}
+
+static int kind_of(const char *s)
+{
+	for (int k = 0; k < VG_NKINDS; k++)
+		if (strncmp(s, kind_text[k], strlen(kind_text[k])) == 0)
+			return k;
+	return -1;
+}
+
+/* "N (+d) [(x direct, y indirect)] bytes in M (+e) blocks are KIND in loss record" */
+static int parse_record(const char *p, struct lc_site *site)
+{
+	memset(site, 0, sizeof *site);
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	site->rec.bytes = read_num(&p);
+	site->dbytes = read_delta(&p);
+	if (strncmp(p, " (", 2) == 0) /* "(x direct, y indirect)": the indirect records follow anyway */
+		p = strchr(p, ')') ? strchr(p, ')') + 1 : p;
+	if (strncmp(p, " bytes in ", 10) != 0)
+		return -1;
+	p += 10;
+	site->rec.blocks = read_num(&p);
+	site->dblocks = read_delta(&p);
+	if (strncmp(p, " blocks are ", 12) != 0)
+		return -1;
+	int k = kind_of(p + 12);
+	if (k < 0)
+		return -1;
+	site->rec.kind = (enum vg_kind)k;
+	return 0;
+}
+
+/* "at 0x4848899: malloc (vg_replace_malloc.c:381)" or "by 0x1: fn (in /lib/x.so)" */
+static void parse_frame(const char *p, struct vg_record *rec)
+{
+	if (rec->nframes == VG_MAX_FRAMES)
+		return;
+	const char *colon = strstr(p, ": ");
+	if (!colon)
+		return;
+	struct vg_frame *f = &rec->frames[rec->nframes++];
+	memset(f, 0, sizeof *f);
+	const char *fn = colon + 2, *paren = strstr(fn, " (");
+	size_t fnlen = paren ? (size_t)(paren - fn) : strlen(fn);
+	snprintf(f->fn, sizeof f->fn, "%.*s", (int)fnlen, fn);
+	if (paren && strncmp(paren, " (in ", 5) != 0) {
+		const char *file = paren + 2, *c = strrchr(file, ':'); /* "file:line)" ends the line */
+		if (c) {
+			snprintf(f->file, sizeof f->file, "%.*s", (int)(c - file), file);
+			f->line = (unsigned)strtoul(c + 1, NULL, 10);
+		}
+	}
+}
+
+static void parse_summary_line(const char *p, struct lc_snapshot *snap)
+{
+	while (*p == ' ')
+		p++;
+	int k = kind_of(p);
+	if (k < 0 || !(p = strchr(p, ':')))
+		return;
+	p += 2;
+	snap->bytes[k] = read_num(&p);
+	read_delta(&p);
+	if (strncmp(p, " bytes in ", 10) == 0) {
+		p += 10;
+		snap->blocks[k] = read_num(&p);
+	}
+}
+
+/* Keeps the LC_MAX_SITES records with the largest growth, largest first. */
+static void keep_site(struct lc_snapshot *snap, const struct lc_site *s)
+{
+	if (s->dbytes <= 0 && s->dblocks <= 0)
+		return;
+	size_t i = snap->nsites < LC_MAX_SITES ? snap->nsites++ : LC_MAX_SITES - 1;
+	if (i == LC_MAX_SITES - 1 && snap->nsites == LC_MAX_SITES && snap->sites[i].dbytes >= s->dbytes)
+		return;
+	while (i > 0 && snap->sites[i - 1].dbytes < s->dbytes) {
+		snap->sites[i] = snap->sites[i - 1];
+		i--;
+	}
+	snap->sites[i] = *s;
+}
+
+int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen)
+{
+	struct lc_site cur, next;
+	bool in_record = false, summary = false, in_summary = false;
+	memset(snap, 0, sizeof *snap);
+	snap->fds = -1;
+	for (const char *next_line = text; next_line && *next_line;) {
+		char line[1024]; /* one line, so every search below stays inside it */
+		size_t len = strcspn(next_line, "\n");
+		snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), next_line);
+		next_line = next_line[len] ? next_line + len + 1 : NULL;
+		const char *p = line;
+		if (strncmp(p, "==", 2) == 0 && (p = strstr(p + 2, "== ")))
+			p += 3;
+		else
+			p = line;
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, "LEAK SUMMARY:", 13) == 0) {
+			summary = in_summary = true;
+		} else if (in_summary && kind_of(p) >= 0) {
+			parse_summary_line(p, snap);
+		} else if (parse_record(p, &next) == 0) {
+			if (in_record)
+				keep_site(snap, &cur);
+			cur = next;
+			in_record = true;
+			in_summary = false;
+		} else if (in_record && (strncmp(p, "at 0x", 5) == 0 || strncmp(p, "by 0x", 5) == 0)) {
+			parse_frame(p, &cur.rec);
+		} else if (in_record) {
+			keep_site(snap, &cur);
+			in_record = false;
+		}
+	}
+	if (in_record)
+		keep_site(snap, &cur);
+	if (!summary) {
+		snprintf(err, errlen, "no LEAK SUMMARY in vgdb's answer");
+		return -1;
+	}
+	return 0;
+}
+
+static int read_text(const char *path, char **text)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		len += fread(buf + len, 1, cap - len - 1, f);
+		if (len < cap - 1)
+			break;
+		char *nb = realloc(buf, cap * 2);
+		if (!nb) {
+			free(buf);
+			buf = NULL;
+			break;
+		}
+		buf = nb;
+		cap *= 2;
+	}
+	fclose(f);
+	if (!buf)
+		return -1;
+	buf[len] = '\0';
+	*text = buf;
+	return 0;
+}
+
+int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double timeout,
+		     struct lc_snapshot *snap, char *err, size_t errlen)
+{
+	char pfx[512], pidarg[32], errpath[600], why[256];
+	char *text = NULL;
+	int rc = -1, status;
+	snprintf(pfx, sizeof pfx, "--vgdb-prefix=%s", prefix);
+	snprintf(pidarg, sizeof pidarg, "--pid=%d", pid);
+	snprintf(errpath, sizeof errpath, "%s.err", out_path);
+	char *argv[] = { "vgdb", pfx, pidarg, "leak_check", "full", "reachable", "increased", NULL };
+	remove(out_path);
+	pid_t child = lc_spawn(argv, out_path, errpath, why, sizeof why);
+	if (child < 0) {
+		snprintf(err, errlen, "vgdb: %s", why);
+		goto out;
+	}
+	if (lc_wait(child, timeout, &status) < 0) {
+		lc_stop(child, 0.5);
+		snprintf(err, errlen, "vgdb got no answer from the server within %gs", timeout);
+		goto out;
+	}
+	if (read_text(out_path, &text) < 0 || lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
+		char last[200];
+		lc_last_line(errpath, last, sizeof last);
+		snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", last[0] ? last : "no output");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}
+
+unsigned long lc_snapshot_blocks(const struct lc_snapshot *s)
+{
+	unsigned long n = 0;
+	for (int k = 0; k < VG_NKINDS; k++)
+		n += s->blocks[k];
+	return n;
+}
+
+unsigned long lc_snapshot_bytes(const struct lc_snapshot *s)
+{
+	unsigned long n = 0;
+	for (int k = 0; k < VG_NKINDS; k++)
+		n += s->bytes[k];
+	return n;
+}

@@ -1,0 +1,82 @@
+/* leakcheck: start a TCP server under memcheck, drive connect/disconnect cycles at it over
+ * loopback, and judge leaks at exit (XML report) and while it runs (vgdb snapshots, open fds).
+ * The CLI in harness/main.c and the regression tests both call lc_run(). */
+#ifndef LC_LEAKCHECK_H
+#define LC_LEAKCHECK_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "lc/net.h"
+#include "lc/vgdb.h"
+#include "lc/vgxml.h"
+
+enum lc_verdict { LC_CLEAN = 0, LC_LEAK = 1, LC_ERROR = 2 }; /* also the CLI's exit status */
+
+#define LC_MAX_ROUNDS 100
+#define LC_TEXT_MAX 256
+
+struct lc_options {
+	char **server_argv;          /* borrowed: SERVER ARGS..., NULL-terminated; "{port}" replaced */
+	unsigned cycles;             /* connections per round (default 200) */
+	unsigned rounds;             /* measured rounds (default 3) */
+	unsigned warmup;             /* connections before the baseline (default 20) */
+	unsigned concurrency;        /* connections open at once (default 1) */
+	enum lc_close close;         /* default LC_CLOSE_MIX */
+	char send[LC_TEXT_MAX];      /* default "ping\n"; "" sends nothing */
+	char expect[LC_TEXT_MAX];    /* reply to wait for; "" with expect_any: any byte */
+	bool expect_any;
+	char quit[LC_TEXT_MAX];      /* default "QUIT\n" */
+	double timeout;              /* seconds, every wait on the server (default 10) */
+	const char *ready;           /* borrowed: readiness regex, NULL for the default */
+	const char *suppressions;    /* borrowed: valgrind suppressions file, or NULL */
+	const char *keep_dir;        /* borrowed: keep raw logs here, or NULL (temp dir, removed) */
+	const char *valgrind;        /* borrowed: valgrind program (default "valgrind") */
+	bool progress;               /* a progress line on stderr */
+};
+
+struct lc_round {
+	long dblocks, dbytes;        /* heap growth over the round (all kinds) */
+	int dfds;                    /* open-fd growth over the round */
+};
+
+struct lc_report {
+	enum lc_verdict verdict;
+	char reason[512];
+	unsigned long cycles;        /* connections driven, warmup and probes included */
+	unsigned per_round;          /* connections closed between two snapshots */
+	/* at exit */
+	bool have_exit;
+	struct vg_report exit;       /* owned: parsed XML (free with lc_report_free) */
+	char exit_status[96];
+	/* while running */
+	struct lc_snapshot baseline; /* after warmup */
+	struct lc_round rounds[LC_MAX_ROUNDS];
+	size_t nrounds;
+	bool retained;               /* heap grew in every round */
+	double blocks_per_cycle, bytes_per_cycle;
+	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
+	size_t nsites;
+	bool fds_leaked;             /* open fds grew in every round */
+	int fds_baseline;
+	double seconds;              /* wall time of the whole run */
+	char workdir[512];           /* where the raw logs are (kept only with keep_dir) */
+};
+
+void lc_options_init(struct lc_options *o);
+/* Turns "\n", "\r", "\t", "\\" escapes into bytes, in place. Returns -1 on a bad escape. */
+int lc_unescape(char *s);
+
+/* The whole run. Returns the verdict (also in rep->verdict); never hangs past the timeouts. */
+enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep);
+void lc_report_free(struct lc_report *rep);
+
+/* The decision rules (judge.c). */
+bool lc_grows_every_round(const long *deltas, size_t n);   /* CPython regrtest -R rule */
+void lc_judge(struct lc_report *rep);                      /* sets verdict and reason */
+
+/* Output (report.c). */
+void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet);
+int lc_report_json(const char *path, const struct lc_report *rep, const struct lc_options *o);
+
+#endif

@@ -1,0 +1,38 @@
+/* Mid-run heap snapshots of a server under memcheck, taken with vgdb's monitor command
+ * "leak_check full reachable increased". vgdb prints text (never XML), so this module reads
+ * its LEAK SUMMARY and the loss records that grew since the previous check. */
+#ifndef LC_VGDB_H
+#define LC_VGDB_H
+
+#include <stddef.h>
+
+#include "lc/vgxml.h"
+
+#define LC_MAX_SITES 16
+
+struct lc_site {
+	struct vg_record rec;  /* kind, current bytes/blocks, allocation stack */
+	long dbytes, dblocks;  /* growth since the previous check */
+};
+
+struct lc_snapshot {
+	unsigned long bytes[VG_NKINDS];  /* LEAK SUMMARY, per kind (reachable included) */
+	unsigned long blocks[VG_NKINDS];
+	struct lc_site sites[LC_MAX_SITES]; /* records that grew, largest growth in bytes first */
+	size_t nsites;
+	int fds;                          /* open fds of the server, -1 if unknown */
+};
+
+/* Parse vgdb's output text. Returns 0, or -1 with a reason when no LEAK SUMMARY is in it. */
+int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen);
+
+/* Run vgdb against pid (valgrind started with --vgdb-prefix=prefix) and parse its answer.
+ * out_path receives vgdb's raw output. Returns 0, or -1 with a reason (timeout, no answer). */
+int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double timeout,
+		     struct lc_snapshot *snap, char *err, size_t errlen);
+
+/* Total heap in use: every kind added up. */
+unsigned long lc_snapshot_blocks(const struct lc_snapshot *s);
+unsigned long lc_snapshot_bytes(const struct lc_snapshot *s);
+
+#endif
