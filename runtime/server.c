@@ -177,6 +177,8 @@ static void conn_event(struct server *srv, struct server_conn *sc, short revents
 		ok = conn_read(srv, sc);
 	if (ok)
 		ok = conn_flush(sc);
+	if (!ok)
+		conn_flush(sc); /* EOF after a request: best effort to deliver its reply */
 	if (!ok || (sc->closing && sc->out_len == 0))
 		conn_close(srv, sc);
 }
@@ -206,6 +208,8 @@ static void accept_all(struct server *srv)
 			snprintf(name, sizeof name, "%s:%u", addr, ntohs(peer.sin_port));
 			sc->user = srv->ops->on_open(sc, name);
 		}
+		if (sc->closing && sc->out_len == 0) /* refused in on_open: no event would close it */
+			conn_close(srv, sc);
 	}
 }
 
