@@ -71,8 +71,8 @@ int main(int argc, char **argv)
 	bool quiet = false, send_given = false, expect_given = false;
 	lc_options_init(&o);
 	opterr = 0;
-	int c;
-	while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+	int c, idx = 0;
+	while ((c = getopt_long(argc, argv, "+qh", longopts, &idx)) != -1) {
 		int bad = 0;
 		char *end;
 		switch (c) {
@@ -94,8 +94,11 @@ int main(int argc, char **argv)
 		case O_VALGRIND: o.valgrind = optarg; break;
 		default: return usage_error("unknown option or missing value", argv[optind - 1]);
 		}
-		if (bad)
-			return usage_error("bad value for option", argv[optind - 1]);
+		if (bad) {
+			char what[64];
+			snprintf(what, sizeof what, "bad value for --%s", longopts[idx].name);
+			return usage_error(what, optarg);
+		}
 	}
 	if (optind >= argc)
 		return usage_error("no server command (leakcheck [OPTIONS] -- SERVER [ARGS...])", NULL);

@@ -331,8 +331,11 @@ static int wait_ready(struct run *r, bool chose_port)
 	unsigned port = 0;
 	if (!chose_port || o->ready) {
 		if (lc_wait_line(r->path[OUT], re, r->pid, o->timeout, chose_port ? NULL : &port, r->err,
-				 sizeof r->err) < 0)
+				 sizeof r->err) < 0) {
+			if (!lc_alive(r->pid, NULL))
+				r->pid = -1; /* reaped by lc_wait_line */
 			return fail(r, "%s", r->err);
+		}
 		if (!chose_port && port == 0)
 			return fail(r, "%s", "the readiness line has no port: use {port} in ARGS or a --ready REGEX with a (port) group");
 		if (!chose_port)

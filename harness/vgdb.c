@@ -65,8 +65,17 @@ static int parse_record(const char *p, struct lc_site *site)
 		return -1;
 	site->rec.bytes = read_num(&p);
 	site->dbytes = read_delta(&p);
-	if (strncmp(p, " (", 2) == 0) /* "(x direct, y indirect)": the indirect records follow anyway */
-		p = strchr(p, ')') ? strchr(p, ')') + 1 : p;
+	if (strncmp(p, " (", 2) == 0) { /* "(x direct, y indirect)": the indirect records follow anyway */
+		/* with deltas, "(x (+dx) direct, y (+dy) indirect)" nests: skip to the matching ')' */
+		int depth = 0;
+		for (p++; *p; p++)
+			if (*p == '(')
+				depth++;
+			else if (*p == ')' && --depth == 0)
+				break;
+		if (*p)
+			p++;
+	}
 	if (strncmp(p, " bytes in ", 10) != 0)
 		return -1;
 	p += 10;
@@ -124,9 +133,10 @@ static void keep_site(struct lc_snapshot *snap, const struct lc_site *s)
 {
 	if (s->dbytes <= 0 && s->dblocks <= 0)
 		return;
-	size_t i = snap->nsites < LC_MAX_SITES ? snap->nsites++ : LC_MAX_SITES - 1;
-	if (i == LC_MAX_SITES - 1 && snap->nsites == LC_MAX_SITES && snap->sites[i].dbytes >= s->dbytes)
+	/* full: the new one replaces the last only if it grew more */
+	if (snap->nsites == LC_MAX_SITES && snap->sites[LC_MAX_SITES - 1].dbytes >= s->dbytes)
 		return;
+	size_t i = snap->nsites < LC_MAX_SITES ? snap->nsites++ : LC_MAX_SITES - 1;
 	while (i > 0 && snap->sites[i - 1].dbytes < s->dbytes) {
 		snap->sites[i] = snap->sites[i - 1];
 		i--;

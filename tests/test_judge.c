@@ -1,0 +1,293 @@
+/* The decision rule (harness/judge.c) on hand-built numbers: no valgrind, no server.
+ *
+ * lc_grows_every_round is CPython regrtest -R's rule (a leak only if every round grew);
+ * lc_judge combines it with the exit check's definite + indirect bytes and the open-fd count.
+ * Every expectation is an exact value, so a changed rule or message fails here. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "lc/leakcheck.h"
+
+static struct lc_report rep;   /* one per test: each test runs in its own worker */
+
+/* A report with n measured rounds of per_round connections, nothing else set. */
+static void init_report(size_t n, unsigned per_round)
+{
+	memset(&rep, 0, sizeof rep);
+	rep.verdict = LC_CLEAN;
+	rep.nrounds = n;
+	rep.per_round = per_round;
+	rep.fds_baseline = 5;
+}
+
+static void set_round(size_t i, long dblocks, long dbytes, int dfds)
+{
+	cr_assert_lt(i, LC_MAX_ROUNDS);
+	rep.rounds[i].dblocks = dblocks;
+	rep.rounds[i].dbytes = dbytes;
+	rep.rounds[i].dfds = dfds;
+}
+
+static void expect_verdict(enum lc_verdict v, const char *reason)
+{
+	cr_expect_eq(rep.verdict, v, "verdict %d, want %d (reason: %s)", rep.verdict, v, rep.reason);
+	cr_expect_str_eq(rep.reason, reason);
+}
+
+/* ---- lc_grows_every_round ---- */
+
+TestSuite(grows, .timeout = 10);
+
+Test(grows, empty_is_no_leak)
+{
+	long d[1] = { 5 };
+
+	cr_expect_not(lc_grows_every_round(NULL, 0));
+	cr_expect_not(lc_grows_every_round(d, 0), "n = 0 must not read the array");
+}
+
+Test(grows, every_round_is_a_leak)
+{
+	long d[] = { 3, 3, 3 };
+
+	cr_expect(lc_grows_every_round(d, 3));
+}
+
+/* The threshold is >= 1: a single block per round is enough. */
+Test(grows, one_per_round_is_a_leak)
+{
+	long d[] = { 1, 1, 1, 1, 1 };
+	long one[] = { 1 };
+
+	cr_expect(lc_grows_every_round(d, 5));
+	cr_expect(lc_grows_every_round(one, 1));
+}
+
+/* A cache filling up, a lazily allocated table: growth in the first round only. */
+Test(grows, first_round_only_is_no_leak)
+{
+	long d[] = { 500, 0, 0 };
+
+	cr_expect_not(lc_grows_every_round(d, 3));
+	cr_expect(lc_grows_every_round(d, 1), "the first round alone did grow");
+}
+
+Test(grows, zero_anywhere_is_no_leak)
+{
+	long first[] = { 0, 7, 7 }, middle[] = { 7, 0, 7 }, last[] = { 7, 7, 0 }, zero[] = { 0 };
+
+	cr_expect_not(lc_grows_every_round(first, 3));
+	cr_expect_not(lc_grows_every_round(middle, 3));
+	cr_expect_not(lc_grows_every_round(last, 3));
+	cr_expect_not(lc_grows_every_round(zero, 1));
+}
+
+Test(grows, negative_anywhere_is_no_leak)
+{
+	long first[] = { -1, 7, 7 }, middle[] = { 7, -300, 7 }, last[] = { 7, 7, -1 };
+
+	cr_expect_not(lc_grows_every_round(first, 3));
+	cr_expect_not(lc_grows_every_round(middle, 3));
+	cr_expect_not(lc_grows_every_round(last, 3));
+}
+
+/* Only the first n deltas count: a shrinking round past n must not matter. */
+Test(grows, reads_only_n)
+{
+	long d[] = { 2, 2, -5 };
+
+	cr_expect(lc_grows_every_round(d, 2));
+	cr_expect_not(lc_grows_every_round(d, 3));
+}
+
+/* ---- lc_judge ---- */
+
+TestSuite(judge, .timeout = 10);
+
+Test(judge, clean)
+{
+	init_report(3, 100);
+	lc_judge(&rep);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+	cr_expect_not(rep.retained);
+	cr_expect_not(rep.fds_leaked);
+	cr_expect_eq(rep.blocks_per_cycle, 0.0);
+	cr_expect_eq(rep.bytes_per_cycle, 0.0);
+}
+
+/* No rounds at all (per_round 0): no division by zero, no leak. */
+Test(judge, no_rounds)
+{
+	init_report(0, 0);
+	lc_judge(&rep);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+	cr_expect_eq(rep.blocks_per_cycle, 0.0);
+	cr_expect_eq(rep.bytes_per_cycle, 0.0);
+}
+
+/* The mutual_refs shape: a definite record carrying indirect bytes. */
+Test(judge, lost_at_exit)
+{
+	init_report(3, 100);
+	rep.have_exit = true;
+	rep.exit.bytes[VG_DEFINITE] = 192;
+	rep.exit.blocks[VG_DEFINITE] = 4;
+	rep.exit.bytes[VG_INDIRECT] = 384;
+	rep.exit.blocks[VG_INDIRECT] = 8;
+	lc_judge(&rep);
+	expect_verdict(LC_LEAK, "576 bytes lost at exit (192 definite, 384 indirect)");
+	cr_expect_not(rep.retained);
+}
+
+Test(judge, definite_only)
+{
+	init_report(3, 100);
+	rep.exit.bytes[VG_DEFINITE] = 1;
+	lc_judge(&rep);
+	expect_verdict(LC_LEAK, "1 bytes lost at exit (1 definite, 0 indirect)");
+}
+
+/* Indirect without definite (the XML counts definite as direct only): still lost. */
+Test(judge, indirect_only)
+{
+	init_report(3, 100);
+	rep.exit.bytes[VG_INDIRECT] = 4560;
+	lc_judge(&rep);
+	expect_verdict(LC_LEAK, "4560 bytes lost at exit (0 definite, 4560 indirect)");
+}
+
+/* Possibly lost and still reachable at exit are not errors (valgrind's default either). */
+Test(judge, possible_and_reachable_only)
+{
+	init_report(3, 100);
+	rep.exit.bytes[VG_POSSIBLE] = 11040;
+	rep.exit.blocks[VG_POSSIBLE] = 90;
+	rep.exit.bytes[VG_REACHABLE] = 368;
+	rep.exit.blocks[VG_REACHABLE] = 3;
+	lc_judge(&rep);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+}
+
+/* 3 rounds of 100 connections, +300 blocks each: 900 / 300 = 3 blocks per cycle. */
+Test(judge, retained_every_round)
+{
+	init_report(3, 100);
+	for (size_t i = 0; i < 3; i++)
+		set_round(i, 300, 36800, 0);
+	lc_judge(&rep);
+	cr_expect(rep.retained);
+	cr_expect_not(rep.fds_leaked);
+	cr_expect_eq(rep.blocks_per_cycle, 3.0, "blocks/cycle %f", rep.blocks_per_cycle);
+	cr_expect_eq(rep.bytes_per_cycle, 368.0, "bytes/cycle %f", rep.bytes_per_cycle);
+	expect_verdict(LC_LEAK, "3.00 blocks (368.0 bytes) retained per cycle while running");
+}
+
+/* The average is over every round and connection: (250 + 300 + 200) / (3 * 100) = 2.5. */
+Test(judge, retained_uneven_rounds)
+{
+	init_report(3, 100);
+	set_round(0, 250, 10000, 0);
+	set_round(1, 300, 12000, 0);
+	set_round(2, 200, 8000, 0);
+	lc_judge(&rep);
+	cr_expect(rep.retained);
+	cr_expect_eq(rep.blocks_per_cycle, 2.5, "blocks/cycle %f", rep.blocks_per_cycle);
+	cr_expect_eq(rep.bytes_per_cycle, 100.0, "bytes/cycle %f", rep.bytes_per_cycle);
+	expect_verdict(LC_LEAK, "2.50 blocks (100.0 bytes) retained per cycle while running");
+}
+
+/* Growth in the first round only (+500, 0, 0) is a one-time allocation, not a leak. */
+Test(judge, one_time_growth)
+{
+	init_report(3, 100);
+	set_round(0, 500, 20000, 0);
+	lc_judge(&rep);
+	cr_expect_not(rep.retained);
+	cr_expect_eq(rep.blocks_per_cycle, 500.0 / 300, "blocks/cycle %f", rep.blocks_per_cycle);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+}
+
+/* Heap that grows, shrinks, grows: the shrinking round clears it. */
+Test(judge, shrinking_round)
+{
+	init_report(3, 100);
+	set_round(0, 300, 36800, 0);
+	set_round(1, -10, -400, 0);
+	set_round(2, 300, 36800, 0);
+	lc_judge(&rep);
+	cr_expect_not(rep.retained);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+}
+
+Test(judge, fds_every_round)
+{
+	init_report(3, 100);
+	for (size_t i = 0; i < 3; i++)
+		set_round(i, 0, 0, 100);
+	lc_judge(&rep);
+	cr_expect(rep.fds_leaked);
+	cr_expect_not(rep.retained);
+	expect_verdict(LC_LEAK, "open fds grew in every round");
+}
+
+Test(judge, fds_one_time)
+{
+	init_report(3, 100);
+	set_round(0, 0, 0, 2);
+	lc_judge(&rep);
+	cr_expect_not(rep.fds_leaked);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+}
+
+/* Every reason at once, in a fixed order, joined by "; ". */
+Test(judge, all_reasons)
+{
+	init_report(2, 50);
+	rep.exit.bytes[VG_DEFINITE] = 64;
+	rep.exit.bytes[VG_INDIRECT] = 336;
+	set_round(0, 200, 20000, 1);
+	set_round(1, 200, 20000, 1);
+	lc_judge(&rep);
+	cr_expect(rep.retained);
+	cr_expect(rep.fds_leaked);
+	expect_verdict(LC_LEAK, "400 bytes lost at exit (64 definite, 336 indirect); "
+		       "4.00 blocks (400.0 bytes) retained per cycle while running; "
+		       "open fds grew in every round");
+}
+
+Test(judge, two_reasons)
+{
+	init_report(2, 50);
+	rep.exit.bytes[VG_DEFINITE] = 64;
+	set_round(0, 0, 0, 1);
+	set_round(1, 0, 0, 1);
+	lc_judge(&rep);
+	expect_verdict(LC_LEAK, "64 bytes lost at exit (64 definite, 0 indirect); "
+		       "open fds grew in every round");
+}
+
+/* An error verdict is final: its reason was set where the run failed, nothing is computed. */
+Test(judge, error_is_kept)
+{
+	init_report(3, 100);
+	rep.verdict = LC_ERROR;
+	strcpy(rep.reason, "the server exited before it was ready");
+	rep.exit.bytes[VG_DEFINITE] = 576;
+	for (size_t i = 0; i < 3; i++)
+		set_round(i, 300, 36800, 1);
+	lc_judge(&rep);
+	expect_verdict(LC_ERROR, "the server exited before it was ready");
+	cr_expect_not(rep.retained);
+	cr_expect_not(rep.fds_leaked);
+	cr_expect_eq(rep.blocks_per_cycle, 0.0);
+}
+
+/* A stale verdict from a previous judgement is replaced, not kept. */
+Test(judge, rejudge_replaces_leak)
+{
+	init_report(3, 100);
+	rep.verdict = LC_LEAK;
+	strcpy(rep.reason, "stale");
+	lc_judge(&rep);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+}
