@@ -2,6 +2,7 @@
 BUILD ?= build
 CMAKE ?= cmake
 JOBS ?= 2
+export MAKEFLAGS += --no-print-directory
 
 .PHONY: all check demo bench clean configure
 
