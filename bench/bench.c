@@ -1,0 +1,231 @@
+/* The benchmark behind `make bench`: figures measured in one run on this machine, printed
+ * as absolutes and as ratios against a baseline measured in the same run. Not a test:
+ * nothing here asserts a time. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lc/leakcheck.h"
+#include "lc/proc.h"
+
+#define READY "^listening on 127\\.0\\.0\\.1:([0-9]+)"
+
+struct server {
+	pid_t pid;
+	unsigned port;
+	char dir[64];
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench: %s\n", what);
+	exit(2);
+}
+
+/* Start argv (optionally under memcheck with vgdb) and wait for its readiness line. */
+static void server_start(struct server *s, char **argv, bool valgrind)
+{
+	char out[128], prefix[128], err[256];
+	snprintf(s->dir, sizeof s->dir, "/tmp/lc-bench-XXXXXX");
+	if (!mkdtemp(s->dir))
+		die("mkdtemp");
+	snprintf(out, sizeof out, "%s/out", s->dir);
+	snprintf(prefix, sizeof prefix, "--vgdb-prefix=%s/vgdb", s->dir);
+	char *vg[16] = { "valgrind", "--tool=memcheck", "--leak-check=full", "--vgdb=yes", "--vgdb-poll=50",
+			 "--log-file=/dev/null", prefix };
+	size_t n = 7;
+	for (size_t i = 0; argv[i] && n < 15; i++)
+		vg[n++] = argv[i];
+	s->pid = lc_spawn(valgrind ? vg : argv, out, NULL, err, sizeof err);
+	if (s->pid < 0)
+		die(err);
+	if (lc_wait_line(out, READY, s->pid, 60, &s->port, err, sizeof err) < 0)
+		die(err);
+}
+
+static void server_stop(struct server *s)
+{
+	char cmd[128];
+	lc_stop(s->pid, 60);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", s->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench: could not remove %s\n", s->dir);
+}
+
+/* The minimal loop: blocking connect/send/recv/close, no timeouts, no checks beyond errors. */
+static double rate_minimal(unsigned port, int n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	char buf[64];
+	double t0 = lc_now();
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, "ping\n", 5) != 5 ||
+		    read(fd, buf, sizeof buf) <= 0)
+			die("minimal client failed");
+		close(fd);
+	}
+	return n / (lc_now() - t0);
+}
+
+/* The harness's client: the same calls run.c makes for one eof cycle (connect with a deadline,
+ * send_all, recv_until the echo, close). */
+static double rate_harness(unsigned port, int n)
+{
+	char buf[64];
+	double t0 = lc_now();
+	for (int i = 0; i < n; i++) {
+		int fd = lc_connect(port, 10);
+		if (fd < 0 || lc_send_all(fd, "ping\n", 5, 10) < 0 || lc_recv_until(fd, buf, sizeof buf, "ping\n", 5, 10) <= 0)
+			die("harness client failed");
+		close(fd);
+	}
+	return n / (lc_now() - t0);
+}
+
+static const char *build(const char *rel)
+{
+	static char path[4][512];
+	static int i;
+	i = (i + 1) % 4;
+	snprintf(path[i], sizeof path[i], "%s/%s", LC_BUILD_DIR, rel);
+	return path[i];
+}
+
+static void bench_client(void)
+{
+	enum { N_NATIVE = 10000, N_VG = 5000 };
+	char *echo[] = { (char *)build("runtime/echo"), "0", NULL };
+	struct server s;
+	printf("\n1. Cycle rate (connect, ping, echo, close) against build/runtime/echo\n");
+	printf("   %-22s %14s %14s %8s\n", "server", "minimal loop/s", "harness/s", "ratio");
+	for (int vg = 0; vg < 2; vg++) {
+		server_start(&s, echo, vg);
+		int n = vg ? N_VG : N_NATIVE;
+		rate_minimal(s.port, 200); /* warm up both paths */
+		double m = rate_minimal(s.port, n), h = rate_harness(s.port, n);
+		printf("   %-22s %14.0f %14.0f %8.2f\n", vg ? "under memcheck" : "native", m, h, h / m);
+		server_stop(&s);
+	}
+}
+
+static double verdict(char **argv, unsigned cycles, struct lc_report *rep)
+{
+	struct lc_options o;
+	lc_options_init(&o);
+	o.server_argv = argv;
+	o.cycles = cycles;
+	o.timeout = 60;
+	lc_run(&o, rep);
+	return rep->seconds;
+}
+
+static void bench_variants(void)
+{
+	static const char *const variants[] = {
+		"cases/global_list/leaky", "cases/global_list/fixed", "cases/static_registry/leaky",
+		"cases/static_registry/fixed", "cases/mutual_refs/leaky", "cases/mutual_refs/fixed",
+		"cases/mutual_refs/fixed_break", NULL,
+	};
+	printf("\n2. Wall time of one full verdict (defaults: 20 warmup + 3 x 200 cycles, close mix)\n");
+	printf("   %-32s %8s %8s\n", "variant", "verdict", "seconds");
+	for (size_t i = 0; variants[i]; i++) {
+		char *argv[] = { (char *)build(variants[i]), NULL };
+		struct lc_report rep;
+		double t = verdict(argv, 200, &rep);
+		printf("   %-32s %8s %8.2f\n", variants[i] + 6, rep.verdict == LC_LEAK ? "leak" : rep.verdict == LC_CLEAN ? "clean" : "error", t);
+		lc_report_free(&rep);
+	}
+}
+
+static void bench_cycles(void)
+{
+	static const unsigned counts[] = { 100, 1000, 10000 };
+	char *echo[] = { (char *)build("runtime/echo"), "{port}", NULL };
+	double base = 0;
+	printf("\n3. Verdict time against cycles (echo server, 3 rounds of N cycles)\n");
+	printf("   %-10s %10s %10s %16s\n", "N", "seconds", "ratio", "cycles/s overall");
+	for (size_t i = 0; i < 3; i++) {
+		struct lc_report rep;
+		double t = verdict(echo, counts[i], &rep);
+		if (i == 0)
+			base = t;
+		printf("   %-10u %10.2f %10.2f %16.0f%s\n", counts[i], t, t / base, rep.cycles / t,
+		       rep.verdict == LC_CLEAN ? "" : "  (not clean!)");
+		lc_report_free(&rep);
+	}
+}
+
+/* Average cost of one vgdb snapshot, over 3, of a server under memcheck. */
+static double snapshot_cost(struct server *s)
+{
+	char prefix[128], out[128], err[256];
+	struct lc_snapshot *snap = malloc(sizeof *snap);
+	snprintf(prefix, sizeof prefix, "%s/vgdb", s->dir);
+	snprintf(out, sizeof out, "%s/vgdb.out", s->dir);
+	double t0 = lc_now();
+	for (int i = 0; i < 3; i++)
+		if (!snap || lc_vgdb_snapshot(prefix, s->pid, out, 120, snap, err, sizeof err) < 0)
+			die(err);
+	free(snap);
+	return (lc_now() - t0) / 3;
+}
+
+static void bench_snapshots(void)
+{
+	struct server s;
+	char *echo[] = { (char *)build("runtime/echo"), "0", NULL };
+	printf("\n4. Cost of one leak snapshot (vgdb leak_check full reachable increased)\n");
+	printf("   %-34s %10s %8s\n", "server state", "ms", "ratio");
+	server_start(&s, echo, true);
+	double base = 0, done = 0;
+	static const unsigned after[] = { 100, 1000, 10000 };
+	for (size_t i = 0; i < 3; i++) {
+		rate_harness(s.port, (int)(after[i] - done));
+		done = after[i];
+		double c = snapshot_cost(&s);
+		if (i == 0)
+			base = c;
+		printf("   echo after %-6u cycles             %10.1f %8.2f\n", after[i], c * 1000, c / base);
+	}
+	server_stop(&s);
+	static const char *const mbs[] = { "1", "10", "100" };
+	for (size_t i = 0; i < 3; i++) {
+		char *heap[] = { (char *)build("bench/heap_server"), (char *)mbs[i], "0", NULL };
+		server_start(&s, heap, true);
+		double c = snapshot_cost(&s);
+		printf("   heap_server holding %-4s MB         %10.1f %8.2f\n", mbs[i], c * 1000, c / base);
+		server_stop(&s);
+	}
+}
+
+static void bench_check(void)
+{
+	char cmd[600];
+	snprintf(cmd, sizeof cmd, "ctest --test-dir %s -j2 >/dev/null 2>&1", LC_BUILD_DIR);
+	double t0 = lc_now();
+	int rc = system(cmd);
+	printf("\n5. make check's test run (ctest -j2, build up to date): %.1f s%s\n", lc_now() - t0,
+	       rc == 0 ? "" : " (FAILED)");
+}
+
+int main(void)
+{
+	char host[64] = "?";
+	gethostname(host, sizeof host);
+	printf("leakcheck benchmark: %ld cores online\n", sysconf(_SC_NPROCESSORS_ONLN));
+	bench_client();
+	bench_variants();
+	bench_cycles();
+	bench_snapshots();
+	bench_check();
+	return 0;
+}
