@@ -1,10 +1,19 @@
 # Thin wrapper: CMake does the work, in build/.
 BUILD ?= build
 CMAKE ?= cmake
+CTEST ?= ctest
 JOBS ?= 2
 export MAKEFLAGS += --no-print-directory
 
-.PHONY: all check demo bench clean configure
+FUZZ_BUILD ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+ASAN_BUILD ?= build-asan
+# The unit suites that need no valgrind: the case suites run their servers under it, and an
+# ASan binary cannot run under valgrind.
+SANITIZE_TESTS ?= ^(obj|vgxml|vgdb|judge|server|fuzz_replay)$$
+
+.PHONY: all check demo bench clean configure fuzz sanitize
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -20,6 +29,18 @@ demo: configure
 
 bench: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target bench
+
+# libFuzzer on the two valgrind-output readers, FUZZ_SECONDS each, in $(FUZZ_BUILD)/ (clang).
+fuzz:
+	@$(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=$(FUZZ_CC) -DLC_FUZZ=ON \
+		-DLC_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	$(CMAKE) --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz
+
+# ASan+UBSan build in $(ASAN_BUILD)/, then the suites that need no valgrind.
+sanitize:
+	@$(CMAKE) -S . -B $(ASAN_BUILD) -DLC_SANITIZE=ON >/dev/null
+	$(CMAKE) --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && $(CTEST) --output-on-failure -R '$(SANITIZE_TESTS)'
 
 clean:
 	rm -rf $(BUILD)

@@ -84,17 +84,20 @@ static int fail(struct run *r, const char *fmt, const char *detail)
 	return -1;
 }
 
-/* After a failed exchange: say whether the server died, or else what failed. */
-static int server_failed(struct run *r, const char *what)
+/* After a failed exchange: say whether the server died, or else what failed (why: NULL for
+ * strerror(errno)). A crashing server resets its sockets a moment before it can be reaped
+ * (valgrind still writes its report), so give it that moment before calling it alive. */
+static int server_failed(struct run *r, const char *what, const char *why)
 {
-	int status;
+	int status, e = errno;
 	char how[96], msg[400];
-	if (!lc_alive(r->pid, &status)) {
+	if (lc_wait(r->pid, 0.5, &status) == 0) {
 		lc_status_str(status, how, sizeof how);
 		r->pid = -1;
 		snprintf(msg, sizeof msg, "server died during the run (%s) while %s", how, what);
 	} else {
-		snprintf(msg, sizeof msg, "server stopped answering: %s: %s", what, strerror(errno));
+		snprintf(msg, sizeof msg, "server %s: %s: %s", why ? "did not answer as expected" : "stopped answering",
+			 what, why ? why : strerror(e));
 	}
 	return fail(r, "%s", msg);
 }
@@ -104,21 +107,29 @@ static int open_conn(struct run *r)
 {
 	const struct lc_options *o = r->o;
 	char buf[4096];
+	const char *why = NULL;
 	int fd = lc_connect(r->port, o->timeout);
 	if (fd < 0)
-		return server_failed(r, "connecting");
+		return server_failed(r, "connecting", NULL);
 	size_t slen = strlen(o->send), elen = strlen(o->expect);
 	if (slen && lc_send_all(fd, o->send, slen, o->timeout) < 0)
 		goto broken;
-	if ((elen || o->expect_any) && lc_recv_until(fd, buf, sizeof buf, o->expect, elen, o->timeout) <= 0) {
-		if (errno == 0)
-			errno = ECONNRESET; /* EOF before the reply */
-		goto broken;
+	if (elen || o->expect_any) {
+		/* lc_recv_until also returns at EOF or a full buffer: check what came */
+		long n = lc_recv_until(fd, buf, sizeof buf, o->expect, elen, o->timeout);
+		if (n < 0)
+			goto broken;
+		if (n == 0)
+			why = "the server closed the connection without replying";
+		else if (elen && !memmem(buf, (size_t)n, o->expect, elen))
+			why = "the reply does not contain the expected text";
+		if (why)
+			goto broken;
 	}
 	return fd;
 broken:
 	close(fd);
-	return server_failed(r, "waiting for the reply");
+	return server_failed(r, "waiting for the reply", why);
 }
 
 static int close_conn(struct run *r, int fd, enum lc_close how)
@@ -131,7 +142,7 @@ static int close_conn(struct run *r, int fd, enum lc_close how)
 	if (how == LC_CLOSE_SERVER) {
 		if (lc_send_all(fd, o->quit, strlen(o->quit), o->timeout) < 0 || lc_wait_eof(fd, o->timeout) < 0) {
 			close(fd);
-			return server_failed(r, "waiting for the server to close after the quit line");
+			return server_failed(r, "waiting for the server to close after the quit line", NULL);
 		}
 	}
 	close(fd);
@@ -183,8 +194,15 @@ static int snapshot(struct run *r, struct lc_snapshot *snap)
 		return -1;
 	r->rep->cycles++;
 	if (lc_vgdb_snapshot(r->path[VGDB], r->pid, r->path[VGDB_OUT], r->o->timeout, snap,
-			     r->err, sizeof r->err) < 0)
-		return fail(r, "%s", r->err);
+			     r->err, sizeof r->err) < 0) {
+		int status;
+		char how[96];
+		if (lc_alive(r->pid, &status)) /* vgdb's own failure, not a dead server */
+			return fail(r, "%s", r->err);
+		lc_status_str(status, how, sizeof how);
+		r->pid = -1;
+		return fail(r, "server died during the run (%s) while taking a heap snapshot", how);
+	}
 	snap->fds = lc_count_fds(r->pid);
 	return 0;
 }
@@ -336,8 +354,8 @@ static int wait_ready(struct run *r, bool chose_port)
 				r->pid = -1; /* reaped by lc_wait_line */
 			return fail(r, "%s", r->err);
 		}
-		if (!chose_port && port == 0)
-			return fail(r, "%s", "the readiness line has no port: use {port} in ARGS or a --ready REGEX with a (port) group");
+		if (!chose_port && (port == 0 || port > 65535))
+			return fail(r, "%s", "the readiness line has no valid port: use {port} in ARGS or a --ready REGEX with a (port) group");
 		if (!chose_port)
 			r->port = port;
 	}
@@ -444,8 +462,10 @@ static int finish(struct run *r)
 	if (lc_wait(r->pid, r->o->timeout, &status) < 0) {
 		lc_stop(r->pid, 0);
 		r->pid = -1;
-		return fail(r, "no exit report: the server did not exit within %s after SIGTERM (killed)",
-			    r->o->timeout == 10 ? "10s" : "the timeout");
+		char msg[128];
+		snprintf(msg, sizeof msg, "no exit report: the server did not exit within %gs after SIGTERM (killed)",
+			 r->o->timeout);
+		return fail(r, "%s", msg);
 	}
 	r->pid = -1;
 	lc_status_str(status, how, sizeof how);

@@ -8,6 +8,7 @@
 #include "lc/vgdb.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,8 @@ static long read_delta(const char **p)
 		return 0;
 	int neg = q[1] == '-';
 	q += 2;
-	long v = (long)read_num(&q);
+	unsigned long u = read_num(&q);
+	long v = u > LONG_MAX ? LONG_MAX : (long)u; /* garbage must not make -v overflow */
 	if (*q == ')')
 		q++;
 	*p = q;
@@ -119,7 +121,9 @@ static void parse_summary_line(const char *p, struct lc_snapshot *snap)
 	int k = kind_of(p);
 	if (k < 0 || !(p = strchr(p, ':')))
 		return;
-	p += 2;
+	p++; /* not += 2: the ':' may end the line */
+	while (*p == ' ')
+		p++;
 	snap->bytes[k] = read_num(&p);
 	read_delta(&p);
 	if (strncmp(p, " bytes in ", 10) == 0) {

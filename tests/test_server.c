@@ -141,6 +141,9 @@ Test(server_usage, bad_port_is_a_clear_error, .timeout = 10)
 /* Issue #2's bar: 500 mixed cycles (client close, QUIT, reset), SIGTERM, all heap freed. */
 Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
 {
+#ifdef LC_SANITIZE
+	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
+#endif
 	struct served vs;
 	served_start(&vs, "runtime/echo", true);
 	srv = vs;

@@ -1,0 +1,492 @@
+/* The fault suite: leakcheck against servers that misbehave on purpose (tests/misbehave.c),
+ * a missing valgrind, vgdb that hangs or outlives its server, bad usage, and two runs at once.
+ *
+ * Every run must end in verdict 2 (exit status 2 for the CLI) with a reason that names the
+ * problem, within a bound (the waits that must time out, plus MARGIN for valgrind's start-up
+ * and shutdown), and leave nothing behind: no process with this run's tag or temp dir in its
+ * command line (server, valgrind, vgdb), no unreaped child, no leakcheck-* temp dir. The
+ * harness's temp dirs go to a private TMPDIR, so suites running in parallel do not interfere. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lc/leakcheck.h"
+#include "lc/proc.h"
+#include "support.h"
+
+#define T 2.0        /* --timeout of the runs that must time out */
+#define MARGIN 3.0   /* valgrind start-up (~0.5 s, more on a loaded CI box) and shutdown */
+
+static char tmpdir[64];   /* private TMPDIR of this test */
+static char tag[96];      /* marker in the current server's argv, to find it in /proc */
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/lc-faults-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	setenv("TMPDIR", tmpdir, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (tmpdir[0] && system(cmd) != 0)
+		cr_log_error("cannot remove %s", tmpdir);
+}
+
+TestSuite(faults, .init = setup, .fini = teardown, .timeout = 30);
+
+/* ---- what a run may leave behind ---- */
+
+/* Processes (other than us) whose command line contains needle; with comm, only that program. */
+static int count_procs(const char *needle, const char *comm)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+	cr_assert_not_null(d);
+	while ((e = readdir(d))) {
+		char path[300], buf[4096], name[64] = "";
+		int pid = atoi(e->d_name);
+		if (pid <= 0 || pid == getpid())
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+		FILE *f = fopen(path, "r");
+		size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+		if (f)
+			fclose(f);
+		for (size_t i = 0; i < len; i++)
+			buf[i] = buf[i] ? buf[i] : ' ';
+		buf[len] = '\0';
+		snprintf(path, sizeof path, "/proc/%d/comm", pid);
+		f = fopen(path, "r");
+		if (f && fgets(name, sizeof name, f))
+			name[strcspn(name, "\n")] = '\0';
+		if (f)
+			fclose(f);
+		if (strstr(buf, needle) && (!comm || strcmp(name, comm) == 0))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int count_workdirs(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d)))
+		n += strncmp(e->d_name, "leakcheck-", 10) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void assert_no_trace(const char *what)
+{
+	int status;
+	if (tag[0])
+		cr_assert_eq(count_procs(tag, NULL), 0, "%s: a server process (%s) survived the run", what, tag);
+	cr_assert_eq(count_procs(tmpdir, "vgdb"), 0, "%s: a vgdb process survived the run", what);
+	cr_assert_eq(count_procs(tmpdir, NULL), 0, "%s: a process of the run (valgrind?) survived", what);
+	errno = 0;
+	cr_assert(waitpid(-1, &status, WNOHANG) < 0 && errno == ECHILD, "%s: a child was not reaped", what);
+	cr_assert_eq(count_workdirs(), 0, "%s: a leakcheck-* temp dir was left in %s", what, tmpdir);
+}
+
+/* ---- running the harness ---- */
+
+/* argv of misbehave MODE [--after K] [{port}] --tag TAG; a fresh tag for each run. */
+static char **misbehave(const char *mode, const char *after, const char *port)
+{
+	static char *argv[10];
+	static unsigned runs;
+	size_t n = 0;
+	snprintf(tag, sizeof tag, "lcfault-%d-%u", (int)getpid(), runs++);
+	argv[n++] = strdup(built("tests/misbehave"));
+	argv[n++] = (char *)mode;
+	if (after) {
+		argv[n++] = "--after";
+		argv[n++] = (char *)after;
+	}
+	if (port)
+		argv[n++] = (char *)port;
+	argv[n++] = "--tag";
+	argv[n++] = tag;
+	argv[n] = NULL;
+	return argv;
+}
+
+static void small_run(struct lc_options *o, char **server)
+{
+	lc_options_init(o);
+	o->server_argv = server;
+	o->cycles = 10;
+	o->rounds = 2;
+	o->warmup = 3;
+	o->timeout = T;
+}
+
+/* lc_run within bound seconds, verdict 2, every substring in the reason, nothing left. */
+static void expect_error(const char *what, struct lc_options *o, double bound, const char *const *subs)
+{
+	struct lc_report rep;
+	double t0 = lc_now();
+	enum lc_verdict v = lc_run(o, &rep);
+	double took = lc_now() - t0;
+	cr_assert_eq(v, LC_ERROR, "%s: verdict %d, reason: %s", what, v, rep.reason);
+	cr_assert_eq(rep.verdict, LC_ERROR, "%s", what);
+	cr_assert_lt(took, bound, "%s: took %.1fs, bound %.1fs (%s)", what, took, bound, rep.reason);
+	for (; *subs; subs++)
+		cr_assert(strstr(rep.reason, *subs), "%s: reason lacks '%s': %s", what, *subs, rep.reason);
+	cr_assert_not(strchr(rep.reason, '\n'), "%s: reason is not one line: %s", what, rep.reason);
+	lc_report_free(&rep);
+	assert_no_trace(what);
+}
+
+#define EXPECT_ERROR(what, o, bound, ...) \
+	expect_error(what, o, bound, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* The server in one misbehaving mode, default options but short. */
+static void fault(const char *mode, const char *after, const char *port, double bound, const char *const *subs)
+{
+	struct lc_options o;
+	small_run(&o, misbehave(mode, after, port));
+	expect_error(mode, &o, bound, subs);
+}
+
+#define FAULT(mode, after, port, bound, ...) \
+	fault(mode, after, port, bound, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* ---- the server misbehaves ---- */
+
+/* The 8th connection: after the baseline (ready probe, 3 warmup, snapshot probe), mid-round. */
+Test(faults, crash_mid_run)
+{
+	FAULT("crash", "8", NULL, T + MARGIN, "server died during the run", "signal 11", "Segmentation fault");
+}
+
+Test(faults, exits_early)
+{
+	FAULT("exit", "8", "{port}", T + MARGIN, "server died during the run", "exit status 3");
+}
+
+/* Dies while nobody talks to it: right after the baseline snapshot. */
+Test(faults, crash_between_rounds)
+{
+	FAULT("idle", "5", NULL, T + MARGIN, "server died during the run", "signal 11");
+}
+
+Test(faults, never_answers)
+{
+	FAULT("hang", NULL, NULL, T + MARGIN, "server stopped answering", "waiting for the reply", "timed out");
+}
+
+Test(faults, never_becomes_ready)
+{
+	FAULT("silent", NULL, NULL, T + MARGIN, "not ready within 2s", "listening on");
+}
+
+Test(faults, never_listens_on_its_port)
+{
+	FAULT("silent", NULL, "{port}", T + MARGIN, "did not accept connections on its port");
+}
+
+Test(faults, garbage_instead_of_the_readiness_line)
+{
+	FAULT("garbage", NULL, NULL, T + MARGIN, "not ready within 2s", "no line matching");
+}
+
+Test(faults, readiness_line_with_an_impossible_port)
+{
+	FAULT("badport", NULL, NULL, MARGIN, "no valid port");
+}
+
+Test(faults, closes_every_connection_at_once)
+{
+	struct lc_options o;
+	struct lc_report rep;
+	small_run(&o, misbehave("slam", NULL, "{port}"));
+	double t0 = lc_now();
+	cr_assert_eq(lc_run(&o, &rep), LC_ERROR, "slam: %s", rep.reason);
+	cr_assert_lt(lc_now() - t0, MARGIN, "slam: %s", rep.reason);
+	cr_assert(strstr(rep.reason, "waiting for the reply"), "slam: %s", rep.reason);
+	/* unread request bytes make the close a reset; an early close is a plain EOF */
+	cr_assert(strstr(rep.reason, "reset") || strstr(rep.reason, "closed the connection without replying"),
+		  "slam: %s", rep.reason);
+	assert_no_trace("slam");
+}
+
+Test(faults, answers_the_wrong_thing)
+{
+	FAULT("wrong", NULL, NULL, MARGIN, "did not answer as expected", "does not contain the expected text");
+}
+
+/* The whole run works, then SIGTERM is ignored: SIGKILL, and valgrind never writes its report. */
+Test(faults, ignores_sigterm)
+{
+	struct lc_options o;
+	struct lc_report rep;
+	small_run(&o, misbehave("noterm", NULL, NULL));
+	double t0 = lc_now();
+	cr_assert_eq(lc_run(&o, &rep), LC_ERROR, "noterm: %s", rep.reason);
+	double took = lc_now() - t0;
+	cr_assert(strstr(rep.reason, "no exit report") && strstr(rep.reason, "within 2s after SIGTERM") &&
+		  strstr(rep.reason, "killed"),
+		  "noterm: %s", rep.reason);
+	cr_assert_eq(rep.nrounds, 2, "noterm: every round measured before the stop");
+	cr_assert_not(rep.have_exit, "noterm");
+	cr_assert_lt(took, T + MARGIN + 1, "noterm: took %.1fs", took);
+	cr_assert_geq(took, T, "noterm: %.1fs, less than the wait after SIGTERM it must make", took);
+	lc_report_free(&rep);
+	assert_no_trace("noterm");
+}
+
+/* {port} was free when the harness chose it, but the server cannot bind it. */
+Test(faults, port_in_use)
+{
+	FAULT("inuse", NULL, "{port}", MARGIN, "server exited before it accepted connections", "exit status 2",
+	      "Address already in use");
+}
+
+/* A fixed PORT that another process holds: no readiness line ever comes. */
+Test(faults, port_held_by_another_process)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof a;
+	char port[16];
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 1) == 0 &&
+		  getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+	snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
+	FAULT("echo", NULL, port, MARGIN, "server exited before it was ready", "Address already in use");
+	close(fd);
+}
+
+Test(faults, missing_server_binary)
+{
+	struct lc_options o;
+	char **argv = misbehave("echo", NULL, NULL);
+	argv[0] = "/nonexistent/server";
+	small_run(&o, argv);
+	EXPECT_ERROR("no server binary", &o, MARGIN, "server exited before it was ready", "/nonexistent/server",
+		     "No such file");
+}
+
+Test(faults, missing_valgrind)
+{
+	struct lc_options o;
+	small_run(&o, misbehave("echo", NULL, NULL));
+	o.valgrind = "/nonexistent/valgrind";
+	EXPECT_ERROR("no valgrind", &o, 1, "/nonexistent/valgrind not found", "install valgrind");
+}
+
+Test(faults, bad_ready_regex)
+{
+	struct lc_options o;
+	small_run(&o, misbehave("echo", NULL, NULL));
+	o.ready = "listening on (";
+	EXPECT_ERROR("bad regex", &o, MARGIN, "bad --ready regex");
+}
+
+/* ---- vgdb misbehaves: a fake vgdb first in PATH ---- */
+
+static void fake_vgdb(const char *script)
+{
+	char dir[128], path[160], newpath[4096];
+	snprintf(dir, sizeof dir, "%s/bin", tmpdir);
+	snprintf(path, sizeof path, "%s/vgdb", dir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", script);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0755), 0);
+	snprintf(newpath, sizeof newpath, "%s:%s", dir, getenv("PATH"));
+	setenv("PATH", newpath, 1);
+}
+
+/* A vgdb that never answers (the server cannot be reached): the snapshot's own timeout. */
+Test(faults, vgdb_never_answers)
+{
+	struct lc_options o;
+	fake_vgdb("while :; do sleep 0.05; done");
+	small_run(&o, misbehave("echo", NULL, NULL));
+	EXPECT_ERROR("vgdb hangs", &o, T + MARGIN, "vgdb got no answer from the server within 2s");
+}
+
+/* The server dies while vgdb talks to it: say so, not just that vgdb failed. */
+Test(faults, server_dies_during_snapshot)
+{
+	struct lc_options o;
+	fake_vgdb("for a; do case $a in --pid=*) kill -SEGV ${a#--pid=};; esac; done\n"
+		  "sleep 0.5; echo 'vgdb: no connection' >&2; exit 1");
+	small_run(&o, misbehave("echo", NULL, NULL));
+	EXPECT_ERROR("dies in snapshot", &o, MARGIN, "server died during the run", "signal 11",
+		     "while taking a heap snapshot");
+}
+
+/* ---- the CLI ---- */
+
+struct cli {
+	int status;
+	const char *out, *err;   /* malloc'd contents of its stdout and stderr */
+	double took;
+};
+
+static char *read_all(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 16);
+	cr_assert_not_null(buf);
+	if (f) {
+		(void)!fread(buf, 1, (1 << 16) - 1, f);
+		fclose(f);
+	}
+	return buf;
+}
+
+/* build/harness/leakcheck ARGS within bound seconds. */
+static struct cli run_cli(const char *const *args, double bound)
+{
+	char *argv[32], out[128], err[128], why[256];
+	struct cli c = { 0 };
+	size_t n = 0;
+	static unsigned calls;
+	argv[n++] = strdup(built("harness/leakcheck"));
+	while (*args && n < 31)
+		argv[n++] = (char *)*args++;
+	argv[n] = NULL;
+	snprintf(out, sizeof out, "%s/cli%u.out", tmpdir, calls);
+	snprintf(err, sizeof err, "%s/cli%u.err", tmpdir, calls++);
+	double t0 = lc_now();
+	pid_t pid = lc_spawn(argv, out, err, why, sizeof why);
+	cr_assert_gt(pid, 0, "%s", why);
+	if (lc_wait(pid, bound, &c.status) < 0) {
+		lc_stop(pid, 1);
+		cr_assert_fail("leakcheck %s did not finish within %.0fs", argv[1], bound);
+	}
+	c.took = lc_now() - t0;
+	c.out = read_all(out);
+	c.err = read_all(err);
+	free(argv[0]);
+	return c;
+}
+
+static int lines(const char *s)
+{
+	int n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Usage errors: exit 2 at once, nothing on stdout, one line on stderr naming the problem. */
+Test(faults, cli_bad_usage)
+{
+	static const struct {
+		const char *args[6];
+		const char *says;
+	} bad[] = {
+		{ { "--bogus", "--", "x" }, "--bogus" },
+		{ { "--cycles", "0", "--", "x" }, "bad value for --cycles: 0" },
+		{ { "--close", "bogus", "--", "x" }, "bad value for --close: bogus" },
+		{ { "--timeout", "-1", "--", "x" }, "bad value for --timeout: -1" },
+		{ { "--timeout", "soon", "--", "x" }, "bad value for --timeout: soon" },
+		{ { "--concurrency", "0", "--", "x" }, "bad value for --concurrency" },
+		{ { "--send", "\\q", "--", "x" }, "bad value for --send" },
+		{ { "--suppressions", "/nonexistent.supp", "--", "x" }, "bad value for --suppressions" },
+		{ { "--cycles" }, "missing value" },
+		{ { "--" }, "no server command" },
+		{ { NULL }, "no server command" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct cli c = run_cli(bad[i].args, 5);
+		cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 2, "case %zu (%s): status 0x%x", i,
+			  bad[i].says, c.status);
+		cr_assert_str_empty(c.out, "case %zu: stdout: %s", i, c.out);
+		cr_assert_eq(lines(c.err), 1, "case %zu: stderr is not one line: %s", i, c.err);
+		cr_assert(strncmp(c.err, "leakcheck: ", 11) == 0 && strstr(c.err, bad[i].says),
+			  "case %zu: stderr lacks '%s': %s", i, bad[i].says, c.err);
+		cr_assert_lt(c.took, 1, "case %zu: a usage error took %.1fs", i, c.took);
+	}
+	assert_no_trace("bad usage");
+}
+
+/* The verdict line of a CLI run that could not judge: exit 2, last stdout line. */
+static void expect_cli_error(const char *what, const char *const *args, double bound, const char *says)
+{
+	struct cli c = run_cli(args, bound + 5);
+	cr_assert(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 2, "%s: status 0x%x\n%s%s", what, c.status, c.out,
+		  c.err);
+	cr_assert_lt(c.took, bound, "%s: took %.1fs", what, c.took);
+	cr_assert(strstr(c.out, "verdict: error: ") && strstr(c.out, says), "%s: stdout lacks '%s':\n%s", what, says,
+		  c.out);
+	cr_assert_eq(lines(c.out), 1, "%s: -q prints one line:\n%s", what, c.out);
+	assert_no_trace(what);
+}
+
+Test(faults, cli_missing_valgrind)
+{
+	char **m = misbehave("echo", NULL, NULL);
+	const char *args[] = { "-q", "--valgrind", "/nonexistent/valgrind", "--", m[0], m[1], m[2], m[3], NULL };
+	expect_cli_error("cli no valgrind", args, 1, "/nonexistent/valgrind not found: install valgrind");
+}
+
+Test(faults, cli_crash)
+{
+	char **m = misbehave("crash", "6", NULL);
+	const char *args[] = { "-q", "--timeout", "2", "--warmup", "3", "--cycles", "10", "--rounds", "2", "--",
+			       m[0], m[1], m[2], m[3], m[4], m[5], NULL };
+	expect_cli_error("cli crash", args, T + MARGIN, "server died during the run (killed by signal 11");
+}
+
+/* Two runs at once on the echo server: each its own port and temp dir, both clean. */
+Test(faults, two_runs_at_once_do_not_collide)
+{
+	char out[2][128], json[2][128], why[256], *echo = strdup(built("runtime/echo"));
+	char *lc = strdup(built("harness/leakcheck"));
+	pid_t pid[2];
+	int status[2] = { 0 }, most = 0;
+	for (int i = 0; i < 2; i++) {
+		snprintf(out[i], sizeof out[i], "%s/run%d.out", tmpdir, i);
+		snprintf(json[i], sizeof json[i], "%s/run%d.json", tmpdir, i);
+		char *argv[] = { lc, "-q", "--json", json[i], "--cycles", "50", "--rounds", "2", "--warmup", "5",
+				 "--timeout", "10", "--", echo, "{port}", NULL };
+		pid[i] = lc_spawn(argv, out[i], out[i], why, sizeof why);
+		cr_assert_gt(pid[i], 0, "%s", why);
+	}
+	/* while both run, their temp dirs are two, in our TMPDIR */
+	bool running[2] = { true, true };
+	double deadline = lc_now() + 20;
+	while ((running[0] || running[1]) && lc_now() < deadline) {
+		int n = count_workdirs();
+		most = n > most ? n : most;
+		for (int i = 0; i < 2; i++)
+			running[i] = running[i] && lc_alive(pid[i], &status[i]); /* reaps once, keeps the status */
+		lc_sleep_ms(10);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (running[i]) {
+			lc_stop(pid[i], 1);
+			cr_assert_fail("run %d did not finish in 20s", i);
+		}
+		cr_assert(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0, "run %d: status 0x%x:\n%s", i, status[i],
+			  read_all(out[i]));
+		cr_assert(strstr(read_all(json[i]), "\"verdict\": \"clean\""), "run %d:\n%s", i, read_all(json[i]));
+	}
+	cr_assert_eq(most, 2, "saw at most %d leakcheck-* temp dirs in %s at once, want 2", most, tmpdir);
+	assert_no_trace("two runs");
+}
