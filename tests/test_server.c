@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -116,6 +117,18 @@ Test(server, sigterm_exits_zero_with_clients_connected)
 	int fd = conn();
 	ask(fd, "x\n", 2, "x\n");
 	int status = served_stop(&srv, 5);
+	srv.pid = 0;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
+	cr_assert_eq(lc_wait_eof(fd, 5), 0, "shutdown must close live connections");
+	close(fd);
+}
+
+Test(server, sigint_shuts_down_like_sigterm)
+{
+	int fd = conn(), status;
+	ask(fd, "x\n", 2, "x\n");
+	kill(srv.pid, SIGINT);
+	cr_assert_eq(lc_wait(srv.pid, 5, &status), 0, "SIGINT must stop the server");
 	srv.pid = 0;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
 	cr_assert_eq(lc_wait_eof(fd, 5), 0, "shutdown must close live connections");
