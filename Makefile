@@ -23,6 +23,7 @@ configure:
 
 check: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target check
+	@tests/summarize $(BUILD)
 
 demo: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target demo

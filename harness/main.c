@@ -55,6 +55,15 @@ static int set_text(char *dst, const char *src)
 	return lc_unescape(dst);
 }
 
+/* Fail at parse time, not after a whole run, when the report cannot be written. */
+static bool writable(const char *path)
+{
+	FILE *f = fopen(path, "a");
+	if (f)
+		fclose(f);
+	return f != NULL;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
@@ -89,7 +98,7 @@ int main(int argc, char **argv)
 		case O_QUIT: bad = set_text(o.quit, optarg); break;
 		case O_TIMEOUT: o.timeout = strtod(optarg, &end); bad = *end || !(o.timeout > 0 && o.timeout <= 3600); break;
 		case O_SUPP: o.suppressions = optarg; bad = access(optarg, R_OK) != 0; break;
-		case O_JSON: json = optarg; break;
+		case O_JSON: json = optarg; bad = !writable(optarg); break;
 		case O_KEEP: o.keep_dir = optarg; break;
 		case O_VALGRIND: o.valgrind = optarg; break;
 		default: return usage_error("unknown option or missing value", argv[optind - 1]);

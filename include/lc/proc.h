@@ -16,7 +16,8 @@ void lc_sleep_ms(int ms);
 pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen);
 
 /* Wait up to timeout seconds for pid to exit. Returns 0 with *status set (waitpid format),
- * or -1 if it is still running at the deadline. */
+ * or -1 if it is still running at the deadline. pid must be a child not reaped yet: for one
+ * already reaped (ECHILD) it returns 0 with status 0, which reads as "exit status 0". */
 int lc_wait(pid_t pid, double timeout, int *status);
 /* True while pid has not exited; reaps it (and stores *status) if it has. */
 bool lc_alive(pid_t pid, int *status);
