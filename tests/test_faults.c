@@ -342,7 +342,7 @@ Test(faults, server_dies_during_snapshot)
 
 struct cli {
 	int status;
-	const char *out, *err;   /* malloc'd contents of its stdout and stderr */
+	const char *out, *err;   /* owned: malloc'd contents of its stdout and stderr */
 	double took;
 };
 

@@ -24,8 +24,8 @@ int lc_fuzz_vgdb(const uint8_t *data, size_t size);
 #define MAX_OPS 4    /* edits per mutant */
 
 struct target {
-	const char *name;
-	int (*fn)(const uint8_t *, size_t);
+	const char *name;                       /* borrowed: static string */
+	int (*fn)(const uint8_t *, size_t);     /* borrowed: the fuzz entry point */
 	unsigned long inputs;
 };
 
