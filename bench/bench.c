@@ -15,8 +15,6 @@
 #include "lc/leakcheck.h"
 #include "lc/proc.h"
 
-#define READY "^listening on 127\\.0\\.0\\.1:([0-9]+)"
-
 struct server {
 	pid_t pid;
 	unsigned port;
@@ -32,21 +30,18 @@ static void die(const char *what)
 /* Start argv (optionally under memcheck with vgdb) and wait for its readiness line. */
 static void server_start(struct server *s, char **argv, bool valgrind)
 {
-	char out[128], prefix[128], err[256];
+	char prefix[128], err[256];
 	snprintf(s->dir, sizeof s->dir, "/tmp/lc-bench-XXXXXX");
 	if (!mkdtemp(s->dir))
 		die("mkdtemp");
-	snprintf(out, sizeof out, "%s/out", s->dir);
 	snprintf(prefix, sizeof prefix, "--vgdb-prefix=%s/vgdb", s->dir);
 	char *vg[16] = { "valgrind", "--tool=memcheck", "--leak-check=full", "--vgdb=yes", "--vgdb-poll=50",
 			 "--log-file=/dev/null", prefix };
 	size_t n = 7;
 	for (size_t i = 0; argv[i] && n < 15; i++)
 		vg[n++] = argv[i];
-	s->pid = lc_spawn(valgrind ? vg : argv, out, NULL, err, sizeof err);
+	s->pid = lc_serve(valgrind ? vg : argv, s->dir, 60, &s->port, err, sizeof err);
 	if (s->pid < 0)
-		die(err);
-	if (lc_wait_line(out, READY, s->pid, 60, &s->port, err, sizeof err) < 0)
 		die(err);
 }
 

@@ -213,3 +213,18 @@ void lc_last_line(const char *path, char *buf, size_t len)
 	}
 	fclose(f);
 }
+
+pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *port, char *err, size_t errlen)
+{
+	char out[512], errpath[512];
+	snprintf(out, sizeof out, "%s/server.out", dir);
+	snprintf(errpath, sizeof errpath, "%s/server.err", dir);
+	pid_t pid = lc_spawn(argv, out, errpath, err, errlen);
+	if (pid < 0)
+		return -1;
+	if (lc_wait_line(out, LC_READY_REGEX, pid, timeout, port, err, errlen) < 0) {
+		lc_stop(pid, 1);
+		return -1;
+	}
+	return pid;
+}

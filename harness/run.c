@@ -27,7 +27,6 @@
 
 #include "lc/proc.h"
 
-#define DEFAULT_READY "^listening on 127\\.0\\.0\\.1:([0-9]+)"
 
 struct run {
 	const struct lc_options *o;   /* borrowed */
@@ -345,7 +344,7 @@ static char **valgrind_argv(struct run *r, char **server, char opt[][640])
 static int wait_ready(struct run *r, bool chose_port)
 {
 	const struct lc_options *o = r->o;
-	const char *re = o->ready ? o->ready : DEFAULT_READY;
+	const char *re = o->ready ? o->ready : LC_READY_REGEX;
 	unsigned port = 0;
 	if (!chose_port || o->ready) {
 		if (lc_wait_line(r->path[OUT], re, r->pid, o->timeout, chose_port ? NULL : &port, r->err,

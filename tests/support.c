@@ -17,22 +17,16 @@ const char *built(const char *rel)
 
 void served_start(struct served *s, const char *rel, bool valgrind)
 {
-	char out[256], errp[256], log[300], err[256];
+	char log[300], err[256];
 	snprintf(s->dir, sizeof s->dir, "/tmp/lc-test-XXXXXX");
 	cr_assert_not_null(mkdtemp(s->dir));
-	snprintf(out, sizeof out, "%s/server.out", s->dir);
-	snprintf(errp, sizeof errp, "%s/server.err", s->dir);
 	snprintf(log, sizeof log, "--log-file=%s/valgrind.log", s->dir);
 	char *bin = strdup(built(rel));
 	char *plain[] = { bin, "0", NULL };
 	char *vg[] = { "valgrind", "--leak-check=full", "--show-leak-kinds=all", log, bin, "0", NULL };
-	s->pid = lc_spawn(valgrind ? vg : plain, out, errp, err, sizeof err);
+	s->pid = lc_serve(valgrind ? vg : plain, s->dir, 20, &s->port, err, sizeof err);
 	free(bin);
-	cr_assert_gt(s->pid, 0, "spawn: %s", err);
-	if (lc_wait_line(out, "^listening on 127\\.0\\.0\\.1:([0-9]+)$", s->pid, 20, &s->port, err, sizeof err)) {
-		lc_stop(s->pid, 1);
-		cr_assert_fail("%s: %s", rel, err);
-	}
+	cr_assert_gt(s->pid, 0, "%s: %s", rel, err);
 }
 
 int served_stop(struct served *s, double timeout)

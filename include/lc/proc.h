@@ -32,6 +32,14 @@ void lc_status_str(int status, char *buf, size_t len);
 int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout, unsigned *port,
 		 char *err, size_t errlen);
 
+/* The readiness line every server of this project prints. */
+#define LC_READY_REGEX "^listening on 127\\.0\\.0\\.1:([0-9]+)"
+
+/* Start a server that prints LC_READY_REGEX, with stdout and stderr in dir/server.out and
+ * dir/server.err, and wait up to timeout seconds for it. Returns its pid with its port in
+ * *port; on failure -1 with a reason in err, and nothing left running. */
+pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *port, char *err, size_t errlen);
+
 /* Last non-empty line of a file (for error messages), "" if none. */
 void lc_last_line(const char *path, char *buf, size_t len);
 
