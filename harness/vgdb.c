@@ -108,6 +108,9 @@ static void parse_frame(const char *p, struct vg_record *rec)
 	if (paren && strncmp(paren, " (in ", 5) != 0) {
 		const char *file = paren + 2, *c = strrchr(file, ':'); /* "file:line)" ends the line */
 		if (c) {
+			/* basename, as the XML reader keeps it: clang's DWARF gives "cases/x/leaky.c" */
+			for (const char *slash = file; (slash = memchr(slash, '/', (size_t)(c - slash))); )
+				file = ++slash;
 			snprintf(f->file, sizeof f->file, "%.*s", (int)(c - file), file);
 			f->line = (unsigned)strtoul(c + 1, NULL, 10);
 		}

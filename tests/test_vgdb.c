@@ -330,6 +330,25 @@ Test(built, negative_bytes_positive_blocks)
 	expect_frame(s, 1, "grow", "x.c", 12);
 }
 
+/* clang's DWARF names files relative to the build's source dir; sites keep the basename,
+ * like the XML reader, so "leaky.c" matches whichever compiler built the server. */
+Test(built, file_paths_reduced_to_basename)
+{
+	static const char text[] =
+		"==9== 5,472 (+1,600) bytes in 171 (+50) blocks are possibly lost in loss record 9 of 11\n"
+		"==9==    at 0x48417B4: malloc (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)\n"
+		"==9==    by 0x10A56D: conn_new (cases/global_list/leaky.c:75)\n"
+		"==9==    by 0x10A3CC: on_open (/abs/path/cases/global_list/leaky.c:134)\n"
+		"==9== \n";
+	char buf[1024];
+
+	snprintf(buf, sizeof buf, "%s%s", text, summary_text);
+	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
+	const struct lc_site *s = site(0, VG_POSSIBLE, 5472, 171, 1600, 50);
+	expect_frame(s, 1, "conn_new", "leaky.c", 75);
+	expect_frame(s, 2, "on_open", "leaky.c", 134);
+}
+
 /* At most LC_MAX_SITES records are kept: the largest growth, largest first. */
 Test(built, keeps_largest_sites)
 {
