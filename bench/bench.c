@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
+#include "lc/relay.h"
+#include "lc/relay.h"
 #include "lc/proc.h"
 
 struct server {
@@ -112,15 +114,58 @@ static void bench_client(void)
 	}
 }
 
-static double verdict(char **argv, unsigned cycles, struct lc_report *rep)
+static double verdict_settle(char **argv, unsigned cycles, double settle, struct lc_report *rep)
 {
 	struct lc_options o;
 	lc_options_init(&o);
 	o.server_argv = argv;
 	o.cycles = cycles;
 	o.timeout = 60;
+	if (settle >= 0)
+		o.settle = settle;
 	lc_run(&o, rep);
 	return rep->seconds;
+}
+
+static double verdict(char **argv, unsigned cycles, struct lc_report *rep)
+{
+	return verdict_settle(argv, cycles, -1, rep);
+}
+
+/* Settling: the same verdicts with --settle 0 (no waiting) and the default, and the
+ * valgrind floor: the server started under memcheck and stopped at once, exit report written. */
+static void bench_settle(void)
+{
+	static const char *const servers[][3] = {
+		{ "cases/global_list/fixed", NULL, NULL }, { "cases/global_list/leaky", NULL, NULL },
+		{ "tests/shapes", "deferred", NULL }, { "tests/shapes", "deferred", "--leak" },
+	};
+	printf("\n2b. Cost of settling (seconds per verdict; 0.5 s is the default --settle)\n");
+	printf("   %-32s %8s %10s %10s %10s\n", "server", "verdict", "settle 0", "default", "re-sampled");
+	for (size_t i = 0; i < 4; i++) {
+		char *argv[] = { (char *)build(servers[i][0]), (char *)servers[i][1], (char *)servers[i][2], NULL };
+		struct lc_report a, b;
+		double t0 = verdict_settle(argv, 200, 0, &a), t1 = verdict_settle(argv, 200, -1, &b);
+		char name[64];
+		snprintf(name, sizeof name, "%s%s%s%s%s", servers[i][0], servers[i][1] ? " " : "",
+			 servers[i][1] ? servers[i][1] : "", servers[i][2] ? " " : "", servers[i][2] ? servers[i][2] : "");
+		printf("   %-32s %8s %10.2f %10.2f %10u\n", name, b.verdict == LC_LEAK ? "leak" : b.verdict == LC_CLEAN ? "clean" : "error",
+		       t0, t1, b.settle_waits);
+		lc_report_free(&a);
+		lc_report_free(&b);
+	}
+	struct server s;
+	char *echo[] = { (char *)build("runtime/echo"), "0", NULL };
+	double t0 = lc_now();
+	server_start(&s, echo, true);
+	server_stop(&s);
+	double floor = lc_now() - t0;
+	struct lc_report rep;
+	char *echo_v[] = { (char *)build("runtime/echo"), NULL };
+	double v = verdict(echo_v, 200, &rep);
+	lc_report_free(&rep);
+	printf("   valgrind floor (echo started under memcheck, then SIGTERM): %.2f s; verdict %.2f s: %.2fx\n",
+	       floor, v, v / floor);
 }
 
 static void bench_variants(void)
@@ -159,45 +204,63 @@ static void bench_cycles(void)
 	}
 }
 
-/* Average cost of one vgdb snapshot, over 3, of a server under memcheck. */
-static double snapshot_cost(struct server *s)
+/* Average cost of one vgdb snapshot, over 3, of a server under memcheck: one vgdb per
+ * command, and through a relay (interrupt, monitor command, resume; as lc_run does). */
+static double snapshot_cost(struct server *s, double *relay_cost)
 {
-	char prefix[128], out[128], err[256];
+	char prefix[128], out[128], err[256], *text;
 	struct lc_snapshot *snap = malloc(sizeof *snap);
+	struct lc_relay r;
 	snprintf(prefix, sizeof prefix, "%s/vgdb", s->dir);
 	snprintf(out, sizeof out, "%s/vgdb.out", s->dir);
 	double t0 = lc_now();
 	for (int i = 0; i < 3; i++)
 		if (!snap || lc_vgdb_snapshot(prefix, s->pid, out, 120, snap, err, sizeof err) < 0)
 			die(err);
+	double per_command = (lc_now() - t0) / 3;
+	if (lc_relay_open(&r, "vgdb", prefix, s->pid, 60, err, sizeof err) < 0)
+		die(err);
+	lc_sleep_ms(20);
+	t0 = lc_now();
+	for (int i = 0; i < 3; i++) {
+		if (lc_relay_interrupt(&r, 60, err, sizeof err) < 0 ||
+		    lc_relay_monitor(&r, LC_SNAPSHOT_FULL, &text, 60, err, sizeof err) < 0 ||
+		    lc_vgdb_parse(text, snap, err, sizeof err) < 0 || lc_relay_resume(&r, err, sizeof err) < 0)
+			die(err);
+		free(text);
+	}
+	*relay_cost = (lc_now() - t0) / 3;
+	lc_relay_close(&r);
 	free(snap);
-	return (lc_now() - t0) / 3;
+	return per_command;
 }
 
 static void bench_snapshots(void)
 {
 	struct server s;
 	char *echo[] = { (char *)build("runtime/echo"), "0", NULL };
-	printf("\n4. Cost of one leak snapshot (vgdb leak_check full reachable increased)\n");
-	printf("   %-34s %10s %8s\n", "server state", "ms", "ratio");
+	printf("\n4. Cost of one leak snapshot (leak_check full reachable increased)\n");
+	printf("   %-34s %10s %8s %10s %8s\n", "server state", "vgdb ms", "ratio", "relay ms", "speedup");
 	server_start(&s, echo, true);
 	double base = 0, done = 0;
 	static const unsigned after[] = { 100, 1000, 10000 };
 	for (size_t i = 0; i < 3; i++) {
 		rate_harness(s.port, (int)(after[i] - done));
 		done = after[i];
-		double c = snapshot_cost(&s);
+		double rc, c = snapshot_cost(&s, &rc);
 		if (i == 0)
 			base = c;
-		printf("   echo after %-6u cycles             %10.1f %8.2f\n", after[i], c * 1000, c / base);
+		printf("   echo after %-6u cycles             %10.1f %8.2f %10.1f %8.1f\n", after[i], c * 1000, c / base,
+		       rc * 1000, c / rc);
 	}
 	server_stop(&s);
 	static const char *const mbs[] = { "1", "10", "100" };
 	for (size_t i = 0; i < 3; i++) {
 		char *heap[] = { (char *)build("bench/heap_server"), (char *)mbs[i], "0", NULL };
 		server_start(&s, heap, true);
-		double c = snapshot_cost(&s);
-		printf("   heap_server holding %-4s MB         %10.1f %8.2f\n", mbs[i], c * 1000, c / base);
+		double rc, c = snapshot_cost(&s, &rc);
+		printf("   heap_server holding %-4s MB         %10.1f %8.2f %10.1f %8.1f\n", mbs[i], c * 1000, c / base,
+		       rc * 1000, c / rc);
 		server_stop(&s);
 	}
 }
@@ -219,6 +282,7 @@ int main(void)
 	printf("leakcheck benchmark: %ld cores online\n", sysconf(_SC_NPROCESSORS_ONLN));
 	bench_client();
 	bench_variants();
+	bench_settle();
 	bench_cycles();
 	bench_snapshots();
 	bench_check();

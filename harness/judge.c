@@ -4,54 +4,147 @@
 
 #include "lc/leakcheck.h"
 
-/* CPython's regrtest -R settled on this: a leak only if *every* round grew. One-time growth
- * (a cache filling up, a lazily allocated table) shows in one round and not in the others. */
-bool lc_grows_every_round(const long *deltas, size_t n)
+bool lc_grows_every_round_by(const long *deltas, size_t n, long floor)
 {
 	if (n == 0)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (deltas[i] < 1)
+		if (deltas[i] < floor)
 			return false;
 	return true;
 }
 
-static void judge_running(struct lc_report *rep)
+/* CPython's regrtest -R settled on this: a leak only if *every* round grew. One-time growth
+ * (a cache filling up, a lazily allocated table) shows in one round and not in the others. */
+bool lc_grows_every_round(const long *deltas, size_t n)
 {
-	long blocks[LC_MAX_ROUNDS], fds[LC_MAX_ROUNDS], total_blocks = 0, total_bytes = 0;
-	for (size_t i = 0; i < rep->nrounds; i++) {
-		blocks[i] = rep->rounds[i].dblocks;
-		fds[i] = rep->rounds[i].dfds;
-		total_blocks += rep->rounds[i].dblocks;
-		total_bytes += rep->rounds[i].dbytes;
+	return lc_grows_every_round_by(deltas, n, 1);
+}
+
+/* The rules for one series of rounds. Blocks: +1 in every round. Bytes: +LC_BYTES_FLOOR per
+ * connection in every round, even with a flat block count (a buffer or an array grown with
+ * realloc keeps its one block). fds: +1 in every round. */
+static void judge_rounds(const struct lc_round *r, size_t n, unsigned per_round, bool *retained,
+			 bool *bytes_grew, bool *fds_leaked, double *bpc, double *Bpc)
+{
+	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS], fds[LC_MAX_ROUNDS], tb = 0, tB = 0;
+	for (size_t i = 0; i < n; i++) {
+		blocks[i] = r[i].dblocks;
+		bytes[i] = r[i].dbytes;
+		fds[i] = r[i].dfds;
+		tb += r[i].dblocks;
+		tB += r[i].dbytes;
 	}
-	double cycles = (double)rep->nrounds * rep->per_round;
-	rep->blocks_per_cycle = cycles > 0 ? total_blocks / cycles : 0;
-	rep->bytes_per_cycle = cycles > 0 ? total_bytes / cycles : 0;
-	rep->retained = lc_grows_every_round(blocks, rep->nrounds);
-	rep->fds_leaked = lc_grows_every_round(fds, rep->nrounds);
+	double cycles = (double)n * per_round;
+	*bpc = cycles > 0 ? tb / cycles : 0;
+	*Bpc = cycles > 0 ? tB / cycles : 0;
+	*retained = lc_grows_every_round(blocks, n);
+	*bytes_grew = lc_grows_every_round_by(bytes, n, (long)per_round * LC_BYTES_FLOOR);
+	*fds_leaked = lc_grows_every_round(fds, n);
+}
+
+void lc_judge_proc(struct lc_proc_result *p, unsigned per_round)
+{
+	judge_rounds(p->rounds, p->nrounds, per_round, &p->retained, &p->bytes_grew, &p->fds_leaked,
+		     &p->blocks_per_cycle, &p->bytes_per_cycle);
+}
+
+/* "in pid 123 (worker)" when more than one process was measured. */
+static void where(const struct lc_report *rep, const struct lc_proc_result *p, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (rep->nprocs > 1)
+		snprintf(buf, len, " in pid %d (%s)", p->pid, p->name);
+}
+
+static void add(char *reason, size_t cap, int *n, const char *text)
+{
+	size_t len = strlen(reason);
+	snprintf(reason + len, cap - len, "%s%s", *n ? "; " : "", text);
+	++*n;
+}
+
+/* The reasons one process's running measurement gives. */
+static void running_reasons(const struct lc_report *rep, const struct lc_proc_result *p, char *reason,
+			    size_t cap, int *n)
+{
+	char why[300], at[80];
+	where(rep, p, at, sizeof at);
+	if (p->retained) {
+		snprintf(why, sizeof why, "%.2f blocks (%.1f bytes) retained per connection while running%s",
+			 p->blocks_per_cycle, p->bytes_per_cycle, at);
+		add(reason, cap, n, why);
+	} else if (p->bytes_grew) {
+		snprintf(why, sizeof why, "heap bytes grew in every round (%.1f bytes per connection) while the block "
+			 "count did not: a buffer or array grown with realloc%s", p->bytes_per_cycle, at);
+		add(reason, cap, n, why);
+	}
+	if (p->fds_leaked) {
+		snprintf(why, sizeof why, "open fds grew in every round%s", at);
+		add(reason, cap, n, why);
+	}
+}
+
+/* The process the top-level fields show: the first judged one that leaks, else the first
+ * judged one that served connections, else the first judged one. */
+static void pick_primary(struct lc_report *rep)
+{
+	size_t best = rep->nprocs;
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		struct lc_proc_result *p = &rep->procs[i];
+		if (!p->judged)
+			continue;
+		lc_judge_proc(p, rep->per_round);
+		bool leaks = p->retained || p->bytes_grew || p->fds_leaked;
+		if (best == rep->nprocs || (leaks && !(rep->procs[best].retained || rep->procs[best].bytes_grew ||
+						       rep->procs[best].fds_leaked)) ||
+		    (!leaks && p->accepted && !rep->procs[best].accepted))
+			best = i;
+	}
+	rep->primary = best < rep->nprocs ? best : 0;
+	const struct lc_proc_result *p = &rep->procs[rep->primary];
+	memcpy(rep->rounds, p->rounds, sizeof rep->rounds);
+	rep->nrounds = p->nrounds;
+	memcpy(rep->sites, p->sites, sizeof rep->sites);
+	rep->nsites = p->nsites;
+	rep->fds_baseline = p->base_fds;
 }
 
 void lc_judge(struct lc_report *rep)
 {
+	static struct lc_proc_result solo;
+	struct lc_proc_result *top = &solo;
+	if (rep->nprocs) { /* an error too shows what was measured before it */
+		pick_primary(rep);
+		top = &rep->procs[rep->primary];
+	}
 	if (rep->verdict == LC_ERROR)
 		return; /* the reason was set where it failed */
-	judge_running(rep);
+	if (!rep->nprocs) { /* the unit tests fill the top-level rounds only */
+		memset(&solo, 0, sizeof solo);
+		memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
+		solo.nrounds = rep->nrounds;
+	}
+	lc_judge_proc(top, rep->per_round);
+	rep->blocks_per_cycle = top->blocks_per_cycle;
+	rep->bytes_per_cycle = top->bytes_per_cycle;
+	rep->retained = top->retained;
+	rep->bytes_grew = top->bytes_grew;
+	rep->fds_leaked = top->fds_leaked;
 	unsigned long lost = rep->exit.bytes[VG_DEFINITE] + rep->exit.bytes[VG_INDIRECT];
-	char why[3][160];
+	char why[160];
 	int n = 0;
-	if (lost > 0)
-		snprintf(why[n++], sizeof why[0], "%lu bytes lost at exit (%lu definite, %lu indirect)",
-			 lost, rep->exit.bytes[VG_DEFINITE], rep->exit.bytes[VG_INDIRECT]);
-	if (rep->retained)
-		snprintf(why[n++], sizeof why[0], "%.2f blocks (%.1f bytes) retained per cycle while running",
-			 rep->blocks_per_cycle, rep->bytes_per_cycle);
-	if (rep->fds_leaked)
-		snprintf(why[n++], sizeof why[0], "open fds grew in every round");
+	rep->reason[0] = '\0';
+	if (lost > 0) {
+		snprintf(why, sizeof why, "%lu bytes lost at exit (%lu definite, %lu indirect)", lost,
+			 rep->exit.bytes[VG_DEFINITE], rep->exit.bytes[VG_INDIRECT]);
+		add(rep->reason, sizeof rep->reason, &n, why);
+	}
+	running_reasons(rep, top, rep->reason, sizeof rep->reason, &n);
+	for (size_t i = 0; i < rep->nprocs; i++)
+		if (i != rep->primary && rep->procs[i].judged)
+			running_reasons(rep, &rep->procs[i], rep->reason, sizeof rep->reason, &n);
 	rep->verdict = n ? LC_LEAK : LC_CLEAN;
 	if (n == 0)
 		snprintf(rep->reason, sizeof rep->reason, "no leak at exit, no growth while running");
-	else
-		snprintf(rep->reason, sizeof rep->reason, "%s%s%s%s%s", why[0], n > 1 ? "; " : "",
-			 n > 1 ? why[1] : "", n > 2 ? "; " : "", n > 2 ? why[2] : "");
 }

@@ -1,11 +1,13 @@
 /* leakcheck CLI: parse options into struct lc_options, run, print, exit with the verdict. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
+#include "lc/proc.h"
 
 static const char usage[] =
 	"usage: leakcheck [OPTIONS] -- SERVER [ARGS...]\n"
@@ -15,7 +17,8 @@ static const char usage[] =
 	"                       server's stdout line 'listening on 127.0.0.1:PORT'\n"
 	"  --ready REGEX        readiness line to wait for (extended regex; group 1 = port)\n"
 	"  --cycles N           connections per measured round (default 200)\n"
-	"  --rounds R           measured rounds (default 3)\n"
+	"  --rounds R           measured rounds, at least 2 (default 3): a leak must grow in every\n"
+	"                       round, so one round could not tell one-time growth from a leak\n"
 	"  --warmup W           connections before the baseline (default 20)\n"
 	"  --close MODE         eof | server | reset | mix (default mix)\n"
 	"  --concurrency K      connections open at once (default 1)\n"
@@ -24,12 +27,22 @@ static const char usage[] =
 	"                       is given without it)\n"
 	"  --quit TEXT          line that makes the server close (--close server; default 'QUIT\\n')\n"
 	"  --timeout S          seconds for every wait on the server (default 10)\n"
+	"  --settle S           a snapshot that grew is trusted once the heap has not shrunk for S\n"
+	"                       seconds (default 0.5); raise it for frees deferred longer than that\n"
+	"  --trace-children-skip PATTERNS  passed to valgrind: children not to follow (default:\n"
+	"                       every forked and exec'd process is followed and measured)\n"
 	"  --suppressions FILE  passed to valgrind\n"
 	"  --json FILE          machine-readable report\n"
 	"  --keep DIR           keep valgrind's raw logs (XML, vgdb output, server output) in DIR\n"
 	"  --valgrind PROG      valgrind program to run (default valgrind)\n"
 	"  -q                   print only the verdict line\n"
 	"  -h, --help           this text\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	lc_cancelled = 1;
+}
 
 static int usage_error(const char *msg, const char *arg)
 {
@@ -67,13 +80,14 @@ static bool writable(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP };
 	static const struct option longopts[] = {
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
 		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
 		{ "timeout", 1, 0, O_TIMEOUT }, { "suppressions", 1, 0, O_SUPP }, { "json", 1, 0, O_JSON },
-		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "help", 0, 0, 'h' }, { 0 },
+		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "settle", 1, 0, O_SETTLE },
+		{ "trace-children-skip", 1, 0, O_SKIP }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct lc_options o;
 	const char *json = NULL;
@@ -89,7 +103,7 @@ int main(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return 0;
 		case O_READY: o.ready = optarg; break;
 		case O_CYCLES: bad = parse_uint(optarg, &o.cycles) || o.cycles < 1; break;
-		case O_ROUNDS: bad = parse_uint(optarg, &o.rounds) || o.rounds < 1 || o.rounds > LC_MAX_ROUNDS; break;
+		case O_ROUNDS: bad = parse_uint(optarg, &o.rounds) || o.rounds < 2 || o.rounds > LC_MAX_ROUNDS; break;
 		case O_WARMUP: bad = parse_uint(optarg, &o.warmup); break;
 		case O_CONC: bad = parse_uint(optarg, &o.concurrency) || o.concurrency < 1 || o.concurrency > 256; break;
 		case O_CLOSE: bad = lc_close_parse(optarg, &o.close); break;
@@ -101,6 +115,8 @@ int main(int argc, char **argv)
 		case O_JSON: json = optarg; bad = !writable(optarg); break;
 		case O_KEEP: o.keep_dir = optarg; break;
 		case O_VALGRIND: o.valgrind = optarg; break;
+		case O_SETTLE: o.settle = strtod(optarg, &end); bad = *end || !(o.settle >= 0 && o.settle <= 600); break;
+		case O_SKIP: o.trace_skip = optarg; break;
 		default: return usage_error("unknown option or missing value", argv[optind - 1]);
 		}
 		if (bad) {
@@ -118,7 +134,12 @@ int main(int argc, char **argv)
 	o.server_argv = argv + optind;
 	o.progress = !quiet && isatty(STDERR_FILENO);
 
-	struct lc_report rep;
+	/* SIGINT/SIGTERM: lc_run gives up its waits, stops the server, removes its work dir,
+	 * and we still print the report (verdict 2). No SA_RESTART: blocking calls return. */
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	static struct lc_report rep;
 	enum lc_verdict v = lc_run(&o, &rep);
 	lc_report_print(stdout, &rep, &o, quiet);
 	if (json && lc_report_json(json, &rep, &o) < 0) {

@@ -44,6 +44,10 @@ static int wait_fd(int fd, short events, double deadline)
 {
 	for (;;) {
 		double left = deadline - lc_now();
+		if (lc_cancelled) {
+			errno = EINTR;
+			return -1;
+		}
 		if (left <= 0)
 			return 0;
 		struct pollfd p = { .fd = fd, .events = events };
@@ -147,11 +151,12 @@ int lc_wait_eof(int fd, double timeout)
 	}
 }
 
-void lc_close_reset(int fd)
+int lc_close_reset(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	int rc = setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	close(fd);
+	return rc; /* -1: it closed with a FIN, not the reset the options asked for */
 }
 
 /* Counts lines of one /proc/net/tcp* file whose local port is `port` and whose state is
@@ -219,4 +224,170 @@ int lc_close_parse(const char *s, enum lc_close *out)
 const char *lc_close_name(enum lc_close c)
 {
 	return (unsigned)c < 4 ? close_names[c] : "?";
+}
+
+/* ---- which process holds which TCP connection (quiescence beyond one event loop) ---- */
+
+struct tcp_entry {
+	unsigned long inode;
+	unsigned lport, rport, state;
+};
+
+/* Rows of /proc/net/tcp and tcp6 (up to cap). Returns the count, -1 if unreadable. */
+static int read_tcp(struct tcp_entry *t, int cap)
+{
+	static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	int n = 0;
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "r");
+		char line[512];
+		if (!f) {
+			if (i == 0)
+				return -1;
+			continue;
+		}
+		if (!fgets(line, sizeof line, f))
+			line[0] = '\0';
+		while (n < cap && fgets(line, sizeof line, f)) {
+			char local[64], remote[64];
+			struct tcp_entry e;
+			if (sscanf(line, "%*s %63s %63s %x %*s %*s %*s %*s %*s %lu", local, remote, &e.state, &e.inode) != 4)
+				continue;
+			char *lc = strrchr(local, ':'), *rc = strrchr(remote, ':');
+			e.lport = lc ? (unsigned)strtoul(lc + 1, NULL, 16) : 0;
+			e.rport = rc ? (unsigned)strtoul(rc + 1, NULL, 16) : 0;
+			t[n++] = e;
+		}
+		fclose(f);
+	}
+	return n;
+}
+
+/* Is the inode listed in one of the other socket tables (udp, unix, netlink, raw)? Then it
+ * is a socket of another kind, not a TCP connection that a reset already took off the tables. */
+static bool other_socket(unsigned long inode)
+{
+	static const struct { const char *path; int col; } tabs[] = {
+		{ "/proc/net/udp", 10 }, { "/proc/net/udp6", 10 }, { "/proc/net/raw", 10 },
+		{ "/proc/net/raw6", 10 }, { "/proc/net/unix", 7 }, { "/proc/net/netlink", 9 },
+	};
+	for (size_t i = 0; i < sizeof tabs / sizeof tabs[0]; i++) {
+		FILE *f = fopen(tabs[i].path, "r");
+		char line[1024];
+		bool found = false;
+		while (f && !found && fgets(line, sizeof line, f)) {
+			char *tok = strtok(line, " \t\n");
+			for (int c = 1; tok && c < tabs[i].col; c++)
+				tok = strtok(NULL, " \t\n");
+			found = tok && strtoul(tok, NULL, 10) == inode;
+		}
+		if (f)
+			fclose(f);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+static const struct tcp_entry *find_inode(const struct tcp_entry *t, int n, unsigned long inode)
+{
+	for (int i = 0; i < n; i++)
+		if (t[i].inode == inode)
+			return &t[i];
+	return NULL;
+}
+
+/* Calls fn(inode, arg) for every socket fd of pid; stops when fn returns true. */
+static bool each_socket(int pid, bool (*fn)(unsigned long, void *), void *arg)
+{
+	char path[64], link[96], target[64];
+	snprintf(path, sizeof path, "/proc/%d/fd", pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool stop = false;
+	while (d && !stop && (e = readdir(d))) {
+		snprintf(link, sizeof link, "%s/%.20s", path, e->d_name);
+		ssize_t n = readlink(link, target, sizeof target - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, "socket:[", 8) == 0)
+			stop = fn(strtoul(target + 8, NULL, 10), arg);
+	}
+	if (d)
+		closedir(d);
+	return stop;
+}
+
+struct pending_ctx {
+	const struct tcp_entry *t;
+	int n;
+	unsigned port;
+	int count;
+};
+
+static bool count_unclosed(unsigned long inode, void *arg)
+{
+	struct pending_ctx *c = arg;
+	const struct tcp_entry *e = find_inode(c->t, c->n, inode);
+	if (!e && !other_socket(inode))
+		c->count++; /* reset by the peer, off the tables, fd still open: not handled yet */
+	return false;
+}
+
+int lc_sockets_pending(unsigned port, const int *pids, size_t npids)
+{
+	static struct tcp_entry t[8192];
+	int n = read_tcp(t, 8192);
+	if (n < 0)
+		return -1;
+	struct pending_ctx c = { t, n, port, 0 };
+	for (int i = 0; i < n; i++)
+		if (t[i].lport == port && (t[i].state == 0x01 || t[i].state == 0x03 || t[i].state == 0x08))
+			c.count++;
+	for (size_t i = 0; i < npids; i++)
+		each_socket(pids[i], count_unclosed, &c);
+	return c.count;
+}
+
+struct owner_ctx {
+	unsigned long inode;
+};
+
+static bool is_inode(unsigned long inode, void *arg)
+{
+	return inode == ((struct owner_ctx *)arg)->inode;
+}
+
+int lc_socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t npids)
+{
+	static struct tcp_entry t[8192];
+	int n = read_tcp(t, 8192);
+	struct owner_ctx c = { 0 };
+	for (int i = 0; i < n && !c.inode; i++)
+		if (t[i].lport == port && t[i].rport == peer_port && t[i].state == 0x01)
+			c.inode = t[i].inode;
+	if (!c.inode)
+		return 0;
+	for (size_t i = 0; i < npids; i++)
+		if (each_socket(pids[i], is_inode, &c))
+			return pids[i];
+	DIR *d = opendir("/proc"); /* not one of ours: whose, then? */
+	struct dirent *e;
+	int owner = 0;
+	while (d && !owner && (e = readdir(d))) {
+		int pid = atoi(e->d_name);
+		if (pid > 0 && each_socket(pid, is_inode, &c))
+			owner = pid;
+	}
+	if (d)
+		closedir(d);
+	return owner;
+}
+
+unsigned lc_local_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	return getsockname(fd, (struct sockaddr *)&a, &len) == 0 ? ntohs(a.sin_port) : 0;
 }

@@ -33,18 +33,37 @@ static int open_out(const char *path)
 	return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-/* In the child: wire stdio, then exec. Only async-signal-safe calls. */
-static void child_exec(char *const argv[], int out, int err, int errpipe)
+volatile sig_atomic_t lc_cancelled;
+
+/* Every fd above 2 closes at exec: ours (the caller's inherited ones too) must not leak into
+ * the server, where they would show in its fd count and keep pipes open. close_range with
+ * CLOEXEC (Linux 5.11) keeps errpipe usable until the exec; older kernels get the loop. */
+static void cloexec_above_stderr(void)
 {
-	int in = open("/dev/null", O_RDONLY);
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	for (int fd = 3; fd < 65536; fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+/* In the child: wire stdio, then exec. Only async-signal-safe calls. in < 0: /dev/null. */
+static void child_exec(char *const argv[], int in, int out, int err, int errpipe, pid_t parent)
+{
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent) /* the parent died before prctl: nobody would kill us */
+		_exit(127);
 	setpgid(0, 0);
+	if (in < 0)
+		in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		goto fail;
+	cloexec_above_stderr();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	execvp(argv[0], argv);
 fail:;
 	int e = errno;
@@ -52,41 +71,69 @@ fail:;
 	_exit(127);
 }
 
-pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen)
+/* Fork and exec with the given stdio (in: -1 for /dev/null). Returns the pid or -1. */
+static pid_t spawn_fds(char *const argv[], int in, int out, int errfd, char *err, size_t errlen)
 {
-	int out = -1, errfd = -1, pipefd[2] = { -1, -1 };
-	pid_t pid = -1;
-
-	out = open_out(out_path);
-	errfd = open_out(err_path);
-	if (out < 0 || errfd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "cannot set up output files: %s", strerror(errno));
-		goto out;
+	int pipefd[2] = { -1, -1 }, e;
+	pid_t parent = getpid(), pid = -1;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
 	}
 	pid = fork();
-	if (pid < 0) {
+	if (pid < 0)
 		snprintf(err, errlen, "fork: %s", strerror(errno));
-		goto out;
-	}
 	if (pid == 0)
-		child_exec(argv, out, errfd, pipefd[1]);
+		child_exec(argv, in, out, errfd, pipefd[1], parent);
 	close(pipefd[1]);
-	pipefd[1] = -1;
-	int e;
-	if (read(pipefd[0], &e, sizeof e) == (ssize_t)sizeof e) { /* exec failed: EOF means it worked */
+	if (pid > 0 && read(pipefd[0], &e, sizeof e) == (ssize_t)sizeof e) { /* EOF means exec worked */
 		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
 		waitpid(pid, NULL, 0);
 		pid = -1;
 	}
-out:
+	close(pipefd[0]);
+	return pid;
+}
+
+pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen)
+{
+	int out = open_out(out_path), errfd = open_out(err_path);
+	pid_t pid = -1;
+	if (out < 0 || errfd < 0)
+		snprintf(err, errlen, "cannot set up output files: %s", strerror(errno));
+	else
+		pid = spawn_fds(argv, -1, out, errfd, err, errlen);
 	if (out >= 0)
 		close(out);
 	if (errfd >= 0)
 		close(errfd);
-	if (pipefd[0] >= 0)
-		close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
+	return pid;
+}
+
+pid_t lc_spawn_piped(char *const argv[], int *to_child, int *from_child, const char *err_path, char *err,
+		     size_t errlen)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errfd = open_out(err_path);
+	pid_t pid = -1;
+	if (errfd < 0 || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "cannot set up pipes: %s", strerror(errno));
+		goto out;
+	}
+	pid = spawn_fds(argv, in[0], out[1], errfd, err, errlen);
+	if (pid > 0) {
+		*to_child = in[1];
+		*from_child = out[0];
+		in[1] = out[0] = -1;
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	if (errfd >= 0)
+		close(errfd);
 	return pid;
 }
 
@@ -111,7 +158,7 @@ int lc_wait(pid_t pid, double timeout, int *status)
 				*status = r == pid ? st : 0;
 			return 0;
 		}
-		if (lc_now() >= deadline)
+		if (lc_now() >= deadline || lc_cancelled)
 			return -1;
 		lc_sleep_ms(delay);
 		delay = delay < 20 ? delay * 2 : 20;
@@ -186,6 +233,10 @@ int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout,
 			char how[96];
 			lc_status_str(status, how, sizeof how);
 			snprintf(err, errlen, "server exited before it was ready (%s)", how);
+			break;
+		}
+		if (lc_cancelled) {
+			snprintf(err, errlen, "interrupted");
 			break;
 		}
 		if (lc_now() >= deadline) {

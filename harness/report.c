@@ -60,29 +60,83 @@ static void print_exit(FILE *f, const struct lc_report *rep)
 	}
 }
 
-static void print_running(FILE *f, const struct lc_report *rep)
+/* "%+.1f" without the "-0.0" a tiny negative mean would print. */
+static double nz(double v)
 {
-	char what[320], rounds[160] = "";
+	return v > -0.05 && v < 0.05 ? 0.0 : v;
+}
+
+static void rounds_text(const struct lc_round *r, size_t n, int what, char *buf, size_t cap)
+{
 	size_t len = 0;
-	for (size_t i = 0; i < rep->nrounds && len < sizeof rounds - 20; i++)
-		len += (size_t)snprintf(rounds + len, sizeof rounds - len, "%s%+ld", i ? " " : "", rep->rounds[i].dblocks);
-	snprintf(what, sizeof what, "%+.2f blocks, %+.1f B per cycle (rounds: %s)", rep->blocks_per_cycle,
-		 rep->bytes_per_cycle, rounds);
-	fprintf(f, "  %-24s %-52s %s\n", "retained while running", rep->nrounds ? what : "not measured",
-		rep->retained ? "LEAK" : rep->nrounds ? "ok" : "-");
-	for (size_t i = 0; rep->retained && i < rep->nsites && i < 5; i++) {
-		const struct lc_site *s = &rep->sites[i];
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && len < cap - 24; i++) {
+		long v = what == 0 ? r[i].dblocks : what == 1 ? r[i].dbytes : r[i].dfds;
+		len += (size_t)snprintf(buf + len, cap - len, "%s%+ld", i ? " " : "", v);
+	}
+}
+
+static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
+{
+	char what[320], blocks[200], bytes[240], title[64];
+	bool leak = p->retained || p->bytes_grew, grew_some = p->blocks_per_cycle > 0 || p->bytes_per_cycle >= 1;
+	rounds_text(p->rounds, p->nrounds, 0, blocks, sizeof blocks);
+	rounds_text(p->rounds, p->nrounds, 1, bytes, sizeof bytes);
+	snprintf(title, sizeof title, multi ? "retained (pid %d)" : "retained while running", p->pid);
+	snprintf(what, sizeof what, "%+.2f blocks, %+.1f B per connection (rounds: %s blocks)", nz(p->blocks_per_cycle),
+		 nz(p->bytes_per_cycle), blocks);
+	fprintf(f, "  %-24s %-52s %s\n", title, p->nrounds ? what : "not measured",
+		leak ? "LEAK" : p->nrounds ? "ok" : "-");
+	if (p->nrounds)
+		fprintf(f, "      bytes per round: %s%s\n", bytes,
+			!leak && grew_some ? " (growth not in every round: one-time, not a leak)" : "");
+	for (size_t i = 0; leak && i < p->nsites && i < 5; i++) {
+		const struct lc_site *s = &p->sites[i];
 		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, vg_kind_name(s->rec.kind));
 		print_site(f, &s->rec);
 		fputc('\n', f);
 	}
-	len = 0;
-	rounds[0] = '\0';
-	for (size_t i = 0; i < rep->nrounds && len < sizeof rounds - 20; i++)
-		len += (size_t)snprintf(rounds + len, sizeof rounds - len, "%s%+d", i ? " " : "", rep->rounds[i].dfds);
-	snprintf(what, sizeof what, "%d at baseline, per round: %s", rep->fds_baseline, rounds);
-	fprintf(f, "  %-24s %-52s %s\n", "open fds", rep->nrounds ? what : "not measured",
-		rep->fds_leaked ? "LEAK" : rep->nrounds ? "ok" : "-");
+	rounds_text(p->rounds, p->nrounds, 2, blocks, sizeof blocks);
+	snprintf(what, sizeof what, "%d at baseline, per round: %s", p->base_fds, blocks);
+	fprintf(f, "  %-24s %-52s %s\n", "open fds", p->nrounds ? what : "not measured",
+		p->fds_leaked ? "LEAK" : p->nrounds ? "ok" : "-");
+	(void)rep;
+}
+
+static void print_running(FILE *f, const struct lc_report *rep)
+{
+	struct lc_proc_result solo = { .nrounds = rep->nrounds, .retained = rep->retained, .bytes_grew = rep->bytes_grew,
+				       .fds_leaked = rep->fds_leaked, .blocks_per_cycle = rep->blocks_per_cycle,
+				       .bytes_per_cycle = rep->bytes_per_cycle, .base_fds = rep->fds_baseline };
+	memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
+	memcpy(solo.sites, rep->sites, sizeof rep->sites);
+	solo.nsites = rep->nsites;
+	size_t judged = 0;
+	for (size_t i = 0; i < rep->nprocs; i++)
+		judged += rep->procs[i].judged;
+	if (judged <= 1) {
+		print_proc(f, rep, &solo, false);
+	} else {
+		for (size_t i = 0; i < rep->nprocs; i++)
+			if (rep->procs[i].judged) {
+				fprintf(f, "  process %d (%s)%s\n", rep->procs[i].pid, rep->procs[i].name,
+					rep->procs[i].accepted ? ": serves the connections" : "");
+				print_proc(f, rep, &rep->procs[i], true);
+			}
+	}
+	for (size_t i = 0; i < rep->nprocs; i++)
+		if (!rep->procs[i].judged && rep->procs[i].pid)
+			fprintf(f, "  process %d (%s): short-lived, not judged (alive for %zu of %zu rounds)\n",
+				rep->procs[i].pid, rep->procs[i].name, rep->procs[i].nrounds, rep->nrounds);
+	if (rep->settle_waits)
+		fprintf(f, "  settling: %u snapshot%s re-sampled until the heap stopped shrinking, %.2fs%s\n",
+			rep->settle_waits, rep->settle_waits > 1 ? "s" : "", rep->settle_seconds,
+			rep->unsettled ? " (some still shrinking at the timeout)" : "");
+	if (rep->pending_left > 0)
+		fprintf(f, "  warning: up to %d connection%s still open in the server when a snapshot went ahead\n",
+			rep->pending_left, rep->pending_left > 1 ? "s" : "");
+	if (rep->snapshots[0] && strcmp(rep->snapshots, "vgdb relay") != 0)
+		fprintf(f, "  snapshots: %s\n", rep->snapshots);
 }
 
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet)
@@ -173,6 +227,30 @@ static void json_running(FILE *f, const struct lc_report *rep)
 	for (size_t i = 0; i < rep->nsites; i++) {
 		fputs(i ? ",\n    " : "\n    ", f);
 		json_record(f, &rep->sites[i].rec, rep->sites[i].dblocks, rep->sites[i].dbytes, true);
+	}
+	fputs("], \"series\": [", f);
+	for (size_t i = 0; i < rep->nseries; i++) {
+		const struct lc_point *p = &rep->series[i];
+		fprintf(f, "%s{\"connections\": %lu, \"pid\": %d, \"blocks\": %lu, \"bytes\": %lu, \"settled\": %s}",
+			i ? ", " : "", p->connections, p->pid, p->blocks, p->bytes, p->settled ? "true" : "false");
+	}
+	fprintf(f, "], \"bytes_grew\": %s, \"settle\": {\"resampled\": %u, \"seconds\": %.3f, \"unsettled\": %u},"
+		   " \"pending_sockets_left\": %d, \"snapshots\": ",
+		rep->bytes_grew ? "true" : "false", rep->settle_waits, rep->settle_seconds, rep->unsettled,
+		rep->pending_left);
+	json_str(f, rep->snapshots);
+	fputs(", \"processes\": [", f);
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		const struct lc_proc_result *p = &rep->procs[i];
+		fprintf(f, "%s{\"pid\": %d, \"name\": ", i ? ", " : "", p->pid);
+		json_str(f, p->name);
+		fprintf(f, ", \"served_connections\": %s, \"judged\": %s, \"leaked\": %s, \"bytes_grew\": %s,"
+			   " \"fds_leaked\": %s, \"rounds\": [", p->accepted ? "true" : "false", p->judged ? "true" : "false",
+			p->retained ? "true" : "false", p->bytes_grew ? "true" : "false", p->fds_leaked ? "true" : "false");
+		for (size_t k = 0; k < p->nrounds; k++)
+			fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld, \"fds\": %d}", k ? ", " : "", p->rounds[k].dblocks,
+				p->rounds[k].dbytes, p->rounds[k].dfds);
+		fputs("]}", f);
 	}
 	fprintf(f, "]},\n  \"fds\": {\"leaked\": %s, \"baseline\": %d, \"per_round\": [",
 		rep->fds_leaked ? "true" : "false", rep->fds_baseline);

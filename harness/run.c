@@ -12,7 +12,16 @@
  *     reached it, it has also handled those (resets are invisible to step 1, this covers them);
  *  3. take the vgdb snapshot with the probe still open, and close the probe as the first
  *     connection of the next round. Every snapshot thus holds exactly one idle connection,
- *     and exactly N connections close between two snapshots. */
+ *     and exactly N connections close between two snapshots.
+ * Beyond one event loop (threads, forked workers) step 2 proves nothing about the other
+ * threads, so step 1 also waits for socket fds the server holds after a reset took them off
+ * the TCP tables (lc_sockets_pending), and a snapshot that shows growth is only trusted once
+ * the heap has settled: re-sampled until it has not shrunk for --settle seconds (deferred
+ * frees, a thread still closing). Waiting can only shrink a snapshot, so one that shows no
+ * growth is taken as it is: the clean path pays nothing.
+ * Every process of the server under valgrind (forked workers, an exec'd server) is measured
+ * and judged on its own; the probe's server end shows which one serves connections, and a
+ * run whose connections are served by a process outside valgrind ends in an error. */
 #define _GNU_SOURCE
 #include "lc/leakcheck.h"
 
@@ -31,15 +40,19 @@
 struct run {
 	const struct lc_options *o;   /* borrowed */
 	struct lc_report *rep;        /* borrowed */
-	pid_t pid;
+	pid_t pid;                    /* the process valgrind was started as */
 	unsigned port;
 	char dir[512];
-	char path[5][600];            /* see enum below */
+	char path[4][600];            /* see enum below */
 	char err[512];
 	int probe;                    /* fd of the probe held across a snapshot, -1 if none */
+	struct mc_engine mc;
+	struct lc_snapshot *snaps;    /* owned: 2 * LC_MAX_PROCS + 1: prev and cur per process, tmp */
+	int first[LC_MAX_PROCS];      /* the snapshot a process was first measured at, -1: never */
+	unsigned accepts[LC_MAX_PROCS];/* snapshots at which it held the probe's server end */
 };
 
-enum { OUT, ERR, XML, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, exit report, vgdb */
+enum { OUT, ERR, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, vgdb prefix and answers */
 
 void lc_options_init(struct lc_options *o)
 {
@@ -53,6 +66,7 @@ void lc_options_init(struct lc_options *o)
 	strcpy(o->expect, "ping\n");
 	strcpy(o->quit, "QUIT\n");
 	o->timeout = 10;
+	o->settle = 0.5;
 	o->valgrind = "valgrind";
 }
 
@@ -135,7 +149,8 @@ static int close_conn(struct run *r, int fd, enum lc_close how)
 {
 	const struct lc_options *o = r->o;
 	if (how == LC_CLOSE_RESET) {
-		lc_close_reset(fd);
+		if (lc_close_reset(fd) < 0)
+			return fail(r, "cannot reset a connection (SO_LINGER): %s", strerror(errno));
 		return 0;
 	}
 	if (how == LC_CLOSE_SERVER) {
@@ -160,6 +175,8 @@ static int drive(struct run *r, unsigned n, const char *phase)
 	int fds[256];
 	unsigned k = r->o->concurrency;
 	for (unsigned done = 0; done < n;) {
+		if (lc_cancelled)
+			return fail(r, "%s", "interrupted by a signal");
 		unsigned batch = n - done < k ? n - done : k, opened = 0;
 		int rc = 0;
 		while (opened < batch && (fds[opened] = open_conn(r)) >= 0)
@@ -182,27 +199,160 @@ static int drive(struct run *r, unsigned n, const char *phase)
 	return 0;
 }
 
-/* Steps 1 to 3 of the quiescence scheme in the header comment. */
-static int snapshot(struct run *r, struct lc_snapshot *snap)
+/* Step 1: wait until the server has closed every connection of the round. A server that
+ * never closes some (an fd leak) would hold us to the timeout at every snapshot, so give up
+ * once the count has not moved for a quarter second; the report keeps the largest rest. */
+static void wait_closed(struct run *r)
 {
-	double deadline = lc_now() + r->o->timeout;
-	while (lc_server_pending(r->port) > 0 && lc_now() < deadline)
+	int pids[LC_MAX_PROCS], left, last = -1;
+	size_t n = mc_pids(&r->mc, pids, LC_MAX_PROCS);
+	double deadline = lc_now() + r->o->timeout, moved = lc_now();
+	while ((left = lc_sockets_pending(r->port, pids, n)) > 0 && !lc_cancelled) {
+		if (left != last)
+			moved = lc_now();
+		last = left;
+		if (lc_now() - moved > 0.25 || lc_now() >= deadline)
+			break;
 		lc_sleep_ms(2);
+	}
+	if (left > r->rep->pending_left)
+		r->rep->pending_left = left;
+}
+
+/* A failed snapshot: the server died, or vgdb failed. */
+static int snapshot_failed(struct run *r)
+{
+	int status;
+	char how[96];
+	if (lc_alive(r->pid, &status)) /* vgdb's own failure, not a dead server */
+		return fail(r, "%s", r->err);
+	lc_status_str(status, how, sizeof how);
+	r->pid = -1;
+	return fail(r, "server died during the run (%s) while taking a heap snapshot", how);
+}
+
+static bool grew(const struct lc_snapshot *prev, const struct lc_snapshot *cur, unsigned per_round)
+{
+	return lc_snapshot_blocks(cur) > lc_snapshot_blocks(prev) ||
+	       lc_snapshot_bytes(cur) >= lc_snapshot_bytes(prev) + (unsigned long)per_round * LC_BYTES_FLOOR;
+}
+
+/* Re-sample process i until its heap has not shrunk for --settle seconds, or (with a prev)
+ * it no longer shows growth, or --timeout passes. cur keeps its loss records; its totals
+ * become the settled ones. A baseline (prev NULL) is always settled: an inflated one would
+ * understate every growth measured against it, once round 1 is settled. */
+static int settle(struct run *r, size_t i, const struct lc_snapshot *prev, struct lc_snapshot *cur)
+{
+	struct lc_snapshot *s = &r->snaps[2 * LC_MAX_PROCS];
+	double t0 = lc_now(), shrank = t0;
+	int gap = 10;
+	while (lc_now() - shrank < r->o->settle && (!prev || grew(prev, cur, r->o->cycles))) {
+		if (lc_now() - t0 >= r->o->timeout || lc_cancelled) {
+			r->rep->unsettled++;
+			break;
+		}
+		lc_sleep_ms(gap);
+		gap = gap < 50 ? gap * 2 : 100;
+		if (mc_snapshot(&r->mc, &r->mc.procs[i], LC_SNAPSHOT_SUMMARY, r->path[VGDB_OUT], s, r->err,
+				sizeof r->err) < 0)
+			return snapshot_failed(r);
+		if (lc_snapshot_blocks(s) < lc_snapshot_blocks(cur) || lc_snapshot_bytes(s) < lc_snapshot_bytes(cur))
+			shrank = lc_now();
+		memcpy(cur->bytes, s->bytes, sizeof cur->bytes);
+		memcpy(cur->blocks, s->blocks, sizeof cur->blocks);
+		cur->fds = s->fds;
+	}
+	r->rep->settle_waits++;
+	r->rep->settle_seconds += lc_now() - t0;
+	return 0;
+}
+
+/* Which process holds the probe's server end: it must be one we measure. */
+static int check_acceptor(struct run *r)
+{
+	int pids[LC_MAX_PROCS];
+	size_t n = mc_pids(&r->mc, pids, LC_MAX_PROCS);
+	int owner = lc_socket_owner(r->port, lc_local_port(r->probe), pids, n);
+	if (owner <= 0)
+		return 0; /* not found (a proxy, a race with the accept): nothing to say */
+	if (!mc_find(&r->mc, owner))
+		mc_discover(&r->mc); /* a child forked since: one per connection */
+	for (size_t i = 0; i < r->mc.nprocs; i++)
+		if (r->mc.procs[i].pid == owner) {
+			r->rep->procs[i].accepted = true;
+			r->accepts[i]++;
+			return 0;
+		}
+	char exe[160] = "?", link[64], msg[512];
+	snprintf(link, sizeof link, "/proc/%d/exe", owner);
+	ssize_t len = readlink(link, exe, sizeof exe - 1);
+	exe[len > 0 ? len : 1] = '\0';
+	snprintf(msg, sizeof msg, "connections are served by pid %d (%s), which does not run under valgrind: "
+		 "nothing that serves them can be measured (a launcher that starts the server without exec, "
+		 "or --trace-children-skip): run the server program itself", owner, exe);
+	return fail(r, "%s", msg);
+}
+
+/* Record process i's snapshot idx: its baseline, or a round against its previous one. */
+static int measure_proc(struct run *r, size_t i, unsigned idx)
+{
+	struct lc_snapshot *prev = &r->snaps[2 * i], *cur = &r->snaps[2 * i + 1];
+	struct lc_proc_result *p = &r->rep->procs[i];
+	if (mc_snapshot(&r->mc, &r->mc.procs[i], LC_SNAPSHOT_FULL, r->path[VGDB_OUT], cur, r->err, sizeof r->err) < 0) {
+		if (r->mc.procs[i].pid != r->pid && (r->mc.procs[i].unreachable || mc_gone(r->mc.procs[i].pid))) {
+			r->mc.procs[i].alive = false; /* a child that finished meanwhile: not an error */
+			return 0;
+		}
+		return snapshot_failed(r);
+	}
+	if (r->first[i] < 0) { /* first seen: its baseline */
+		if (settle(r, i, NULL, cur) < 0)
+			return -1;
+		r->first[i] = (int)idx;
+		p->pid = r->mc.procs[i].pid;
+		snprintf(p->name, sizeof p->name, "%s", r->mc.procs[i].name);
+		p->base_blocks = lc_snapshot_blocks(cur);
+		p->base_bytes = lc_snapshot_bytes(cur);
+		p->base_fds = cur->fds;
+	} else {
+		if (grew(prev, cur, r->o->cycles) && settle(r, i, prev, cur) < 0)
+			return -1;
+		struct lc_round *d = &p->rounds[p->nrounds++];
+		d->dblocks = (long)lc_snapshot_blocks(cur) - (long)lc_snapshot_blocks(prev);
+		d->dbytes = (long)lc_snapshot_bytes(cur) - (long)lc_snapshot_bytes(prev);
+		d->dfds = cur->fds - prev->fds;
+		memcpy(p->sites, cur->sites, sizeof p->sites);
+		p->nsites = cur->nsites;
+	}
+	if (r->rep->nseries < LC_MAX_SERIES)
+		r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->cycles, p->pid, lc_snapshot_blocks(cur),
+								       lc_snapshot_bytes(cur), true };
+	memcpy(prev, cur, sizeof *cur);
+	return 0;
+}
+
+/* Steps 1 to 3 of the quiescence scheme in the header comment, then every live process. */
+static int snapshot(struct run *r, unsigned idx)
+{
+	wait_closed(r);
 	r->probe = open_conn(r);
 	if (r->probe < 0)
 		return -1;
 	r->rep->cycles++;
-	if (lc_vgdb_snapshot(r->path[VGDB], r->pid, r->path[VGDB_OUT], r->o->timeout, snap,
-			     r->err, sizeof r->err) < 0) {
-		int status;
-		char how[96];
-		if (lc_alive(r->pid, &status)) /* vgdb's own failure, not a dead server */
-			return fail(r, "%s", r->err);
-		lc_status_str(status, how, sizeof how);
-		r->pid = -1;
-		return fail(r, "server died during the run (%s) while taking a heap snapshot", how);
+	if (mc_discover(&r->mc) == 0) {
+		snprintf(r->err, sizeof r->err, "pid %d does not run under valgrind any more: it exec'd a program "
+			 "valgrind does not follow (--trace-children-skip, a setuid program): run the server itself",
+			 (int)r->pid);
+		return snapshot_failed(r);
 	}
-	snap->fds = lc_count_fds(r->pid);
+	if (check_acceptor(r) < 0)
+		return -1;
+	r->rep->nprocs = r->mc.nprocs;
+	/* After the baseline only processes measured at it can be judged: leave newcomers (a
+	 * child per connection) alone, each snapshot of them would cost time for nothing. */
+	for (size_t i = 0; i < r->mc.nprocs; i++)
+		if (r->mc.procs[i].alive && (idx == 0 || r->first[i] == 0) && measure_proc(r, i, idx) < 0)
+			return -1;
 	return 0;
 }
 
@@ -221,6 +371,13 @@ static bool has_port_placeholder(char **argv)
 	return false;
 }
 
+static void free_args(char **args)
+{
+	for (size_t i = 0; args && args[i]; i++)
+		free(args[i]);
+	free(args);
+}
+
 /* SERVER ARGS with {port} replaced; owned strings in a NULL-terminated array. */
 static char **expand_args(char **argv, unsigned port)
 {
@@ -234,8 +391,10 @@ static char **expand_args(char **argv, unsigned port)
 		const char *a = argv[i], *p;
 		size_t len = strlen(a) + 16 * 4, w = 0;
 		out[i] = malloc(len);
-		if (!out[i])
-			break;
+		if (!out[i]) { /* never a truncated argv: the whole thing or nothing */
+			free_args(out);
+			return NULL;
+		}
 		while ((p = strstr(a, "{port}")) && w + (size_t)(p - a) + strlen(num) < len) {
 			w += (size_t)snprintf(out[i] + w, len - w, "%.*s%s", (int)(p - a), a, num);
 			a = p + 6;
@@ -243,13 +402,6 @@ static char **expand_args(char **argv, unsigned port)
 		snprintf(out[i] + w, len - w, "%s", a);
 	}
 	return out;
-}
-
-static void free_args(char **args)
-{
-	for (size_t i = 0; args && args[i]; i++)
-		free(args[i]);
-	free(args);
 }
 
 static bool in_path(const char *prog)
@@ -281,7 +433,7 @@ static int make_workdir(struct run *r)
 		if (!mkdtemp(r->dir))
 			return fail(r, "cannot create a temp directory: %s", strerror(errno));
 	}
-	static const char *const names[NPATHS] = { "server.out", "server.err", "memcheck.xml", "vgdb", "vgdb.out" };
+	static const char *const names[NPATHS] = { "server.out", "server.err", "vgdb", "vgdb.out" };
 	for (int i = 0; i < NPATHS; i++) {
 		snprintf(r->path[i], sizeof r->path[i], "%s/%s", r->dir, names[i]);
 		remove(r->path[i]);
@@ -308,35 +460,29 @@ static void remove_workdir(struct run *r)
 		fprintf(stderr, "leakcheck: warning: could not remove %s: %s\n", r->dir, strerror(errno));
 }
 
-/* valgrind SERVER ARGS, as an owned NULL-terminated array of borrowed/owned strings. */
-static char **valgrind_argv(struct run *r, char **server, char opt[][640])
+/* vgdb must match the valgrind that runs the server: take the one beside --valgrind. */
+static void find_vgdb(const char *valgrind, char *out, size_t len)
 {
-	const struct lc_options *o = r->o;
-	size_t n = 0, s = 0;
-	while (server[s])
-		s++;
-	char **argv = calloc(s + 16, sizeof *argv);
-	if (!argv)
-		return NULL;
-	argv[n++] = (char *)o->valgrind;
-	static const char *const fixed[] = {
-		"--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all",
-		"--errors-for-leak-kinds=definite,indirect", "--xml=yes", "--vgdb=yes",
-		"--vgdb-poll=50", "--child-silent-after-fork=yes", NULL,
-	};
-	for (size_t i = 0; fixed[i]; i++)
-		argv[n++] = (char *)fixed[i];
-	snprintf(opt[0], 640, "--xml-file=%s", r->path[XML]);
-	snprintf(opt[1], 640, "--vgdb-prefix=%s", r->path[VGDB]);
-	argv[n++] = opt[0];
-	argv[n++] = opt[1];
-	if (o->suppressions) {
-		snprintf(opt[2], 640, "--suppressions=%s", o->suppressions);
-		argv[n++] = opt[2];
+	const char *slash = strrchr(valgrind, '/');
+	snprintf(out, len, "vgdb");
+	if (slash) {
+		char beside[600];
+		snprintf(beside, sizeof beside, "%.*s/vgdb", (int)(slash - valgrind), valgrind);
+		if (access(beside, X_OK) == 0)
+			snprintf(out, len, "%s", beside);
 	}
-	for (size_t i = 0; i < s; i++)
-		argv[n++] = server[i];
-	return argv;
+}
+
+static void engine_init(struct run *r)
+{
+	struct mc_engine *e = &r->mc;
+	e->valgrind = r->o->valgrind;
+	e->suppressions = r->o->suppressions;
+	e->trace_skip = r->o->trace_skip;
+	e->timeout = r->o->timeout;
+	find_vgdb(e->valgrind, e->vgdb, sizeof e->vgdb);
+	snprintf(e->prefix, sizeof e->prefix, "%s", r->path[VGDB]);
+	snprintf(e->xml, sizeof e->xml, "%s/memcheck.%%p.xml", r->dir);
 }
 
 /* Ready means: the readiness line (and its port, unless we chose it) and, with {port},
@@ -382,14 +528,14 @@ static int start_server(struct run *r)
 {
 	const struct lc_options *o = r->o;
 	bool chose_port = has_port_placeholder(o->server_argv);
-	char opt[3][640], **server = NULL, **argv = NULL;
+	char opt[4][640], **server = NULL, **argv = NULL;
 	int rc = -1;
 	if (!in_path(o->valgrind))
 		return fail(r, "%s not found: install valgrind (apt-get install valgrind)", o->valgrind);
 	if (chose_port && lc_free_port(&r->port) < 0)
 		return fail(r, "no free loopback port: %s", strerror(errno));
 	server = expand_args(o->server_argv, r->port);
-	argv = server ? valgrind_argv(r, server, opt) : NULL;
+	argv = server ? mc_argv(&r->mc, server, opt) : NULL;
 	if (!argv) {
 		fail(r, "%s", "out of memory");
 		goto out;
@@ -399,7 +545,10 @@ static int start_server(struct run *r)
 		fail(r, "%s", r->err);
 		goto out;
 	}
+	r->mc.root = r->pid;
 	rc = wait_ready(r, chose_port);
+	if (rc == 0)
+		mc_mark_ready(&r->mc);
 	if (rc < 0 && r->pid < 0) { /* it exited: valgrind's or the server's own words help most */
 		char last[256];
 		size_t len = strlen(r->rep->reason);
@@ -413,41 +562,51 @@ out:
 	return rc;
 }
 
-static void round_delta(struct lc_round *d, const struct lc_snapshot *prev, const struct lc_snapshot *cur)
+/* Never clean without having measured what serves: a process that served the probe at two
+ * snapshots or more is long-lived (a forked worker), so it must have been judged. A child
+ * per connection serves each probe with a new pid: the parent is what lives on. */
+static int check_served(struct run *r)
 {
-	d->dblocks = (long)lc_snapshot_blocks(cur) - (long)lc_snapshot_blocks(prev);
-	d->dbytes = (long)lc_snapshot_bytes(cur) - (long)lc_snapshot_bytes(prev);
-	d->dfds = cur->fds - prev->fds;
+	char msg[400];
+	for (size_t i = 0; i < r->rep->nprocs; i++) {
+		const struct lc_proc_result *p = &r->rep->procs[i];
+		if (p->judged || r->accepts[i] < 2)
+			continue;
+		snprintf(msg, sizeof msg, "pid %d (%s) served the connections but could not be measured in every "
+			 "round%s: no verdict on what it holds", p->pid, p->name[0] ? p->name : "?",
+			 r->mc.procs[i].unreachable ? " (vgdb cannot reach it: forked while a relay was attached "
+						      "to its parent)" : "");
+		return fail(r, "%s", msg);
+	}
+	return 0;
 }
 
 static int measure(struct run *r)
 {
 	const struct lc_options *o = r->o;
-	struct lc_report *rep = r->rep;
-	struct lc_snapshot *prev = &rep->baseline, *cur = calloc(2, sizeof *cur);
 	int rc = -1;
-	if (!cur)
+	r->snaps = calloc(2 * LC_MAX_PROCS + 1, sizeof *r->snaps);
+	if (!r->snaps)
 		return fail(r, "%s", "out of memory");
-	if (drive(r, o->warmup, "warmup") < 0 || snapshot(r, prev) < 0)
+	if (drive(r, o->warmup, "warmup") < 0 || snapshot(r, 0) < 0)
 		goto out;
-	rep->fds_baseline = prev->fds;
-	rep->per_round = o->cycles;
+	r->rep->per_round = o->cycles;
 	for (unsigned i = 0; i < o->rounds; i++) {
 		char phase[32];
-		struct lc_snapshot *s = &cur[i % 2];
 		snprintf(phase, sizeof phase, "round %u/%u", i + 1, o->rounds);
-		if (close_probe(r) < 0 || drive(r, o->cycles - 1, phase) < 0 || snapshot(r, s) < 0)
+		if (close_probe(r) < 0 || drive(r, o->cycles - 1, phase) < 0 || snapshot(r, i + 1) < 0)
 			goto out;
-		round_delta(&rep->rounds[rep->nrounds++], prev, s);
-		prev = s;
 	}
-	memcpy(rep->sites, prev->sites, sizeof rep->sites);
-	rep->nsites = prev->nsites;
+	for (size_t i = 0; i < r->rep->nprocs; i++)
+		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
+	if (check_served(r) < 0)
+		goto out;
 	rc = close_probe(r);
 out:
 	if (o->progress)
 		fputs("\r\033[K", stderr);
-	free(cur);
+	free(r->snaps);
+	r->snaps = NULL;
 	return rc;
 }
 
@@ -456,7 +615,8 @@ static int finish(struct run *r)
 {
 	struct lc_report *rep = r->rep;
 	int status;
-	char how[96];
+	char how[96], xml[700];
+	mc_close(&r->mc); /* detach first: with a relay attached, a SIGTERM would only halt it */
 	kill(r->pid, SIGTERM);
 	if (lc_wait(r->pid, r->o->timeout, &status) < 0) {
 		lc_stop(r->pid, 0);
@@ -471,7 +631,8 @@ static int finish(struct run *r)
 	snprintf(rep->exit_status, sizeof rep->exit_status, "%s", how);
 	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
 		return fail(r, "server crashed at shutdown (%s)", how);
-	if (vg_report_parse_file(r->path[XML], &rep->exit, r->err, sizeof r->err) < 0)
+	mc_xml_path(&r->mc, r->mc.root, xml, sizeof xml);
+	if (vg_report_parse_file(xml, &rep->exit, r->err, sizeof r->err) < 0)
 		return fail(r, "no exit report: %s", r->err);
 	rep->have_exit = true;
 	return 0;
@@ -482,8 +643,11 @@ static int check_options(struct run *r)
 	const struct lc_options *o = r->o;
 	if (!o->server_argv || !o->server_argv[0])
 		return fail(r, "%s", "no server command given");
-	if (o->cycles < 1 || o->rounds < 1 || o->rounds > LC_MAX_ROUNDS)
-		return fail(r, "%s", "--cycles must be >= 1 and --rounds between 1 and 100");
+	if (o->cycles < 1 || o->rounds < 2 || o->rounds > LC_MAX_ROUNDS)
+		return fail(r, "%s", "--cycles must be >= 1 and --rounds between 2 and 100 (one round cannot tell "
+			    "one-time growth from a leak)");
+	if (o->settle < 0)
+		return fail(r, "%s", "--settle must be >= 0");
 	if (o->concurrency < 1 || o->concurrency > 256)
 		return fail(r, "%s", "--concurrency must be between 1 and 256");
 	if (o->timeout <= 0)
@@ -493,23 +657,39 @@ static int check_options(struct run *r)
 
 enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 {
-	struct run r = { .o = o, .rep = rep, .pid = -1, .probe = -1 };
+	static struct run r;
 	double t0 = lc_now();
+	/* A relay's vgdb exits with its process (a forked child that is done): writing to it
+	 * then must be an error we handle, not a SIGPIPE that kills us. Restored at the end. */
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+	sigaction(SIGPIPE, &ign, &old_pipe);
+	memset(&r, 0, sizeof r);
+	r.o = o;
+	r.rep = rep;
+	r.pid = r.probe = -1;
+	for (size_t i = 0; i < LC_MAX_PROCS; i++)
+		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);
 	if (check_options(&r) < 0)
 		goto out;
 	if (make_workdir(&r) < 0)
 		goto out;
+	engine_init(&r);
 	if (start_server(&r) == 0 && measure(&r) == 0)
 		finish(&r);
+	mc_close(&r.mc);
+	snprintf(rep->snapshots, sizeof rep->snapshots, "%s", r.mc.no_relay ? r.mc.relay_note : "vgdb relay");
 	if (r.probe >= 0)
 		close(r.probe);
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */
 		lc_stop(r.pid, 1);
 	if (!o->keep_dir)
 		remove_workdir(&r);
+	if (lc_cancelled)
+		fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
 	lc_judge(rep);
 out:
+	sigaction(SIGPIPE, &old_pipe, NULL);
 	rep->seconds = lc_now() - t0;
 	return rep->verdict;
 }

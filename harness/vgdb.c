@@ -226,6 +226,12 @@ static int read_text(const char *path, char **text)
 int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double timeout,
 		     struct lc_snapshot *snap, char *err, size_t errlen)
 {
+	return lc_vgdb_snapshot_with("vgdb", LC_SNAPSHOT_FULL, prefix, pid, out_path, timeout, snap, err, errlen);
+}
+
+int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
+			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen)
+{
 	char pfx[512], pidarg[32], errpath[600], why[256];
 	char *text = NULL;
 	int rc = -1, status;
@@ -234,7 +240,7 @@ int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double t
 	snprintf(errpath, sizeof errpath, "%s.err", out_path);
 	/* --max-invoke-ms=1: the server sleeps in poll(), so wake it with ptrace at once instead
 	 * of after vgdb's default 100 ms of waiting for it to poll by itself. */
-	char *argv[] = { "vgdb", "--max-invoke-ms=1", pfx, pidarg, "leak_check", "full", "reachable", "increased", NULL };
+	char *argv[] = { (char *)vgdb, "--max-invoke-ms=1", pfx, pidarg, (char *)cmd, NULL };
 	remove(out_path);
 	pid_t child = lc_spawn(argv, out_path, errpath, why, sizeof why);
 	if (child < 0) {

@@ -179,7 +179,7 @@ Test(judge, retained_every_round)
 	cr_expect_not(rep.fds_leaked);
 	cr_expect_eq(rep.blocks_per_cycle, 3.0, "blocks/cycle %f", rep.blocks_per_cycle);
 	cr_expect_eq(rep.bytes_per_cycle, 368.0, "bytes/cycle %f", rep.bytes_per_cycle);
-	expect_verdict(LC_LEAK, "3.00 blocks (368.0 bytes) retained per cycle while running");
+	expect_verdict(LC_LEAK, "3.00 blocks (368.0 bytes) retained per connection while running");
 }
 
 /* The average is over every round and connection: (250 + 300 + 200) / (3 * 100) = 2.5. */
@@ -193,7 +193,7 @@ Test(judge, retained_uneven_rounds)
 	cr_expect(rep.retained);
 	cr_expect_eq(rep.blocks_per_cycle, 2.5, "blocks/cycle %f", rep.blocks_per_cycle);
 	cr_expect_eq(rep.bytes_per_cycle, 100.0, "bytes/cycle %f", rep.bytes_per_cycle);
-	expect_verdict(LC_LEAK, "2.50 blocks (100.0 bytes) retained per cycle while running");
+	expect_verdict(LC_LEAK, "2.50 blocks (100.0 bytes) retained per connection while running");
 }
 
 /* Growth in the first round only (+500, 0, 0) is a one-time allocation, not a leak. */
@@ -251,7 +251,7 @@ Test(judge, all_reasons)
 	cr_expect(rep.retained);
 	cr_expect(rep.fds_leaked);
 	expect_verdict(LC_LEAK, "400 bytes lost at exit (64 definite, 336 indirect); "
-		       "4.00 blocks (400.0 bytes) retained per cycle while running; "
+		       "4.00 blocks (400.0 bytes) retained per connection while running; "
 		       "open fds grew in every round");
 }
 

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "lc/memcheck.h"
 #include "lc/net.h"
 #include "lc/vgdb.h"
 #include "lc/vgxml.h"
@@ -15,6 +16,11 @@ enum lc_verdict { LC_CLEAN = 0, LC_LEAK = 1, LC_ERROR = 2 }; /* also the CLI's e
 
 #define LC_MAX_ROUNDS 100
 #define LC_TEXT_MAX 256
+#define LC_MAX_SERIES 512
+/* The byte rule's floor: heap bytes must grow by at least this much per connection in every
+ * round. One byte is the smallest growth a connection can cause; the heap of a quiescent,
+ * settled server does not drift by itself, so anything below it is noise we cannot tell. */
+#define LC_BYTES_FLOOR 1
 
 struct lc_options {
 	char **server_argv;          /* borrowed: SERVER ARGS..., NULL-terminated; "{port}" replaced */
@@ -32,12 +38,39 @@ struct lc_options {
 	const char *suppressions;    /* borrowed: valgrind suppressions file, or NULL */
 	const char *keep_dir;        /* borrowed: keep raw logs here, or NULL (temp dir, removed) */
 	const char *valgrind;        /* borrowed: valgrind program (default "valgrind") */
+	const char *trace_skip;      /* borrowed: --trace-children-skip patterns, or NULL */
+	double settle;               /* seconds the heap must stop shrinking for before a grown
+	                              * snapshot is trusted (default 0.5) */
+	unsigned every;              /* extra series snapshots every N connections (0: none) */
 	bool progress;               /* a progress line on stderr */
 };
 
 struct lc_round {
 	long dblocks, dbytes;        /* heap growth over the round (all kinds) */
 	int dfds;                    /* open-fd growth over the round */
+};
+
+/* One measured process of the server: the valgrind'ed root, a forked worker, an exec'd server. */
+struct lc_proc_result {
+	int pid;
+	char name[32];
+	bool accepted;               /* held the server end of a probe connection */
+	bool judged;                 /* alive from the baseline to the last round: its rounds count */
+	unsigned long base_blocks, base_bytes;
+	int base_fds;
+	struct lc_round rounds[LC_MAX_ROUNDS];
+	size_t nrounds;
+	bool retained, bytes_grew, fds_leaked;
+	double blocks_per_cycle, bytes_per_cycle;
+	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
+	size_t nsites;
+};
+
+struct lc_point {                /* one snapshot, for retained.series */
+	unsigned long connections;   /* served so far */
+	int pid;
+	unsigned long blocks, bytes;
+	bool settled;                /* taken once the heap stopped shrinking (or not growing) */
 };
 
 struct lc_report {
@@ -53,12 +86,23 @@ struct lc_report {
 	struct lc_snapshot baseline; /* after warmup */
 	struct lc_round rounds[LC_MAX_ROUNDS];
 	size_t nrounds;
-	bool retained;               /* heap grew in every round */
+	bool retained;               /* heap blocks grew in every round */
+	bool bytes_grew;             /* heap bytes grew by >= LC_BYTES_FLOOR per connection in every round */
 	double blocks_per_cycle, bytes_per_cycle;
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
 	size_t nsites;
 	bool fds_leaked;             /* open fds grew in every round */
 	int fds_baseline;
+	/* per process; the fields above show procs[primary]: the leaking one, else the acceptor */
+	struct lc_proc_result procs[LC_MAX_PROCS];
+	size_t nprocs, primary;
+	struct lc_point series[LC_MAX_SERIES];
+	size_t nseries;
+	unsigned settle_waits;       /* snapshots that grew and were re-sampled until settled */
+	double settle_seconds;       /* time spent on it */
+	unsigned unsettled;          /* of them, still shrinking at the timeout */
+	int pending_left;            /* most sockets still unclosed when a snapshot had to go ahead */
+	char snapshots[320];         /* how snapshots were taken: "vgdb relay" or the fallback's reason */
 	double seconds;              /* wall time of the whole run */
 	char workdir[512];           /* where the raw logs are (kept only with keep_dir) */
 };
@@ -73,6 +117,10 @@ void lc_report_free(struct lc_report *rep);
 
 /* The decision rules (judge.c). */
 bool lc_grows_every_round(const long *deltas, size_t n);   /* CPython regrtest -R rule */
+/* Every delta >= floor (floor >= 1). */
+bool lc_grows_every_round_by(const long *deltas, size_t n, long floor);
+/* Judges one process's rounds: sets retained, bytes_grew, fds_leaked and the means. */
+void lc_judge_proc(struct lc_proc_result *p, unsigned per_round);
 void lc_judge(struct lc_report *rep);                      /* sets verdict and reason */
 
 /* Output (report.c). */

@@ -18,11 +18,21 @@ int lc_send_all(int fd, const void *buf, size_t len, double timeout);
 long lc_recv_until(int fd, char *buf, size_t cap, const char *expect, size_t expect_len, double timeout);
 /* Wait until the peer closes (read returns 0). Returns 0, or -1 on timeout or error. */
 int lc_wait_eof(int fd, double timeout);
-/* Close abruptly: SO_LINGER 0, so the server sees ECONNRESET. */
-void lc_close_reset(int fd);
+/* Close abruptly: SO_LINGER 0, so the server sees ECONNRESET. Returns -1 (errno set) if
+ * SO_LINGER could not be set: the fd is closed all the same, with an ordinary FIN. */
+int lc_close_reset(int fd);
 /* Server-side TCP sockets on local port `port` the server has not closed yet
  * (ESTABLISHED, SYN_RECV, CLOSE_WAIT in /proc/net/tcp and tcp6); -1 if unreadable. */
 int lc_server_pending(unsigned port);
+/* Connections the server has yet to close: TCP sockets on `port` in ESTABLISHED, SYN_RECV or
+ * CLOSE_WAIT, plus socket fds of the given processes that a reset took off the TCP tables
+ * but that are still open (a thread has not handled the reset yet). -1 if unreadable. */
+int lc_sockets_pending(unsigned port, const int *pids, size_t npids);
+/* The pid holding the server end of the connection 127.0.0.1:peer_port -> port: one of pids
+ * if it is theirs, else any process's; 0 if none is found. */
+int lc_socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t npids);
+/* The local port of a connected socket (0 on error). */
+unsigned lc_local_port(int fd);
 /* Open fds of a process (/proc/PID/fd), -1 if unreadable. */
 int lc_count_fds(int pid);
 /* Parse "eof|server|reset|mix". Returns 0 or -1. */

@@ -2,8 +2,13 @@
 #ifndef LC_PROC_H
 #define LC_PROC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
+
+/* Set by a signal handler (the CLI's, on SIGINT/SIGTERM): every wait below gives up at once,
+ * and lc_run ends with verdict 2 after stopping the server and removing its work dir. */
+extern volatile sig_atomic_t lc_cancelled;
 
 /* Monotonic clock in seconds. */
 double lc_now(void);
@@ -14,6 +19,11 @@ void lc_sleep_ms(int ms);
  * (NULL: /dev/null), stdin from /dev/null, its own process group, and PR_SET_PDEATHSIG
  * SIGKILL so it dies with us. Returns the pid, or -1 with a reason in err. */
 pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen);
+
+/* The same with the child's stdin and stdout on pipes: *to_child is our write end, *from_child
+ * our read end (both CLOEXEC); stderr appended to err_path. */
+pid_t lc_spawn_piped(char *const argv[], int *to_child, int *from_child, const char *err_path, char *err,
+		     size_t errlen);
 
 /* Wait up to timeout seconds for pid to exit. Returns 0 with *status set (waitpid format),
  * or -1 if it is still running at the deadline. pid must be a child not reaped yet: for one

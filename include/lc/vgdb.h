@@ -31,6 +31,15 @@ int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t 
 int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double timeout,
 		     struct lc_snapshot *snap, char *err, size_t errlen);
 
+/* The monitor commands: a snapshot with the loss records that grew since the previous check,
+ * and the totals alone (settling re-samples with it: no records to print). */
+#define LC_SNAPSHOT_FULL "leak_check full reachable increased"
+#define LC_SNAPSHOT_SUMMARY "leak_check summary reachable any"
+
+/* The same with a given vgdb program (the one beside --valgrind) and monitor command. */
+int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
+			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen);
+
 /* Total heap in use: every kind added up. */
 unsigned long lc_snapshot_blocks(const struct lc_snapshot *s);
 unsigned long lc_snapshot_bytes(const struct lc_snapshot *s);

@@ -1,5 +1,5 @@
 /* fuzz_replay: a short, deterministic stand-in for the fuzzers inside `make check`, with the
- * default compiler and no libFuzzer. Feeds every fixture (*.xml to the XML reader, vgdb-*.txt
+ * default compiler and no libFuzzer. Feeds every fixture (*.xml to the XML reader, rsp-* to the gdb protocol reader, vgdb-*.txt
  * to the vgdb reader) through the fuzz targets' LLVMFuzzerTestOneInput, then truncations of it
  * and mutants from a fixed-seed PRNG. Each input sits in an exact-size heap buffer so that a
  * sanitizer build (make sanitize) catches any read past its end.
@@ -18,6 +18,7 @@
 
 int lc_fuzz_vgxml(const uint8_t *data, size_t size);
 int lc_fuzz_vgdb(const uint8_t *data, size_t size);
+int lc_fuzz_rsp(const uint8_t *data, size_t size);
 
 #define TRUNCS 48    /* truncation points per file */
 #define MUTANTS 200  /* PRNG mutants per file */
@@ -32,6 +33,7 @@ struct target {
 static struct target targets[] = {
 	{ "vgxml", lc_fuzz_vgxml, 0 },
 	{ "vgdb", lc_fuzz_vgdb, 0 },
+	{ "rsp", lc_fuzz_rsp, 0 },
 };
 
 /* What runs now, for the death message: a crash must name its input to be reproducible. */
@@ -222,6 +224,8 @@ static struct target *target_of(const char *name)
 		return &targets[0];
 	if (strncmp(name, "vgdb-", 5) == 0)
 		return &targets[1];
+	if (strncmp(name, "rsp-", 4) == 0)
+		return &targets[2];
 	return NULL;
 }
 
@@ -268,8 +272,9 @@ int main(int argc, char **argv)
 		free(ents);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("fuzz_replay: %lu inputs (%lu vgxml, %lu vgdb) from %u files in %.2f s, 0 crashes\n",
-	       targets[0].inputs + targets[1].inputs, targets[0].inputs, targets[1].inputs, files,
+	printf("fuzz_replay: %lu inputs (%lu vgxml, %lu vgdb, %lu rsp) from %u files in %.2f s, 0 crashes\n",
+	       targets[0].inputs + targets[1].inputs + targets[2].inputs, targets[0].inputs, targets[1].inputs,
+	       targets[2].inputs, files,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return files ? 0 : 1;
 }

@@ -1,0 +1,295 @@
+/* The memcheck engine: see include/lc/memcheck.h. */
+#define _GNU_SOURCE
+#include "lc/memcheck.h"
+
+#include <dirent.h>
+#include <glob.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lc/net.h"
+#include "lc/proc.h"
+
+char **mc_argv(const struct mc_engine *e, char *const server[], char opt[][640])
+{
+	static const char *const fixed[] = {
+		"--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all",
+		"--errors-for-leak-kinds=definite,indirect", "--xml=yes", "--vgdb=yes", "--vgdb-poll=50",
+		/* children: forked workers get FIFOs of their own only when traced (FIELD-NOTES), and
+		 * a launcher's exec is followed; a forked child's own exit report stays silent. */
+		"--trace-children=yes", "--child-silent-after-fork=yes", NULL,
+	};
+	size_t n = 0, s = 0;
+	while (server[s])
+		s++;
+	char **argv = calloc(s + 20, sizeof *argv);
+	if (!argv)
+		return NULL;
+	argv[n++] = (char *)e->valgrind;
+	for (size_t i = 0; fixed[i]; i++)
+		argv[n++] = (char *)fixed[i];
+	snprintf(opt[0], 640, "--xml-file=%s", e->xml);
+	snprintf(opt[1], 640, "--vgdb-prefix=%s", e->prefix);
+	argv[n++] = opt[0];
+	argv[n++] = opt[1];
+	if (e->suppressions) {
+		snprintf(opt[2], 640, "--suppressions=%s", e->suppressions);
+		argv[n++] = opt[2];
+	}
+	if (e->trace_skip) {
+		snprintf(opt[3], 640, "--trace-children-skip=%s", e->trace_skip);
+		argv[n++] = opt[3];
+	}
+	for (size_t i = 0; i < s; i++)
+		argv[n++] = server[i];
+	return argv;
+}
+
+void mc_xml_path(const struct mc_engine *e, int pid, char *out, size_t len)
+{
+	const char *p = strstr(e->xml, "%p");
+	snprintf(out, len, "%.*s%d%s", (int)(p - e->xml), e->xml, pid, p + 2);
+}
+
+static bool has_fifo(const struct mc_engine *e, int pid)
+{
+	char pat[700];
+	glob_t g;
+	snprintf(pat, sizeof pat, "%s-from-vgdb-to-%d-*", e->prefix, pid);
+	bool found = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+	globfree(&g);
+	return found;
+}
+
+/* ppid and comm of pid from /proc/PID/stat; -1 if it is gone. */
+static int read_stat(int pid, char *comm, size_t len)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+	int ppid;
+	if (!open || !close || sscanf(close + 1, " %*c %d", &ppid) != 1)
+		return -1;
+	snprintf(comm, len, "%.*s", (int)(close - open - 1), open + 1);
+	return ppid;
+}
+
+/* A valgrind'ed process's comm is "memcheck-amd64-": name it by its program instead, the
+ * first argument after valgrind's options in /proc/PID/cmdline. */
+static void program_name(int pid, char *name, size_t len)
+{
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1)
+		if (buf[i] != '-') {
+			const char *slash = strrchr(buf + i, '/');
+			snprintf(name, len, "%s", slash ? slash + 1 : buf + i);
+			return;
+		}
+}
+
+/* Descendants of root (root first), breadth first. Returns the count. */
+static size_t tree(int root, int *out, size_t cap)
+{
+	static int pid[32768], ppid[32768];
+	size_t all = 0, n = 0;
+	char comm[64];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	while (d && all < 32768 && (e = readdir(d))) {
+		int p = atoi(e->d_name);
+		if (p > 0 && (ppid[all] = read_stat(p, comm, sizeof comm)) >= 0)
+			pid[all++] = p;
+	}
+	if (d)
+		closedir(d);
+	out[n++] = root;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < all && n < cap; j++)
+			if (ppid[j] == out[i])
+				out[n++] = pid[j];
+	return n;
+}
+
+struct mc_proc *mc_find(struct mc_engine *e, int pid)
+{
+	for (size_t i = 0; i < e->nprocs; i++)
+		if (e->procs[i].pid == pid)
+			return &e->procs[i];
+	return NULL;
+}
+
+bool mc_gone(int pid)
+{
+	char comm[64], path[64], buf[512];
+	if (read_stat(pid, comm, sizeof comm) < 0)
+		return true;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	const char *close = strrchr(buf, ')');
+	return !close || close[1] != ' ' || close[2] == 'Z' || close[2] == 'X';
+}
+
+/* A child forked while its parent had a relay attached inherits the parent's gdbserver
+ * connection and answers nobody (seen here: vgdb "no ack mode: unexpected buflen"): such a
+ * process, or one that exits meanwhile, is unreachable; only the root's failure means the
+ * relay itself does not work, and then every snapshot falls back to one vgdb each. */
+static void open_relay(struct mc_engine *e, struct mc_proc *p)
+{
+	char err[256];
+	bool root = p->pid == e->root;
+	double t = root || e->timeout < 2 ? e->timeout : 2;
+	if (e->no_relay)
+		return;
+	if (lc_relay_open(&p->relay, e->vgdb, e->prefix, p->pid, t, err, sizeof err) == 0) {
+		p->has_relay = true;
+		return;
+	}
+	if (!root) {
+		p->unreachable = true;
+		return;
+	}
+	if (strstr(err, "no answer in time")) { /* vgdb hangs: one per command would hang as well */
+		p->unreachable = true;
+		snprintf(e->relay_note, sizeof e->relay_note, "vgdb got no answer from the server within %gs", t);
+		return;
+	}
+	e->no_relay = true; /* one failure is enough to stop trying: the fallback always works */
+	snprintf(e->relay_note, sizeof e->relay_note, "one vgdb per snapshot (relay unavailable: %s)", err);
+}
+
+void mc_mark_ready(struct mc_engine *e)
+{
+	e->nready = tree(e->root, e->ready, LC_MAX_PROCS * 4);
+}
+
+/* A process forked while its parent has a relay attached inherits the relay's connection
+ * and can steal the parent's packets (seen here: the parent's interrupts went unanswered).
+ * So a server that forks while serving (a child per connection, a respawned worker) gets
+ * one vgdb per command: the server is halted for the whole of each, it cannot fork then. */
+static void forks_while_serving(struct mc_engine *e, const int *pids, size_t n)
+{
+	for (size_t i = 0; i < n && !e->no_relay; i++) {
+		bool known = false;
+		for (size_t j = 0; j < e->nready && !known; j++)
+			known = e->ready[j] == pids[i];
+		if (known)
+			continue;
+		mc_close(e);
+		e->no_relay = true;
+		snprintf(e->relay_note, sizeof e->relay_note, "one vgdb per snapshot: the server forks while serving "
+			 "(a relay's connection would be inherited by its children)");
+	}
+}
+
+size_t mc_discover(struct mc_engine *e)
+{
+	int pids[64];
+	size_t n = tree(e->root, pids, 64);
+	forks_while_serving(e, pids, n);
+	for (size_t i = 0; i < e->nprocs; i++)
+		e->procs[i].alive = false;
+	for (size_t i = 0; i < n; i++) {
+		struct mc_proc *p = mc_find(e, pids[i]);
+		if (!p && !has_fifo(e, pids[i]))
+			continue; /* not under valgrind (skipped by --trace-children-skip) */
+		if (!p && e->nprocs == LC_MAX_PROCS) {
+			e->skipped++;
+			continue;
+		}
+		if (!p) {
+			p = &e->procs[e->nprocs++];
+			memset(p, 0, sizeof *p);
+			p->pid = pids[i];
+			read_stat(p->pid, p->name, sizeof p->name);
+			program_name(p->pid, p->name, sizeof p->name);
+		}
+		p->alive = true;
+	}
+	for (size_t i = 0; i < e->nprocs; i++)
+		if (!e->procs[i].alive && e->procs[i].has_relay) {
+			lc_relay_close(&e->procs[i].relay);
+			e->procs[i].has_relay = false;
+		}
+	size_t alive = 0;
+	for (size_t i = 0; i < e->nprocs; i++)
+		alive += e->procs[i].alive;
+	return alive;
+}
+
+size_t mc_pids(const struct mc_engine *e, int *pids, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < e->nprocs && n < cap; i++)
+		if (e->procs[i].alive)
+			pids[n++] = e->procs[i].pid;
+	return n;
+}
+
+static int write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path,
+		struct lc_snapshot *snap, char *err, size_t errlen)
+{
+	char *text = NULL, why[256];
+	int rc = -1;
+	if (!p->has_relay && !p->relay_tried) { /* lazily: only processes we measure get one */
+		p->relay_tried = true;
+		open_relay(e, p);
+	}
+	if (p->unreachable) {
+		snprintf(err, errlen, "%s", p->pid == e->root ? e->relay_note : "vgdb cannot reach this process");
+		return -1;
+	}
+	if (!p->has_relay)
+		rc = lc_vgdb_snapshot_with(e->vgdb, cmd, e->prefix, p->pid, out_path, e->timeout, snap, err, errlen);
+	else if (lc_relay_interrupt(&p->relay, e->timeout, err, errlen) == 0 &&
+		 lc_relay_monitor(&p->relay, cmd, &text, e->timeout, err, errlen) == 0) {
+		write_text(out_path, text);
+		rc = lc_vgdb_parse(text, snap, why, sizeof why);
+		if (rc < 0)
+			snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", why);
+	}
+	if (p->has_relay && lc_relay_resume(&p->relay, why, sizeof why) < 0 && rc == 0) {
+		snprintf(err, errlen, "%s", why);
+		rc = -1;
+	}
+	free(text);
+	if (rc == 0)
+		snap->fds = lc_count_fds(p->pid);
+	return rc;
+}
+
+void mc_close(struct mc_engine *e)
+{
+	for (size_t i = 0; i < e->nprocs; i++)
+		if (e->procs[i].has_relay) {
+			lc_relay_close(&e->procs[i].relay);
+			e->procs[i].has_relay = false;
+			e->procs[i].relay_tried = false;
+		}
+}

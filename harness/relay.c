@@ -1,0 +1,236 @@
+/* The persistent vgdb relay: see include/lc/relay.h.
+ *
+ * Measured here (FIELD-NOTES): with no command, vgdb relays between its stdin/stdout and
+ * valgrind's gdbserver. On connect the target is halted; "QStartNoAckMode" saves the acks,
+ * "QPassSignals" lets every signal through (otherwise a SIGTERM halts the server and reports
+ * "T0f" to us), "c" resumes, a 0x03 byte halts it again ("T05"), "qRcmd,<hex>" runs a monitor
+ * command ("O<hex>" packets, then "OK"). If vgdb dies while the target is halted, the target
+ * stays stopped (state T) until a SIGCONT: close sends one when it had to kill vgdb. */
+#define _GNU_SOURCE
+#include "lc/relay.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lc/proc.h"
+
+#define RESUME_GAP 0.005 /* seconds between a resume and the next interrupt */
+
+static int relay_fail(struct lc_relay *r, char *err, size_t errlen, const char *what)
+{
+	char last[200];
+	lc_last_line(r->err_path, last, sizeof last);
+	snprintf(err, errlen, "vgdb relay: %s%s%s", what, last[0] ? ": " : "", last);
+	return -1;
+}
+
+static int relay_write(struct lc_relay *r, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(r->to, data, len);
+		if (n < 0 && errno == EINTR && !lc_cancelled)
+			continue;
+		if (n <= 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int send_packet(struct lc_relay *r, const char *payload)
+{
+	char framed[RSP_MAX + 8];
+	int n = rsp_frame(payload, framed, sizeof framed);
+	return n < 0 ? -1 : relay_write(r, framed, (size_t)n);
+}
+
+/* The next packet within the deadline. Returns 0, or -1 with a reason in why. */
+static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, const char **why)
+{
+	for (;;) {
+		enum rsp_result res = rsp_next(&r->rd, out, cap, NULL);
+		if (res == RSP_PACKET)
+			return 0;
+		if (res == RSP_BAD) {
+			*why = "a garbled packet";
+			return -1;
+		}
+		double left = deadline - lc_now();
+		if (left <= 0 || lc_cancelled) {
+			*why = lc_cancelled ? "interrupted" : "no answer in time";
+			return -1;
+		}
+		struct pollfd p = { .fd = r->from, .events = POLLIN };
+		int pr = poll(&p, 1, (int)(left * 1000) + 1);
+		if (pr <= 0)
+			continue; /* timeout or EINTR: the checks above decide */
+		char buf[4096];
+		ssize_t n = read(r->from, buf, sizeof buf);
+		if (n <= 0) {
+			*why = "vgdb exited";
+			return -1;
+		}
+		if (rsp_feed(&r->rd, buf, (size_t)n) < 0) {
+			*why = "an over-long packet";
+			return -1;
+		}
+	}
+}
+
+/* Reads packets until one that is not console output; stop and exit packets update state. */
+static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline, enum rsp_kind *kind,
+		      const char **why)
+{
+	int num;
+	do {
+		if (read_packet(r, out, cap, deadline, why) < 0)
+			return -1;
+		*kind = rsp_classify(out, &num);
+	} while (*kind == RSP_OUTPUT);
+	if (*kind == RSP_EXITED || *kind == RSP_KILLED) {
+		r->gone = true;
+		*why = "the server exited";
+		return -1;
+	}
+	return 0;
+}
+
+int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, double timeout,
+		  char *err, size_t errlen)
+{
+	char pfx[560], pidarg[32], reply[256], pass[400];
+	char *argv[] = { (char *)vgdb, "--max-invoke-ms=1", pfx, pidarg, NULL };
+	double deadline = lc_now() + timeout;
+	const char *why = NULL;
+	enum rsp_kind kind;
+	memset(r, 0, sizeof *r);
+	r->target = pid;
+	r->stopped = true; /* gdbserver halts the target while a connection is set up */
+	snprintf(pfx, sizeof pfx, "--vgdb-prefix=%s", prefix);
+	snprintf(pidarg, sizeof pidarg, "--pid=%d", (int)pid);
+	snprintf(r->err_path, sizeof r->err_path, "%s-relay-%d.err", prefix, (int)pid);
+	r->vgdb = lc_spawn_piped(argv, &r->to, &r->from, r->err_path, err, errlen);
+	if (r->vgdb < 0)
+		return -1;
+	/* QPassSignals takes hex signal numbers; 1..64 covers every signal a server may get. */
+	size_t len = (size_t)snprintf(pass, sizeof pass, "QPassSignals:");
+	for (int s = 1; s <= 64; s++)
+		len += (size_t)snprintf(pass + len, sizeof pass - len, "%x%s", s, s < 64 ? ";" : "");
+	if (send_packet(r, "QStartNoAckMode") < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
+	    kind != RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
+	    kind != RSP_OK || lc_relay_resume(r, err, errlen) < 0) {
+		relay_fail(r, err, errlen, why ? why : "the handshake was refused");
+		lc_relay_close(r);
+		return -1;
+	}
+	return 0;
+}
+
+int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t errlen)
+{
+	char reply[512];
+	const char *why = NULL;
+	enum rsp_kind kind;
+	if (r->stopped)
+		return 0;
+	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
+	 * it is lost in its buffer, and the interrupt is never answered (seen here). */
+	double since = lc_now() - r->resumed_at;
+	if (since < RESUME_GAP)
+		lc_sleep_ms((int)((RESUME_GAP - since) * 1000) + 1);
+	if (relay_write(r, "\x03", 1) < 0)
+		return relay_fail(r, err, errlen, "cannot write to vgdb");
+	/* A signal passed through may still report a stop first: wait for the interrupt's own. */
+	if (read_reply(r, reply, sizeof reply, lc_now() + timeout, &kind, &why) < 0)
+		return relay_fail(r, err, errlen, why);
+	if (kind != RSP_STOPPED)
+		return relay_fail(r, err, errlen, "unexpected reply to an interrupt");
+	r->stopped = true;
+	return 0;
+}
+
+int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double timeout, char *err,
+		     size_t errlen)
+{
+	static char pkt[RSP_MAX + 8], hex[RSP_MAX];
+	size_t cap = 1 << 16, len = 0;
+	double deadline = lc_now() + timeout;
+	const char *why = "the command is too long";
+	char *out = malloc(cap);
+	int num;
+	*text = NULL;
+	if (!out)
+		return relay_fail(r, err, errlen, "out of memory");
+	memcpy(pkt, "qRcmd,", 6);
+	if (rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof pkt - 6) < 0 || send_packet(r, pkt) < 0)
+		goto fail;
+	for (;;) {
+		if (read_packet(r, pkt, sizeof pkt, deadline, &why) < 0)
+			goto fail;
+		enum rsp_kind kind = rsp_classify(pkt, &num);
+		if (kind == RSP_OK)
+			break;
+		why = kind == RSP_ERROR ? "the monitor command failed" : "the server exited";
+		if (kind == RSP_EXITED || kind == RSP_KILLED)
+			r->gone = true;
+		if (kind != RSP_OUTPUT)
+			goto fail;
+		long n = rsp_hex_decode(pkt + 1, strlen(pkt + 1), hex, sizeof hex);
+		while (n > 0 && len + (size_t)n + 1 > cap) {
+			char *bigger = realloc(out, cap * 2);
+			if (!bigger)
+				goto fail;
+			out = bigger;
+			cap *= 2;
+		}
+		if (n > 0) {
+			memcpy(out + len, hex, (size_t)n);
+			len += (size_t)n;
+		}
+	}
+	out[len] = '\0';
+	*text = out;
+	return 0;
+fail:
+	free(out);
+	return relay_fail(r, err, errlen, why);
+}
+
+int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen)
+{
+	if (!r->stopped)
+		return 0;
+	if (send_packet(r, "c") < 0)
+		return relay_fail(r, err, errlen, "cannot write to vgdb");
+	r->stopped = false;
+	r->resumed_at = lc_now();
+	return 0;
+}
+
+void lc_relay_close(struct lc_relay *r)
+{
+	char err[256], reply[64];
+	const char *why;
+	enum rsp_kind kind;
+	int status;
+	if (r->vgdb <= 0)
+		return;
+	/* Detach cleanly if we can: halt (D wants a halted target), D, then vgdb exits itself. */
+	if (!r->gone && lc_relay_interrupt(r, 1.0, err, sizeof err) == 0 && send_packet(r, "D") == 0)
+		read_reply(r, reply, sizeof reply, lc_now() + 1.0, &kind, &why);
+	close(r->to);
+	close(r->from);
+	if (lc_wait(r->vgdb, 1.0, &status) < 0) {
+		lc_stop(r->vgdb, 0.2);
+		if (!r->gone)
+			kill(r->target, SIGCONT); /* vgdb died holding the target halted */
+	}
+	r->vgdb = -1;
+	r->to = r->from = -1;
+}

@@ -1,0 +1,68 @@
+/* The memcheck engine: the server tree runs under valgrind memcheck; every process of it that
+ * has a vgdb FIFO (valgrind follows fork, and exec with --trace-children) can be snapshotted.
+ * One relay per process (relay.h) makes a snapshot cost milliseconds; where a relay cannot
+ * be opened, one vgdb per command (vgdb.h) is the fallback and the report says so. */
+#ifndef LC_MEMCHECK_H
+#define LC_MEMCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lc/relay.h"
+#include "lc/vgdb.h"
+
+#define LC_MAX_PROCS 8
+
+struct mc_proc {
+	int pid;
+	char name[32];              /* comm */
+	struct lc_relay relay;      /* owned while has_relay */
+	bool has_relay;
+	bool relay_tried;           /* opened lazily, at the first snapshot */
+	bool unreachable;           /* a child vgdb cannot talk to: not measured */
+	bool alive;                 /* seen at the latest mc_discover */
+};
+
+struct mc_engine {
+	const char *valgrind;       /* borrowed: the valgrind program */
+	char vgdb[600];             /* vgdb beside that valgrind, else from PATH */
+	char prefix[600];           /* --vgdb-prefix: a private dir, so runs never collide */
+	char xml[600];              /* --xml-file pattern, with %p */
+	const char *suppressions;   /* borrowed, or NULL */
+	const char *trace_skip;     /* borrowed: --trace-children-skip patterns, or NULL */
+	double timeout;
+	int root;                   /* the pid valgrind was started as */
+	struct mc_proc procs[LC_MAX_PROCS];
+	size_t nprocs;
+	bool no_relay;              /* a relay failed: every snapshot starts a vgdb */
+	char relay_note[320];       /* why, for the report */
+	int ready[LC_MAX_PROCS * 4];/* the server's processes when it became ready */
+	size_t nready;
+	unsigned skipped;           /* processes of the tree over LC_MAX_PROCS, not measured */
+};
+
+/* valgrind [memcheck options] SERVER ARGS: the one builder of valgrind's argv. Returns a
+ * malloc'd NULL-terminated array (strings borrowed from e, opt and server), or NULL. */
+char **mc_argv(const struct mc_engine *e, char *const server[], char opt[][640]);
+/* Path of process pid's exit report (the --xml-file pattern with %p filled in). */
+void mc_xml_path(const struct mc_engine *e, int pid, char *out, size_t len);
+/* Remember the server's processes once it is ready: one that appears later means it forks
+ * while serving, and then relays are not used. */
+void mc_mark_ready(struct mc_engine *e);
+/* Refresh the list of measured processes: the root and its live descendants that have a vgdb
+ * FIFO; relays are opened for new ones and closed for the dead. Returns the count. */
+size_t mc_discover(struct mc_engine *e);
+/* The live pids, for socket ownership checks. */
+size_t mc_pids(const struct mc_engine *e, int *pids, size_t cap);
+struct mc_proc *mc_find(struct mc_engine *e, int pid);
+/* One heap snapshot of one process (its open fds too) with the monitor command cmd
+ * (LC_SNAPSHOT_FULL or _SUMMARY). out_path gets the raw answer. */
+int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path,
+		struct lc_snapshot *snap, char *err, size_t errlen);
+/* True once pid has exited (or is a zombie). */
+bool mc_gone(int pid);
+/* Detach every relay (before the final SIGTERM). */
+void mc_close(struct mc_engine *e);
+
+#endif

@@ -1,0 +1,44 @@
+/* One `vgdb --pid=P` relay per measured process, kept for the whole run: leakcheck speaks the
+ * gdb remote protocol (rsp.h) to it on its stdin/stdout. A monitor command then costs an
+ * interrupt (~4 ms) and the command itself (~1-3 ms), against ~110 ms for starting a vgdb per
+ * command. Signals pass straight through to the server (QPassSignals), so a SIGTERM or a
+ * crash is never held up by the relay.
+ *
+ * Ownership: lc_relay_open starts the vgdb process and the relay owns it (and its pipes) until
+ * lc_relay_close, which always leaves the server running and the vgdb process reaped. */
+#ifndef LC_RELAY_H
+#define LC_RELAY_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "lc/rsp.h"
+
+struct lc_relay {
+	pid_t vgdb;                 /* the relay process (owned), -1 when closed */
+	pid_t target;               /* the server process it talks to (borrowed) */
+	int to, from;               /* pipes to vgdb's stdin and from its stdout (owned) */
+	bool stopped;               /* the target is halted in valgrind's gdbserver */
+	double resumed_at;          /* when "c" was sent (lc_now) */
+	bool gone;                  /* the target exited or was killed (an exit packet came) */
+	char err_path[600];         /* vgdb's stderr */
+	struct rsp_reader rd;
+};
+
+/* Start the relay (vgdb is the vgdb program; prefix valgrind's --vgdb-prefix), turn acks off,
+ * let every signal pass, and resume the target. Returns 0, or -1 with a reason (the relay is
+ * closed then, the target left running). */
+int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, double timeout,
+		  char *err, size_t errlen);
+/* Halt the target (no-op if halted). */
+int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t errlen);
+/* Run a monitor command on the halted target; *text gets its output (malloc'd, NUL-ended,
+ * the caller frees it). */
+int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double timeout, char *err,
+		     size_t errlen);
+/* Let the target run again (no-op if running). */
+int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen);
+/* Detach and reap the relay; the target runs on whatever happened before. Safe to call twice. */
+void lc_relay_close(struct lc_relay *r);
+
+#endif
