@@ -126,6 +126,7 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	    kind != RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
 	    kind != RSP_OK || lc_relay_resume(r, err, errlen) < 0) {
 		relay_fail(r, err, errlen, why ? why : "the handshake was refused");
+		r->broken = true; /* no detach: it would wait for an answer that does not come */
 		lc_relay_close(r);
 		return -1;
 	}
@@ -222,11 +223,11 @@ void lc_relay_close(struct lc_relay *r)
 	if (r->vgdb <= 0)
 		return;
 	/* Detach cleanly if we can: halt (D wants a halted target), D, then vgdb exits itself. */
-	if (!r->gone && lc_relay_interrupt(r, 1.0, err, sizeof err) == 0 && send_packet(r, "D") == 0)
+	if (!r->gone && !r->broken && lc_relay_interrupt(r, 1.0, err, sizeof err) == 0 && send_packet(r, "D") == 0)
 		read_reply(r, reply, sizeof reply, lc_now() + 1.0, &kind, &why);
 	close(r->to);
 	close(r->from);
-	if (lc_wait(r->vgdb, 1.0, &status) < 0) {
+	if (lc_wait(r->vgdb, r->broken ? 0.1 : 1.0, &status) < 0) {
 		lc_stop(r->vgdb, 0.2);
 		if (!r->gone)
 			kill(r->target, SIGCONT); /* vgdb died holding the target halted */
