@@ -199,36 +199,48 @@ static void forks_while_serving(struct mc_engine *e, const int *pids, size_t n)
 	}
 }
 
+/* A slot for a new process, zeroed: a fresh one, or that of a dead, unpinned process. */
+static struct mc_proc *free_slot(struct mc_engine *e)
+{
+	struct mc_proc *p = NULL;
+	if (e->nprocs < LC_MAX_PROCS)
+		p = &e->procs[e->nprocs++];
+	for (size_t i = 0; !p && i < e->nprocs; i++)
+		if (!e->procs[i].alive && !e->procs[i].pinned && !e->procs[i].has_relay)
+			p = &e->procs[i];
+	if (p)
+		memset(p, 0, sizeof *p);
+	return p;
+}
+
 size_t mc_discover(struct mc_engine *e)
 {
 	int pids[64];
-	size_t n = tree(e->root, pids, 64);
+	size_t n = tree(e->root, pids, 64), alive = 0;
 	forks_while_serving(e, pids, n);
-	for (size_t i = 0; i < e->nprocs; i++)
-		e->procs[i].alive = false;
+	for (size_t i = 0; i < e->nprocs; i++) { /* the known ones first: a dead one frees its slot */
+		struct mc_proc *p = &e->procs[i];
+		p->alive = false;
+		for (size_t j = 0; j < n && !p->alive; j++)
+			p->alive = pids[j] == p->pid;
+		if (!p->alive && p->has_relay) {
+			lc_relay_close(&p->relay);
+			p->has_relay = false;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
-		struct mc_proc *p = mc_find(e, pids[i]);
-		if (!p && !has_fifo(e, pids[i]))
-			continue; /* not under valgrind (skipped by --trace-children-skip) */
-		if (!p && e->nprocs == LC_MAX_PROCS) {
+		if (mc_find(e, pids[i]) || !has_fifo(e, pids[i]))
+			continue; /* known, or not under valgrind (skipped by --trace-children-skip) */
+		struct mc_proc *p = free_slot(e);
+		if (!p) {
 			e->skipped++;
 			continue;
 		}
-		if (!p) {
-			p = &e->procs[e->nprocs++];
-			memset(p, 0, sizeof *p);
-			p->pid = pids[i];
-			read_stat(p->pid, p->name, sizeof p->name);
-			program_name(p->pid, p->name, sizeof p->name);
-		}
+		p->pid = pids[i];
+		read_stat(p->pid, p->name, sizeof p->name);
+		program_name(p->pid, p->name, sizeof p->name);
 		p->alive = true;
 	}
-	for (size_t i = 0; i < e->nprocs; i++)
-		if (!e->procs[i].alive && e->procs[i].has_relay) {
-			lc_relay_close(&e->procs[i].relay);
-			e->procs[i].has_relay = false;
-		}
-	size_t alive = 0;
 	for (size_t i = 0; i < e->nprocs; i++)
 		alive += e->procs[i].alive;
 	return alive;

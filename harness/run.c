@@ -50,6 +50,7 @@ struct run {
 	struct lc_snapshot *snaps;    /* owned: 2 * LC_MAX_PROCS + 1: prev and cur per process, tmp */
 	int first[LC_MAX_PROCS];      /* the snapshot a process was first measured at, -1: never */
 	unsigned accepts[LC_MAX_PROCS];/* snapshots at which it held the probe's server end */
+	int slot_pid[LC_MAX_PROCS];   /* the pid first[] and accepts[] describe: a reused slot resets */
 };
 
 enum { OUT, ERR, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, vgdb prefix and answers */
@@ -267,7 +268,22 @@ static int settle(struct run *r, size_t i, const struct lc_snapshot *prev, struc
 	return 0;
 }
 
-/* Which process holds the probe's server end: it must be one we measure. */
+/* mc_discover, and forget what was recorded of a slot the engine gave to a new process. */
+static size_t discover(struct run *r)
+{
+	size_t alive = mc_discover(&r->mc);
+	for (size_t i = 0; i < r->mc.nprocs; i++)
+		if (r->slot_pid[i] != r->mc.procs[i].pid) {
+			r->slot_pid[i] = r->mc.procs[i].pid;
+			r->first[i] = -1;
+			r->accepts[i] = 0;
+			memset(&r->rep->procs[i], 0, sizeof r->rep->procs[i]);
+		}
+	return alive;
+}
+
+/* Which process holds the probe's server end: it must be one we measure. A child forked for
+ * this very connection may not have its vgdb FIFO yet: give it a second. */
 static int check_acceptor(struct run *r)
 {
 	int pids[LC_MAX_PROCS];
@@ -275,8 +291,11 @@ static int check_acceptor(struct run *r)
 	int owner = lc_socket_owner(r->port, lc_local_port(r->probe), pids, n);
 	if (owner <= 0)
 		return 0; /* not found (a proxy, a race with the accept): nothing to say */
-	if (!mc_find(&r->mc, owner))
-		mc_discover(&r->mc); /* a child forked since: one per connection */
+	for (double t0 = lc_now(); !mc_find(&r->mc, owner) && lc_now() - t0 < 1 && !lc_cancelled;) {
+		discover(r); /* a child forked since: one per connection */
+		if (!mc_find(&r->mc, owner))
+			lc_sleep_ms(20);
+	}
 	for (size_t i = 0; i < r->mc.nprocs; i++)
 		if (r->mc.procs[i].pid == owner) {
 			r->rep->procs[i].accepted = true;
@@ -287,9 +306,13 @@ static int check_acceptor(struct run *r)
 	snprintf(link, sizeof link, "/proc/%d/exe", owner);
 	ssize_t len = readlink(link, exe, sizeof exe - 1);
 	exe[len > 0 ? len : 1] = '\0';
-	snprintf(msg, sizeof msg, "connections are served by pid %d (%s), which does not run under valgrind: "
-		 "nothing that serves them can be measured (a launcher that starts the server without exec, "
-		 "or --trace-children-skip): run the server program itself", owner, exe);
+	if (r->mc.skipped)
+		snprintf(msg, sizeof msg, "connections are served by pid %d (%s), one of more than %d processes of the "
+			 "server alive at once: only %d can be measured", owner, exe, LC_MAX_PROCS, LC_MAX_PROCS);
+	else
+		snprintf(msg, sizeof msg, "connections are served by pid %d (%s), which does not run under valgrind: "
+			 "nothing that serves them can be measured (a launcher that starts the server without exec, "
+			 "or --trace-children-skip): run the server program itself", owner, exe);
 	return fail(r, "%s", msg);
 }
 
@@ -309,6 +332,7 @@ static int measure_proc(struct run *r, size_t i, unsigned idx)
 		if (settle(r, i, NULL, cur) < 0)
 			return -1;
 		r->first[i] = (int)idx;
+		r->mc.procs[i].pinned = idx == 0; /* judged: its slot stays */
 		p->pid = r->mc.procs[i].pid;
 		snprintf(p->name, sizeof p->name, "%s", r->mc.procs[i].name);
 		p->base_blocks = lc_snapshot_blocks(cur);
@@ -339,7 +363,7 @@ static int snapshot(struct run *r, unsigned idx)
 	if (r->probe < 0)
 		return -1;
 	r->rep->cycles++;
-	if (mc_discover(&r->mc) == 0) {
+	if (discover(r) == 0) {
 		snprintf(r->err, sizeof r->err, "pid %d does not run under valgrind any more: it exec'd a program "
 			 "valgrind does not follow (--trace-children-skip, a setuid program): run the server itself",
 			 (int)r->pid);

@@ -22,6 +22,7 @@ struct mc_proc {
 	bool relay_tried;           /* opened lazily, at the first snapshot */
 	bool unreachable;           /* a child vgdb cannot talk to: not measured */
 	bool alive;                 /* seen at the latest mc_discover */
+	bool pinned;                /* measured at the baseline: its slot is never reused */
 };
 
 struct mc_engine {
@@ -51,7 +52,9 @@ void mc_xml_path(const struct mc_engine *e, int pid, char *out, size_t len);
  * while serving, and then relays are not used. */
 void mc_mark_ready(struct mc_engine *e);
 /* Refresh the list of measured processes: the root and its live descendants that have a vgdb
- * FIFO; relays are opened for new ones and closed for the dead. Returns the count. */
+ * FIFO; relays are closed for the dead. A new process takes a free slot, else the slot of a
+ * dead one that is not pinned (a child per connection would fill them all). Returns the
+ * count of live ones. */
 size_t mc_discover(struct mc_engine *e);
 /* The live pids, for socket ownership checks. */
 size_t mc_pids(const struct mc_engine *e, int *pids, size_t cap);
