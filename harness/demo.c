@@ -21,7 +21,7 @@ static void names(const char *path, char *pattern, char *variant, size_t len)
 
 static int run_one(const char *path)
 {
-	char pattern[128], variant[128], lost[64], kept[64], fds[32];
+	char pattern[128], variant[128], lost[64], kept[64], fds[32], holder[140] = "-";
 	char *argv[] = { (char *)path, NULL };
 	struct lc_options o;
 	struct lc_report rep;
@@ -34,8 +34,11 @@ static int run_one(const char *path)
 	snprintf(lost, sizeof lost, "%lu B", rep.exit.bytes[VG_DEFINITE] + rep.exit.bytes[VG_INDIRECT]);
 	snprintf(kept, sizeof kept, "%.2f blocks, %.0f B", rep.blocks_per_cycle, rep.bytes_per_cycle);
 	snprintf(fds, sizeof fds, "%s", rep.fds_leaked ? "grow" : "stable");
-	printf("%-16s %-12s %-14s %-24s %-8s %-6s %5.1fs %s\n", pattern, variant, rep.have_exit ? lost : "-",
-	       rep.nrounds ? kept : "-", rep.nrounds ? fds : "-", verdicts[rep.verdict], rep.seconds,
+	if (rep.nsites && rep.held[0].searched) /* the site that grew most */
+		snprintf(holder, sizeof holder, "%s", rep.held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
+			 rep.held[0].root[0] ? rep.held[0].root : lc_root_kind_name(rep.held[0].kind));
+	printf("%-16s %-12s %-14s %-24s %-8s %-16s %-6s %5.1fs %s\n", pattern, variant, rep.have_exit ? lost : "-",
+	       rep.nrounds ? kept : "-", rep.nrounds ? fds : "-", holder, verdicts[rep.verdict], rep.seconds,
 	       ok ? "as expected" : "UNEXPECTED");
 	if (!ok)
 		printf("    %s\n", rep.reason);
@@ -46,8 +49,8 @@ static int run_one(const char *path)
 int main(int argc, char **argv)
 {
 	int bad = 0;
-	printf("%-16s %-12s %-14s %-24s %-8s %-6s %6s %s\n", "pattern", "variant", "lost at exit",
-	       "retained per cycle", "fds", "verdict", "time", "");
+	printf("%-16s %-12s %-14s %-24s %-8s %-16s %-6s %6s %s\n", "pattern", "variant", "lost at exit",
+	       "retained per cycle", "fds", "held by", "verdict", "time", "");
 	for (int i = 1; i < argc; i++)
 		bad += run_one(argv[i]);
 	printf("%d of %d variants as expected (leaky caught, fixed clean)\n", argc - 1 - bad, argc - 1);

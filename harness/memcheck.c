@@ -264,11 +264,10 @@ static int write_text(const char *path, const char *text)
 	return fclose(f);
 }
 
-int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path,
-		struct lc_snapshot *snap, char *err, size_t errlen)
+int mc_command(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path, char **text,
+	       char *err, size_t errlen)
 {
-	char *text = NULL, why[256];
-	int rc = -1;
+	*text = NULL;
 	if (!p->has_relay && !p->relay_tried) { /* lazily: only processes we measure get one */
 		p->relay_tried = true;
 		open_relay(e, p);
@@ -278,15 +277,34 @@ int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const c
 		return -1;
 	}
 	if (!p->has_relay)
-		rc = lc_vgdb_snapshot_with(e->vgdb, cmd, e->prefix, p->pid, out_path, e->timeout, snap, err, errlen);
-	else if (lc_relay_interrupt(&p->relay, e->timeout, err, errlen) == 0 &&
-		 lc_relay_monitor(&p->relay, cmd, &text, e->timeout, err, errlen) == 0) {
-		write_text(out_path, text);
-		rc = lc_vgdb_parse(text, snap, why, sizeof why);
-		if (rc < 0)
-			snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", why);
+		return lc_vgdb_command(e->vgdb, cmd, e->prefix, p->pid, out_path, e->timeout, text, err, errlen);
+	if (lc_relay_interrupt(&p->relay, e->timeout, err, errlen) < 0 ||
+	    lc_relay_monitor(&p->relay, cmd, text, e->timeout, err, errlen) < 0)
+		return -1;
+	write_text(out_path, *text); /* the copy on disk is for --keep only: failing it is no error */
+	return 0;
+}
+
+int mc_resume(struct mc_engine *e, struct mc_proc *p, char *err, size_t errlen)
+{
+	(void)e;
+	return p->has_relay ? lc_relay_resume(&p->relay, err, errlen) : 0;
+}
+
+int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path,
+		struct lc_snapshot *snap, char *err, size_t errlen)
+{
+	char *text = NULL, why[256];
+	int rc = mc_command(e, p, cmd, out_path, &text, err, errlen);
+	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
+		char errpath[700], last[200] = "";
+		snprintf(errpath, sizeof errpath, "%s.err", out_path);
+		if (!p->has_relay)
+			lc_last_line(errpath, last, sizeof last);
+		snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", last[0] ? last : why);
+		rc = -1;
 	}
-	if (p->has_relay && lc_relay_resume(&p->relay, why, sizeof why) < 0 && rc == 0) {
+	if (mc_resume(e, p, why, sizeof why) < 0 && rc == 0) {
 		snprintf(err, errlen, "%s", why);
 		rc = -1;
 	}

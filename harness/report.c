@@ -6,19 +6,13 @@
 
 static const char *const verdict_names[] = { "clean", "leak", "error" };
 
-/* The first frame that is not the allocator itself: where the program asked for memory. */
+/* --alloc-fn wrappers, for naming sites (set by the two entry points below). */
+static const char *const *alloc_fns;
+
+/* The first frame that is neither an allocator nor a wrapper: where the program asked. */
 static const struct vg_frame *alloc_site(const struct vg_record *rec)
 {
-	static const char *const allocators[] = { "malloc", "calloc", "realloc", "strdup", "strndup",
-						  "operator new", "operator new[]", "memalign", NULL };
-	for (size_t i = 0; i < rec->nframes; i++) {
-		bool is_alloc = false;
-		for (size_t a = 0; allocators[a]; a++)
-			is_alloc |= strcmp(rec->frames[i].fn, allocators[a]) == 0;
-		if (!is_alloc)
-			return &rec->frames[i];
-	}
-	return rec->nframes ? &rec->frames[0] : NULL;
+	return vg_alloc_frame(rec, alloc_fns);
 }
 
 static void print_site(FILE *f, const struct vg_record *rec)
@@ -95,6 +89,11 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, vg_kind_name(s->rec.kind));
 		print_site(f, &s->rec);
 		fputc('\n', f);
+		if (p->held[i].searched) {
+			char held[1024];
+			lc_retainer_text(&p->held[i], held, sizeof held);
+			fprintf(f, "        held by: %s\n", held);
+		}
 	}
 	rounds_text(p->rounds, p->nrounds, 2, blocks, sizeof blocks);
 	snprintf(what, sizeof what, "%d at baseline, per round: %s", p->base_fds, blocks);
@@ -110,6 +109,7 @@ static void print_running(FILE *f, const struct lc_report *rep)
 				       .bytes_per_cycle = rep->bytes_per_cycle, .base_fds = rep->fds_baseline };
 	memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
 	memcpy(solo.sites, rep->sites, sizeof rep->sites);
+	memcpy(solo.held, rep->held, sizeof rep->held);
 	solo.nsites = rep->nsites;
 	size_t judged = 0;
 	for (size_t i = 0; i < rep->nprocs; i++)
@@ -132,6 +132,8 @@ static void print_running(FILE *f, const struct lc_report *rep)
 		fprintf(f, "  settling: %u snapshot%s re-sampled until the heap stopped shrinking, %.2fs%s\n",
 			rep->settle_waits, rep->settle_waits > 1 ? "s" : "", rep->settle_seconds,
 			rep->unsettled ? " (some still shrinking at the timeout)" : "");
+	if (rep->retain_calls)
+		fprintf(f, "  holders: found with %u monitor commands, %.2fs\n", rep->retain_calls, rep->retain_seconds);
 	if (rep->pending_left > 0)
 		fprintf(f, "  warning: up to %d connection%s still open in the server when a snapshot went ahead\n",
 			rep->pending_left, rep->pending_left > 1 ? "s" : "");
@@ -141,6 +143,7 @@ static void print_running(FILE *f, const struct lc_report *rep)
 
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet)
 {
+	alloc_fns = o->alloc_fns;
 	if (!quiet) {
 		fprintf(f, "leakcheck: %s  (%u cycles x %u rounds, warmup %u, close %s, concurrency %u)\n",
 			o->server_argv && o->server_argv[0] ? o->server_argv[0] : "?", o->cycles, o->rounds,
@@ -170,7 +173,31 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void json_record(FILE *f, const struct vg_record *rec, long dblocks, long dbytes, bool delta)
+/* "retainer": {"root_kind": ..., "root": ... | null, "chain": [{"site", "file", "line",
+ * "offset", "count"}, ...]}: the key names CI scripts read, kept as they are. */
+static void json_retainer(FILE *f, const struct lc_retainer *r)
+{
+	fputs(", \"retainer\": {\"root_kind\": ", f);
+	json_str(f, lc_root_kind_name(r->kind));
+	fputs(", \"root\": ", f);
+	if (r->root[0])
+		json_str(f, r->root);
+	else
+		fputs("null", f);
+	fputs(", \"chain\": [", f);
+	for (size_t i = 0; i < r->nchain; i++) {
+		const struct lc_link *l = &r->chain[i];
+		fputs(i ? ", {\"site\": " : "{\"site\": ", f);
+		json_str(f, l->at.fn);
+		fputs(", \"file\": ", f);
+		json_str(f, l->at.file);
+		fprintf(f, ", \"line\": %u, \"offset\": %ld, \"count\": %lu}", l->at.line, l->offset, l->count);
+	}
+	fputs("]}", f);
+}
+
+static void json_record(FILE *f, const struct vg_record *rec, long dblocks, long dbytes, bool delta,
+			const struct lc_retainer *held)
 {
 	const struct vg_frame *s = alloc_site(rec);
 	fputs("{\"kind\": ", f);
@@ -190,7 +217,10 @@ static void json_record(FILE *f, const struct vg_record *rec, long dblocks, long
 		json_str(f, rec->frames[i].file);
 		fprintf(f, ", \"line\": %u}", rec->frames[i].line);
 	}
-	fputs("]}", f);
+	fputc(']', f);
+	if (held)
+		json_retainer(f, held);
+	fputc('}', f);
 }
 
 static void json_exit(FILE *f, const struct lc_report *rep)
@@ -208,7 +238,7 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 		if (x->records[i].kind == VG_REACHABLE)
 			continue;
 		fputs(n++ ? ",\n    " : "\n    ", f);
-		json_record(f, &x->records[i], 0, 0, false);
+		json_record(f, &x->records[i], 0, 0, false, NULL);
 	}
 	fputs("]},\n", f);
 }
@@ -226,7 +256,8 @@ static void json_running(FILE *f, const struct lc_report *rep)
 	fputs("], \"sites\": [", f);
 	for (size_t i = 0; i < rep->nsites; i++) {
 		fputs(i ? ",\n    " : "\n    ", f);
-		json_record(f, &rep->sites[i].rec, rep->sites[i].dblocks, rep->sites[i].dbytes, true);
+		json_record(f, &rep->sites[i].rec, rep->sites[i].dblocks, rep->sites[i].dbytes, true,
+			    rep->held[i].searched ? &rep->held[i] : NULL);
 	}
 	fputs("], \"series\": [", f);
 	for (size_t i = 0; i < rep->nseries; i++) {
@@ -264,6 +295,7 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
+	alloc_fns = o->alloc_fns;
 	fputs("{\n  \"verdict\": ", f);
 	json_str(f, verdict_names[rep->verdict]);
 	fputs(",\n  \"reason\": ", f);

@@ -605,6 +605,49 @@ static int check_served(struct run *r)
 	return 0;
 }
 
+struct holder_ctx {
+	struct run *r;                /* borrowed */
+	size_t i;                     /* the process searched */
+};
+
+static int monitor(void *ctx, const char *cmd, char **text, char *err, size_t errlen)
+{
+	struct holder_ctx *c = ctx;
+	return mc_command(&c->r->mc, &c->r->mc.procs[c->i], cmd, c->r->path[VGDB_OUT], text, err, errlen);
+}
+
+/* For each process that leaks, who holds each site that grew by the byte rule's floor at
+ * least (retain.h). The process stays halted for the whole search, so every command sees
+ * one heap. A clean verdict costs nothing. */
+static void find_holders(struct run *r)
+{
+	double t0 = lc_now();
+	static struct lc_site pick[LC_MAX_SITES];
+	static struct lc_retainer found[LC_MAX_SITES];
+	for (size_t i = 0; i < r->rep->nprocs; i++) {
+		struct lc_proc_result *p = &r->rep->procs[i];
+		size_t n = 0, idx[LC_MAX_SITES];
+		if (!p->judged)
+			continue;
+		lc_judge_proc(p, r->rep->per_round);
+		for (size_t j = 0; (p->retained || p->bytes_grew) && j < p->nsites; j++)
+			if (p->sites[j].dbytes >= (long)r->rep->per_round * LC_BYTES_FLOOR) {
+				idx[n] = j;
+				pick[n++] = p->sites[j];
+			}
+		if (n == 0)
+			continue;
+		struct holder_ctx c = { r, i };
+		unsigned budget = r->mc.no_relay ? 20 : 10 * (unsigned)n; /* one vgdb each costs ~0.1 s */
+		r->rep->retain_calls += lc_retain_search(monitor, &c, pick, n, r->o->alloc_fns, found, budget);
+		for (size_t j = 0; j < n; j++)
+			p->held[idx[j]] = found[j];
+		char why[256];
+		mc_resume(&r->mc, &r->mc.procs[i], why, sizeof why);
+	}
+	r->rep->retain_seconds = lc_now() - t0;
+}
+
 static int measure(struct run *r)
 {
 	const struct lc_options *o = r->o;
@@ -625,6 +668,7 @@ static int measure(struct run *r)
 		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
 	if (check_served(r) < 0)
 		goto out;
+	find_holders(r);
 	rc = close_probe(r);
 out:
 	if (o->progress)

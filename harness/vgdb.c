@@ -89,11 +89,14 @@ static int parse_record(const char *p, struct lc_site *site)
 	if (k < 0)
 		return -1;
 	site->rec.kind = (enum vg_kind)k;
+	const char *nr = strstr(p, " in loss record ");
+	if (nr)
+		site->nr = (unsigned)strtoul(nr + 16, NULL, 10);
 	return 0;
 }
 
 /* "at 0x4848899: malloc (vg_replace_malloc.c:381)" or "by 0x1: fn (in /lib/x.so)" */
-static void parse_frame(const char *p, struct vg_record *rec)
+void lc_vgdb_frame(const char *p, struct vg_record *rec)
 {
 	if (rec->nframes == VG_MAX_FRAMES)
 		return;
@@ -105,6 +108,8 @@ static void parse_frame(const char *p, struct vg_record *rec)
 	const char *fn = colon + 2, *paren = strstr(fn, " (");
 	size_t fnlen = paren ? (size_t)(paren - fn) : strlen(fn);
 	snprintf(f->fn, sizeof f->fn, "%.*s", (int)fnlen, fn);
+	if (strcmp(f->fn, "???") == 0 && paren && strncmp(paren, " (in ", 5) == 0) /* name the object */
+		snprintf(f->fn, sizeof f->fn, "??? (in %.*s)", (int)strcspn(paren + 5, ")"), paren + 5);
 	if (paren && strncmp(paren, " (in ", 5) != 0) {
 		const char *file = paren + 2, *c = strrchr(file, ':'); /* "file:line)" ends the line */
 		if (c) {
@@ -151,12 +156,13 @@ static void keep_site(struct lc_snapshot *snap, const struct lc_site *s)
 	snap->sites[i] = *s;
 }
 
-int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen)
+/* Walks vgdb's text: the LEAK SUMMARY into snap, each loss record (with its frames) to fn.
+ * Returns the count of records, or -1 without a LEAK SUMMARY. */
+static int walk(const char *text, struct lc_snapshot *snap, void (*fn)(const struct lc_site *, void *), void *arg)
 {
 	struct lc_site cur, next;
 	bool in_record = false, summary = false, in_summary = false;
-	memset(snap, 0, sizeof *snap);
-	snap->fds = -1;
+	int n = 0;
 	for (const char *next_line = text; next_line && *next_line;) {
 		char line[1024]; /* one line, so every search below stays inside it */
 		size_t len = strcspn(next_line, "\n");
@@ -174,25 +180,48 @@ int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t 
 		} else if (in_summary && kind_of(p) >= 0) {
 			parse_summary_line(p, snap);
 		} else if (parse_record(p, &next) == 0) {
-			if (in_record)
-				keep_site(snap, &cur);
+			if (in_record) {
+				fn(&cur, arg);
+				n++;
+			}
 			cur = next;
 			in_record = true;
 			in_summary = false;
 		} else if (in_record && (strncmp(p, "at 0x", 5) == 0 || strncmp(p, "by 0x", 5) == 0)) {
-			parse_frame(p, &cur.rec);
+			lc_vgdb_frame(p, &cur.rec);
 		} else if (in_record) {
-			keep_site(snap, &cur);
+			fn(&cur, arg);
+			n++;
 			in_record = false;
 		}
 	}
-	if (in_record)
-		keep_site(snap, &cur);
-	if (!summary) {
+	if (in_record) {
+		fn(&cur, arg);
+		n++;
+	}
+	return summary ? n : -1;
+}
+
+static void keep_site_cb(const struct lc_site *s, void *snap)
+{
+	keep_site(snap, s);
+}
+
+int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen)
+{
+	memset(snap, 0, sizeof *snap);
+	snap->fds = -1;
+	if (walk(text, snap, keep_site_cb, snap) < 0) {
 		snprintf(err, errlen, "no LEAK SUMMARY in vgdb's answer");
 		return -1;
 	}
 	return 0;
+}
+
+int lc_vgdb_records(const char *text, void (*fn)(const struct lc_site *, void *), void *arg)
+{
+	static struct lc_snapshot ignored;
+	return walk(text, &ignored, fn, arg);
 }
 
 static int read_text(const char *path, char **text)
@@ -229,37 +258,47 @@ int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double t
 	return lc_vgdb_snapshot_with("vgdb", LC_SNAPSHOT_FULL, prefix, pid, out_path, timeout, snap, err, errlen);
 }
 
-int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
-			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen)
+int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
+		    double timeout, char **text, char *err, size_t errlen)
 {
 	char pfx[512], pidarg[32], errpath[600], why[256];
-	char *text = NULL;
-	int rc = -1, status;
+	int status;
 	snprintf(pfx, sizeof pfx, "--vgdb-prefix=%s", prefix);
 	snprintf(pidarg, sizeof pidarg, "--pid=%d", pid);
 	snprintf(errpath, sizeof errpath, "%s.err", out_path);
 	/* --max-invoke-ms=1: the server sleeps in poll(), so wake it with ptrace at once instead
 	 * of after vgdb's default 100 ms of waiting for it to poll by itself. */
 	char *argv[] = { (char *)vgdb, "--max-invoke-ms=1", pfx, pidarg, (char *)cmd, NULL };
+	*text = NULL;
 	remove(out_path);
 	pid_t child = lc_spawn(argv, out_path, errpath, why, sizeof why);
 	if (child < 0) {
 		snprintf(err, errlen, "vgdb: %s", why);
-		goto out;
+		return -1;
 	}
 	if (lc_wait(child, timeout, &status) < 0) {
 		lc_stop(child, 0.5);
 		snprintf(err, errlen, "vgdb got no answer from the server within %gs", timeout);
-		goto out;
+		return -1;
 	}
-	if (read_text(out_path, &text) < 0 || lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
-		char last[200];
+	if (read_text(out_path, text) < 0) {
+		snprintf(err, errlen, "vgdb: cannot read its output");
+		return -1;
+	}
+	return 0;
+}
+
+int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
+			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen)
+{
+	char *text = NULL, why[256], errpath[600], last[200];
+	int rc = lc_vgdb_command(vgdb, cmd, prefix, pid, out_path, timeout, &text, err, errlen);
+	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
+		snprintf(errpath, sizeof errpath, "%s.err", out_path);
 		lc_last_line(errpath, last, sizeof last);
-		snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", last[0] ? last : "no output");
-		goto out;
+		snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", last[0] ? last : why);
+		rc = -1;
 	}
-	rc = 0;
-out:
 	free(text);
 	return rc;
 }

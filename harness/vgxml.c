@@ -559,3 +559,34 @@ const char *vg_kind_name(enum vg_kind k)
 		return "unknown";
 	return kind_names[k];
 }
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static bool is_allocator(const char *fn, const char *const *extra)
+{
+	static const char *const exact[] = { "operator new", "operator new[]", "memalign", "posix_memalign",
+					     "aligned_alloc", "strndup", NULL };
+	static const char *const suffix[] = { "alloc", "alloc0", "strdup", NULL };
+	for (size_t i = 0; exact[i]; i++)
+		if (strncmp(fn, exact[i], strlen(exact[i])) == 0)
+			return true;
+	for (size_t i = 0; suffix[i]; i++)
+		if (ends_with(fn, suffix[i]))
+			return true;
+	for (size_t i = 0; extra && extra[i]; i++)
+		if (strcmp(fn, extra[i]) == 0)
+			return true;
+	return false;
+}
+
+const struct vg_frame *vg_alloc_frame(const struct vg_record *rec, const char *const *extra)
+{
+	for (size_t i = 0; i < rec->nframes; i++)
+		if (!is_allocator(rec->frames[i].fn, extra))
+			return &rec->frames[i];
+	return rec->nframes ? &rec->frames[rec->nframes - 1] : NULL;
+}

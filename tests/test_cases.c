@@ -19,6 +19,7 @@
 
 struct expect {
 	long retained_blocks, retained_bytes; /* per cycle, while running */
+	char holder[64];                      /* the data symbol that holds them, or "cycle" */
 	long lost_blocks, lost_bytes;         /* per connection, at exit (definite + indirect) */
 };
 
@@ -35,9 +36,12 @@ static void read_expect(const char *variant, struct expect *e)
 		if (p)
 			n = sscanf(p, "leakcheck-expect: retained_blocks=%ld retained_bytes=%ld lost_blocks=%ld lost_bytes=%ld",
 				   &e->retained_blocks, &e->retained_bytes, &e->lost_blocks, &e->lost_bytes);
+		if (p && n == 4 && (p = strstr(p, " holder=")) && sscanf(p, " holder=%63s", e->holder) != 1)
+			n = 0;
 	}
 	fclose(f);
 	cr_assert_eq(n, 4, "%s/%s.c: its header has no complete 'leakcheck-expect:' line", LC_PATTERN, variant);
+	cr_assert(e->holder[0], "%s/%s.c: its 'leakcheck-expect:' line names no holder=", LC_PATTERN, variant);
 }
 
 static bool variant_exists(const char *variant)
@@ -90,6 +94,9 @@ static void assert_clean(const char *variant)
 			     variant, rep.rounds[i].dblocks, i + 1);
 	cr_expect_not(rep.fds_leaked, "%s/%s: open fds grew", LC_PATTERN, variant);
 	cr_expect_eq(rep.verdict, LC_CLEAN, "%s/%s: %s", LC_PATTERN, variant, rep.reason);
+	for (size_t i = 0; i < rep.nsites; i++) /* nothing grows, so nothing is searched */
+		cr_expect_not(rep.held[i].searched, "%s/%s: a holder was searched on a clean verdict", LC_PATTERN, variant);
+	cr_expect_eq(rep.retain_calls, 0, "%s/%s: the clean verdict paid for a retainer search", LC_PATTERN, variant);
 	lc_report_free(&rep);
 }
 
@@ -137,5 +144,23 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 	for (size_t i = 0; i < x->nrecords; i++)
 		site |= x->records[i].kind <= VG_INDIRECT && stack_in(&x->records[i], "leaky.c");
 	cr_expect(site, "%s/leaky: no reported allocation site in leaky.c", LC_PATTERN);
+
+	/* every growing site is held by the header's holder: its data symbol, or a cycle */
+	size_t searched = 0;
+	for (size_t i = 0; i < rep.nsites; i++) {
+		const struct lc_retainer *r = &rep.held[i];
+		char text[1024];
+		if (!r->searched)
+			continue;
+		searched++;
+		lc_retainer_text(r, text, sizeof text);
+		if (strcmp(e.holder, "cycle") == 0)
+			cr_expect_eq(r->kind, LC_ROOT_CYCLE, "%s/leaky: held by %s, header says a cycle", LC_PATTERN, text);
+		else
+			cr_expect(r->kind == LC_ROOT_GLOBAL && strcmp(r->root, e.holder) == 0,
+				  "%s/leaky: held by %s, header says %s", LC_PATTERN, text, e.holder);
+	}
+	cr_expect_geq(searched, (size_t)e.retained_blocks, "%s/leaky: %zu sites searched for a holder, %ld grow",
+		      LC_PATTERN, searched, e.retained_blocks);
 	lc_report_free(&rep);
 }

@@ -23,8 +23,9 @@
  * and the blocks it points to as well. An open connection (the server holds a start pointer)
  * is "still reachable": count possibly lost + still reachable together.
  *
- * For tests/test_cases.c: leaky.c per cycle while running, per connection at exit:
- *   leakcheck-expect: retained_blocks=3 retained_bytes=368 lost_blocks=0 lost_bytes=0
+ * For tests/test_cases.c: leaky.c per cycle while running, per connection at exit, and what
+ * leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
+ *   leakcheck-expect: retained_blocks=3 retained_bytes=368 lost_blocks=0 lost_bytes=0 holder=all_conns
  */
 #include <assert.h>
 #include <stdio.h>

@@ -30,8 +30,9 @@
  * order. Count definite + indirect (+ possible) together. A cycle has no outside pointer, so
  * unlike a list or a registry the exit check does see it.
  *
- * For tests/test_cases.c: leaky.c per cycle while running, per connection at exit:
- *   leakcheck-expect: retained_blocks=4 retained_bytes=400 lost_blocks=4 lost_bytes=400
+ * For tests/test_cases.c: leaky.c per cycle while running, per connection at exit, and what
+ * leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
+ *   leakcheck-expect: retained_blocks=4 retained_bytes=400 lost_blocks=4 lost_bytes=400 holder=cycle
  */
 #include <stdio.h>
 #include <stdlib.h>

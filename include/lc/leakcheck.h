@@ -9,6 +9,7 @@
 
 #include "lc/memcheck.h"
 #include "lc/net.h"
+#include "lc/retain.h"
 #include "lc/vgdb.h"
 #include "lc/vgxml.h"
 
@@ -42,6 +43,7 @@ struct lc_options {
 	double settle;               /* seconds the heap must stop shrinking for before a grown
 	                              * snapshot is trusted (default 0.5) */
 	unsigned every;              /* extra series snapshots every N connections (0: none) */
+	const char *alloc_fns[LC_MAX_ALLOC_FNS + 1]; /* borrowed: --alloc-fn wrappers, NULL-ended */
 	bool progress;               /* a progress line on stderr */
 };
 
@@ -64,6 +66,7 @@ struct lc_proc_result {
 	double blocks_per_cycle, bytes_per_cycle;
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
 	size_t nsites;
+	struct lc_retainer held[LC_MAX_SITES]; /* who holds sites[i], when it leaks */
 };
 
 struct lc_point {                /* one snapshot, for retained.series */
@@ -91,6 +94,9 @@ struct lc_report {
 	double blocks_per_cycle, bytes_per_cycle;
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
 	size_t nsites;
+	struct lc_retainer held[LC_MAX_SITES]; /* who holds sites[i] (searched only for a leak) */
+	unsigned retain_calls;       /* monitor commands the retainer search ran */
+	double retain_seconds;       /* and its time */
 	bool fds_leaked;             /* open fds grew in every round */
 	int fds_baseline;
 	/* per process; the fields above show procs[primary]: the leaking one, else the acceptor */

@@ -59,6 +59,12 @@ size_t mc_discover(struct mc_engine *e);
 /* The live pids, for socket ownership checks. */
 size_t mc_pids(const struct mc_engine *e, int *pids, size_t cap);
 struct mc_proc *mc_find(struct mc_engine *e, int pid);
+/* Run one monitor command on process p, which stays halted (with a relay) until mc_resume:
+ * several commands then see one state of the heap. *text gets the output (malloc'd; the
+ * caller frees it), out_path a copy. Returns 0, or -1 with a reason. */
+int mc_command(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path, char **text,
+	       char *err, size_t errlen);
+int mc_resume(struct mc_engine *e, struct mc_proc *p, char *err, size_t errlen);
 /* One heap snapshot of one process (its open fds too) with the monitor command cmd
  * (LC_SNAPSHOT_FULL or _SUMMARY). out_path gets the raw answer. */
 int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path,

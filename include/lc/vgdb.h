@@ -13,6 +13,8 @@
 struct lc_site {
 	struct vg_record rec;  /* kind, current bytes/blocks, allocation stack */
 	long dbytes, dblocks;  /* growth since the previous check */
+	unsigned nr;           /* "loss record NR of M": block_list's argument, valid until the
+	                        * process's next leak check */
 };
 
 struct lc_snapshot {
@@ -25,6 +27,14 @@ struct lc_snapshot {
 
 /* Parse vgdb's output text. Returns 0, or -1 with a reason when no LEAK SUMMARY is in it. */
 int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen);
+
+/* Every loss record in text, in order, with its number: fn(site, arg) for each. Returns how
+ * many, or -1 when there is no LEAK SUMMARY. */
+int lc_vgdb_records(const char *text, void (*fn)(const struct lc_site *, void *), void *arg);
+
+/* Appends one frame line ("at 0x4848899: malloc (vg_replace_malloc.c:381)", "by 0x1: ???
+ * (in /usr/bin/memcached)") to rec's stack, if it has room. */
+void lc_vgdb_frame(const char *line, struct vg_record *rec);
 
 /* Run vgdb against pid (valgrind started with --vgdb-prefix=prefix) and parse its answer.
  * out_path receives vgdb's raw output. Returns 0, or -1 with a reason (timeout, no answer). */
@@ -39,6 +49,11 @@ int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double t
 /* The same with a given vgdb program (the one beside --valgrind) and monitor command. */
 int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
 			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen);
+
+/* Run one monitor command with one vgdb: *text gets its output, maybe empty (malloc'd; the caller frees
+ * it), also written to out_path. Returns 0, or -1 with a reason. */
+int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
+		    double timeout, char **text, char *err, size_t errlen);
 
 /* Total heap in use: every kind added up. */
 unsigned long lc_snapshot_blocks(const struct lc_snapshot *s);

@@ -46,5 +46,10 @@ int vg_report_parse_file(const char *path, struct vg_report *out, char *err, siz
 int vg_report_parse_buffer(const char *buf, size_t len, struct vg_report *out, char *err, size_t errlen);
 void vg_report_free(struct vg_report *r);
 const char *vg_kind_name(enum vg_kind k); /* "definitely lost", ... */
+/* The frame that names where memory was asked for: the first that is neither an allocator
+ * (malloc, calloc, operator new, ...) nor a wrapper of one (a name ending in "alloc",
+ * "alloc0" or "strdup": ngx_alloc, xmalloc, g_malloc0, zmalloc; or one of extra, a
+ * NULL-terminated list that may be NULL). NULL only without frames. */
+const struct vg_frame *vg_alloc_frame(const struct vg_record *rec, const char *const *extra);
 
 #endif

@@ -1,0 +1,138 @@
+/* Naming the holder (harness/retain.c) on servers that keep every connection's objects in
+ * one of five ways (tests/holders.c): a global list, a static registry inside a function, a
+ * realloc'd array of pointers, a thread's stack, a three-object cycle; and a list longer than
+ * 1,000 blocks, within its budget of commands and time. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc/leakcheck.h"
+#include "support.h"
+
+static struct lc_report rep;
+
+static void judge_holders(const char *mode, unsigned cycles)
+{
+	char *argv[] = { strdup(built("tests/holders")), strdup(mode), NULL };
+	struct lc_options o;
+	lc_options_init(&o);
+	o.server_argv = argv;
+	o.cycles = cycles;
+	o.rounds = 2;
+	o.warmup = 10;
+	o.settle = 0.2;
+	o.timeout = 20;
+	enum lc_verdict v = lc_run(&o, &rep);
+	free(argv[0]);
+	free(argv[1]);
+	cr_assert_eq(v, LC_LEAK, "holders %s: positive control NOT caught (%d): %s", mode, v, rep.reason);
+}
+
+/* The retainer of the growing site allocated in fn. */
+static const struct lc_retainer *held(const char *mode, const char *fn)
+{
+	for (size_t i = 0; i < rep.nsites; i++) {
+		const struct vg_frame *at = vg_alloc_frame(&rep.sites[i].rec, NULL);
+		if (at && strcmp(at->fn, fn) == 0) {
+			cr_assert(rep.held[i].searched, "holders %s: the site %s was not searched", mode, fn);
+			return &rep.held[i];
+		}
+	}
+	cr_assert_fail("holders %s: no growing site in %s (%zu sites)", mode, fn, rep.nsites);
+	return NULL;
+}
+
+static void expect_root(const char *mode, const struct lc_retainer *r, enum lc_root_kind kind, const char *root)
+{
+	char text[1024];
+	lc_retainer_text(r, text, sizeof text);
+	cr_expect_eq(r->kind, kind, "holders %s: root kind %s, expected %s: %s", mode, lc_root_kind_name(r->kind),
+		     lc_root_kind_name(kind), text);
+	cr_expect(strstr(r->root, root) == r->root || (!root[0] && !r->root[0]),
+		  "holders %s: root '%s', expected '%s': %s", mode, r->root, root, text);
+}
+
+/* chain[i] is the site fn with at least min blocks. */
+static void expect_link(const char *mode, const struct lc_retainer *r, size_t i, const char *fn,
+			unsigned long min)
+{
+	cr_assert(i < r->nchain, "holders %s: chain has %zu links, wanted %s at %zu", mode, r->nchain, fn, i);
+	cr_expect_str_eq(r->chain[i].at.fn, fn, "holders %s: link %zu is %s, expected %s", mode, i,
+			 r->chain[i].at.fn, fn);
+	cr_expect_geq(r->chain[i].count, min, "holders %s: link %zu counts %lu blocks, expected >= %lu", mode, i,
+		      r->chain[i].count, min);
+}
+
+TestSuite(holders, .timeout = 120);
+
+Test(holders, global_list_head)
+{
+	judge_holders("list", 100);
+	const struct lc_retainer *r = held("list", "sess_new");
+	expect_root("list", r, LC_ROOT_GLOBAL, "sessions");
+	expect_link("list", r, 0, "sess_new", 200);
+	cr_expect_eq(r->chain[0].offset, 16, "list: the head points 16 bytes in, not %ld", r->chain[0].offset);
+	cr_expect_eq(r->chain[0].linked_at, 16, "list: linked through +16, not %ld", r->chain[0].linked_at);
+	r = held("list", "name_new");
+	expect_root("list", r, LC_ROOT_GLOBAL, "sessions");
+	expect_link("list", r, 0, "sess_new", 200);
+	expect_link("list", r, 1, "name_new", 200);
+	lc_report_free(&rep);
+}
+
+Test(holders, static_registry_in_a_function)
+{
+	judge_holders("registry", 100);
+	const struct lc_retainer *r = held("registry", "sess_new");
+	expect_root("registry", r, LC_ROOT_GLOBAL, "slots");
+	expect_link("registry", r, r->nchain - 1, "sess_new", 200);
+	lc_report_free(&rep);
+}
+
+Test(holders, realloc_array_of_pointers)
+{
+	judge_holders("array", 100);
+	const struct lc_retainer *r = held("array", "sess_new");
+	expect_root("array", r, LC_ROOT_GLOBAL, "table");
+	expect_link("array", r, 0, "table_grow", 1);
+	expect_link("array", r, 1, "sess_new", 200);
+	lc_report_free(&rep);
+}
+
+Test(holders, pointer_only_on_a_thread_stack)
+{
+	judge_holders("stack", 100);
+	const struct lc_retainer *r = held("stack", "sess_new");
+	expect_root("stack", r, LC_ROOT_STACK, "thread");
+	cr_expect(strstr(r->root, "stack"), "stack: the root is %s, not a stack", r->root);
+	cr_expect(!strstr(r->root, "thread 1'"), "stack: the main thread (%s) holds nothing but a stale copy", r->root);
+	lc_report_free(&rep);
+}
+
+Test(holders, three_object_cycle)
+{
+	judge_holders("cycle", 100);
+	const struct lc_retainer *r = held("cycle", "a_new");
+	expect_root("cycle", r, LC_ROOT_CYCLE, "");
+	cr_expect_eq(r->ncycle, 3, "cycle: %zu members, expected a_new, b_new, c_new", r->ncycle);
+	bool seen[3] = { false };
+	for (size_t i = 0; i < r->ncycle; i++)
+		for (int k = 0; k < 3; k++)
+			seen[k] |= strcmp(r->chain[i].at.fn, (const char *[]){ "a_new", "b_new", "c_new" }[k]) == 0;
+	cr_expect(seen[0] && seen[1] && seen[2], "cycle: members lack one of a_new, b_new, c_new");
+	lc_report_free(&rep);
+}
+
+/* 1,210 sessions in one list: found with the same few commands as ten, in bounded time. */
+Test(holders, chain_of_over_a_thousand_blocks)
+{
+	judge_holders("list", 600);
+	const struct lc_retainer *r = held("list", "sess_new");
+	expect_root("list", r, LC_ROOT_GLOBAL, "sessions");
+	expect_link("list", r, 0, "sess_new", 1000);
+	cr_expect_leq(rep.retain_calls, 20, "long list: %u commands for 2 sites", rep.retain_calls);
+	cr_expect_lt(rep.retain_seconds, 5, "long list: the search took %.2fs", rep.retain_seconds);
+	lc_report_free(&rep);
+}
