@@ -168,6 +168,33 @@ static void bench_settle(void)
 	       floor, v, v / floor);
 }
 
+/* The retainer search: its commands and time inside leaky verdicts (a clean one runs none). */
+static void bench_holders(void)
+{
+	static const char *const servers[][2] = {
+		{ "cases/global_list/leaky", NULL }, { "cases/static_registry/leaky", NULL },
+		{ "cases/mutual_refs/leaky", NULL }, { "tests/holders", "array" }, { "tests/holders", "cycle" },
+	};
+	printf("\n2c. Cost of the retainer search (\"held by:\"), inside a leaky verdict with the defaults\n");
+	printf("   %-32s %8s %8s %8s %10s %10s\n", "server", "verdict", "seconds", "sites", "commands", "search ms");
+	for (size_t i = 0; i < 6; i++) {
+		bool big = i == 5; /* a list of over 1,000 blocks: 3 x 400 cycles */
+		char *argv[] = { (char *)build(big ? "tests/holders" : servers[i][0]), (char *)(big ? "list" : servers[i][1]),
+				 NULL };
+		struct lc_report rep;
+		double t = verdict(argv, big ? 400 : 200, &rep);
+		size_t searched = 0;
+		for (size_t j = 0; j < rep.nsites; j++)
+			searched += rep.held[j].searched;
+		char name[64];
+		snprintf(name, sizeof name, "%s%s%s%s", big ? "tests/holders" : servers[i][0], argv[1] ? " " : "",
+			 argv[1] ? argv[1] : "", big ? " (x1240)" : "");
+		printf("   %-32s %8s %8.2f %8zu %10u %10.1f\n", name, rep.verdict == LC_LEAK ? "leak" : "other", t, searched,
+		       rep.retain_calls, rep.retain_seconds * 1000);
+		lc_report_free(&rep);
+	}
+}
+
 static void bench_variants(void)
 {
 	static const char *const variants[] = {
@@ -283,6 +310,7 @@ int main(void)
 	bench_client();
 	bench_variants();
 	bench_settle();
+	bench_holders();
 	bench_cycles();
 	bench_snapshots();
 	bench_check();

@@ -31,6 +31,8 @@ static const char usage[] =
 	"                       seconds (default 0.5); raise it for frees deferred longer than that\n"
 	"  --trace-children-skip PATTERNS  passed to valgrind: children not to follow (default:\n"
 	"                       every forked and exec'd process is followed and measured)\n"
+	"  --every N            also a heap snapshot every N connections, for plots: --json's\n"
+	"                       retained.series gets them with \"settled\": false (not judged)\n"
 	"  --alloc-fn NAME      an allocation wrapper: sites are named by its caller (repeatable,\n"
 	"                       up to 8; names ending in alloc, alloc0 or strdup are skipped anyway)\n"
 	"  --suppressions FILE  passed to valgrind\n"
@@ -82,14 +84,14 @@ static bool writable(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY };
 	static const struct option longopts[] = {
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
 		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
 		{ "timeout", 1, 0, O_TIMEOUT }, { "suppressions", 1, 0, O_SUPP }, { "json", 1, 0, O_JSON },
 		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "settle", 1, 0, O_SETTLE },
-		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "help", 0, 0, 'h' }, { 0 },
+		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "every", 1, 0, O_EVERY }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct lc_options o;
 	const char *json = NULL;
@@ -120,6 +122,7 @@ int main(int argc, char **argv)
 		case O_VALGRIND: o.valgrind = optarg; break;
 		case O_SETTLE: o.settle = strtod(optarg, &end); bad = *end || !(o.settle >= 0 && o.settle <= 600); break;
 		case O_SKIP: o.trace_skip = optarg; break;
+		case O_EVERY: bad = parse_uint(optarg, &o.every) || o.every < 1; break;
 		case O_ALLOC: bad = nalloc == LC_MAX_ALLOC_FNS || !*optarg; if (!bad) o.alloc_fns[nalloc++] = optarg; break;
 		default: return usage_error("unknown option or missing value", argv[optind - 1]);
 		}

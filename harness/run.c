@@ -171,6 +171,19 @@ static void progress(struct run *r, const char *phase, unsigned done, unsigned t
 }
 
 /* n connections in batches of `concurrency`, each closed the way the options say. */
+/* --every N: a series point per measured process, taken as the heap is (not settled, no
+ * quiescence): for plots, not for the verdict. A failed one is skipped, not an error. */
+static void series_point(struct run *r)
+{
+	struct lc_snapshot *s = &r->snaps[2 * LC_MAX_PROCS];
+	char err[512];
+	for (size_t i = 0; i < r->mc.nprocs && r->rep->nseries < LC_MAX_SERIES; i++)
+		if (r->mc.procs[i].alive && r->first[i] == 0 &&
+		    mc_snapshot(&r->mc, &r->mc.procs[i], LC_SNAPSHOT_SUMMARY, r->path[VGDB_OUT], s, err, sizeof err) == 0)
+			r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->cycles, r->mc.procs[i].pid,
+									       lc_snapshot_blocks(s), lc_snapshot_bytes(s), false };
+}
+
 static int drive(struct run *r, unsigned n, const char *phase)
 {
 	int fds[256];
@@ -194,6 +207,8 @@ static int drive(struct run *r, unsigned n, const char *phase)
 		}
 		if (rc < 0)
 			return -1;
+		if (r->o->every && r->snaps && r->rep->cycles / r->o->every != (r->rep->cycles - opened) / r->o->every)
+			series_point(r);
 		done += batch;
 		progress(r, phase, done, n);
 	}

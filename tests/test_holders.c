@@ -13,7 +13,7 @@
 
 static struct lc_report rep;
 
-static void judge_holders(const char *mode, unsigned cycles)
+static void judge_holders_every(const char *mode, unsigned cycles, unsigned every)
 {
 	char *argv[] = { strdup(built("tests/holders")), strdup(mode), NULL };
 	struct lc_options o;
@@ -24,10 +24,16 @@ static void judge_holders(const char *mode, unsigned cycles)
 	o.warmup = 10;
 	o.settle = 0.2;
 	o.timeout = 20;
+	o.every = every;
 	enum lc_verdict v = lc_run(&o, &rep);
 	free(argv[0]);
 	free(argv[1]);
 	cr_assert_eq(v, LC_LEAK, "holders %s: positive control NOT caught (%d): %s", mode, v, rep.reason);
+}
+
+static void judge_holders(const char *mode, unsigned cycles)
+{
+	judge_holders_every(mode, cycles, 0);
 }
 
 /* The retainer of the growing site allocated in fn. */
@@ -134,5 +140,25 @@ Test(holders, chain_of_over_a_thousand_blocks)
 	expect_link("list", r, 0, "sess_new", 1000);
 	cr_expect_leq(rep.retain_calls, 20, "long list: %u commands for 2 sites", rep.retain_calls);
 	cr_expect_lt(rep.retain_seconds, 5, "long list: the search took %.2fs", rep.retain_seconds);
+	lc_report_free(&rep);
+}
+
+/* --every N: a series point every N connections between the judged snapshots, growing as the
+ * list does (2 blocks per connection), marked unsettled. */
+Test(holders, series_every_n_connections)
+{
+	judge_holders_every("list", 100, 25);
+	size_t n = 0;
+	const struct lc_point *first = NULL, *last = NULL;
+	for (size_t i = 0; i < rep.nseries; i++)
+		if (!rep.series[i].settled) {
+			n++;
+			last = &rep.series[i];
+			first = first ? first : last;
+		}
+	cr_assert_geq(n, 7, "--every 25 over 200 connections: %zu unsettled points", n);
+	cr_expect_geq(last->blocks - first->blocks, 2 * (last->connections - first->connections) - 4,
+		      "--every: %lu -> %lu blocks from %lu to %lu connections", first->blocks, last->blocks,
+		      first->connections, last->connections);
 	lc_report_free(&rep);
 }
