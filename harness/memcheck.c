@@ -64,8 +64,8 @@ static bool has_fifo(const struct mc_engine *e, int pid)
 	return found;
 }
 
-/* ppid and comm of pid from /proc/PID/stat; -1 if it is gone. */
-static int read_stat(int pid, char *comm, size_t len)
+/* ppid, comm and state (R, S, Z, ...) of pid from /proc/PID/stat; -1 if it is gone. */
+static int read_stat(int pid, char *comm, size_t len, char *state)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -76,9 +76,12 @@ static int read_stat(int pid, char *comm, size_t len)
 	buf[n] = '\0';
 	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
 	int ppid;
-	if (!open || !close || sscanf(close + 1, " %*c %d", &ppid) != 1)
+	char st;
+	if (!open || !close || sscanf(close + 1, " %c %d", &st, &ppid) != 2)
 		return -1;
 	snprintf(comm, len, "%.*s", (int)(close - open - 1), open + 1);
+	if (state)
+		*state = st;
 	return ppid;
 }
 
@@ -111,7 +114,7 @@ static size_t tree(int root, int *out, size_t cap)
 	struct dirent *e;
 	while (d && all < 32768 && (e = readdir(d))) {
 		int p = atoi(e->d_name);
-		if (p > 0 && (ppid[all] = read_stat(p, comm, sizeof comm)) >= 0)
+		if (p > 0 && (ppid[all] = read_stat(p, comm, sizeof comm, NULL)) >= 0)
 			pid[all++] = p;
 	}
 	if (d)
@@ -134,17 +137,8 @@ struct mc_proc *mc_find(struct mc_engine *e, int pid)
 
 bool mc_gone(int pid)
 {
-	char comm[64], path[64], buf[512];
-	if (read_stat(pid, comm, sizeof comm) < 0)
-		return true;
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	const char *close = strrchr(buf, ')');
-	return !close || close[1] != ' ' || close[2] == 'Z' || close[2] == 'X';
+	char comm[64], state = 'X';
+	return read_stat(pid, comm, sizeof comm, &state) < 0 || state == 'Z' || state == 'X';
 }
 
 /* A child forked while its parent had a relay attached inherits the parent's gdbserver
@@ -237,7 +231,7 @@ size_t mc_discover(struct mc_engine *e)
 			continue;
 		}
 		p->pid = pids[i];
-		read_stat(p->pid, p->name, sizeof p->name);
+		read_stat(p->pid, p->name, sizeof p->name, NULL);
 		program_name(p->pid, p->name, sizeof p->name);
 		p->alive = true;
 	}
