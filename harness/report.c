@@ -132,6 +132,10 @@ static void print_running(FILE *f, const struct lc_report *rep)
 		fprintf(f, "  settling: %u snapshot%s re-sampled until the heap stopped shrinking, %.2fs%s\n",
 			rep->settle_waits, rep->settle_waits > 1 ? "s" : "", rep->settle_seconds,
 			rep->unsettled ? " (some still shrinking at the timeout)" : "");
+	if (rep->extra_rounds)
+		fprintf(f, "  extra rounds: %u (the first rounds did not grow and the last did, as when frees are "
+			   "pending at the unsettled baseline): the last %zu rounds are judged\n", rep->extra_rounds,
+			rep->nrounds);
 	if (rep->retain_calls)
 		fprintf(f, "  holders: found with %u monitor commands, %.2fs\n", rep->retain_calls, rep->retain_seconds);
 	if (rep->pending_left > 0)
@@ -265,9 +269,11 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		fprintf(f, "%s{\"connections\": %lu, \"pid\": %d, \"blocks\": %lu, \"bytes\": %lu, \"settled\": %s}",
 			i ? ", " : "", p->connections, p->pid, p->blocks, p->bytes, p->settled ? "true" : "false");
 	}
-	fprintf(f, "], \"bytes_grew\": %s, \"settle\": {\"resampled\": %u, \"seconds\": %.3f, \"unsettled\": %u},"
+	fprintf(f, "], \"bytes_grew\": %s, \"settle\": {\"resampled\": %u, \"seconds\": %.3f, \"unsettled\": %u,"
+		   " \"extra_rounds\": %u},"
 		   " \"pending_sockets_left\": %d, \"snapshots\": ",
 		rep->bytes_grew ? "true" : "false", rep->settle_waits, rep->settle_seconds, rep->unsettled,
+		rep->extra_rounds,
 		rep->pending_left);
 	json_str(f, rep->snapshots);
 	fputs(", \"processes\": [", f);

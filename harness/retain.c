@@ -39,6 +39,7 @@ struct group {                  /* a site: the records with one allocation stack
 	unsigned nrs[4];            /* their loss record numbers */
 	enum vg_kind kinds[4];      /* and kinds */
 	size_t nnrs;
+	unsigned long blocks, bytes;/* in all its records now */
 	bool done, busy;            /* searched; on the current path (s->path) */
 	struct lc_link link;        /* how it is held, once classified */
 	struct lc_retainer res;
@@ -101,6 +102,8 @@ static void add_record(const struct lc_site *site, void *arg)
 		s->groups[g].rec = site->rec;
 	}
 	struct group *gr = &s->groups[g];
+	gr->blocks += site->rec.blocks;
+	gr->bytes += site->rec.bytes;
 	if (gr->nnrs < 4) {
 		gr->kinds[gr->nnrs] = site->rec.kind;
 		gr->nrs[gr->nnrs++] = site->nr;
@@ -455,6 +458,10 @@ unsigned lc_retain_search(lc_monitor_fn run, void *ctx, const struct lc_site *si
 		s.err[0] = '\0';
 		if (g < 0) {
 			snprintf(out[i].note, sizeof out[i].note, "its loss record is gone");
+			continue;
+		}
+		if ((long)s.groups[g].blocks < sites[i].dblocks || (long)s.groups[g].bytes < sites[i].dbytes) {
+			out[i].gone = true; /* what it grew by was freed since the snapshot */
 			continue;
 		}
 		s.kind = (int)sites[i].rec.kind;

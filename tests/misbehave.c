@@ -8,8 +8,8 @@
  *   echo     behaves (the control: every fault test must go red with it)
  *   crash    SIGSEGV on the K-th accepted connection (default 5)
  *   exit     exit status 3 on the K-th accepted connection
- *   idle     after K connections, SIGSEGV at the first 100 ms without a client event: a pause
- *            such as the harness's heap snapshot
+ *   idle     after K connections, SIGSEGV at the first 10 ms without a client event: a pause
+ *            such as the harness's heap snapshot (the server halted, the probe held open)
  *   hang     accepts, never reads, never replies (drops a client only when it hangs up)
  *   silent   never listens, never prints the readiness line
  *   garbage  prints garbage (binary, NUL, a near miss, a long line) instead of the readiness
@@ -180,7 +180,8 @@ static int loop(int lfd, enum mode m, unsigned after)
 		p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		for (size_t i = 0; i < nconns; i++)
 			p[n++] = (struct pollfd){ .fd = conns[i].fd, .events = m == HANG ? 0 : POLLIN };
-		int r = poll(p, n, 100); /* the timeout bounds how late a SIGTERM is noticed */
+		/* the timeout bounds how late a SIGTERM is noticed; idle's is its pause */
+		int r = poll(p, n, m == IDLE ? 10 : 100);
 		if (r == 0 && m == IDLE && accepted >= after)
 			crash();
 		if (r <= 0)

@@ -107,6 +107,9 @@ struct lc_report {
 	unsigned settle_waits;       /* snapshots that grew and were re-sampled until settled */
 	double settle_seconds;       /* time spent on it */
 	unsigned unsettled;          /* of them, still shrinking at the timeout */
+	unsigned extra_rounds;       /* the first rounds did not grow, the last did (the baseline
+	                              * is not settled): that many more were measured, the first
+	                              * ones left out */
 	int pending_left;            /* most sockets still unclosed when a snapshot had to go ahead */
 	char snapshots[320];         /* how snapshots were taken: "vgdb relay" or the fallback's reason */
 	double seconds;              /* wall time of the whole run */

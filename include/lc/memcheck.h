@@ -71,7 +71,7 @@ int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const c
 		struct lc_snapshot *snap, char *err, size_t errlen);
 /* True once pid has exited (or is a zombie). */
 bool mc_gone(int pid);
-/* Detach every relay (before the final SIGTERM). */
+/* Close every relay: detach from live processes, reap the vgdb of those that exited. */
 void mc_close(struct mc_engine *e);
 
 #endif

@@ -34,6 +34,8 @@ struct lc_link {                /* one step of the path: the blocks of one alloc
 
 struct lc_retainer {
 	bool searched;
+	bool gone;                  /* the site no longer holds what it grew by (freed since the
+	                             * snapshot: frees that settling waited out): not a growing site */
 	enum lc_root_kind kind;
 	char root[128];             /* the data symbol, "thread 2's stack", or "" */
 	struct lc_link chain[LC_MAX_CHAIN]; /* from the root's side to the growing site; for a
