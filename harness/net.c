@@ -6,6 +6,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -233,8 +236,63 @@ struct tcp_entry {
 	unsigned lport, rport, state;
 };
 
-/* Rows of /proc/net/tcp and tcp6 (up to cap). Returns the count, -1 if unreadable. */
+static int read_proc_tcp(struct tcp_entry *t, int cap);
+
+/* One family's TCP sockets but TIME_WAIT ones, from the kernel's sock_diag netlink interface,
+ * appended to t[n..cap). Returns the new count, -1 if the interface is not there. */
+static int diag_dump(int family, struct tcp_entry *t, int n, int cap)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+		.nlh = { .nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+			 .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP },
+		.r = { .sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP,
+		       .idiag_states = ~(1u << 6) }, /* TCP_TIME_WAIT: no inode, and thousands of them */
+	};
+	static char buf[65536];
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), result = -1;
+	if (fd < 0 || send(fd, &req, sizeof req, 0) != (ssize_t)sizeof req)
+		goto out;
+	for (;;) {
+		ssize_t len = recv(fd, buf, sizeof buf, 0);
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len <= 0)
+			goto out;
+		for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+			if (h->nlmsg_type == NLMSG_DONE) {
+				result = n;
+				goto out;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR)
+				goto out;
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+			if (n < cap)
+				t[n++] = (struct tcp_entry){ .inode = m->idiag_inode, .lport = ntohs(m->id.idiag_sport),
+							     .rport = ntohs(m->id.idiag_dport), .state = m->idiag_state };
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return result;
+}
+
+/* Every TCP socket but TIME_WAIT ones (up to cap). Returns the count, -1 if unreadable.
+ * sock_diag first: /proc/net/tcp formats every entry as text, and took 22 ms here with
+ * 6,000 TIME_WAIT entries left by earlier runs; a dump that skips them took ~4 ms. */
 static int read_tcp(struct tcp_entry *t, int cap)
+{
+	int n = diag_dump(AF_INET, t, 0, cap);
+	if (n >= 0 && (n = diag_dump(AF_INET6, t, n, cap)) >= 0)
+		return n;
+	return read_proc_tcp(t, cap);
+}
+
+/* Rows of /proc/net/tcp and tcp6 (up to cap). Returns the count, -1 if unreadable. */
+static int read_proc_tcp(struct tcp_entry *t, int cap)
 {
 	static const char *const files[] = { "/proc/net/tcp", "/proc/net/tcp6" };
 	int n = 0;
