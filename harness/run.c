@@ -240,7 +240,9 @@ static int snapshot_failed(struct run *r)
 {
 	int status;
 	char how[96];
-	if (lc_alive(r->pid, &status)) /* vgdb's own failure, not a dead server */
+	/* A crashing server is still there for a moment (valgrind writes its report), and the
+	 * relay may see the exit first: give it that moment before calling it vgdb's failure. */
+	if (lc_wait(r->pid, 0.5, &status) < 0)
 		return fail(r, "%s", r->err);
 	lc_status_str(status, how, sizeof how);
 	r->pid = -1;
@@ -253,17 +255,19 @@ static bool grew(const struct lc_snapshot *prev, const struct lc_snapshot *cur, 
 	       lc_snapshot_bytes(cur) >= lc_snapshot_bytes(prev) + (unsigned long)per_round * LC_BYTES_FLOOR;
 }
 
-/* Re-sample process i until its heap has not shrunk for --settle seconds, or it no longer
- * shows growth over prev, or --timeout passes. cur keeps its loss records; its totals become
- * the settled ones. Only a snapshot that grew needs it: waiting can only shrink a heap, and a
- * round that did not grow already makes the verdict clean. The baseline is not settled (that
- * would cost every clean verdict --settle seconds): see extra_rounds(). */
-static int settle(struct run *r, size_t i, const struct lc_snapshot *prev, struct lc_snapshot *cur)
+/* Re-sample process i until its heap has not shrunk for --settle seconds, or --timeout passes.
+ * cur keeps its loss records; its totals become the settled ones. Only a snapshot that grew
+ * needs it: waiting can only shrink a heap, and a round that did not grow already makes the
+ * verdict clean. It does not stop once the growth is gone: a snapshot taken while frees still
+ * come in would understate the next round (seen here: rounds -103 -100 +50 on a leaking
+ * server whose warmup left frees pending). The baseline is not settled (that would cost
+ * every clean verdict --settle seconds): see extra_rounds(). */
+static int settle(struct run *r, size_t i, struct lc_snapshot *cur)
 {
 	struct lc_snapshot *s = &r->snaps[2 * LC_MAX_PROCS];
 	double t0 = lc_now(), shrank = t0;
 	int gap = 10;
-	while (lc_now() - shrank < r->o->settle && grew(prev, cur, r->o->cycles)) {
+	while (lc_now() - shrank < r->o->settle) {
 		if (lc_now() - t0 >= r->o->timeout || lc_cancelled) {
 			r->rep->unsettled++;
 			break;
@@ -354,7 +358,7 @@ static int measure_proc(struct run *r, size_t i, unsigned idx)
 		p->base_bytes = lc_snapshot_bytes(cur);
 		p->base_fds = cur->fds;
 	} else {
-		if (grew(prev, cur, r->o->cycles) && settle(r, i, prev, cur) < 0)
+		if (grew(prev, cur, r->o->cycles) && settle(r, i, cur) < 0)
 			return -1;
 		struct lc_round *d = &p->rounds[p->nrounds++];
 		d->dblocks = (long)lc_snapshot_blocks(cur) - (long)lc_snapshot_blocks(prev);
@@ -764,8 +768,17 @@ static int finish(struct run *r)
 	/* The relays stay attached: they pass every signal through (QPassSignals), and a detach
 	 * costs ~110 ms per process while vgdb notices it (measured here); after the exit each
 	 * vgdb has seen it and goes at once. */
+	lc_sleep_ms(10); /* a signal right after a resume can still be reported to the relay */
 	kill(r->pid, SIGTERM);
-	if (lc_wait(r->pid, r->o->timeout, &status) < 0) {
+	int waited = lc_wait(r->pid, 1, &status);
+	if (waited < 0) {
+		/* Still there: the SIGTERM may have been stopped at a relay after all (the process
+		 * halted, the signal taken). Detaching resumes it; then the signal once more. */
+		mc_close(&r->mc);
+		kill(r->pid, SIGTERM);
+		waited = lc_wait(r->pid, r->o->timeout, &status);
+	}
+	if (waited < 0) {
 		lc_stop(r->pid, 0);
 		r->pid = -1;
 		char msg[128];

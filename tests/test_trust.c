@@ -105,7 +105,11 @@ Test(trust, unsettled_baseline_gets_extra_rounds)
 	warmup = 100;
 	cycles = 50;
 	enum lc_verdict v = judge_shape(NULL, "deferred", true, -1, NULL);
-	cr_expect_eq(v, LC_LEAK, "deferred --leak, long warmup: positive control NOT caught: %s", rep.reason);
+	char rounds[200] = "";
+	for (size_t i = 0; i < rep.nrounds; i++)
+		snprintf(rounds + strlen(rounds), sizeof rounds - strlen(rounds), " %+ld", rep.rounds[i].dblocks);
+	cr_expect_eq(v, LC_LEAK, "deferred --leak, long warmup: positive control NOT caught (rounds%s): %s", rounds,
+		     rep.reason);
 	cr_expect_gt(rep.extra_rounds, 0, "deferred --leak, long warmup: the first rounds grew, no extra round");
 	lc_report_free(&rep);
 	v = judge_shape(NULL, "deferred", false, -1, NULL);
