@@ -15,7 +15,11 @@ static const char usage[] =
 	"and judges leaks at exit and while it runs. Exit status: 0 clean, 1 leak, 2 could not judge.\n"
 	"  {port} in ARGS       replaced by a free loopback port; otherwise the port is read from the\n"
 	"                       server's stdout line 'listening on 127.0.0.1:PORT'\n"
-	"  --ready REGEX        readiness line to wait for (extended regex; group 1 = port)\n"
+	"  --port N             the server's fixed port (it must be free); {port} is N\n"
+	"  --config TEMPLATE    copied into the work dir with {port} and {dir} (the work dir)\n"
+	"                       filled in; {config} in ARGS is the copy's path\n"
+	"  --ready REGEX        readiness line to wait for, on stdout or stderr (extended regex;\n"
+	"                       group 1 = port)\n"
 	"  --cycles N           connections per measured round (default 200)\n"
 	"  --rounds R           measured rounds, at least 2 (default 3): a leak must grow in every\n"
 	"                       round, so one round could not tell one-time growth from a leak\n"
@@ -26,6 +30,10 @@ static const char usage[] =
 	"  --expect TEXT        reply to wait for (default: the echo of --send; any reply if --send\n"
 	"                       is given without it)\n"
 	"  --quit TEXT          line that makes the server close (--close server; default 'QUIT\\n')\n"
+	"                       TEXT escapes: \\n \\r \\t \\\\ \\0 \\xNN\n"
+	"  --script FILE        steps per connection instead of --send/--expect, one per line:\n"
+	"                       'send TEXT', 'expect TEXT', 'expect' (any byte), 'quit TEXT';\n"
+	"                       {n} in TEXT is the connection's number (a key of its own)\n"
 	"  --timeout S          seconds for every wait on the server (default 10)\n"
 	"  --settle S           a snapshot that grew is trusted once the heap has not shrunk for S\n"
 	"                       seconds (default 0.5); raise it for frees deferred longer than that\n"
@@ -36,6 +44,8 @@ static const char usage[] =
 	"  --alloc-fn NAME      an allocation wrapper: sites are named by its caller (repeatable,\n"
 	"                       up to 8; names ending in alloc, alloc0 or strdup are skipped anyway)\n"
 	"  --suppressions FILE  passed to valgrind\n"
+	"  --write-suppressions FILE  a suppression for every loss at exit, written to FILE for\n"
+	"                       you to review (then pass it with --suppressions)\n"
 	"  --json FILE          machine-readable report\n"
 	"  --keep DIR           keep valgrind's raw logs (XML, vgdb output, server output) in DIR\n"
 	"  --valgrind PROG      valgrind program to run (default valgrind)\n"
@@ -64,12 +74,15 @@ static int parse_uint(const char *s, unsigned *out)
 	return 0;
 }
 
-static int set_text(char *dst, const char *src)
+static int set_text(char *dst, size_t *len, const char *src)
 {
-	if (strlen(src) >= LC_TEXT_MAX)
+	const char *why;
+	long n = lc_unescape_bytes(src, dst, LC_TEXT_MAX - 1, &why);
+	if (n < 0)
 		return -1;
-	strcpy(dst, src);
-	return lc_unescape(dst);
+	dst[n] = '\0';
+	*len = (size_t)n;
+	return 0;
 }
 
 /* Fail at parse time, not after a whole run, when the report cannot be written. */
@@ -84,14 +97,16 @@ static bool writable(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP };
 	static const struct option longopts[] = {
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
 		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
 		{ "timeout", 1, 0, O_TIMEOUT }, { "suppressions", 1, 0, O_SUPP }, { "json", 1, 0, O_JSON },
 		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "settle", 1, 0, O_SETTLE },
-		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "every", 1, 0, O_EVERY }, { "help", 0, 0, 'h' }, { 0 },
+		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "every", 1, 0, O_EVERY },
+		{ "script", 1, 0, O_SCRIPT }, { "port", 1, 0, O_PORT }, { "config", 1, 0, O_CONFIG },
+		{ "write-suppressions", 1, 0, O_WSUPP }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct lc_options o;
 	const char *json = NULL;
@@ -112,9 +127,13 @@ int main(int argc, char **argv)
 		case O_WARMUP: bad = parse_uint(optarg, &o.warmup); break;
 		case O_CONC: bad = parse_uint(optarg, &o.concurrency) || o.concurrency < 1 || o.concurrency > 256; break;
 		case O_CLOSE: bad = lc_close_parse(optarg, &o.close); break;
-		case O_SEND: bad = set_text(o.send, optarg); send_given = true; break;
-		case O_EXPECT: bad = set_text(o.expect, optarg); expect_given = true; break;
-		case O_QUIT: bad = set_text(o.quit, optarg); break;
+		case O_SEND: bad = set_text(o.send, &o.send_len, optarg); send_given = true; break;
+		case O_EXPECT: bad = set_text(o.expect, &o.expect_len, optarg); expect_given = true; break;
+		case O_QUIT: bad = set_text(o.quit, &o.quit_len, optarg) || !o.quit_len; break;
+		case O_SCRIPT: o.script = optarg; bad = access(optarg, R_OK) != 0; break;
+		case O_PORT: bad = parse_uint(optarg, &o.port) || o.port < 1 || o.port > 65535; break;
+		case O_CONFIG: o.config = optarg; bad = access(optarg, R_OK) != 0; break;
+		case O_WSUPP: o.write_suppressions = optarg; bad = !writable(optarg); break;
 		case O_TIMEOUT: o.timeout = strtod(optarg, &end); bad = *end || !(o.timeout > 0 && o.timeout <= 3600); break;
 		case O_SUPP: o.suppressions = optarg; bad = access(optarg, R_OK) != 0; break;
 		case O_JSON: json = optarg; bad = !writable(optarg); break;
@@ -136,7 +155,8 @@ int main(int argc, char **argv)
 		return usage_error("no server command (leakcheck [OPTIONS] -- SERVER [ARGS...])", NULL);
 	if (send_given && !expect_given) {
 		o.expect[0] = '\0';
-		o.expect_any = o.send[0] != '\0';
+		o.expect_len = 0;
+		o.expect_any = o.send_len > 0;
 	}
 	o.server_argv = argv + optind;
 	o.progress = !quiet && isatty(STDERR_FILENO);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lc/net.h"
@@ -43,6 +44,8 @@ char **mc_argv(const struct mc_engine *e, char *const server[], char opt[][640])
 		snprintf(opt[3], 640, "--trace-children-skip=%s", e->trace_skip);
 		argv[n++] = opt[3];
 	}
+	if (e->gen_suppressions)
+		argv[n++] = "--gen-suppressions=all";
 	for (size_t i = 0; i < s; i++)
 		argv[n++] = server[i];
 	return argv;
@@ -54,14 +57,40 @@ void mc_xml_path(const struct mc_engine *e, int pid, char *out, size_t len)
 	snprintf(out, len, "%.*s%d%s", (int)(p - e->xml), e->xml, pid, p + 2);
 }
 
-static bool has_fifo(const struct mc_engine *e, int pid)
+/* The owner of pid's vgdb FIFO, or -1 when it has none. */
+static long fifo_owner(const struct mc_engine *e, int pid)
 {
 	char pat[700];
 	glob_t g;
+	struct stat st;
+	long uid = -1;
 	snprintf(pat, sizeof pat, "%s-from-vgdb-to-%d-*", e->prefix, pid);
-	bool found = glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+	if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0 && stat(g.gl_pathv[0], &st) == 0)
+		uid = (long)st.st_uid;
 	globfree(&g);
-	return found;
+	return uid;
+}
+
+static bool has_fifo(const struct mc_engine *e, int pid)
+{
+	return fifo_owner(e, pid) >= 0;
+}
+
+/* A process that switched to another user (nginx's worker as 'nobody', memcached -u) after
+ * valgrind made its FIFOs can no longer open them: vgdb would wait for it until the timeout.
+ * Returns true, with the reason in p->why, for such a process. */
+static bool user_switched(const struct mc_engine *e, struct mc_proc *p)
+{
+	char path[64];
+	struct stat st;
+	long owner = fifo_owner(e, p->pid);
+	snprintf(path, sizeof path, "/proc/%d", p->pid);
+	if (owner < 0 || stat(path, &st) != 0 || st.st_uid == 0 || (long)st.st_uid == owner)
+		return false;
+	snprintf(p->why, sizeof p->why, "it runs as uid %u, its vgdb FIFOs belong to uid %ld (it switched user: "
+		 "nginx 'user', memcached -u): run it as root (nginx: 'user root;', memcached: -u root)",
+		 (unsigned)st.st_uid, owner);
+	return true;
 }
 
 /* ppid, comm and state (R, S, Z, ...) of pid from /proc/PID/stat; -1 if it is gone. */
@@ -158,11 +187,13 @@ static void open_relay(struct mc_engine *e, struct mc_proc *p)
 	}
 	if (!root) {
 		p->unreachable = true;
+		snprintf(p->why, sizeof p->why, "no relay (%.80s); a child forked while a relay was attached to its "
+			 "parent cannot be reached", err);
 		return;
 	}
 	if (strstr(err, "no answer in time")) { /* vgdb hangs: one per command would hang as well */
 		p->unreachable = true;
-		snprintf(e->relay_note, sizeof e->relay_note, "vgdb got no answer from the server within %gs", t);
+		snprintf(p->why, sizeof p->why, "vgdb got no answer from the server within %gs", t);
 		return;
 	}
 	e->no_relay = true; /* one failure is enough to stop trying: the fallback always works */
@@ -234,6 +265,7 @@ size_t mc_discover(struct mc_engine *e)
 		read_stat(p->pid, p->name, sizeof p->name, NULL);
 		program_name(p->pid, p->name, sizeof p->name);
 		p->alive = true;
+		p->unreachable = user_switched(e, p);
 	}
 	for (size_t i = 0; i < e->nprocs; i++)
 		alive += e->procs[i].alive;
@@ -262,12 +294,17 @@ int mc_command(struct mc_engine *e, struct mc_proc *p, const char *cmd, const ch
 	       char *err, size_t errlen)
 {
 	*text = NULL;
+	if (!p->has_relay && !p->unreachable && !has_fifo(e, p->pid)) { /* vgdb would wait until the timeout */
+		p->unreachable = true;
+		snprintf(p->why, sizeof p->why, "its vgdb FIFOs are gone");
+	}
 	if (!p->has_relay && !p->relay_tried) { /* lazily: only processes we measure get one */
 		p->relay_tried = true;
 		open_relay(e, p);
 	}
 	if (p->unreachable) {
-		snprintf(err, errlen, "%s", p->pid == e->root ? e->relay_note : "vgdb cannot reach this process");
+		snprintf(err, errlen, "vgdb cannot reach pid %d (%s): %s", p->pid, p->name,
+			 p->why[0] ? p->why : e->relay_note);
 		return -1;
 	}
 	if (!p->has_relay)

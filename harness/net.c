@@ -120,6 +120,8 @@ long lc_recv_until(int fd, char *buf, size_t cap, const char *expect, size_t exp
 	size_t got = 0;
 	while (got < cap) {
 		int r = wait_fd(fd, POLLIN, deadline);
+		if (r == 0 && got > 0)
+			return (long)got; /* something else came: the caller says what */
 		if (r <= 0) {
 			errno = r == 0 ? ETIMEDOUT : errno;
 			return -1;

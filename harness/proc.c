@@ -211,7 +211,7 @@ static int scan_file(const char *path, const regex_t *re, unsigned *port)
 	return found;
 }
 
-int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout, unsigned *port,
+int lc_wait_line(const char *path, const char *path2, const char *regex, pid_t pid, double timeout, unsigned *port,
 		 char *err, size_t errlen)
 {
 	regex_t re;
@@ -225,7 +225,7 @@ int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout,
 	double deadline = lc_now() + timeout;
 	int result = -1, status;
 	for (;;) {
-		if (scan_file(path, &re, port)) {
+		if (scan_file(path, &re, port) || (path2 && scan_file(path2, &re, port))) {
 			result = 0;
 			break;
 		}
@@ -240,8 +240,8 @@ int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout,
 			break;
 		}
 		if (lc_now() >= deadline) {
-			snprintf(err, errlen, "server not ready within %gs (no line matching '%s' on stdout)",
-				 timeout, regex);
+			snprintf(err, errlen, "server not ready within %gs (no line matching '%s' on stdout%s)",
+				 timeout, regex, path2 ? " or stderr" : "");
 			break;
 		}
 		lc_sleep_ms(10);
@@ -273,7 +273,7 @@ pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *po
 	pid_t pid = lc_spawn(argv, out, errpath, err, errlen);
 	if (pid < 0)
 		return -1;
-	if (lc_wait_line(out, LC_READY_REGEX, pid, timeout, port, err, errlen) < 0) {
+	if (lc_wait_line(out, NULL, LC_READY_REGEX, pid, timeout, port, err, errlen) < 0) {
 		lc_stop(pid, 1);
 		return -1;
 	}

@@ -155,6 +155,9 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 		if (rep->verdict != LC_ERROR || rep->nrounds || rep->have_exit) {
 			print_exit(f, rep);
 			print_running(f, rep);
+			if (o->write_suppressions && rep->have_exit)
+				fprintf(f, "  suppressions: %u written to %s for review (each loss at exit)\n",
+					rep->suppressions_written, o->write_suppressions);
 		}
 		if (o->keep_dir)
 			fprintf(f, "  raw logs kept in %s\n", rep->workdir);
@@ -314,5 +317,33 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	json_exit(f, rep);
 	json_running(f, rep);
 	fputs("}\n", f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o)
+{
+	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	const char *base = strrchr(server, '/') ? strrchr(server, '/') + 1 : server;
+	FILE *f = fopen(path, "w");
+	unsigned n = 0;
+	if (!f)
+		return -1;
+	alloc_fns = o->alloc_fns;
+	fprintf(f, "# Written by leakcheck --write-suppressions: every loss at exit of %s.\n"
+		   "# Review each entry before you commit it: suppress what is lost once (at start-up, at\n"
+		   "# shutdown), never what grows with connections. Then: leakcheck --suppressions %s\n",
+		server, path);
+	for (size_t i = 0; i < rep->exit.nrecords; i++) {
+		const struct vg_record *rec = &rep->exit.records[i];
+		const char *name;
+		if ((rec->kind != VG_DEFINITE && rec->kind != VG_INDIRECT) || !rec->suppression ||
+		    !(name = strstr(rec->suppression, "NAME")))
+			continue;
+		fprintf(f, "\n# %lu bytes in %lu blocks %s at exit: ", rec->bytes, rec->blocks, vg_kind_name(rec->kind));
+		print_site(f, rec);
+		fprintf(f, "\n%.*sleakcheck-%s-%u%s", (int)(name - rec->suppression), rec->suppression, base, ++n,
+			name + 4);
+	}
+	((struct lc_report *)rep)->suppressions_written = n;
 	return fclose(f) == 0 ? 0 : -1;
 }

@@ -27,6 +27,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,11 @@ struct run {
 	int first[LC_MAX_PROCS];      /* the snapshot a process was first measured at, -1: never */
 	unsigned accepts[LC_MAX_PROCS];/* snapshots at which it held the probe's server end */
 	int slot_pid[LC_MAX_PROCS];   /* the pid first[] and accepts[] describe: a reused slot resets */
+	unsigned alive_at[LC_MAX_PROCS];/* snapshots at which it was alive */
+	struct lc_script script;      /* what each connection says and waits for */
+	unsigned long opened;         /* connections opened so far: {n} in the script */
+	char config[700];             /* the --config copy with its placeholders filled in, or "" */
+	char *config_text;            /* owned: the --config template's text, or NULL */
 };
 
 enum { OUT, ERR, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, vgdb prefix and answers */
@@ -69,26 +75,6 @@ void lc_options_init(struct lc_options *o)
 	o->timeout = 10;
 	o->settle = 0.5;
 	o->valgrind = "valgrind";
-}
-
-int lc_unescape(char *s)
-{
-	char *w = s;
-	for (const char *r = s; *r; r++) {
-		if (*r != '\\') {
-			*w++ = *r;
-			continue;
-		}
-		switch (*++r) {
-		case 'n': *w++ = '\n'; break;
-		case 'r': *w++ = '\r'; break;
-		case 't': *w++ = '\t'; break;
-		case '\\': *w++ = '\\'; break;
-		default: return -1;
-		}
-	}
-	*w = '\0';
-	return 0;
 }
 
 static int fail(struct run *r, const char *fmt, const char *detail)
@@ -120,30 +106,27 @@ static int server_failed(struct run *r, const char *what, const char *why)
 static int open_conn(struct run *r)
 {
 	const struct lc_options *o = r->o;
-	char buf[4096];
-	const char *why = NULL;
+	static char got[4096];
+	char why[600], path[700];
+	size_t got_len;
 	int fd = lc_connect(r->port, o->timeout);
 	if (fd < 0)
 		return server_failed(r, "connecting", NULL);
-	size_t slen = strlen(o->send), elen = strlen(o->expect);
-	if (slen && lc_send_all(fd, o->send, slen, o->timeout) < 0)
-		goto broken;
-	if (elen || o->expect_any) {
-		/* lc_recv_until also returns at EOF or a full buffer: check what came */
-		long n = lc_recv_until(fd, buf, sizeof buf, o->expect, elen, o->timeout);
-		if (n < 0)
-			goto broken;
-		if (n == 0)
-			why = "the server closed the connection without replying";
-		else if (elen && !memmem(buf, (size_t)n, o->expect, elen))
-			why = "the reply does not contain the expected text";
-		if (why)
-			goto broken;
-	}
-	return fd;
-broken:
+	int rc = lc_script_run(&r->script, fd, r->opened++, o->timeout, why, sizeof why, got, sizeof got, &got_len);
+	if (rc == 0)
+		return fd;
+	int e = errno;
 	close(fd);
-	return server_failed(r, "waiting for the reply", why);
+	if (rc == -2) { /* the reply, for --keep */
+		snprintf(path, sizeof path, "%s/reply.bin", r->dir);
+		FILE *f = fopen(path, "w");
+		if (f && fwrite(got, 1, got_len, f) == got_len)
+			snprintf(why + strlen(why), sizeof why - strlen(why), " (kept in reply.bin)");
+		if (f)
+			fclose(f);
+	}
+	errno = e;
+	return server_failed(r, "waiting for the reply", rc == -2 ? why : NULL);
 }
 
 static int close_conn(struct run *r, int fd, enum lc_close how)
@@ -155,7 +138,8 @@ static int close_conn(struct run *r, int fd, enum lc_close how)
 		return 0;
 	}
 	if (how == LC_CLOSE_SERVER) {
-		if (lc_send_all(fd, o->quit, strlen(o->quit), o->timeout) < 0 || lc_wait_eof(fd, o->timeout) < 0) {
+		if (lc_send_all(fd, r->script.quit.data, r->script.quit.len, o->timeout) < 0 ||
+		    lc_wait_eof(fd, o->timeout) < 0) {
 			close(fd);
 			return server_failed(r, "waiting for the server to close after the quit line", NULL);
 		}
@@ -297,6 +281,7 @@ static size_t discover(struct run *r)
 			r->slot_pid[i] = r->mc.procs[i].pid;
 			r->first[i] = -1;
 			r->accepts[i] = 0;
+			r->alive_at[i] = 0;
 			memset(&r->rep->procs[i], 0, sizeof r->rep->procs[i]);
 		}
 	return alive;
@@ -382,6 +367,8 @@ static int snapshot(struct run *r, unsigned idx)
 	if (r->probe < 0)
 		return -1;
 	r->rep->cycles++;
+	if (idx == 0)
+		mc_mark_ready(&r->mc); /* workers forked at start-up are there by now */
 	if (discover(r) == 0) {
 		snprintf(r->err, sizeof r->err, "pid %d does not run under valgrind any more: it exec'd a program "
 			 "valgrind does not follow (--trace-children-skip, a setuid program): run the server itself",
@@ -390,6 +377,8 @@ static int snapshot(struct run *r, unsigned idx)
 	}
 	if (check_acceptor(r) < 0)
 		return -1;
+	for (size_t i = 0; i < r->mc.nprocs; i++)
+		r->alive_at[i] += r->mc.procs[i].alive;
 	r->rep->nprocs = r->mc.nprocs;
 	/* After the baseline only processes measured at it can be judged: leave newcomers (a
 	 * child per connection) alone, each snapshot of them would cost time for nothing. */
@@ -406,14 +395,6 @@ static int close_probe(struct run *r)
 	return fd >= 0 ? close_conn(r, fd, LC_CLOSE_EOF) : 0;
 }
 
-static bool has_port_placeholder(char **argv)
-{
-	for (; *argv; argv++)
-		if (strstr(*argv, "{port}"))
-			return true;
-	return false;
-}
-
 static void free_args(char **args)
 {
 	for (size_t i = 0; args && args[i]; i++)
@@ -422,29 +403,110 @@ static void free_args(char **args)
 }
 
 /* SERVER ARGS with {port} replaced; owned strings in a NULL-terminated array. */
-static char **expand_args(char **argv, unsigned port)
+/* in with {port}, {dir} and {config} filled in: malloc'd, or NULL. */
+static char *fill(const struct run *r, const char *in)
+{
+	char port[16];
+	snprintf(port, sizeof port, "%u", r->port);
+	const char *const keys[] = { "{port}", "{dir}", "{config}" }, *vals[] = { port, r->dir, r->config };
+	size_t cap = strlen(in) + 1, w = 0;
+	for (const char *p = in; (p = strchr(p, '{')); p++)
+		cap += sizeof r->config; /* room for any value at every brace */
+	char *out = malloc(cap);
+	for (const char *p = in; out && *p;) {
+		size_t k = 0;
+		while (k < 3 && strncmp(p, keys[k], strlen(keys[k])) != 0)
+			k++;
+		if (k < 3) {
+			w += (size_t)snprintf(out + w, cap - w, "%s", vals[k]);
+			p += strlen(keys[k]);
+		} else {
+			out[w++] = *p++;
+		}
+	}
+	if (out)
+		out[w] = '\0';
+	return out;
+}
+
+/* ARGS with their placeholders filled in; NULL (nothing half done) when out of memory. */
+static char **expand_args(const struct run *r, char **argv)
 {
 	size_t n = 0;
 	while (argv[n])
 		n++;
 	char **out = calloc(n + 1, sizeof *out);
-	char num[16];
-	snprintf(num, sizeof num, "%u", port);
-	for (size_t i = 0; out && i < n; i++) {
-		const char *a = argv[i], *p;
-		size_t len = strlen(a) + 16 * 4, w = 0;
-		out[i] = malloc(len);
-		if (!out[i]) { /* never a truncated argv: the whole thing or nothing */
+	for (size_t i = 0; out && i < n; i++)
+		if (!(out[i] = fill(r, argv[i]))) {
 			free_args(out);
 			return NULL;
 		}
-		while ((p = strstr(a, "{port}")) && w + (size_t)(p - a) + strlen(num) < len) {
-			w += (size_t)snprintf(out[i] + w, len - w, "%.*s%s", (int)(p - a), a, num);
-			a = p + 6;
-		}
-		snprintf(out[i] + w, len - w, "%s", a);
-	}
 	return out;
+}
+
+/* Does {port} appear in ARGS or the --config template? Then leakcheck chooses the port. */
+static bool wants_port(const struct run *r)
+{
+	for (char **a = r->o->server_argv; *a; a++)
+		if (strstr(*a, "{port}"))
+			return true;
+	return r->config_text && strstr(r->config_text, "{port}");
+}
+
+/* --config TEMPLATE: read now (a missing file is a usage error before anything starts). */
+static int read_config(struct run *r)
+{
+	const char *path = r->o->config;
+	FILE *f = path ? fopen(path, "r") : NULL;
+	if (!path)
+		return 0;
+	if (!f)
+		return fail(r, "cannot read --config template: %s", strerror(errno));
+	size_t cap = 1 << 20, n;
+	r->config_text = malloc(cap);
+	n = r->config_text ? fread(r->config_text, 1, cap - 1, f) : 0;
+	bool whole = r->config_text && feof(f);
+	fclose(f);
+	if (!whole)
+		return fail(r, "%s", "--config template: over 1 MiB, or out of memory");
+	r->config_text[n] = '\0';
+	const char *base = strrchr(path, '/');
+	snprintf(r->config, sizeof r->config, "%s/%s", r->dir, base ? base + 1 : path);
+	return 0;
+}
+
+/* The --config copy, written once the port is known. */
+static int write_config(struct run *r)
+{
+	char *text = r->config_text ? fill(r, r->config_text) : NULL;
+	FILE *f = text ? fopen(r->config, "w") : NULL;
+	int rc = r->config_text ? -1 : 0;
+	if (f && fputs(text, f) >= 0 && fclose(f) == 0)
+		rc = 0;
+	else if (f)
+		fclose(f);
+	free(text);
+	return rc < 0 ? fail(r, "cannot write the --config copy: %s", strerror(errno)) : 0;
+}
+
+/* What each connection says and waits for: --script, else --send/--expect. */
+static int build_script(struct run *r)
+{
+	const struct lc_options *o = r->o;
+	struct lc_script *s = &r->script;
+	char err[300];
+	size_t q = o->quit_len ? o->quit_len : strlen(o->quit), sl = o->send_len ? o->send_len : strlen(o->send),
+	       el = o->expect_len ? o->expect_len : strlen(o->expect);
+	memset(s, 0, sizeof *s);
+	s->quit.len = q;
+	memcpy(s->quit.data, o->quit, q);
+	if (o->script && lc_script_load(o->script, s, err, sizeof err) < 0)
+		return fail(r, "bad --script: %s", err);
+	if (!o->script && sl)
+		lc_script_add(s, LC_STEP_SEND, o->send, sl);
+	if (!o->script && (el || o->expect_any))
+		lc_script_add(s, LC_STEP_EXPECT, o->expect, el);
+	return 0;
 }
 
 static bool in_path(const char *prog)
@@ -486,21 +548,20 @@ static int make_workdir(struct run *r)
 }
 
 /* Only for the temp dir we made: valgrind may leave vgdb FIFOs there after a SIGKILL. */
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The work dir and all in it: a server given {dir} may make folders of its own there (nginx
+ * makes its temp folders under its prefix). */
 static void remove_workdir(struct run *r)
 {
-	DIR *d = opendir(r->dir);
-	struct dirent *e;
-	char p[800];
-	while (d && (e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof p, "%s/%s", r->dir, e->d_name);
-		remove(p);
-	}
-	if (d)
-		closedir(d);
-	if (rmdir(r->dir) < 0)
-		fprintf(stderr, "leakcheck: warning: could not remove %s: %s\n", r->dir, strerror(errno));
+	nftw(r->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (access(r->dir, F_OK) == 0)
+		fprintf(stderr, "leakcheck: warning: could not remove %s\n", r->dir);
 }
 
 /* vgdb must match the valgrind that runs the server: take the one beside --valgrind. */
@@ -522,6 +583,7 @@ static void engine_init(struct run *r)
 	e->valgrind = r->o->valgrind;
 	e->suppressions = r->o->suppressions;
 	e->trace_skip = r->o->trace_skip;
+	e->gen_suppressions = r->o->write_suppressions != NULL;
 	e->timeout = r->o->timeout;
 	find_vgdb(e->valgrind, e->vgdb, sizeof e->vgdb);
 	snprintf(e->prefix, sizeof e->prefix, "%s", r->path[VGDB]);
@@ -536,7 +598,7 @@ static int wait_ready(struct run *r, bool chose_port)
 	const char *re = o->ready ? o->ready : LC_READY_REGEX;
 	unsigned port = 0;
 	if (!chose_port || o->ready) {
-		if (lc_wait_line(r->path[OUT], re, r->pid, o->timeout, chose_port ? NULL : &port, r->err,
+		if (lc_wait_line(r->path[OUT], r->path[ERR], re, r->pid, o->timeout, chose_port ? NULL : &port, r->err,
 				 sizeof r->err) < 0) {
 			if (!lc_alive(r->pid, NULL))
 				r->pid = -1; /* reaped by lc_wait_line */
@@ -570,14 +632,24 @@ static int wait_ready(struct run *r, bool chose_port)
 static int start_server(struct run *r)
 {
 	const struct lc_options *o = r->o;
-	bool chose_port = has_port_placeholder(o->server_argv);
+	bool chose_port = wants_port(r) || o->port;
 	char opt[4][640], **server = NULL, **argv = NULL;
 	int rc = -1;
 	if (!in_path(o->valgrind))
 		return fail(r, "%s not found: install valgrind (apt-get install valgrind)", o->valgrind);
-	if (chose_port && lc_free_port(&r->port) < 0)
+	if (o->port) {
+		int fd = lc_connect(o->port, 0.5);
+		r->port = o->port;
+		if (fd >= 0) { /* we would measure whatever listens there */
+			close(fd);
+			return fail(r, "%s", "--port: something already accepts connections on that port");
+		}
+	} else if (chose_port && lc_free_port(&r->port) < 0) {
 		return fail(r, "no free loopback port: %s", strerror(errno));
-	server = expand_args(o->server_argv, r->port);
+	}
+	if (write_config(r) < 0)
+		return -1;
+	server = expand_args(r, o->server_argv);
 	argv = server ? mc_argv(&r->mc, server, opt) : NULL;
 	if (!argv) {
 		fail(r, "%s", "out of memory");
@@ -591,7 +663,7 @@ static int start_server(struct run *r)
 	r->mc.root = r->pid;
 	rc = wait_ready(r, chose_port);
 	if (rc == 0)
-		mc_mark_ready(&r->mc);
+		mc_mark_ready(&r->mc); /* again at the baseline; this one covers the warmup */
 	if (rc < 0 && r->pid < 0) { /* it exited: valgrind's or the server's own words help most */
 		char last[256];
 		size_t len = strlen(r->rep->reason);
@@ -607,18 +679,25 @@ out:
 
 /* Never clean without having measured what serves: a process that served the probe at two
  * snapshots or more is long-lived (a forked worker), so it must have been judged. A child
- * per connection serves each probe with a new pid: the parent is what lives on. */
+ * per connection serves each probe with a new pid: the parent is what lives on. Which
+ * process serves cannot always be seen (a server that closes right after its reply, as
+ * HTTP/1.0 does, has closed the probe's socket by then), so a process alive at two
+ * snapshots or more, and at the end, must have been judged too: it may be the one that
+ * serves (nginx's worker, respawned after the baseline, was). */
 static int check_served(struct run *r)
 {
-	char msg[400];
+	char msg[500];
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
-		if (p->judged || r->accepts[i] < 2)
+		bool lived = r->alive_at[i] >= 2 && r->mc.procs[i].alive;
+		if (p->judged || (r->accepts[i] < 2 && !lived))
 			continue;
-		snprintf(msg, sizeof msg, "pid %d (%s) served the connections but could not be measured in every "
-			 "round%s: no verdict on what it holds", p->pid, p->name[0] ? p->name : "?",
-			 r->mc.procs[i].unreachable ? " (vgdb cannot reach it: forked while a relay was attached "
-						      "to its parent)" : "");
+		const struct mc_proc *m = &r->mc.procs[i];
+		snprintf(msg, sizeof msg, "pid %d (%s) %s but could not be measured in every round: no verdict on "
+			 "what it holds%s%.220s", m->pid, m->name[0] ? m->name : "?",
+			 r->accepts[i] >= 2 ? "served the connections" : "lived through the run (it may be what serves the connections)",
+			 m->unreachable ? "; vgdb cannot reach it: " : "", m->unreachable ? m->why : "");
+		(void)p;
 		return fail(r, "%s", msg);
 	}
 	return 0;
@@ -796,6 +875,8 @@ static int finish(struct run *r)
 	if (vg_report_parse_file(xml, &rep->exit, r->err, sizeof r->err) < 0)
 		return fail(r, "no exit report: %s", r->err);
 	rep->have_exit = true;
+	if (r->o->write_suppressions && lc_write_suppressions(r->o->write_suppressions, rep, r->o) < 0)
+		return fail(r, "cannot write --write-suppressions file: %s", strerror(errno));
 	return 0;
 }
 
@@ -831,13 +912,14 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
 		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);
-	if (check_options(&r) < 0)
+	if (check_options(&r) < 0 || build_script(&r) < 0)
 		goto out;
 	if (make_workdir(&r) < 0)
 		goto out;
 	engine_init(&r);
-	if (start_server(&r) == 0 && measure(&r) == 0)
+	if (read_config(&r) == 0 && start_server(&r) == 0 && measure(&r) == 0)
 		finish(&r);
+	free(r.config_text);
 	mc_close(&r.mc);
 	snprintf(rep->snapshots, sizeof rep->snapshots, "%s", r.mc.no_relay ? r.mc.relay_note : "vgdb relay");
 	if (r.probe >= 0)

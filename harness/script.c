@@ -170,15 +170,19 @@ int lc_script_load(const char *path, struct lc_script *s, char *err, size_t errl
 	return lc_script_parse(text, s, err, errlen);
 }
 
-/* data with every "{n}" replaced by conn, into out. Returns the length. */
+/* data with every "{n}" replaced by conn, and "{N}" by conn in 8 digits, into out. Returns
+ * the length. */
 static size_t expand(const struct lc_step *st, unsigned long conn, char *out, size_t cap)
 {
-	char num[24];
-	size_t w = 0, nlen = (size_t)snprintf(num, sizeof num, "%lu", conn);
+	char num[2][24];
+	size_t w = 0, nlen[2] = { (size_t)snprintf(num[0], sizeof num[0], "%lu", conn),
+				  (size_t)snprintf(num[1], sizeof num[1], "%08lu", conn % 100000000UL) };
 	for (size_t i = 0; i < st->len && w < cap; i++) {
-		if (i + 3 <= st->len && memcmp(st->data + i, "{n}", 3) == 0 && w + nlen <= cap) {
-			memcpy(out + w, num, nlen);
-			w += nlen;
+		int k = i + 3 <= st->len && st->data[i] == '{' && st->data[i + 2] == '}' ?
+			(st->data[i + 1] == 'n' ? 0 : st->data[i + 1] == 'N' ? 1 : -1) : -1;
+		if (k >= 0 && w + nlen[k] <= cap) {
+			memcpy(out + w, num[k], nlen[k]);
+			w += nlen[k];
 			i += 2;
 		} else {
 			out[w++] = st->data[i];

@@ -177,6 +177,8 @@ static int walk(const char *text, struct lc_snapshot *snap, void (*fn)(const str
 			p++;
 		if (strncmp(p, "LEAK SUMMARY:", 13) == 0) {
 			summary = in_summary = true;
+		} else if (strncmp(p, "All heap blocks were freed", 26) == 0) {
+			summary = true; /* an empty heap has no LEAK SUMMARY: every total is 0 */
 		} else if (in_summary && kind_of(p) >= 0) {
 			parse_summary_line(p, snap);
 		} else if (parse_record(p, &next) == 0) {

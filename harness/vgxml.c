@@ -39,6 +39,7 @@ enum tag {
 	T_OTHER, T_ROOT, T_PROTOVERSION, T_PROTOTOOL, T_PID, T_STATUS, T_STATE,
 	T_ERROR, T_KIND, T_XWHAT, T_LEAKEDBYTES, T_LEAKEDBLOCKS,
 	T_STACK, T_FRAME, T_FN, T_FILE, T_LINE,
+	T_SUPP, T_SKIND, T_SKAUX, T_SFRAME, T_SFUN, T_SOBJ,
 };
 
 static const struct {
@@ -50,7 +51,8 @@ static const struct {
 	{ "state", T_STATE }, { "error", T_ERROR }, { "kind", T_KIND }, { "xwhat", T_XWHAT },
 	{ "leakedbytes", T_LEAKEDBYTES }, { "leakedblocks", T_LEAKEDBLOCKS },
 	{ "stack", T_STACK }, { "frame", T_FRAME }, { "fn", T_FN }, { "file", T_FILE },
-	{ "line", T_LINE },
+	{ "line", T_LINE }, { "suppression", T_SUPP }, { "skind", T_SKIND }, { "skaux", T_SKAUX },
+	{ "sframe", T_SFRAME }, { "fun", T_SFUN }, { "obj", T_SOBJ },
 };
 
 static const char *const kind_xml[VG_NKINDS] = {
@@ -284,12 +286,44 @@ static void end_pid(struct parser *p)
 }
 
 /* The exit-time leak check follows FINISHED and repeats every mid-run record. */
+static void drop_records(struct vg_report *r)
+{
+	for (size_t i = 0; i < r->nrecords; i++)
+		free(r->records[i].suppression);
+	r->nrecords = 0;
+}
+
 static void end_state(struct parser *p)
 {
 	if (strcmp(text(p), "FINISHED") != 0)
 		return;
 	p->out->finished = true;
-	p->out->nrecords = 0;
+	drop_records(p->out);
+}
+
+/* With --gen-suppressions=all, each <error> carries its <suppression>: kept as the text of a
+ * suppression file entry, "{\n   NAME\n   Memcheck:Leak\n ... }\n" with NAME for the name. */
+static void supp_append(struct parser *p, const char *fmt, const char *arg)
+{
+	char line[600];
+	int n = snprintf(line, sizeof line, fmt, arg);
+	size_t old = p->cur.rec.suppression ? strlen(p->cur.rec.suppression) : 0;
+	char *s = n > 0 ? realloc(p->cur.rec.suppression, old + (size_t)n + 1) : NULL;
+	if (!s) {
+		fail(p, "out of memory");
+		return;
+	}
+	memcpy(s + old, line, (size_t)n + 1);
+	p->cur.rec.suppression = s;
+}
+
+static void end_supp_field(struct parser *p, enum tag t)
+{
+	static const char *const fmt[] = { [T_SKIND] = "   %s\n", [T_SKAUX] = "   %s\n", [T_SFUN] = "   fun:%s\n",
+					   [T_SOBJ] = "   obj:%s\n" };
+	if (!p->cur.rec.suppression)
+		supp_append(p, "%s", "{\n   NAME\n");
+	supp_append(p, fmt[t], text(p));
 }
 
 static void end_kind(struct parser *p)
@@ -349,6 +383,8 @@ static void end_error(struct parser *p)
 {
 	if (!p->cur.leak) {
 		p->out->other_errors++;
+		free(p->cur.rec.suppression);
+		p->cur.rec.suppression = NULL;
 		return;
 	}
 	if (!p->cur.have_bytes || !p->cur.have_blocks) {
@@ -381,6 +417,9 @@ static void end_leaf(struct parser *p)
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_FILE) ||
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_LINE))
 		end_frame_field(p, t);
+	else if (AT(p, T_ROOT, T_ERROR, T_SUPP, T_SKIND) || AT(p, T_ROOT, T_ERROR, T_SUPP, T_SKAUX) ||
+		 AT(p, T_ROOT, T_ERROR, T_SUPP, T_SFRAME, T_SFUN) || AT(p, T_ROOT, T_ERROR, T_SUPP, T_SFRAME, T_SOBJ))
+		end_supp_field(p, t);
 }
 
 static void on_end(void *data, const char *name)
@@ -392,6 +431,8 @@ static void on_end(void *data, const char *name)
 		return;
 	if (AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME))
 		end_frame(p);
+	else if (AT(p, T_ROOT, T_ERROR, T_SUPP) && p->cur.rec.suppression)
+		supp_append(p, "%s", "}\n");
 	else if (AT(p, T_ROOT, T_ERROR))
 		end_error(p);
 	else if (AT(p, T_ROOT))
@@ -549,6 +590,7 @@ void vg_report_free(struct vg_report *r)
 {
 	if (!r)
 		return;
+	drop_records(r);
 	free(r->records);
 	memset(r, 0, sizeof *r);
 }

@@ -397,6 +397,18 @@ Test(built, sixteenth_site_blocks_only)
 	free(buf);
 }
 
+/* A server with nothing on its heap (plain sockets, static buffers): valgrind prints no LEAK
+ * SUMMARY then, only this line (recorded from tests/confserver). Every total is 0. */
+Test(summary, empty_heap)
+{
+	memset(&snap, 0xff, sizeof snap);
+	cr_assert_eq(lc_vgdb_parse("==6871== All heap blocks were freed -- no leaks are possible\n==6871== \n", &snap,
+				   err, sizeof err), 0, "%s", err);
+	cr_expect_eq(lc_snapshot_blocks(&snap), 0);
+	cr_expect_eq(lc_snapshot_bytes(&snap), 0);
+	cr_expect_eq(snap.nsites, 0);
+}
+
 /* ---- not a leak check: -1 and a reason, never a crash ---- */
 
 TestSuite(bad, .timeout = 10);

@@ -10,6 +10,7 @@
 #include "lc/memcheck.h"
 #include "lc/net.h"
 #include "lc/retain.h"
+#include "lc/script.h"
 #include "lc/vgdb.h"
 #include "lc/vgxml.h"
 
@@ -34,9 +35,16 @@ struct lc_options {
 	char expect[LC_TEXT_MAX];    /* reply to wait for; "" with expect_any: any byte */
 	bool expect_any;
 	char quit[LC_TEXT_MAX];      /* default "QUIT\n" */
+	size_t send_len, expect_len, quit_len; /* bytes of each (they may hold NUL); 0: strlen */
+	const char *script;          /* borrowed: --script FILE (replaces send/expect), or NULL */
+	unsigned port;               /* --port N: the server's fixed port (0: {port} or its line) */
+	const char *config;          /* borrowed: --config TEMPLATE, copied with {port} and {dir}
+	                              * filled in; {config} in ARGS is the copy's path. Or NULL */
 	double timeout;              /* seconds, every wait on the server (default 10) */
 	const char *ready;           /* borrowed: readiness regex, NULL for the default */
 	const char *suppressions;    /* borrowed: valgrind suppressions file, or NULL */
+	const char *write_suppressions; /* borrowed: write a suppression for every loss at exit
+	                              * here (for review), or NULL */
 	const char *keep_dir;        /* borrowed: keep raw logs here, or NULL (temp dir, removed) */
 	const char *valgrind;        /* borrowed: valgrind program (default "valgrind") */
 	const char *trace_skip;      /* borrowed: --trace-children-skip patterns, or NULL */
@@ -112,13 +120,12 @@ struct lc_report {
 	                              * ones left out */
 	int pending_left;            /* most sockets still unclosed when a snapshot had to go ahead */
 	char snapshots[320];         /* how snapshots were taken: "vgdb relay" or the fallback's reason */
+	unsigned suppressions_written; /* entries --write-suppressions wrote */
 	double seconds;              /* wall time of the whole run */
 	char workdir[512];           /* where the raw logs are (kept only with keep_dir) */
 };
 
 void lc_options_init(struct lc_options *o);
-/* Turns "\n", "\r", "\t", "\\" escapes into bytes, in place. Returns -1 on a bad escape. */
-int lc_unescape(char *s);
 
 /* The whole run. Returns the verdict (also in rep->verdict); never hangs past the timeouts. */
 enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep);
@@ -135,5 +142,8 @@ void lc_judge(struct lc_report *rep);                      /* sets verdict and r
 /* Output (report.c). */
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet);
 int lc_report_json(const char *path, const struct lc_report *rep, const struct lc_options *o);
+/* A valgrind suppression for every definite and indirect loss at exit (from the records'
+ * --gen-suppressions text), each named and commented, for the user to review. */
+int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o);
 
 #endif

@@ -20,7 +20,8 @@ struct mc_proc {
 	struct lc_relay relay;      /* owned while has_relay */
 	bool has_relay;
 	bool relay_tried;           /* opened lazily, at the first snapshot */
-	bool unreachable;           /* a child vgdb cannot talk to: not measured */
+	bool unreachable;           /* a process vgdb cannot talk to: not measured */
+	char why[200];              /* why, when unreachable */
 	bool alive;                 /* seen at the latest mc_discover */
 	bool pinned;                /* measured at the baseline: its slot is never reused */
 };
@@ -32,6 +33,7 @@ struct mc_engine {
 	char xml[600];              /* --xml-file pattern, with %p */
 	const char *suppressions;   /* borrowed, or NULL */
 	const char *trace_skip;     /* borrowed: --trace-children-skip patterns, or NULL */
+	bool gen_suppressions;      /* --gen-suppressions=all: exit records carry theirs */
 	double timeout;
 	int root;                   /* the pid valgrind was started as */
 	struct mc_proc procs[LC_MAX_PROCS];
@@ -48,8 +50,8 @@ struct mc_engine {
 char **mc_argv(const struct mc_engine *e, char *const server[], char opt[][640]);
 /* Path of process pid's exit report (the --xml-file pattern with %p filled in). */
 void mc_xml_path(const struct mc_engine *e, int pid, char *out, size_t len);
-/* Remember the server's processes once it is ready: one that appears later means it forks
- * while serving, and then relays are not used. */
+/* Remember the server's processes (at the baseline: workers forked at start-up are there by
+ * then): one that appears later means it forks while serving, and then relays are not used. */
 void mc_mark_ready(struct mc_engine *e);
 /* Refresh the list of measured processes: the root and its live descendants that have a vgdb
  * FIFO; relays are closed for the dead. A new process takes a free slot, else the slot of a

@@ -14,7 +14,8 @@ int lc_connect(unsigned port, double timeout);
 /* Send all bytes within the deadline. Returns 0 or -1 (errno set, ETIMEDOUT on deadline). */
 int lc_send_all(int fd, const void *buf, size_t len, double timeout);
 /* Read into buf until it contains expect (or, with expect_len 0, until any byte arrives),
- * until EOF, or until the deadline. Returns bytes read (>= 0), or -1 (errno set). */
+ * until EOF, or until the deadline. Returns bytes read (>= 0; at the deadline only if some
+ * came), or -1 (errno set; ETIMEDOUT when nothing came in time). */
 long lc_recv_until(int fd, char *buf, size_t cap, const char *expect, size_t expect_len, double timeout);
 /* Wait until the peer closes (read returns 0). Returns 0, or -1 on timeout or error. */
 int lc_wait_eof(int fd, double timeout);

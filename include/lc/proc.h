@@ -36,10 +36,10 @@ int lc_stop(pid_t pid, double grace);
 /* Describes a waitpid status: "exit status 0", "killed by signal 11 (Segmentation fault)". */
 void lc_status_str(int status, char *buf, size_t len);
 
-/* Wait until a line of the file matches the POSIX extended regex (with one capture group for
- * the port when port is not NULL) or the deadline passes, or pid exits.
- * Returns 0 on match, -1 with a reason in err. */
-int lc_wait_line(const char *path, const char *regex, pid_t pid, double timeout, unsigned *port,
+/* Wait until a line of the file path, or of path2 (NULL: none), matches the POSIX extended
+ * regex (with one capture group for the port when port is not NULL) or the deadline passes,
+ * or pid exits. Returns 0 on match, -1 with a reason in err. */
+int lc_wait_line(const char *path, const char *path2, const char *regex, pid_t pid, double timeout, unsigned *port,
 		 char *err, size_t errlen);
 
 /* The readiness line every server of this project prints. */

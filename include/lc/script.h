@@ -15,8 +15,9 @@
  *
  * TEXT takes the escapes \n \r \t \\ \0 \xNN, and {n}, replaced by the connection's number
  * (0, 1, 2, ... over the whole run), so each connection can use a key of its own (memcached
- * "set k{n} 0 0 1", a topic per connection). Leading blanks after the keyword are skipped;
- * write \x20 for a leading space. */
+ * "set k{n} 0 0 1"); {N} is the same in 8 digits, for binary protocols whose length fields
+ * must not change (an MQTT topic per connection). Leading blanks after the keyword are
+ * skipped; write \x20 for a leading space. */
 #ifndef LC_SCRIPT_H
 #define LC_SCRIPT_H
 

@@ -26,6 +26,9 @@ struct vg_record {
 	unsigned long blocks;
 	size_t nframes;
 	struct vg_frame frames[VG_MAX_FRAMES]; /* frames[0] is the allocator (malloc...) */
+	char *suppression;     /* owned by the vg_report (exit reports only, with valgrind's
+	                        * --gen-suppressions=all): the suppression-file entry that matches
+	                        * this record, named NAME; NULL otherwise */
 };
 
 struct vg_report {

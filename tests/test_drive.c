@@ -1,0 +1,145 @@
+/* Driving servers set up like real daemons (tests/confserver.c): the port only in a config file
+ * (--config with {port}, {config}), a fixed --port, readiness on stderr, a binary protocol
+ * with NUL bytes and a greeting sent first (--script), a wrong reply quoted and kept, and the
+ * suppression workflow for a one-time loss at exit (--write-suppressions, then --suppressions). */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lc/leakcheck.h"
+#include "lc/net.h"
+#include "support.h"
+
+static struct lc_report rep;
+static char dir[256], conf[300], script[300];
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "cannot write %s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A config template and a script in a fresh directory. */
+static void setup_files(const char *conf_text, const char *script_text)
+{
+	snprintf(dir, sizeof dir, "/tmp/lc-drive-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(conf, sizeof conf, "%s/server.conf", dir);
+	snprintf(script, sizeof script, "%s/proto.script", dir);
+	write_file(conf, conf_text);
+	write_file(script, script_text);
+}
+
+static void cleanup(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+static const char proto[] = "# a greeting first, then a binary request with a NUL byte\n"
+			    "expect \\0HELLO\\n\nsend \\x01\\0ping\nexpect \\x02\\0OK\\n\n";
+
+static enum lc_verdict run(const char *conf_path, struct lc_options *o)
+{
+	static char *argv[3];
+	argv[0] = strdup(built("tests/confserver"));
+	argv[1] = strdup(conf_path);
+	o->server_argv = argv;
+	o->cycles = 50;
+	o->rounds = 2;
+	o->warmup = 5;
+	o->timeout = 10;
+	o->ready = "server started";
+	o->script = script;
+	enum lc_verdict v = lc_run(o, &rep);
+	free(argv[0]);
+	free(argv[1]);
+	return v;
+}
+
+TestSuite(drive, .timeout = 60);
+
+Test(drive, port_in_a_config_file_ready_on_stderr_binary_script)
+{
+	struct lc_options o;
+	setup_files("port {port}\ngreeting yes\n", proto);
+	lc_options_init(&o);
+	o.config = conf;
+	enum lc_verdict v = run("{config}", &o);
+	cr_expect_eq(v, LC_CLEAN, "clean server: %s", rep.reason);
+	lc_report_free(&rep);
+	write_file(conf, "port {port}\ngreeting yes\nleak yes\n");
+	lc_options_init(&o);
+	o.config = conf;
+	v = run("{config}", &o);
+	cr_expect_eq(v, LC_LEAK, "leak yes: positive control NOT caught: %s", rep.reason);
+	cr_expect_eq(rep.blocks_per_cycle, 1.0, "leak yes: %.2f blocks per connection", rep.blocks_per_cycle);
+	lc_report_free(&rep);
+	cleanup();
+}
+
+Test(drive, fixed_port)
+{
+	struct lc_options o;
+	unsigned port;
+	char text[64];
+	cr_assert_eq(lc_free_port(&port), 0);
+	snprintf(text, sizeof text, "port %u\ngreeting yes\n", port);
+	setup_files(text, proto);
+	lc_options_init(&o);
+	o.port = port;
+	o.ready = NULL;
+	enum lc_verdict v = run(conf, &o);
+	cr_expect_eq(v, LC_CLEAN, "--port %u: %s", port, rep.reason);
+	lc_report_free(&rep);
+	cleanup();
+}
+
+Test(drive, a_wrong_reply_is_quoted_and_kept)
+{
+	struct lc_options o;
+	char keep[300], reply[320];
+	setup_files("port {port}\n", "send hello\nexpect \\x02\\0OK\n");
+	snprintf(keep, sizeof keep, "%s/keep", dir);
+	lc_options_init(&o);
+	o.config = conf;
+	o.keep_dir = keep;
+	enum lc_verdict v = run("{config}", &o);
+	cr_expect_eq(v, LC_ERROR);
+	cr_expect(strstr(rep.reason, "expected text '\\x02\\x00OK'") && strstr(rep.reason, "got '\\x15ERR\\n'"),
+		  "reason: %s", rep.reason);
+	snprintf(reply, sizeof reply, "%s/reply.bin", keep);
+	struct stat st;
+	cr_expect(stat(reply, &st) == 0 && st.st_size == 5, "--keep has no reply.bin of 5 bytes");
+	lc_report_free(&rep);
+	cleanup();
+}
+
+Test(drive, suppressions_for_a_one_time_loss)
+{
+	struct lc_options o;
+	char supp[300];
+	setup_files("port {port}\ngreeting yes\nlose yes\n", proto);
+	snprintf(supp, sizeof supp, "%s/confserver.supp", dir);
+	lc_options_init(&o);
+	o.config = conf;
+	o.write_suppressions = supp;
+	enum lc_verdict v = run("{config}", &o);
+	cr_expect_eq(v, LC_LEAK, "lose yes: 33 bytes lost at exit NOT caught: %s", rep.reason);
+	cr_expect_eq(rep.suppressions_written, 1, "%u suppressions written", rep.suppressions_written);
+	lc_report_free(&rep);
+	lc_options_init(&o);
+	o.config = conf;
+	o.suppressions = supp;
+	v = run("{config}", &o);
+	cr_expect_eq(v, LC_CLEAN, "with the written suppressions: %s", rep.reason);
+	lc_report_free(&rep);
+	cleanup();
+}
