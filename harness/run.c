@@ -314,6 +314,10 @@ static int check_acceptor(struct run *r)
 	if (r->mc.skipped)
 		snprintf(msg, sizeof msg, "connections are served by pid %d (%s), one of more than %d processes of the "
 			 "server alive at once: only %d can be measured", owner, exe, LC_MAX_PROCS, LC_MAX_PROCS);
+	else if (strstr(exe, "/valgrind/"))
+		snprintf(msg, sizeof msg, "connections are served by pid %d, which runs under valgrind but has no vgdb "
+			 "FIFO to be measured through (a child that valgrind does not trace: --trace-children-skip?)",
+			 owner);
 	else
 		snprintf(msg, sizeof msg, "connections are served by pid %d (%s), which does not run under valgrind: "
 			 "nothing that serves them can be measured (a launcher that starts the server without exec, "

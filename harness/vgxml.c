@@ -365,6 +365,10 @@ static void end_frame_field(struct parser *p, enum tag t)
 		return;
 	if (t == T_FN) {
 		copy_trunc(f->fn, sizeof f->fn, s);
+	} else if (t == T_SOBJ) { /* before <fn>, which replaces it: a frame without symbols */
+		char named[sizeof f->fn];
+		snprintf(named, sizeof named, "??? (in %.*s)", (int)sizeof named - 10, s);
+		copy_trunc(f->fn, sizeof f->fn, named);
 	} else if (t == T_FILE) {
 		slash = strrchr(s, '/');
 		copy_trunc(f->file, sizeof f->file, slash ? slash + 1 : s);
@@ -414,6 +418,7 @@ static void end_leaf(struct parser *p)
 	else if (AT(p, T_ROOT, T_ERROR, T_XWHAT, T_LEAKEDBLOCKS))
 		end_count(p, &p->cur.rec.blocks, &p->cur.have_blocks, "leakedblocks");
 	else if (AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_FN) ||
+		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_SOBJ) ||
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_FILE) ||
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_LINE))
 		end_frame_field(p, t);

@@ -393,6 +393,31 @@ Test(stream, long_names_and_deep_stacks, .timeout = 10)
 	vg_report_free(&rep);
 }
 
+/* memcached from Debian has no symbols: its frames are named by their object, as vgdb's text
+ * does; with --gen-suppressions=all the record carries its suppression (recorded here from
+ * memcached 1.6.18's exit report). */
+Test(stream, frames_without_symbols_and_suppressions, .timeout = 10)
+{
+	static const char doc[] = HEAD
+		"<error><kind>Leak_DefinitelyLost</kind>"
+		"<xwhat><leakedbytes>40</leakedbytes><leakedblocks>1</leakedblocks></xwhat><stack>"
+		"<frame><ip>0x48465EF</ip><obj>/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so</obj>"
+		"<fn>calloc</fn></frame>"
+		"<frame><ip>0x11A3C2</ip><obj>/usr/bin/memcached</obj></frame></stack>"
+		"<suppression><sname>insert_a_suppression_name_here</sname><skind>Memcheck:Leak</skind>"
+		"<skaux>match-leak-kinds: definite</skaux><sframe> <fun>calloc</fun> </sframe>"
+		"<sframe> <obj>/usr/bin/memcached</obj> </sframe><rawtext><![CDATA[{ ignored }]]></rawtext>"
+		"</suppression></error>" TAIL;
+	cr_assert_eq(vg_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
+	const struct vg_record *r = record(0, VG_DEFINITE, 40, 1);
+	cr_expect_str_eq(r->frames[0].fn, "calloc");
+	cr_expect_str_eq(r->frames[1].fn, "??? (in /usr/bin/memcached)");
+	cr_assert_not_null(r->suppression);
+	cr_expect_str_eq(r->suppression, "{\n   NAME\n   Memcheck:Leak\n   match-leak-kinds: definite\n"
+					  "   fun:calloc\n   obj:/usr/bin/memcached\n}\n");
+	vg_report_free(&rep);
+}
+
 /* Non-leak errors carry a second (allocation) stack after <auxwhat>: never mix it in. */
 Test(stream, first_stack_only, .timeout = 10)
 {
