@@ -11,6 +11,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,12 +420,57 @@ static bool is_inode(unsigned long inode, void *arg)
 	return inode == ((struct owner_ctx *)arg)->inode;
 }
 
+/* The inode of the established TCP socket 127.0.0.1:port <-> 127.0.0.1:peer, looked up by the
+ * kernel directly (no dump: a dump walks every TIME_WAIT socket, ~6 ms with 7,000 of them);
+ * in AF_INET, then AF_INET6 (a dual-stack listener's v4-mapped sockets). 0 if none, -1 if
+ * sock_diag is not there. */
+static long diag_lookup(unsigned port, unsigned peer)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	long result = -1;
+	for (int f = 0; f < 2; f++) {
+		struct {
+			struct nlmsghdr nlh;
+			struct inet_diag_req_v2 r;
+		} req = {
+			.nlh = { .nlmsg_len = sizeof req, .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST },
+			.r = { .sdiag_family = (unsigned char)families[f], .sdiag_protocol = IPPROTO_TCP,
+			       .idiag_states = 1u << 1, /* ESTABLISHED */
+			       .id = { .idiag_sport = htons((uint16_t)port), .idiag_dport = htons((uint16_t)peer),
+				       .idiag_cookie = { INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE } } },
+		};
+		uint32_t lo = htonl(INADDR_LOOPBACK);
+		if (families[f] == AF_INET) {
+			req.r.id.idiag_src[0] = req.r.id.idiag_dst[0] = lo;
+		} else { /* ::ffff:127.0.0.1 */
+			req.r.id.idiag_src[2] = req.r.id.idiag_dst[2] = htonl(0xffff);
+			req.r.id.idiag_src[3] = req.r.id.idiag_dst[3] = lo;
+		}
+		char buf[1024];
+		int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+		ssize_t len = fd >= 0 && send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req ? recv(fd, buf, sizeof buf, 0) : -1;
+		if (fd >= 0)
+			close(fd);
+		const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+		if (len < (ssize_t)sizeof *h || !NLMSG_OK(h, (size_t)len))
+			return result;
+		const struct inet_diag_msg *m = NLMSG_DATA(h);
+		/* the kernel's lookup falls back to the listener: only the connection itself counts */
+		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY)
+			return m->idiag_state == 1 && ntohs(m->id.idiag_dport) == peer ? (long)m->idiag_inode : 0;
+		result = 0; /* NLMSG_ERROR: not in this family (ENOENT) */
+	}
+	return result;
+}
+
 int lc_socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t npids)
 {
 	static struct tcp_entry t[8192];
-	int n = read_tcp(t, 8192);
 	struct owner_ctx c = { 0 };
-	for (int i = 0; i < n && !c.inode; i++)
+	long inode = diag_lookup(port, peer_port);
+	if (inode > 0)
+		c.inode = (unsigned long)inode;
+	for (int i = 0, n = inode < 0 ? read_tcp(t, 8192) : 0; i < n && !c.inode; i++)
 		if (t[i].lport == port && t[i].rport == peer_port && t[i].state == 0x01)
 			c.inode = t[i].inode;
 	if (!c.inode)
