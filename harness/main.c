@@ -47,6 +47,10 @@ static const char usage[] =
 	"  --write-suppressions FILE  a suppression for every loss at exit, written to FILE for\n"
 	"                       you to review (then pass it with --suppressions)\n"
 	"  --json FILE          machine-readable report\n"
+	"  --junit FILE         JUnit XML: a testcase per check and per growing site\n"
+	"  --sarif FILE         SARIF 2.1.0: a result per growing site or loss at exit, at its\n"
+	"                       source line (GitHub code scanning); with GITHUB_ACTIONS=true,\n"
+	"                       ::error annotations are printed as well\n"
 	"  --keep DIR           keep valgrind's raw logs (XML, vgdb output, server output) in DIR\n"
 	"  --valgrind PROG      valgrind program to run (default valgrind)\n"
 	"  -q                   print only the verdict line\n"
@@ -97,7 +101,7 @@ static bool writable(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF };
 	static const struct option longopts[] = {
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
@@ -106,10 +110,10 @@ int main(int argc, char **argv)
 		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "settle", 1, 0, O_SETTLE },
 		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "every", 1, 0, O_EVERY },
 		{ "script", 1, 0, O_SCRIPT }, { "port", 1, 0, O_PORT }, { "config", 1, 0, O_CONFIG },
-		{ "write-suppressions", 1, 0, O_WSUPP }, { "help", 0, 0, 'h' }, { 0 },
+		{ "write-suppressions", 1, 0, O_WSUPP }, { "junit", 1, 0, O_JUNIT }, { "sarif", 1, 0, O_SARIF }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct lc_options o;
-	const char *json = NULL;
+	const char *json = NULL, *junit = NULL, *sarif = NULL;
 	bool quiet = false, send_given = false, expect_given = false;
 	lc_options_init(&o);
 	opterr = 0;
@@ -137,6 +141,8 @@ int main(int argc, char **argv)
 		case O_TIMEOUT: o.timeout = strtod(optarg, &end); bad = *end || !(o.timeout > 0 && o.timeout <= 3600); break;
 		case O_SUPP: o.suppressions = optarg; bad = access(optarg, R_OK) != 0; break;
 		case O_JSON: json = optarg; bad = !writable(optarg); break;
+		case O_JUNIT: junit = optarg; bad = !writable(optarg); break;
+		case O_SARIF: sarif = optarg; bad = !writable(optarg); break;
 		case O_KEEP: o.keep_dir = optarg; break;
 		case O_VALGRIND: o.valgrind = optarg; break;
 		case O_SETTLE: o.settle = strtod(optarg, &end); bad = *end || !(o.settle >= 0 && o.settle <= 600); break;
@@ -169,10 +175,18 @@ int main(int argc, char **argv)
 	static struct lc_report rep;
 	enum lc_verdict v = lc_run(&o, &rep);
 	lc_report_print(stdout, &rep, &o, quiet);
-	if (json && lc_report_json(json, &rep, &o) < 0) {
-		fprintf(stderr, "leakcheck: cannot write %s\n", json);
-		v = LC_ERROR;
-	}
+	const char *paths[] = { json, junit, sarif };
+	int (*writers[])(const char *, const struct lc_report *, const struct lc_options *) = {
+		lc_report_json, lc_report_junit, lc_report_sarif,
+	};
+	for (int i = 0; i < 3; i++)
+		if (paths[i] && writers[i](paths[i], &rep, &o) < 0) {
+			fprintf(stderr, "leakcheck: cannot write %s\n", paths[i]);
+			v = LC_ERROR;
+		}
+	const char *gha = getenv("GITHUB_ACTIONS");
+	if (gha && strcmp(gha, "true") == 0)
+		lc_report_annotations(stdout, &rep, &o);
 	lc_report_free(&rep);
 	return (int)v;
 }

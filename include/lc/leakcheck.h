@@ -142,6 +142,12 @@ void lc_judge(struct lc_report *rep);                      /* sets verdict and r
 /* Output (report.c). */
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet);
 int lc_report_json(const char *path, const struct lc_report *rep, const struct lc_options *o);
+/* For CI systems (report_ci.c): JUnit XML, one testcase per check (lost at exit, retention,
+ * each growing site, fds); SARIF 2.1.0, one result per growing site or loss at exit at its
+ * allocation site's file:line; GitHub Actions "::error file=...,line=...::" lines. */
+int lc_report_junit(const char *path, const struct lc_report *rep, const struct lc_options *o);
+int lc_report_sarif(const char *path, const struct lc_report *rep, const struct lc_options *o);
+void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o);
 /* A valgrind suppression for every definite and indirect loss at exit (from the records'
  * --gen-suppressions text), each named and commented, for the user to review. */
 int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o);

@@ -1,0 +1,286 @@
+/* Reports that CI systems read: JUnit XML (Jenkins, GitLab), SARIF 2.1.0 (GitHub code scanning)
+ * and GitHub Actions annotations. One check per line of the human report: lost at exit,
+ * retention while running, open fds, and one per growing site, located at its allocation
+ * site's file:line (the path found under the current directory: valgrind gives a base name). */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc/leakcheck.h"
+
+/* ---- checks: what both formats report ---- */
+
+struct check {
+	const char *name;            /* borrowed: "lost at exit", ... */
+	bool failed;
+	char message[1200];
+	const struct vg_frame *at;   /* borrowed: where, or NULL */
+	const char *rule;            /* borrowed: SARIF rule id */
+};
+
+#define MAX_CHECKS (3 + LC_MAX_SITES + 5)
+
+static const struct vg_frame *site_of(const struct vg_record *rec, const struct lc_options *o)
+{
+	return vg_alloc_frame(rec, o->alloc_fns);
+}
+
+static size_t build_checks(const struct lc_report *rep, const struct lc_options *o, struct check *c)
+{
+	size_t n = 0;
+	const struct vg_report *x = &rep->exit;
+	unsigned long lost = x->bytes[VG_DEFINITE] + x->bytes[VG_INDIRECT];
+	c[n] = (struct check){ "lost at exit", lost > 0, "", NULL, "LC002" };
+	snprintf(c[n].message, sizeof c[n].message, "%lu bytes lost at exit (%lu definite, %lu indirect)", lost,
+		 x->bytes[VG_DEFINITE], x->bytes[VG_INDIRECT]);
+	n++;
+	for (size_t i = 0; lost && i < x->nrecords && n < 5; i++) /* the losses, each at its site */
+		if (x->records[i].kind == VG_DEFINITE || x->records[i].kind == VG_INDIRECT) {
+			c[n] = (struct check){ "lost at exit: site", true, "", site_of(&x->records[i], o), "LC002" };
+			snprintf(c[n].message, sizeof c[n].message, "%lu bytes in %lu blocks %s at exit", x->records[i].bytes,
+				 x->records[i].blocks, vg_kind_name(x->records[i].kind));
+			n++;
+		}
+	c[n] = (struct check){ "retention while running", rep->retained || rep->bytes_grew, "", NULL, "LC001" };
+	snprintf(c[n].message, sizeof c[n].message, "%+.2f blocks, %+.1f bytes per connection over %zu rounds",
+		 rep->blocks_per_cycle, rep->bytes_per_cycle, rep->nrounds);
+	n++;
+	for (size_t i = 0; (rep->retained || rep->bytes_grew) && i < rep->nsites; i++) {
+		char held[900] = "";
+		c[n] = (struct check){ "growing site", true, "", site_of(&rep->sites[i].rec, o), "LC001" };
+		if (rep->held[i].searched) {
+			strcpy(held, "; held by: ");
+			lc_retainer_text(&rep->held[i], held + strlen(held), sizeof held - strlen(held));
+		}
+		snprintf(c[n].message, sizeof c[n].message, "%+ld blocks, %+ld bytes %s in the last round%s",
+			 rep->sites[i].dblocks, rep->sites[i].dbytes, vg_kind_name(rep->sites[i].rec.kind), held);
+		n++;
+	}
+	c[n] = (struct check){ "open fds", rep->fds_leaked, "", NULL, "LC003" };
+	snprintf(c[n].message, sizeof c[n].message, "%d open at baseline; %s", rep->fds_baseline,
+		 rep->fds_leaked ? "grew in every round" : "stable");
+	return n + 1;
+}
+
+/* The path of a source file's base name under the current directory (valgrind prints base
+ * names). Of several (each case has a leaky.c), the one whose folders appear most in the
+ * server's own path: build trees mirror source trees (build/cases/global_list/leaky). */
+static const char *wanted;
+static char found[16][600];
+static int matches;
+
+static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	const char *base = path + ftw->base;
+	if (flag == FTW_D && ftw->level > 0 && (base[0] == '.' || strcmp(base, "build") == 0 || ftw->level > 8))
+		return FTW_SKIP_SUBTREE;
+	if (flag == FTW_F && strcmp(base, wanted) == 0 && matches < 16)
+		snprintf(found[matches++], sizeof found[0], "%s", path + (strncmp(path, "./", 2) == 0 ? 2 : 0));
+	return FTW_CONTINUE;
+}
+
+/* How many of candidate's folders appear as folders of server's path. */
+static int score(const char *candidate, const char *server)
+{
+	char dirs[600];
+	int n = 0;
+	snprintf(dirs, sizeof dirs, "%s", candidate);
+	char *slash = strrchr(dirs, '/');
+	if (!slash)
+		return 0;
+	*slash = '\0';
+	for (char *save, *d = strtok_r(dirs, "/", &save); d; d = strtok_r(NULL, "/", &save)) {
+		char part[200];
+		snprintf(part, sizeof part, "/%s/", d);
+		n += strstr(server, part) != NULL;
+	}
+	return n;
+}
+
+static const char *source_path(const char *file, const char *server)
+{
+	static char last[128], result[600];
+	if (!file[0])
+		return NULL;
+	if (strcmp(file, last) == 0)
+		return result[0] ? result : file;
+	snprintf(last, sizeof last, "%s", file);
+	wanted = file;
+	matches = 0;
+	nftw(".", visit, 16, FTW_PHYS | FTW_ACTIONRETVAL);
+	int best = -1, best_score = -1, ties = 0;
+	char where[700];
+	snprintf(where, sizeof where, "/%s", server);
+	for (int i = 0; i < matches; i++) {
+		int sc = score(found[i], where);
+		ties = sc == best_score ? ties + 1 : sc > best_score ? 0 : ties;
+		if (sc > best_score) {
+			best_score = sc;
+			best = i;
+		}
+	}
+	snprintf(result, sizeof result, "%s", best >= 0 && ties == 0 ? found[best] : "");
+	return result[0] ? result : file;
+}
+
+/* ---- JUnit ---- */
+
+static void xml_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '<')
+			fputs("&lt;", f);
+		else if (ch == '>')
+			fputs("&gt;", f);
+		else if (ch == '&')
+			fputs("&amp;", f);
+		else if (ch == '"')
+			fputs("&quot;", f);
+		else if (ch < 0x20 && ch != '\n' && ch != '\t')
+			fputc('?', f); /* not allowed in XML 1.0 */
+		else
+			fputc(ch, f);
+	}
+}
+
+int lc_report_junit(const char *path, const struct lc_report *rep, const struct lc_options *o)
+{
+	static struct check c[MAX_CHECKS];
+	size_t n = build_checks(rep, o, c), failures = 0;
+	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		failures += c[i].failed;
+	bool error = rep->verdict == LC_ERROR;
+	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"leakcheck ");
+	xml_text(f, server);
+	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\" time=\"%.3f\">\n", error ? 1 : n,
+		error ? 0 : failures, error ? 1 : 0, rep->seconds);
+	for (size_t i = 0; !error && i < n; i++) {
+		fputs("    <testcase classname=\"leakcheck\" name=\"", f);
+		xml_text(f, c[i].name);
+		if (c[i].at) {
+			fputs(": ", f);
+			xml_text(f, c[i].at->fn);
+			if (c[i].at->file[0])
+				fprintf(f, " (%s:%u)", source_path(c[i].at->file, server), c[i].at->line);
+		}
+		fputc('"', f);
+		if (c[i].at && c[i].at->file[0]) {
+			fputs(" file=\"", f);
+			xml_text(f, source_path(c[i].at->file, server));
+			fprintf(f, "\" line=\"%u\"", c[i].at->line);
+		}
+		if (!c[i].failed) {
+			fputs("/>\n", f);
+			continue;
+		}
+		fputs(">\n      <failure type=\"leak\" message=\"", f);
+		xml_text(f, c[i].message);
+		fputs("\">", f);
+		xml_text(f, rep->reason);
+		fputs("</failure>\n    </testcase>\n", f);
+	}
+	if (error) {
+		fputs("    <testcase classname=\"leakcheck\" name=\"run\">\n      <error message=\"", f);
+		xml_text(f, rep->reason);
+		fputs("\"/>\n    </testcase>\n", f);
+	}
+	fputs("  </testsuite>\n</testsuites>\n", f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- SARIF ---- */
+
+static void json_text(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+int lc_report_sarif(const char *path, const struct lc_report *rep, const struct lc_options *o)
+{
+	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	static const char *const rules[][3] = {
+		{ "LC001", "RetainedWhileRunning", "Memory retained per connection while the server runs" },
+		{ "LC002", "LostAtExit", "Memory lost (definitely or indirectly) at exit" },
+		{ "LC003", "FdsGrowWhileRunning", "Open file descriptors grow per connection" },
+	};
+	static struct check c[MAX_CHECKS];
+	size_t n = build_checks(rep, o, c), results = 0;
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs("{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"version\": \"2.1.0\",\n"
+	      "  \"runs\": [{\n    \"tool\": {\"driver\": {\"name\": \"leakcheck\", \"rules\": [", f);
+	for (size_t i = 0; i < 3; i++)
+		fprintf(f, "%s\n      {\"id\": \"%s\", \"name\": \"%s\", \"shortDescription\": {\"text\": \"%s\"}}",
+			i ? "," : "", rules[i][0], rules[i][1], rules[i][2]);
+	fputs("]}},\n    \"results\": [", f);
+	for (size_t i = 0; rep->verdict != LC_ERROR && i < n; i++) {
+		/* one result per site; a failed summary check only when no site locates it */
+		bool located = c[i].at && c[i].at->file[0];
+		if (!c[i].failed || (!c[i].at && i + 1 < n && c[i + 1].failed && c[i + 1].at))
+			continue;
+		fprintf(f, "%s\n      {\"ruleId\": \"%s\", \"level\": \"error\", \"message\": {\"text\": ", results++ ? "," : "",
+			c[i].rule);
+		char text[1500];
+		snprintf(text, sizeof text, "%s%s%s: %s", c[i].name, c[i].at ? " " : "", c[i].at ? c[i].at->fn : "",
+			 c[i].message);
+		json_text(f, text);
+		fputc('}', f);
+		if (located) {
+			fputs(", \"locations\": [{\"physicalLocation\": {\"artifactLocation\": {\"uri\": ", f);
+			json_text(f, source_path(c[i].at->file, server));
+			fprintf(f, ", \"uriBaseId\": \"%%SRCROOT%%\"}, \"region\": {\"startLine\": %u}}}]", c[i].at->line ? c[i].at->line : 1);
+		}
+		fputc('}', f);
+	}
+	fputs("\n    ],\n    \"invocations\": [{\"executionSuccessful\": ", f);
+	fputs(rep->verdict == LC_ERROR ? "false" : "true", f);
+	if (rep->verdict == LC_ERROR) {
+		fputs(", \"toolExecutionNotifications\": [{\"level\": \"error\", \"message\": {\"text\": ", f);
+		json_text(f, rep->reason);
+		fputs("}}]", f);
+	}
+	fputs("}]\n  }]\n}\n", f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* ---- GitHub Actions ---- */
+
+void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o)
+{
+	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	static struct check c[MAX_CHECKS];
+	size_t n = build_checks(rep, o, c);
+	if (rep->verdict == LC_ERROR) {
+		fprintf(f, "::error title=leakcheck::%s\n", rep->reason);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!c[i].failed)
+			continue;
+		/* workflow commands end at a newline: keep the message on one line */
+		if (c[i].at && c[i].at->file[0])
+			fprintf(f, "::error file=%s,line=%u,title=leakcheck %s::%s\n", source_path(c[i].at->file, server),
+				c[i].at->line, c[i].name, c[i].message);
+		else
+			fprintf(f, "::error title=leakcheck %s::%s\n", c[i].name, c[i].message);
+	}
+}

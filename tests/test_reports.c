@@ -1,0 +1,126 @@
+/* The reports CI systems read (harness/report_ci.c), on a real run of mutual_refs/leaky (lost
+ * at exit and retained while running) and of its fixed twin: JUnit read back with expat, SARIF
+ * with Python's json module (required fields, rule ids, a location in the case's leaky.c). */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <expat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lc/leakcheck.h"
+#include "support.h"
+
+struct junit {
+	int suites, cases, failures, errors;
+	bool located;               /* a testcase with file="cases/mutual_refs/leaky.c" and a line */
+};
+
+static void on_start(void *data, const char *name, const char **attrs)
+{
+	struct junit *j = data;
+	const char *file = NULL, *line = NULL;
+	for (int i = 0; attrs[i]; i += 2) {
+		if (strcmp(attrs[i], "file") == 0)
+			file = attrs[i + 1];
+		if (strcmp(attrs[i], "line") == 0)
+			line = attrs[i + 1];
+	}
+	j->suites += strcmp(name, "testsuite") == 0;
+	j->cases += strcmp(name, "testcase") == 0;
+	j->failures += strcmp(name, "failure") == 0;
+	j->errors += strcmp(name, "error") == 0;
+	j->located |= file && line && strcmp(file, "cases/mutual_refs/leaky.c") == 0 && atoi(line) > 0;
+}
+
+static void on_end(void *data, const char *name)
+{
+	(void)data, (void)name;
+}
+
+static struct junit read_junit(const char *path)
+{
+	struct junit j = { 0 };
+	static char buf[1 << 16];
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "no JUnit file %s", path);
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	XML_Parser p = XML_ParserCreate(NULL);
+	XML_SetUserData(p, &j);
+	XML_SetElementHandler(p, on_start, on_end);
+	cr_assert_eq(XML_Parse(p, buf, (int)n, 1), XML_STATUS_OK, "JUnit is not well-formed XML: %s",
+		     XML_ErrorString(XML_GetErrorCode(p)));
+	XML_ParserFree(p);
+	return j;
+}
+
+static enum lc_verdict run_case(const char *variant, const char *junit, const char *sarif)
+{
+	static struct lc_report rep;
+	char *argv[] = { strdup(built(variant)), NULL };
+	struct lc_options o;
+	lc_options_init(&o);
+	o.server_argv = argv;
+	o.cycles = 100;
+	o.rounds = 2;
+	enum lc_verdict v = lc_run(&o, &rep);
+	cr_assert_eq(lc_report_junit(junit, &rep, &o), 0);
+	cr_assert_eq(lc_report_sarif(sarif, &rep, &o), 0);
+	lc_report_free(&rep);
+	free(argv[0]);
+	return v;
+}
+
+/* Python checks what code scanning needs; prints nothing and exits 0 when it holds. */
+static int check_sarif(const char *path, bool leaky)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd,
+		 "python3 -c 'import json,sys\n"
+		 "d = json.load(open(\"%s\"))\n"
+		 "assert d[\"version\"] == \"2.1.0\" and d[\"$schema\"].endswith(\"sarif-2.1.0.json\")\n"
+		 "run = d[\"runs\"][0]\n"
+		 "ids = {r[\"id\"] for r in run[\"tool\"][\"driver\"][\"rules\"]}\n"
+		 "res = run[\"results\"]\n"
+		 "assert all(r[\"ruleId\"] in ids and r[\"message\"][\"text\"] for r in res)\n"
+		 "locs = [l[\"physicalLocation\"] for r in res for l in r.get(\"locations\", [])]\n"
+		 "if %s:\n"
+		 "    assert {r[\"ruleId\"] for r in res} >= {\"LC001\", \"LC002\"}, res\n"
+		 "    assert any(l[\"artifactLocation\"][\"uri\"] == \"cases/mutual_refs/leaky.c\" and l[\"region\"][\"startLine\"] > 0 for l in locs), locs\n"
+		 "else:\n"
+		 "    assert res == [], res\n'",
+		 path, leaky ? "True" : "False");
+	return system(cmd);
+}
+
+TestSuite(reports, .timeout = 60);
+
+Test(reports, junit_and_sarif_for_a_leak_and_a_fix)
+{
+	char dir[] = "/tmp/lc-reports-XXXXXX", junit[64], sarif[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(junit, sizeof junit, "%s/leaky.xml", dir);
+	snprintf(sarif, sizeof sarif, "%s/leaky.sarif", dir);
+	cr_assert_eq(chdir(LC_SOURCE_DIR), 0, "sources are found under the current directory");
+	cr_assert_eq(run_case("cases/mutual_refs/leaky", junit, sarif), LC_LEAK);
+	struct junit j = read_junit(junit);
+	cr_expect_eq(j.suites, 1);
+	cr_expect_geq(j.cases, 4, "%d testcases", j.cases);
+	cr_expect_geq(j.failures, 3, "%d failures: lost at exit, retention, sites", j.failures);
+	cr_expect_eq(j.errors, 0);
+	cr_expect(j.located, "no testcase located in cases/mutual_refs/leaky.c");
+	cr_expect_eq(check_sarif(sarif, true), 0, "SARIF of the leaky run: see the assertion above");
+
+	snprintf(junit, sizeof junit, "%s/fixed.xml", dir);
+	snprintf(sarif, sizeof sarif, "%s/fixed.sarif", dir);
+	cr_assert_eq(run_case("cases/mutual_refs/fixed", junit, sarif), LC_CLEAN);
+	j = read_junit(junit);
+	cr_expect_eq(j.failures, 0, "%d failures for the fixed twin", j.failures);
+	cr_expect_geq(j.cases, 3);
+	cr_expect_eq(check_sarif(sarif, false), 0, "SARIF of the fixed run: see the assertion above");
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
