@@ -19,7 +19,7 @@ all: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
 
 configure:
-	@$(CMAKE) -S . -B $(BUILD) >/dev/null
+	@$(CMAKE) -S . -B $(BUILD) -DLC_WERROR=ON >/dev/null
 
 check: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target check
@@ -33,13 +33,13 @@ bench: configure
 
 # libFuzzer on the two valgrind-output readers, FUZZ_SECONDS each, in $(FUZZ_BUILD)/ (clang).
 fuzz:
-	@$(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=$(FUZZ_CC) -DLC_FUZZ=ON \
+	@$(CMAKE) -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=$(FUZZ_CC) -DLC_FUZZ=ON -DLC_WERROR=ON \
 		-DLC_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
 	$(CMAKE) --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz
 
 # ASan+UBSan build in $(ASAN_BUILD)/, then the suites that need no valgrind.
 sanitize:
-	@$(CMAKE) -S . -B $(ASAN_BUILD) -DLC_SANITIZE=ON >/dev/null
+	@$(CMAKE) -S . -B $(ASAN_BUILD) -DLC_SANITIZE=ON -DLC_WERROR=ON >/dev/null
 	$(CMAKE) --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && $(CTEST) --output-on-failure -R '$(SANITIZE_TESTS)'
 

@@ -159,7 +159,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 				fprintf(f, "  suppressions: %u written to %s for review (each loss at exit)\n",
 					rep->suppressions_written, o->write_suppressions);
 		}
-		if (o->keep_dir)
+		if (rep->kept)
 			fprintf(f, "  raw logs kept in %s\n", rep->workdir);
 	}
 	fprintf(f, "verdict: %s: %s (%.1fs)\n", verdict_names[rep->verdict], rep->reason, rep->seconds);

@@ -930,11 +930,15 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		close(r.probe);
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */
 		lc_stop(r.pid, 1);
-	if (!o->keep_dir)
-		remove_workdir(&r);
 	if (lc_cancelled)
 		fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
 	lc_judge(rep);
+	/* LEAKCHECK_KEEP_FAILED=1 (CI): a verdict other than clean keeps its raw logs to upload */
+	const char *keep_failed = getenv("LEAKCHECK_KEEP_FAILED");
+	rep->kept = o->keep_dir || (keep_failed && strcmp(keep_failed, "1") == 0 && rep->verdict != LC_CLEAN &&
+				    !lc_cancelled);
+	if (!rep->kept)
+		remove_workdir(&r);
 out:
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	rep->seconds = lc_now() - t0;

@@ -122,7 +122,9 @@ struct lc_report {
 	char snapshots[320];         /* how snapshots were taken: "vgdb relay" or the fallback's reason */
 	unsigned suppressions_written; /* entries --write-suppressions wrote */
 	double seconds;              /* wall time of the whole run */
-	char workdir[512];           /* where the raw logs are (kept only with keep_dir) */
+	char workdir[512];           /* where the raw logs are */
+	bool kept;                   /* ... and they were kept: --keep, or LEAKCHECK_KEEP_FAILED=1 and
+	                              * a verdict other than clean */
 };
 
 void lc_options_init(struct lc_options *o);
