@@ -44,6 +44,9 @@ static const char usage[] =
 	"  --alloc-fn NAME      an allocation wrapper: sites are named by its caller (repeatable,\n"
 	"                       up to 8; names ending in alloc, alloc0 or strdup are skipped anyway)\n"
 	"  --suppressions FILE  passed to valgrind\n"
+	"  --write-baseline FILE  record the sites that grow today, per connection (known leaks)\n"
+	"  --baseline FILE      known leaks: growth only at those sites, no faster than recorded\n"
+	"                       (+10%), is not a leak; a new site, or a faster one, still is\n"
 	"  --write-suppressions FILE  a suppression for every loss at exit, written to FILE for\n"
 	"                       you to review (then pass it with --suppressions)\n"
 	"  --json FILE          machine-readable report\n"
@@ -101,7 +104,7 @@ static bool writable(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE };
 	static const struct option longopts[] = {
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
@@ -110,7 +113,8 @@ int main(int argc, char **argv)
 		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "settle", 1, 0, O_SETTLE },
 		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "every", 1, 0, O_EVERY },
 		{ "script", 1, 0, O_SCRIPT }, { "port", 1, 0, O_PORT }, { "config", 1, 0, O_CONFIG },
-		{ "write-suppressions", 1, 0, O_WSUPP }, { "junit", 1, 0, O_JUNIT }, { "sarif", 1, 0, O_SARIF }, { "help", 0, 0, 'h' }, { 0 },
+		{ "write-suppressions", 1, 0, O_WSUPP }, { "junit", 1, 0, O_JUNIT }, { "sarif", 1, 0, O_SARIF },
+		{ "baseline", 1, 0, O_BASE }, { "write-baseline", 1, 0, O_WBASE }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct lc_options o;
 	const char *json = NULL, *junit = NULL, *sarif = NULL;
@@ -143,6 +147,8 @@ int main(int argc, char **argv)
 		case O_JSON: json = optarg; bad = !writable(optarg); break;
 		case O_JUNIT: junit = optarg; bad = !writable(optarg); break;
 		case O_SARIF: sarif = optarg; bad = !writable(optarg); break;
+		case O_BASE: o.baseline = optarg; bad = access(optarg, R_OK) != 0; break;
+		case O_WBASE: o.write_baseline = optarg; bad = !writable(optarg); break;
 		case O_KEEP: o.keep_dir = optarg; break;
 		case O_VALGRIND: o.valgrind = optarg; break;
 		case O_SETTLE: o.settle = strtod(optarg, &end); bad = *end || !(o.settle >= 0 && o.settle <= 600); break;

@@ -901,6 +901,18 @@ static int check_options(struct run *r)
 	return 0;
 }
 
+/* --write-baseline records today's growing sites; --baseline forgives them (baseline.c). */
+static void known_leaks(struct run *r)
+{
+	char err[300];
+	if (r->rep->verdict == LC_ERROR)
+		return;
+	if (r->o->write_baseline && lc_baseline_write(r->o->write_baseline, r->rep, r->o) < 0)
+		fail(r, "cannot write --write-baseline file: %s", strerror(errno));
+	else if (r->o->baseline && lc_baseline_apply(r->o->baseline, r->rep, r->o, err, sizeof err) < 0)
+		fail(r, "%s", err);
+}
+
 enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 {
 	static struct run r;
@@ -933,6 +945,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	if (lc_cancelled)
 		fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
 	lc_judge(rep);
+	known_leaks(&r);
 	/* LEAKCHECK_KEEP_FAILED=1 (CI): a verdict other than clean keeps its raw logs to upload */
 	const char *keep_failed = getenv("LEAKCHECK_KEEP_FAILED");
 	rep->kept = o->keep_dir || (keep_failed && strcmp(keep_failed, "1") == 0 && rep->verdict != LC_CLEAN &&

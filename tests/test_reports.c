@@ -1,6 +1,7 @@
 /* The reports CI systems read (harness/report_ci.c), on a real run of mutual_refs/leaky (lost
  * at exit and retained while running) and of its fixed twin: JUnit read back with expat, SARIF
- * with Python's json module (required fields, rule ids, a location in the case's leaky.c). */
+ * with Python's json module (required fields, rule ids, a location in the case's leaky.c); and
+ * known leaks (harness/baseline.c) recorded, forgiven, and not forgiven when they grow faster. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <expat.h>
@@ -121,6 +122,47 @@ Test(reports, junit_and_sarif_for_a_leak_and_a_fix)
 	cr_expect_geq(j.cases, 3);
 	cr_expect_eq(check_sarif(sarif, false), 0, "SARIF of the fixed run: see the assertion above");
 	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+static enum lc_verdict run_with(const char *variant, const char *baseline, const char *write_baseline,
+				struct lc_report *rep)
+{
+	char *argv[] = { strdup(built(variant)), NULL };
+	struct lc_options o;
+	lc_options_init(&o);
+	o.server_argv = argv;
+	o.cycles = 100;
+	o.rounds = 2;
+	o.baseline = baseline;
+	o.write_baseline = write_baseline;
+	enum lc_verdict v = lc_run(&o, rep);
+	free(argv[0]);
+	return v;
+}
+
+/* Known leaks: recorded, then forgiven; a faster one or another server's sites are not. */
+Test(reports, baseline_of_known_leaks)
+{
+	static struct lc_report rep;
+	char dir[] = "/tmp/lc-base-XXXXXX", base[64], faster[64], cmd[256];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(base, sizeof base, "%s/known", dir);
+	snprintf(faster, sizeof faster, "%s/halved", dir);
+	cr_assert_eq(run_with("cases/global_list/leaky", NULL, base, &rep), LC_LEAK, "%s", rep.reason);
+	lc_report_free(&rep);
+	cr_assert_eq(run_with("cases/global_list/leaky", base, NULL, &rep), LC_CLEAN, "known leaks: %s", rep.reason);
+	cr_expect(strstr(rep.reason, "only known leaks"), "%s", rep.reason);
+	lc_report_free(&rep);
+	snprintf(cmd, sizeof cmd, "sed 's/bytes 80.00/bytes 40.00/' %s > %s", base, faster);
+	cr_assert_eq(system(cmd), 0);
+	cr_expect_eq(run_with("cases/global_list/leaky", faster, NULL, &rep), LC_LEAK, "faster than known: %s", rep.reason);
+	cr_expect(strstr(rep.reason, "grows faster than its baseline"), "%s", rep.reason);
+	lc_report_free(&rep);
+	cr_expect_eq(run_with("cases/static_registry/leaky", base, NULL, &rep), LC_LEAK,
+		     "another server's sites are new: %s", rep.reason);
+	lc_report_free(&rep);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
 }

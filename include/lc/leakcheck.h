@@ -43,6 +43,8 @@ struct lc_options {
 	double timeout;              /* seconds, every wait on the server (default 10) */
 	const char *ready;           /* borrowed: readiness regex, NULL for the default */
 	const char *suppressions;    /* borrowed: valgrind suppressions file, or NULL */
+	const char *baseline;        /* borrowed: known leaks (baseline.c) that do not fail, or NULL */
+	const char *write_baseline;  /* borrowed: record today's growing sites there, or NULL */
 	const char *write_suppressions; /* borrowed: write a suppression for every loss at exit
 	                              * here (for review), or NULL */
 	const char *keep_dir;        /* borrowed: keep raw logs here, or NULL (temp dir, removed) */
@@ -150,6 +152,10 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 int lc_report_junit(const char *path, const struct lc_report *rep, const struct lc_options *o);
 int lc_report_sarif(const char *path, const struct lc_report *rep, const struct lc_options *o);
 void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o);
+/* Known leaks (baseline.c): write today's growing sites per connection; apply a file: a LEAK
+ * verdict whose only cause is growth at known sites, no faster than recorded, becomes clean. */
+int lc_baseline_write(const char *path, const struct lc_report *rep, const struct lc_options *o);
+int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_options *o, char *err, size_t errlen);
 /* A valgrind suppression for every definite and indirect loss at exit (from the records'
  * --gen-suppressions text), each named and commented, for the user to review. */
 int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o);

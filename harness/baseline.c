@@ -1,0 +1,125 @@
+/* Known leaks: a team adopts the gate on a server that already leaks. --write-baseline FILE
+ * records today's growing sites with their growth per connection; --baseline FILE lets those
+ * grow by no more than that (+10%), so a new site, or a known one growing faster, still fails.
+ *
+ * FILE, one site per line ("#" comments), keyed by function and source line: one function
+ * often allocates at several lines (a struct, its buffer). An edit above a line moves it, and
+ * the site then counts as new: record the baseline again.
+ *   site conn_new leaky.c:69 blocks 1.00 bytes 80.00 */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc/leakcheck.h"
+
+#define MAX_KNOWN 64
+#define SLACK 1.10 /* a known site may grow 10% faster than recorded: rounds vary a little */
+
+struct known {
+	char fn[128], where[160];   /* "leaky.c:69" */
+	double blocks, bytes;   /* per connection */
+};
+
+/* fn as one word: "??? (in /usr/bin/x)" holds blanks. */
+static const char *word(const char *fn)
+{
+	static char out[128];
+	snprintf(out, sizeof out, "%s", fn[0] ? fn : "???");
+	for (char *p = out; *p; p++)
+		if (*p == ' ')
+			*p = '_';
+	return out;
+}
+
+/* The sites that grew by the byte rule's floor in the last round, per connection. */
+static bool grows(const struct lc_site *s, unsigned per_round)
+{
+	return s->dbytes >= (long)per_round * LC_BYTES_FLOOR || s->dblocks > 0;
+}
+
+int lc_baseline_write(const char *path, const struct lc_report *rep, const struct lc_options *o)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "# leakcheck --write-baseline: the sites that grew with connections, per connection.\n"
+		   "# With --baseline this file, they may grow up to 10%% faster; a new site fails.\n");
+	for (size_t i = 0; rep->per_round && i < rep->nsites; i++) {
+		const struct lc_site *s = &rep->sites[i];
+		const struct vg_frame *at = vg_alloc_frame(&s->rec, o->alloc_fns);
+		if (!grows(s, rep->per_round) || !at)
+			continue;
+		fprintf(f, "site %s %s:%u blocks %.2f bytes %.2f\n", word(at->fn), at->file[0] ? at->file : "-", at->line,
+			(double)s->dblocks / rep->per_round, (double)s->dbytes / rep->per_round);
+	}
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int read_known(const char *path, struct known *k, size_t *n, char *err, size_t errlen)
+{
+	char line[512];
+	unsigned lineno = 0;
+	FILE *f = fopen(path, "r");
+	*n = 0;
+	if (!f) {
+		snprintf(err, errlen, "cannot read --baseline %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		const char *p = line + strspn(line, " \t");
+		if (*p == '#' || *p == '\n' || !*p)
+			continue;
+		struct known e = { 0 };
+		if (*n == MAX_KNOWN || sscanf(p, "site %127s %159s blocks %lf bytes %lf", e.fn, e.where, &e.blocks,
+					      &e.bytes) != 4) {
+			snprintf(err, errlen, "--baseline %s: line %u is not 'site FN FILE:LINE blocks N bytes N'", path,
+				 lineno);
+			fclose(f);
+			return -1;
+		}
+		k[(*n)++] = e;
+	}
+	fclose(f);
+	return 0;
+}
+
+int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_options *o, char *err, size_t errlen)
+{
+	static struct known k[MAX_KNOWN];
+	size_t n;
+	if (read_known(path, k, &n, err, errlen) < 0)
+		return -1;
+	unsigned long lost = rep->exit.bytes[VG_DEFINITE] + rep->exit.bytes[VG_INDIRECT];
+	if (rep->verdict != LC_LEAK || lost > 0 || rep->fds_leaked || !rep->per_round)
+		return 0; /* only growth while running can be known */
+	char known[256] = "";
+	for (size_t i = 0; i < rep->nsites; i++) {
+		const struct lc_site *s = &rep->sites[i];
+		const struct vg_frame *at = vg_alloc_frame(&s->rec, o->alloc_fns);
+		if (!grows(s, rep->per_round) || !at)
+			continue;
+		char where[160];
+		snprintf(where, sizeof where, "%s:%u", at->file[0] ? at->file : "-", at->line);
+		double blocks = (double)s->dblocks / rep->per_round, bytes = (double)s->dbytes / rep->per_round;
+		size_t j = 0;
+		while (j < n && !(strcmp(word(at->fn), k[j].fn) == 0 && strcmp(where, k[j].where) == 0))
+			j++;
+		if (j == n)
+			return 0; /* a new site: the leak stands */
+		if (blocks > k[j].blocks * SLACK + 0.01 || bytes > k[j].bytes * SLACK + 1) {
+			size_t len = strlen(rep->reason);
+			snprintf(rep->reason + len, sizeof rep->reason - len, "; %s (%s) grows faster than its baseline "
+				 "(%.2f > %.2f blocks, %.1f > %.1f bytes per connection)", at->fn, where, blocks,
+				 k[j].blocks, bytes, k[j].bytes);
+			return 0;
+		}
+		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "", at->fn);
+	}
+	rep->verdict = LC_CLEAN;
+	snprintf(rep->reason, sizeof rep->reason, "only known leaks, no faster than --baseline %s (%s)", path,
+		 known[0] ? known : "none");
+	return 0;
+}
