@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "lc/proc.h"
 
+#include <dirent.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <regex.h>
@@ -278,4 +280,56 @@ pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *po
 		return -1;
 	}
 	return pid;
+}
+
+size_t lc_children(pid_t *out, size_t cap, bool valgrind_only)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t n = 0;
+	char path[64], exe[300], buf[512];
+	while (d && n < cap && (e = readdir(d))) {
+		int pid = atoi(e->d_name);
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/stat", pid);
+		FILE *f = fopen(path, "r");
+		size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+		if (f)
+			fclose(f);
+		buf[len] = '\0';
+		const char *close = strrchr(buf, ')');
+		int ppid;
+		char state;
+		if (!close || sscanf(close + 1, " %c %d", &state, &ppid) != 2 || ppid != getpid())
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/exe", pid);
+		ssize_t l = readlink(path, exe, sizeof exe - 1);
+		exe[l > 0 ? l : 0] = '\0';
+		if (!valgrind_only || (state != 'Z' && strstr(exe, "/valgrind/"))) /* a valgrind tool: a server */
+			out[n++] = pid;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+size_t lc_adopted(pid_t *out, size_t cap)
+{
+	return lc_children(out, cap, true);
+}
+
+void lc_reap_new_children(const pid_t *before, size_t nbefore)
+{
+	pid_t pids[256];
+	size_t n = lc_children(pids, 256, false);
+	for (size_t i = 0; i < n; i++) {
+		bool old = false;
+		for (size_t j = 0; j < nbefore && !old; j++)
+			old = before[j] == pids[i];
+		if (old)
+			continue;
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], NULL, 0);
+	}
 }

@@ -31,6 +31,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,6 +88,19 @@ static int fail(struct run *r, const char *fmt, const char *detail)
 /* After a failed exchange: say whether the server died, or else what failed (why: NULL for
  * strerror(errno)). A crashing server resets its sockets a moment before it can be reaped
  * (valgrind still writes its report), so give it that moment before calling it alive. */
+/* The first process exited, cleanly, and a process of the server lives on, adopted by us: it
+ * daemonized. Writes the reason into msg and returns true then. */
+static bool daemonized(int status, char *msg, size_t len)
+{
+	pid_t pids[4];
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || lc_adopted(pids, 4) == 0)
+		return false;
+	snprintf(msg, len, "the server's process exited (exit status 0) and left pid %d running in the background: "
+		 "it daemonized; run it in the foreground (redis: --daemonize no; nginx: daemon off;; memcached: "
+		 "without -d)", (int)pids[0]);
+	return true;
+}
+
 static int server_failed(struct run *r, const char *what, const char *why)
 {
 	int status, e = errno;
@@ -94,7 +108,8 @@ static int server_failed(struct run *r, const char *what, const char *why)
 	if (lc_wait(r->pid, 0.5, &status) == 0) {
 		lc_status_str(status, how, sizeof how);
 		r->pid = -1;
-		snprintf(msg, sizeof msg, "server died during the run (%s) while %s", how, what);
+		if (!daemonized(status, msg, sizeof msg))
+			snprintf(msg, sizeof msg, "server died during the run (%s) while %s", how, what);
 	} else {
 		snprintf(msg, sizeof msg, "server %s: %s: %s", why ? "did not answer as expected" : "stopped answering",
 			 what, why ? why : strerror(e));
@@ -230,6 +245,9 @@ static int snapshot_failed(struct run *r)
 		return fail(r, "%s", r->err);
 	lc_status_str(status, how, sizeof how);
 	r->pid = -1;
+	char msg[400];
+	if (daemonized(status, msg, sizeof msg))
+		return fail(r, "%s", msg);
 	return fail(r, "server died during the run (%s) while taking a heap snapshot", how);
 }
 
@@ -619,6 +637,14 @@ static int wait_ready(struct run *r, bool chose_port)
 		if (fd >= 0) {
 			close(fd);
 			r->rep->cycles++;
+			if (!lc_alive(r->pid, &status)) { /* it answered, but its first process is gone */
+				char msg[400];
+				r->pid = -1;
+				if (daemonized(status, msg, sizeof msg))
+					return fail(r, "%s", msg);
+				lc_status_str(status, msg, sizeof msg);
+				return fail(r, "server exited right after it accepted a connection (%s)", msg);
+			}
 			return 0;
 		}
 		if (!lc_alive(r->pid, &status)) {
@@ -921,6 +947,13 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	 * then must be an error we handle, not a SIGPIPE that kills us. Restored at the end. */
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
 	sigaction(SIGPIPE, &ign, &old_pipe);
+	/* a server that daemonizes leaves its processes to us, not to init: we can say so, and
+	 * stop them (every child reaped) */
+	int was_subreaper = 0;
+	static pid_t before[256]; /* the caller's own children: never ours to reap */
+	size_t nbefore = lc_children(before, 256, false);
+	prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	memset(&r, 0, sizeof r);
 	r.o = o;
 	r.rep = rep;
@@ -942,6 +975,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		close(r.probe);
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */
 		lc_stop(r.pid, 1);
+	lc_reap_new_children(before, nbefore); /* a daemonized server's processes, orphans of a vgdb */
 	if (lc_cancelled)
 		fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
 	lc_judge(rep);
@@ -953,6 +987,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	if (!rep->kept)
 		remove_workdir(&r);
 out:
+	prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	rep->seconds = lc_now() - t0;
 	return rep->verdict;

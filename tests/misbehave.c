@@ -19,6 +19,8 @@
  *   wrong    answers every line with "ERR" and closes: never the expected reply
  *   noterm   ignores SIGTERM (only SIGKILL stops it)
  *   inuse    PORT is already taken (a socket of its own holds it): cannot listen, exit 2
+ *   daemon   listens, announces, then daemonizes: forks, the first process exits 0 at once,
+ *            the child (in a session of its own) serves as echo does
  * --tag TAG is ignored: a marker the tests look for in /proc to find survivors.
  * Every mode dies by SIGALRM after 60 s, so a harness bug cannot leave it running forever. */
 #define _GNU_SOURCE
@@ -37,11 +39,11 @@
 #define MAX_CONNS 512
 #define CONN_BUF 1024
 
-enum mode { ECHO, CRASH, EXIT, IDLE, HANG, SILENT, GARBAGE, BADPORT, SLAM, WRONG, NOTERM, INUSE, NMODES };
+enum mode { ECHO, CRASH, EXIT, IDLE, HANG, SILENT, GARBAGE, BADPORT, SLAM, WRONG, NOTERM, INUSE, DAEMON, NMODES };
 
 static const char *const mode_names[NMODES] = {
 	"echo", "crash", "exit", "idle", "hang", "silent", "garbage", "badport", "slam", "wrong", "noterm",
-	"inuse",
+	"inuse", "daemon",
 };
 
 struct conn {
@@ -69,7 +71,7 @@ static void crash(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: misbehave MODE [PORT] [--after K] [--tag TAG]; MODE: echo crash exit "
-			"idle hang silent garbage badport slam wrong noterm inuse\n");
+			"idle hang silent garbage badport slam wrong noterm inuse daemon\n");
 	return 2;
 }
 
@@ -258,5 +260,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	announce(m, local_port(lfd));
+	if (m == DAEMON) {
+		fflush(stdout);
+		pid_t child = fork();
+		if (child != 0)
+			_exit(child < 0 ? 2 : 0); /* the parent's part is done, as a daemon's is */
+		setsid();
+	}
 	return loop(lfd, m, after);
 }

@@ -188,6 +188,12 @@ Test(faults, crash_between_rounds)
 	FAULT("idle", "5", NULL, T + MARGIN, "server died during the run", "signal 11");
 }
 
+/* A server that forks into the background: named, and its daemon stopped (no survivor). */
+Test(faults, daemonizes)
+{
+	FAULT("daemon", NULL, NULL, T + MARGIN, "daemonized", "run it in the foreground");
+}
+
 Test(faults, never_answers)
 {
 	FAULT("hang", NULL, NULL, T + MARGIN, "server stopped answering", "waiting for the reply", "timed out");

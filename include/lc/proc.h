@@ -31,6 +31,14 @@ pid_t lc_spawn_piped(char *const argv[], int *to_child, int *from_child, const c
 int lc_wait(pid_t pid, double timeout, int *status);
 /* True while pid has not exited; reaps it (and stores *status) if it has. */
 bool lc_alive(pid_t pid, int *status);
+/* Processes under valgrind that are our children without our having started them: a server
+ * that daemonized (forked, then its first process exited) leaves them to us once we are a
+ * child subreaper (PR_SET_CHILD_SUBREAPER). Fills out[0..cap), returns how many. */
+size_t lc_adopted(pid_t *out, size_t cap);
+/* Our children (all, or those under valgrind only), zombies included unless valgrind_only. */
+size_t lc_children(pid_t *out, size_t cap, bool valgrind_only);
+/* SIGKILL and reap every child of ours not in before[0..n): what a run left or adopted. */
+void lc_reap_new_children(const pid_t *before, size_t n);
 /* SIGTERM, wait grace seconds, then SIGKILL; always reaps. Returns the waitpid status. */
 int lc_stop(pid_t pid, double grace);
 /* Describes a waitpid status: "exit status 0", "killed by signal 11 (Segmentation fault)". */
