@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 {
 	int bad = 0;
 	printf("%-16s %-12s %-14s %-24s %-8s %-16s %-6s %6s %s\n", "pattern", "variant", "lost at exit",
-	       "retained per cycle", "fds", "held by", "verdict", "time", "");
+	       "retained per connection", "fds", "held by", "verdict", "time", "");
 	for (int i = 1; i < argc; i++)
 		bad += run_one(argv[i]);
 	printf("%d of %d variants as expected (leaky caught, fixed clean)\n", argc - 1 - bad, argc - 1);

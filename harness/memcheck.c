@@ -93,38 +93,13 @@ static bool user_switched(const struct mc_engine *e, struct mc_proc *p)
 	return true;
 }
 
-/* ppid, comm and state (R, S, Z, ...) of pid from /proc/PID/stat; -1 if it is gone. */
-static int read_stat(int pid, char *comm, size_t len, char *state)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
-	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
-	int ppid;
-	char st;
-	if (!open || !close || sscanf(close + 1, " %c %d", &st, &ppid) != 2)
-		return -1;
-	snprintf(comm, len, "%.*s", (int)(close - open - 1), open + 1);
-	if (state)
-		*state = st;
-	return ppid;
-}
-
 /* A valgrind'ed process's comm is "memcheck-amd64-": name it by its program instead, the
  * first argument after valgrind's options in /proc/PID/cmdline. */
 static void program_name(int pid, char *name, size_t len)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	if (f)
-		fclose(f);
-	buf[n] = '\0';
+	size_t n = lc_read_file(path, buf, sizeof buf);
 	for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1)
 		if (buf[i] != '-') {
 			const char *slash = strrchr(buf + i, '/');
@@ -143,7 +118,7 @@ static size_t tree(int root, int *out, size_t cap)
 	struct dirent *e;
 	while (d && all < 32768 && (e = readdir(d))) {
 		int p = atoi(e->d_name);
-		if (p > 0 && (ppid[all] = read_stat(p, comm, sizeof comm, NULL)) >= 0)
+		if (p > 0 && (ppid[all] = lc_proc_stat(p, comm, sizeof comm, NULL)) >= 0)
 			pid[all++] = p;
 	}
 	if (d)
@@ -167,7 +142,7 @@ struct mc_proc *mc_find(struct mc_engine *e, int pid)
 bool mc_gone(int pid)
 {
 	char comm[64], state = 'X';
-	return read_stat(pid, comm, sizeof comm, &state) < 0 || state == 'Z' || state == 'X';
+	return lc_proc_stat(pid, comm, sizeof comm, &state) < 0 || state == 'Z' || state == 'X';
 }
 
 /* A child forked while its parent had a relay attached inherits the parent's gdbserver
@@ -262,7 +237,7 @@ size_t mc_discover(struct mc_engine *e)
 			continue;
 		}
 		p->pid = pids[i];
-		read_stat(p->pid, p->name, sizeof p->name, NULL);
+		lc_proc_stat(p->pid, p->name, sizeof p->name, NULL);
 		program_name(p->pid, p->name, sizeof p->name);
 		p->alive = true;
 		p->unreachable = user_switched(e, p);

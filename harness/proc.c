@@ -282,26 +282,43 @@ pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *po
 	return pid;
 }
 
+size_t lc_read_file(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return n;
+}
+
+int lc_proc_stat(int pid, char *comm, size_t len, char *state)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	lc_read_file(path, buf, sizeof buf);
+	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
+	int ppid;
+	char st;
+	if (!open || !close || sscanf(close + 1, " %c %d", &st, &ppid) != 2)
+		return -1;
+	if (comm)
+		snprintf(comm, len, "%.*s", (int)(close - open - 1), open + 1);
+	if (state)
+		*state = st;
+	return ppid;
+}
+
 size_t lc_children(pid_t *out, size_t cap, bool valgrind_only)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	size_t n = 0;
-	char path[64], exe[300], buf[512];
+	char path[64], exe[300];
 	while (d && n < cap && (e = readdir(d))) {
 		int pid = atoi(e->d_name);
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/stat", pid);
-		FILE *f = fopen(path, "r");
-		size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-		if (f)
-			fclose(f);
-		buf[len] = '\0';
-		const char *close = strrchr(buf, ')');
-		int ppid;
 		char state;
-		if (!close || sscanf(close + 1, " %c %d", &state, &ppid) != 2 || ppid != getpid())
+		if (pid <= 0 || lc_proc_stat(pid, NULL, 0, &state) != getpid())
 			continue;
 		snprintf(path, sizeof path, "/proc/%d/exe", pid);
 		ssize_t l = readlink(path, exe, sizeof exe - 1);

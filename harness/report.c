@@ -165,7 +165,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 	fprintf(f, "verdict: %s: %s (%.1fs)\n", verdict_names[rep->verdict], rep->reason, rep->seconds);
 }
 
-static void json_str(FILE *f, const char *s)
+void lc_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -185,19 +185,19 @@ static void json_str(FILE *f, const char *s)
 static void json_retainer(FILE *f, const struct lc_retainer *r)
 {
 	fputs(", \"retainer\": {\"root_kind\": ", f);
-	json_str(f, lc_root_kind_name(r->kind));
+	lc_json_str(f, lc_root_kind_name(r->kind));
 	fputs(", \"root\": ", f);
 	if (r->root[0])
-		json_str(f, r->root);
+		lc_json_str(f, r->root);
 	else
 		fputs("null", f);
 	fputs(", \"chain\": [", f);
 	for (size_t i = 0; i < r->nchain; i++) {
 		const struct lc_link *l = &r->chain[i];
 		fputs(i ? ", {\"site\": " : "{\"site\": ", f);
-		json_str(f, l->at.fn);
+		lc_json_str(f, l->at.fn);
 		fputs(", \"file\": ", f);
-		json_str(f, l->at.file);
+		lc_json_str(f, l->at.file);
 		fprintf(f, ", \"line\": %u, \"offset\": %ld, \"count\": %lu}", l->at.line, l->offset, l->count);
 	}
 	fputs("]}", f);
@@ -208,20 +208,20 @@ static void json_record(FILE *f, const struct vg_record *rec, long dblocks, long
 {
 	const struct vg_frame *s = alloc_site(rec);
 	fputs("{\"kind\": ", f);
-	json_str(f, vg_kind_name(rec->kind));
+	lc_json_str(f, vg_kind_name(rec->kind));
 	fprintf(f, ", \"bytes\": %lu, \"blocks\": %lu", rec->bytes, rec->blocks);
 	if (delta)
 		fprintf(f, ", \"grew_blocks\": %ld, \"grew_bytes\": %ld", dblocks, dbytes);
 	fputs(", \"site\": ", f);
-	json_str(f, s ? s->fn : "");
+	lc_json_str(f, s ? s->fn : "");
 	fputs(", \"file\": ", f);
-	json_str(f, s ? s->file : "");
+	lc_json_str(f, s ? s->file : "");
 	fprintf(f, ", \"line\": %u, \"stack\": [", s ? s->line : 0);
 	for (size_t i = 0; i < rec->nframes; i++) {
 		fprintf(f, "%s{\"fn\": ", i ? ", " : "");
-		json_str(f, rec->frames[i].fn);
+		lc_json_str(f, rec->frames[i].fn);
 		fputs(", \"file\": ", f);
-		json_str(f, rec->frames[i].file);
+		lc_json_str(f, rec->frames[i].file);
 		fprintf(f, ", \"line\": %u}", rec->frames[i].line);
 	}
 	fputc(']', f);
@@ -234,7 +234,7 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 {
 	const struct vg_report *x = &rep->exit;
 	fprintf(f, "  \"exit\": {\"report\": %s, \"status\": ", rep->have_exit ? "true" : "false");
-	json_str(f, rep->exit_status);
+	lc_json_str(f, rep->exit_status);
 	fprintf(f, ", \"definitely_lost_bytes\": %lu, \"definitely_lost_blocks\": %lu,"
 		   " \"indirectly_lost_bytes\": %lu, \"indirectly_lost_blocks\": %lu,"
 		   " \"possibly_lost_bytes\": %lu, \"possibly_lost_blocks\": %lu,"
@@ -278,12 +278,12 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		rep->bytes_grew ? "true" : "false", rep->settle_waits, rep->settle_seconds, rep->unsettled,
 		rep->extra_rounds,
 		rep->pending_left);
-	json_str(f, rep->snapshots);
+	lc_json_str(f, rep->snapshots);
 	fputs(", \"processes\": [", f);
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		const struct lc_proc_result *p = &rep->procs[i];
 		fprintf(f, "%s{\"pid\": %d, \"name\": ", i ? ", " : "", p->pid);
-		json_str(f, p->name);
+		lc_json_str(f, p->name);
 		fprintf(f, ", \"served_connections\": %s, \"judged\": %s, \"leaked\": %s, \"bytes_grew\": %s,"
 			   " \"fds_leaked\": %s, \"rounds\": [", p->accepted ? "true" : "false", p->judged ? "true" : "false",
 			p->retained ? "true" : "false", p->bytes_grew ? "true" : "false", p->fds_leaked ? "true" : "false");
@@ -306,11 +306,11 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 		return -1;
 	alloc_fns = o->alloc_fns;
 	fputs("{\n  \"verdict\": ", f);
-	json_str(f, verdict_names[rep->verdict]);
+	lc_json_str(f, verdict_names[rep->verdict]);
 	fputs(",\n  \"reason\": ", f);
-	json_str(f, rep->reason);
+	lc_json_str(f, rep->reason);
 	fputs(",\n  \"server\": ", f);
-	json_str(f, o->server_argv && o->server_argv[0] ? o->server_argv[0] : "");
+	lc_json_str(f, o->server_argv && o->server_argv[0] ? o->server_argv[0] : "");
 	fprintf(f, ",\n  \"cycles\": %lu, \"rounds\": %u, \"cycles_per_round\": %u, \"warmup\": %u,"
 		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
 		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);

@@ -198,21 +198,6 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 
 /* ---- SARIF ---- */
 
-static void json_text(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 int lc_report_sarif(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
 	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
@@ -242,11 +227,11 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 		char text[1500];
 		snprintf(text, sizeof text, "%s%s%s: %s", c[i].name, c[i].at ? " " : "", c[i].at ? c[i].at->fn : "",
 			 c[i].message);
-		json_text(f, text);
+		lc_json_str(f, text);
 		fputc('}', f);
 		if (located) {
 			fputs(", \"locations\": [{\"physicalLocation\": {\"artifactLocation\": {\"uri\": ", f);
-			json_text(f, source_path(c[i].at->file, server));
+			lc_json_str(f, source_path(c[i].at->file, server));
 			fprintf(f, ", \"uriBaseId\": \"%%SRCROOT%%\"}, \"region\": {\"startLine\": %u}}}]", c[i].at->line ? c[i].at->line : 1);
 		}
 		fputc('}', f);
@@ -255,7 +240,7 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 	fputs(rep->verdict == LC_ERROR ? "false" : "true", f);
 	if (rep->verdict == LC_ERROR) {
 		fputs(", \"toolExecutionNotifications\": [{\"level\": \"error\", \"message\": {\"text\": ", f);
-		json_text(f, rep->reason);
+		lc_json_str(f, rep->reason);
 		fputs("}}]", f);
 	}
 	fputs("}]\n  }]\n}\n", f);

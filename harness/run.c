@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lc/command.h"
 #include "lc/proc.h"
 
 
@@ -56,8 +57,7 @@ struct run {
 	unsigned alive_at[LC_MAX_PROCS];/* snapshots at which it was alive */
 	struct lc_script script;      /* what each connection says and waits for */
 	unsigned long opened;         /* connections opened so far: {n} in the script */
-	char config[700];             /* the --config copy with its placeholders filled in, or "" */
-	char *config_text;            /* owned: the --config template's text, or NULL */
+	struct lc_command cmd;        /* the server's command line and --config copy (owned) */
 };
 
 enum { OUT, ERR, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, vgdb prefix and answers */
@@ -417,100 +417,6 @@ static int close_probe(struct run *r)
 	return fd >= 0 ? close_conn(r, fd, LC_CLOSE_EOF) : 0;
 }
 
-static void free_args(char **args)
-{
-	for (size_t i = 0; args && args[i]; i++)
-		free(args[i]);
-	free(args);
-}
-
-/* SERVER ARGS with {port} replaced; owned strings in a NULL-terminated array. */
-/* in with {port}, {dir} and {config} filled in: malloc'd, or NULL. */
-static char *fill(const struct run *r, const char *in)
-{
-	char port[16];
-	snprintf(port, sizeof port, "%u", r->port);
-	const char *const keys[] = { "{port}", "{dir}", "{config}" }, *vals[] = { port, r->dir, r->config };
-	size_t cap = strlen(in) + 1, w = 0;
-	for (const char *p = in; (p = strchr(p, '{')); p++)
-		cap += sizeof r->config; /* room for any value at every brace */
-	char *out = malloc(cap);
-	for (const char *p = in; out && *p;) {
-		size_t k = 0;
-		while (k < 3 && strncmp(p, keys[k], strlen(keys[k])) != 0)
-			k++;
-		if (k < 3) {
-			w += (size_t)snprintf(out + w, cap - w, "%s", vals[k]);
-			p += strlen(keys[k]);
-		} else {
-			out[w++] = *p++;
-		}
-	}
-	if (out)
-		out[w] = '\0';
-	return out;
-}
-
-/* ARGS with their placeholders filled in; NULL (nothing half done) when out of memory. */
-static char **expand_args(const struct run *r, char **argv)
-{
-	size_t n = 0;
-	while (argv[n])
-		n++;
-	char **out = calloc(n + 1, sizeof *out);
-	for (size_t i = 0; out && i < n; i++)
-		if (!(out[i] = fill(r, argv[i]))) {
-			free_args(out);
-			return NULL;
-		}
-	return out;
-}
-
-/* Does {port} appear in ARGS or the --config template? Then leakcheck chooses the port. */
-static bool wants_port(const struct run *r)
-{
-	for (char **a = r->o->server_argv; *a; a++)
-		if (strstr(*a, "{port}"))
-			return true;
-	return r->config_text && strstr(r->config_text, "{port}");
-}
-
-/* --config TEMPLATE: read now (a missing file is a usage error before anything starts). */
-static int read_config(struct run *r)
-{
-	const char *path = r->o->config;
-	FILE *f = path ? fopen(path, "r") : NULL;
-	if (!path)
-		return 0;
-	if (!f)
-		return fail(r, "cannot read --config template: %s", strerror(errno));
-	size_t cap = 1 << 20, n;
-	r->config_text = malloc(cap);
-	n = r->config_text ? fread(r->config_text, 1, cap - 1, f) : 0;
-	bool whole = r->config_text && feof(f);
-	fclose(f);
-	if (!whole)
-		return fail(r, "%s", "--config template: over 1 MiB, or out of memory");
-	r->config_text[n] = '\0';
-	const char *base = strrchr(path, '/');
-	snprintf(r->config, sizeof r->config, "%s/%s", r->dir, base ? base + 1 : path);
-	return 0;
-}
-
-/* The --config copy, written once the port is known. */
-static int write_config(struct run *r)
-{
-	char *text = r->config_text ? fill(r, r->config_text) : NULL;
-	FILE *f = text ? fopen(r->config, "w") : NULL;
-	int rc = r->config_text ? -1 : 0;
-	if (f && fputs(text, f) >= 0 && fclose(f) == 0)
-		rc = 0;
-	else if (f)
-		fclose(f);
-	free(text);
-	return rc < 0 ? fail(r, "cannot write the --config copy: %s", strerror(errno)) : 0;
-}
-
 /* What each connection says and waits for: --script, else --send/--expect. */
 static int build_script(struct run *r)
 {
@@ -662,7 +568,7 @@ static int wait_ready(struct run *r, bool chose_port)
 static int start_server(struct run *r)
 {
 	const struct lc_options *o = r->o;
-	bool chose_port = wants_port(r) || o->port;
+	bool chose_port = lc_command_wants_port(&r->cmd, o->server_argv) || o->port;
 	char opt[4][640], **server = NULL, **argv = NULL;
 	int rc = -1;
 	if (!in_path(o->valgrind))
@@ -677,9 +583,10 @@ static int start_server(struct run *r)
 	} else if (chose_port && lc_free_port(&r->port) < 0) {
 		return fail(r, "no free loopback port: %s", strerror(errno));
 	}
-	if (write_config(r) < 0)
-		return -1;
-	server = expand_args(r, o->server_argv);
+	r->cmd.port = r->port;
+	if (lc_command_write_config(&r->cmd) < 0)
+		return fail(r, "cannot write the --config copy: %s", strerror(errno));
+	server = lc_command_argv(&r->cmd, o->server_argv);
 	argv = server ? mc_argv(&r->mc, server, opt) : NULL;
 	if (!argv) {
 		fail(r, "%s", "out of memory");
@@ -703,7 +610,7 @@ static int start_server(struct run *r)
 	}
 out:
 	free(argv);
-	free_args(server);
+	lc_command_free_argv(server);
 	return rc;
 }
 
@@ -966,9 +873,12 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	if (make_workdir(&r) < 0)
 		goto out;
 	engine_init(&r);
-	if (read_config(&r) == 0 && start_server(&r) == 0 && measure(&r) == 0)
+	snprintf(r.cmd.dir, sizeof r.cmd.dir, "%s", r.dir);
+	if (lc_command_read_config(&r.cmd, o->config, r.err, sizeof r.err) < 0)
+		fail(&r, "%s", r.err);
+	else if (start_server(&r) == 0 && measure(&r) == 0)
 		finish(&r);
-	free(r.config_text);
+	lc_command_free(&r.cmd);
 	mc_close(&r.mc);
 	snprintf(rep->snapshots, sizeof rep->snapshots, "%s", r.mc.no_relay ? r.mc.relay_note : "vgdb relay");
 	if (r.probe >= 0)

@@ -35,6 +35,11 @@ bool lc_alive(pid_t pid, int *status);
  * that daemonized (forked, then its first process exited) leaves them to us once we are a
  * child subreaper (PR_SET_CHILD_SUBREAPER). Fills out[0..cap), returns how many. */
 size_t lc_adopted(pid_t *out, size_t cap);
+/* Up to cap - 1 bytes of a (small) file into buf, NUL-ended; 0 if unreadable. */
+size_t lc_read_file(const char *path, char *buf, size_t cap);
+/* ppid of pid from /proc/PID/stat, its comm and state (R, S, Z, ...; either may be NULL); -1
+ * if it is gone. */
+int lc_proc_stat(int pid, char *comm, size_t len, char *state);
 /* Our children (all, or those under valgrind only), zombies included unless valgrind_only. */
 size_t lc_children(pid_t *out, size_t cap, bool valgrind_only);
 /* SIGKILL and reap every child of ours not in before[0..n): what a run left or adopted. */
