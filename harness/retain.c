@@ -356,6 +356,17 @@ static void cycle(struct search *s, struct group *g, int holder)
 	size_t j = 0;
 	while (j < s->npath && s->path[j] != holder)
 		j++;
+	/* Only memory nothing reaches can be held by a cycle alone. A reachable site that leads
+	 * back to itself (or to one site) was followed through a stale or coincidental word
+	 * (seen in redis: a libcrypto block "holding" a listpack): its root was not found. */
+	if ((s->kind != VG_DEFINITE && s->kind != VG_INDIRECT) || s->npath - j < 2) {
+		g->res.kind = LC_ROOT_UNKNOWN;
+		g->res.nchain = 0;
+		for (size_t k = j; k < s->npath && g->res.nchain < LC_MAX_CHAIN; k++)
+			g->res.chain[g->res.nchain++] = s->groups[s->path[k]].link;
+		snprintf(g->res.note, sizeof g->res.note, "the search led back to a site already on its path");
+		return;
+	}
 	g->res.kind = LC_ROOT_CYCLE;
 	g->res.nchain = 0;
 	/* the path runs from a site to what holds it: reversed, each member holds the next, and
