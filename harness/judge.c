@@ -43,6 +43,36 @@ static void judge_rounds(const struct lc_round *r, size_t n, unsigned per_round,
 	*fds_leaked = lc_grows_every_round(fds, n);
 }
 
+/* Length of the run of rounds at the end of d[0..n) that grew by floor or more. */
+static size_t growing_tail(const long *d, size_t n, long floor)
+{
+	size_t j = 0;
+	while (j < n && d[n - 1 - j] >= floor)
+		j++;
+	return j;
+}
+
+/* The baseline is not settled (that would cost every clean verdict --settle seconds), so frees
+ * still pending at it understate round 1, and a snapshot that stopped growing while they came
+ * in understates the next round too. Only rounds at the start can be hit, and a round that
+ * grows is settled, so a true base follows it. So when the last rounds grew and the first did
+ * not, by the block or the byte rule, as many rounds more are measured and the last n judged:
+ * the rule stays n growing rounds in a row. */
+unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned per_round)
+{
+	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS];
+	size_t need = 0;
+	for (size_t i = 0; i < n && i < LC_MAX_ROUNDS; i++) {
+		blocks[i] = r[i].dblocks;
+		bytes[i] = r[i].dbytes;
+	}
+	size_t tails[2] = { growing_tail(blocks, n, 1), growing_tail(bytes, n, (long)per_round * LC_BYTES_FLOOR) };
+	for (int t = 0; t < 2; t++)
+		if (tails[t] > 0 && tails[t] < n && n - tails[t] > need)
+			need = n - tails[t];
+	return (unsigned)need;
+}
+
 void lc_judge_proc(struct lc_proc_result *p, unsigned per_round)
 {
 	judge_rounds(p->rounds, p->nrounds, per_round, &p->retained, &p->bytes_grew, &p->fds_leaked,

@@ -81,15 +81,18 @@ static bool has_fifo(const struct mc_engine *e, int pid)
  * Returns true, with the reason in p->why, for such a process. */
 static bool user_switched(const struct mc_engine *e, struct mc_proc *p)
 {
-	char path[64];
-	struct stat st;
+	/* the effective uid from status: /proc/PID itself belongs to root once a setuid made the
+	 * process undumpable, as it does unless the server sets PR_SET_DUMPABLE again */
+	char path[64], buf[2048];
+	unsigned real, uid;
 	long owner = fifo_owner(e, p->pid);
-	snprintf(path, sizeof path, "/proc/%d", p->pid);
-	if (owner < 0 || stat(path, &st) != 0 || st.st_uid == 0 || (long)st.st_uid == owner)
+	snprintf(path, sizeof path, "/proc/%d/status", p->pid);
+	lc_read_file(path, buf, sizeof buf);
+	const char *line = strstr(buf, "\nUid:");
+	if (owner < 0 || !line || sscanf(line, "\nUid: %u %u", &real, &uid) != 2 || uid == 0 || (long)uid == owner)
 		return false;
 	snprintf(p->why, sizeof p->why, "it runs as uid %u, its vgdb FIFOs belong to uid %ld (it switched user: "
-		 "nginx 'user', memcached -u): run it as root (nginx: 'user root;', memcached: -u root)",
-		 (unsigned)st.st_uid, owner);
+		 "nginx 'user', memcached -u): run it as root (nginx: 'user root;', memcached: -u root)", uid, owner);
 	return true;
 }
 
@@ -273,7 +276,9 @@ int mc_command(struct mc_engine *e, struct mc_proc *p, const char *cmd, const ch
 		p->unreachable = true;
 		snprintf(p->why, sizeof p->why, "its vgdb FIFOs are gone");
 	}
-	if (!p->has_relay && !p->relay_tried) { /* lazily: only processes we measure get one */
+	/* never a vgdb at an unreachable process: a worker that switched user is ended by its own
+	 * gdbserver when vgdb pokes it and it cannot open its FIFOs (seen here) */
+	if (!p->has_relay && !p->relay_tried && !p->unreachable) { /* lazily: only those we measure */
 		p->relay_tried = true;
 		open_relay(e, p);
 	}

@@ -67,7 +67,7 @@ static size_t build_checks(const struct lc_report *rep, const struct lc_options 
 /* The path of a source file's base name under the current directory (valgrind prints base
  * names). Of several (each case has a leaky.c), the one whose folders appear most in the
  * server's own path: build trees mirror source trees (build/cases/global_list/leaky). */
-static const char *wanted;
+static const char *wanted;      /* borrowed: the base name nftw's visit() looks for */
 static char found[16][600];
 static int matches;
 

@@ -46,10 +46,10 @@ struct group {                  /* a site: the records with one allocation stack
 };
 
 struct search {
-	lc_monitor_fn run;
-	void *ctx;
-	const char *const *alloc_fns;
-	struct group *groups;       /* owned */
+	lc_monitor_fn run;          /* runs one monitor command on the halted process */
+	void *ctx;                  /* borrowed: run's argument */
+	const char *const *alloc_fns; /* borrowed: --alloc-fn wrappers, NULL-terminated, or NULL */
+	struct group *groups;       /* owned: every site of the leak check, ngroups of cap */
 	size_t ngroups, cap;
 	int path[LC_MAX_CHAIN + 1]; /* the groups being searched, the first one outermost */
 	int kind;                   /* the growing site's kind: its records alone are searched (a

@@ -690,37 +690,15 @@ static void find_holders(struct run *r)
 	r->rep->retain_seconds = lc_now() - t0;
 }
 
-/* Length of the run of rounds at the end of d[0..n) that grew by floor or more. */
-static unsigned growing_tail(const long *d, unsigned n, long floor)
-{
-	unsigned j = 0;
-	while (j < n && d[n - 1 - j] >= floor)
-		j++;
-	return j;
-}
-
-/* The baseline is not settled (that would cost every clean verdict --settle seconds), so
- * frees still pending at it understate round 1, and a snapshot that stopped growing while
- * they came in understates the next round too. Only rounds at the start can be hit, and a
- * round that grows is settled, so a true base follows it. So when the last rounds grew and
- * the first did not, as many rounds more are measured, and the last R judged: the rule stays
- * R growing rounds in a row. Returns how many (0 to R - 1). */
+/* Rounds to add for the processes judged (judge.c's lc_extra_rounds, the largest). */
 static unsigned extra_rounds(const struct run *r)
 {
-	unsigned n = r->o->rounds, need = 0;
-	long floor = (long)r->o->cycles * LC_BYTES_FLOOR, blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS];
+	unsigned need = 0;
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
-		if (r->first[i] != 0 || p->nrounds != n)
-			continue;
-		for (unsigned k = 0; k < n; k++) {
-			blocks[k] = p->rounds[k].dblocks;
-			bytes[k] = p->rounds[k].dbytes;
-		}
-		unsigned tails[2] = { growing_tail(blocks, n, 1), growing_tail(bytes, n, floor) };
-		for (int t = 0; t < 2; t++)
-			if (tails[t] > 0 && tails[t] < n && n - tails[t] > need)
-				need = n - tails[t];
+		unsigned k = r->first[i] == 0 && p->nrounds == r->o->rounds ?
+			lc_extra_rounds(p->rounds, p->nrounds, r->o->cycles) : 0;
+		need = k > need ? k : need;
 	}
 	return need;
 }

@@ -37,6 +37,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listen.h"
+
 #define MAX_KEPT 8192
 #define MASK ((uintptr_t)0x5a5a5a5a5a5a5a5aULL)
 
@@ -220,17 +222,12 @@ static void serve(int fd)
 
 static int listen_on(unsigned port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	socklen_t len = sizeof a;
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 128) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+	int fd = test_listen(port, 0);
+	if (fd < 0) {
 		perror("holders: listen");
 		exit(2);
 	}
-	printf("listening on 127.0.0.1:%u\n", ntohs(a.sin_port));
+	printf("listening on 127.0.0.1:%u\n", test_local_port(fd));
 	fflush(stdout);
 	return fd;
 }

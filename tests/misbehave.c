@@ -36,6 +36,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "listen.h"
+
 #define MAX_CONNS 512
 #define CONN_BUF 1024
 
@@ -73,30 +75,6 @@ static int usage(void)
 	fprintf(stderr, "usage: misbehave MODE [PORT] [--after K] [--tag TAG]; MODE: echo crash exit "
 			"idle hang silent garbage badport slam wrong noterm inuse daemon\n");
 	return 2;
-}
-
-static int listen_on(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as the runtime does */
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, SOMAXCONN) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static unsigned local_port(int fd)
-{
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
-	return getsockname(fd, (struct sockaddr *)&a, &alen) == 0 ? ntohs(a.sin_port) : 0;
 }
 
 /* What goes on stdout instead of (or as) the readiness line. */
@@ -252,14 +230,14 @@ int main(int argc, char **argv)
 		if (blocker < 0 || bind(blocker, (struct sockaddr *)&a, sizeof a) < 0)
 			perror("misbehave: blocker");
 	}
-	int lfd = listen_on(port);
+	int lfd = test_listen(port, SOCK_NONBLOCK);
 	if (lfd < 0) {
 		fprintf(stderr, "misbehave: cannot listen on 127.0.0.1:%u: %s\n", port, strerror(errno));
 		if (blocker >= 0)
 			close(blocker);
 		return 2;
 	}
-	announce(m, local_port(lfd));
+	announce(m, test_local_port(lfd));
 	if (m == DAEMON) {
 		fflush(stdout);
 		pid_t child = fork();

@@ -1,6 +1,7 @@
 /* shapes: a TCP line server built in one of seven SHAPES that make a leak checker's job hard.
  *
- *   shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] [--tag TAG]
+ *   shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] [--once] [--user UID]
+ *          [--tag TAG]
  *
  * Like tests/misbehave.c and the runtime it echoes lines, closes on "QUIT", listens on
  * 127.0.0.1:PORT (0 or absent: ephemeral) and prints "listening on 127.0.0.1:PORT" when ready.
@@ -47,6 +48,10 @@
  *             (1 if a child failed).
  * memcheck follows fork() with no exec (no --trace-children needed): prefork's worker and
  * forkper's children write exit reports of their own, which must be clean as well.
+ * --once: every connection is closed right after its first reply, as an HTTP/1.0 server does
+ * (the client's probe is gone before anyone can see which process served it). --user UID
+ * (prefork): the worker switches to that user after the fork, as nginx's worker does ('user
+ * nobody'): valgrind made its vgdb FIFOs as root before, so vgdb can no longer reach it.
  * --tag TAG is ignored: a marker the tests look for in /proc to find survivors. Every process dies
  * by SIGALRM after 120 s, and a forked one gets SIGTERM when its parent dies, so a harness bug
  * cannot leave one running. */
@@ -70,6 +75,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "listen.h"
+
 #define MAX_CONNS 512		/* open sessions per poll() loop; live threads in threads mode */
 #define MAX_WORKERS 64
 #define SESS_BUF 1024
@@ -87,8 +94,8 @@ static const char *const mode_names[NMODES] = {
 
 static struct {
 	enum mode mode;
-	unsigned port, bytes, delay_ms, workers;
-	bool leak;
+	unsigned port, bytes, delay_ms, workers, user;
+	bool leak, once, switch_user;
 } opt = { .bytes = 40, .delay_ms = 300, .workers = 4 };
 
 static volatile sig_atomic_t stop;
@@ -156,30 +163,6 @@ static void child_setup(pid_t parent)
 }
 
 /* ---- Sockets ---- */
-
-static int listen_on(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as the runtime does */
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, SOMAXCONN) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
-
-static unsigned local_port(int fd)
-{
-	struct sockaddr_in a;
-	socklen_t alen = sizeof a;
-	return getsockname(fd, (struct sockaddr *)&a, &alen) == 0 ? ntohs(a.sin_port) : 0;
-}
 
 static void peer_describe(int fd, char peer[PEER_MAX], unsigned *port)
 {
@@ -403,6 +386,8 @@ static bool sess_feed(struct sess *s)
 		if (len == 5 && memcmp(s->in, "QUIT", 4) == 0)
 			return false;
 		sess_reply(s, s->in, len);
+		if (opt.once)
+			return false; /* the reply is written: close, as HTTP/1.0 does */
 		memmove(s->in, s->in + len, s->len - len);
 		s->len -= len;
 	}
@@ -787,6 +772,10 @@ static int prefork_run(int lfd)
 	}
 	if (worker == 0) {
 		child_setup(parent);
+		if (opt.switch_user && (setgid(opt.user) < 0 || setuid(opt.user) < 0)) {
+			perror("shapes: --user");
+			return 1;
+		}
 		loop_serve(lfd);
 		close(lfd);
 		return 0; /* main frees what the worker holds, and it exits 0 */
@@ -877,7 +866,7 @@ static int (*const runners[NMODES])(int lfd) = {
 static int usage(void)
 {
 	fprintf(stderr, "usage: shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] "
-			"[--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
+			"[--once] [--user UID] [--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
 	return 2;
 }
 
@@ -913,6 +902,10 @@ static int opts_parse(int argc, char **argv)
 			i++;
 		else if (strcmp(a, "--workers") == 0 && parse_uint(v, 1, MAX_WORKERS, &opt.workers))
 			i++;
+		else if (strcmp(a, "--once") == 0)
+			opt.once = true;
+		else if (strcmp(a, "--user") == 0 && parse_uint(v, 0, 1u << 30, &opt.user))
+			opt.switch_user = true, i++;
 		else if (!have_port && parse_uint(a, 0, 65535, &opt.port))
 			have_port = true;
 		else
@@ -927,12 +920,12 @@ int main(int argc, char **argv)
 		return usage();
 	alarm(SAFETY_S);
 	signals_setup();
-	int lfd = listen_on(opt.port);
+	int lfd = test_listen(opt.port, SOCK_NONBLOCK);
 	if (lfd < 0) {
 		fprintf(stderr, "shapes: cannot listen on 127.0.0.1:%u: %s\n", opt.port, strerror(errno));
 		return 2;
 	}
-	printf("listening on 127.0.0.1:%u\n", local_port(lfd));
+	printf("listening on 127.0.0.1:%u\n", test_local_port(lfd));
 	fflush(stdout);
 	int rc = runners[opt.mode](lfd);
 	state_free();

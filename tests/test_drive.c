@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +101,20 @@ Test(drive, fixed_port)
 	o.ready = NULL;
 	enum lc_verdict v = run(conf, &o);
 	cr_expect_eq(v, LC_CLEAN, "--port %u: %s", port, rep.reason);
+	lc_report_free(&rep);
+
+	/* something else already listens there: measuring it would judge the wrong process */
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int other = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	cr_assert(bind(other, (struct sockaddr *)&a, sizeof a) == 0 && listen(other, 4) == 0, "cannot hold %u", port);
+	lc_options_init(&o);
+	o.port = port;
+	v = run(conf, &o);
+	close(other);
+	cr_expect_eq(v, LC_ERROR, "--port %u taken: %s", port, rep.reason);
+	cr_expect(strstr(rep.reason, "already accepts connections"), "%s", rep.reason);
 	lc_report_free(&rep);
 	cleanup();
 }

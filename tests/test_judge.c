@@ -291,3 +291,26 @@ Test(judge, rejudge_replaces_leak)
 	lc_judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
+
+/* Extra rounds (the baseline is not settled): only a failing start before growing rounds. */
+static unsigned extra(long r1, long r2, long r3, long b1, long b2, long b3)
+{
+	struct lc_round r[3] = { { r1, b1, 0 }, { r2, b2, 0 }, { r3, b3, 0 } };
+	return lc_extra_rounds(r, 3, 100);
+}
+
+Test(extra, a_failing_start_before_growth)
+{
+	cr_expect_eq(extra(-103, -100, 50, -3000, -3000, 3200), 2, "blocks: two rounds to replace");
+	cr_expect_eq(extra(-60, 50, 50, 0, 0, 0), 1, "blocks: one round");
+	cr_expect_eq(extra(0, 0, 0, -20000, 6400, 6400), 1, "bytes, by their floor of 1 B per connection");
+}
+
+Test(extra, nothing_to_add)
+{
+	cr_expect_eq(extra(0, 0, 0, 0, 0, 0), 0, "flat");
+	cr_expect_eq(extra(4, 0, 0, 16, 0, 0), 0, "one-time growth at the start");
+	cr_expect_eq(extra(0, 3, 0, 0, 552, 0), 0, "growth in the middle only");
+	cr_expect_eq(extra(50, 50, 50, 3200, 3200, 3200), 0, "every round grew: judged as it is");
+	cr_expect_eq(extra(0, 0, 0, 0, 50, 99), 0, "bytes under the floor (100 per round) are no growth");
+}

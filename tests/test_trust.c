@@ -19,12 +19,13 @@
 
 static struct lc_report rep;
 static unsigned warmup = 10, cycles = CYCLES; /* a test may change them: each runs in its own process */
+static const char *extra[4];   /* more shapes options, NULL-terminated */
 
 /* shapes MODE [--leak] [more args] through lc_run, under an optional launcher. */
 static enum lc_verdict judge_shape(const char *launcher, const char *mode, bool leak, double settle,
 				   const char *skip)
 {
-	char *argv[8];
+	char *argv[12];
 	int n = 0;
 	if (launcher)
 		argv[n++] = strdup(launcher);
@@ -32,6 +33,8 @@ static enum lc_verdict judge_shape(const char *launcher, const char *mode, bool 
 	argv[n++] = strdup(mode);
 	if (leak)
 		argv[n++] = strdup("--leak");
+	for (size_t i = 0; extra[i]; i++)
+		argv[n++] = strdup(extra[i]);
 	argv[n] = NULL;
 	struct lc_options o;
 	lc_options_init(&o);
@@ -157,6 +160,24 @@ Test(trust_procs, prefork_worker)
 	cr_expect(rep.procs[rep.primary].accepted, "prefork: the leaking process must be the one that served");
 	lc_report_free(&rep);
 	expect_clean("prefork");
+}
+
+/* nginx's shape: the worker switches to another user, so vgdb cannot reach it (its FIFOs are
+ * root's), and every connection is closed right after the reply, so the probe never shows
+ * who serves. Only the idle parent can be measured: never clean, and the worker is not
+ * poked by a vgdb it would die of. */
+Test(trust_procs, worker_out_of_reach)
+{
+	if (geteuid() != 0)
+		cr_skip_test("switching the worker's user needs root");
+	extra[0] = "--once";
+	extra[1] = "--user";
+	extra[2] = "65534";
+	enum lc_verdict v = judge_shape(NULL, "prefork", true, 0.3, NULL);
+	cr_expect_eq(v, LC_ERROR, "an unreachable worker was judged %d: %s", v, rep.reason);
+	cr_expect(strstr(rep.reason, "could not be measured") && strstr(rep.reason, "switched user"),
+		  "the reason must say which process and why: %s", rep.reason);
+	lc_report_free(&rep);
 }
 
 /* A child per connection: the parent lives on and is judged; the children come and go. */

@@ -139,6 +139,9 @@ void lc_report_free(struct lc_report *rep);
 bool lc_grows_every_round(const long *deltas, size_t n);   /* CPython regrtest -R rule */
 /* Every delta >= floor (floor >= 1). */
 bool lc_grows_every_round_by(const long *deltas, size_t n, long floor);
+/* Rounds to measure more (0 to n - 1) when the last rounds grew and the first did not, as
+ * when frees are pending at the unsettled baseline: the last n are then judged. */
+unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned per_round);
 /* Judges one process's rounds: sets retained, bytes_grew, fds_leaked and the means. */
 void lc_judge_proc(struct lc_proc_result *p, unsigned per_round);
 void lc_judge(struct lc_report *rep);                      /* sets verdict and reason */
