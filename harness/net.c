@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "lc/proc.h"
@@ -241,6 +242,17 @@ struct tcp_entry {
 
 static int read_proc_tcp(struct tcp_entry *t, int cap);
 
+/* A sock_diag socket whose reads give up after a second: the kernel answers at once, but no
+ * wait here is without a deadline. -1 if sock_diag is not there. */
+static int diag_socket(void)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return fd;
+}
+
 /* One family's TCP sockets but TIME_WAIT ones, from the kernel's sock_diag netlink interface,
  * appended to t[n..cap). Returns the new count, -1 if the interface is not there. */
 static int diag_dump(int family, struct tcp_entry *t, int n, int cap)
@@ -255,7 +267,7 @@ static int diag_dump(int family, struct tcp_entry *t, int n, int cap)
 		       .idiag_states = ~(1u << 6) }, /* TCP_TIME_WAIT: no inode, and thousands of them */
 	};
 	static char buf[65536];
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG), result = -1;
+	int fd = diag_socket(), result = -1;
 	if (fd < 0 || send(fd, &req, sizeof req, 0) != (ssize_t)sizeof req)
 		goto out;
 	for (;;) {
@@ -447,7 +459,7 @@ static long diag_lookup(unsigned port, unsigned peer)
 			req.r.id.idiag_src[3] = req.r.id.idiag_dst[3] = lo;
 		}
 		char buf[1024];
-		int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+		int fd = diag_socket();
 		ssize_t len = fd >= 0 && send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req ? recv(fd, buf, sizeof buf, 0) : -1;
 		if (fd >= 0)
 			close(fd);

@@ -166,3 +166,19 @@ Test(reports, baseline_of_known_leaks)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
 }
+
+/* LEAKCHECK_KEEP_FAILED=1 (CI): a leak keeps its work dir for upload, a clean run does not. */
+Test(reports, failed_runs_keep_their_logs)
+{
+	static struct lc_report rep;
+	char cmd[1100];
+	cr_assert_eq(setenv("LEAKCHECK_KEEP_FAILED", "1", 1), 0);
+	cr_assert_eq(run_with("cases/global_list/leaky", NULL, NULL, &rep), LC_LEAK, "%s", rep.reason);
+	cr_expect(rep.kept && access(rep.workdir, F_OK) == 0, "the leaky run's work dir %s is gone", rep.workdir);
+	snprintf(cmd, sizeof cmd, "test -s %s/server.out && rm -rf %s", rep.workdir, rep.workdir);
+	cr_expect_eq(system(cmd), 0, "no server.out kept in %s", rep.workdir);
+	lc_report_free(&rep);
+	cr_assert_eq(run_with("cases/global_list/fixed", NULL, NULL, &rep), LC_CLEAN, "%s", rep.reason);
+	cr_expect(!rep.kept && access(rep.workdir, F_OK) != 0, "a clean run kept %s", rep.workdir);
+	lc_report_free(&rep);
+}
