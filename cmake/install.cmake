@@ -42,3 +42,26 @@ file(RELATIVE_PATH LC_PC_TO_PREFIX /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /pr
 string(REGEX REPLACE "/$" "" LC_PC_TO_PREFIX "${LC_PC_TO_PREFIX}")
 configure_file(cmake/leakcheck.pc.in ${CMAKE_BINARY_DIR}/leakcheck.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/leakcheck.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The .deb (`make package`, or `cpack` in the build dir): the same install rules under /usr.
+# Depends: what dpkg-shlibdeps reads off bin/leakcheck (libc6, libexpat1), valgrind (memcheck
+# and vgdb: leakcheck runs them), and libexpat1-dev, because find_package(leakcheck) looks for
+# expat on behalf of libleakcheck.a. One package, not a -dev split: the CMake package needs both
+# the program and the library.
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME leakcheck)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "connleaks maintainers")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+  "catch connection leaks of a TCP server under valgrind memcheck")
+set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
+  "leakcheck runs a TCP server under valgrind memcheck, drives connect/disconnect cycles at it\n\
+on 127.0.0.1 and judges leaks at exit and while it runs (memory kept per connection but\n\
+freed at shutdown). Exit status 0 clean, 1 leak, 2 could not judge. With the library\n\
+libleakcheck.a, a CMake package (find_package(leakcheck), leakcheck_add_test) and pkg-config.")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION devel)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "valgrind, libexpat1-dev")
+include(CPack)
