@@ -13,7 +13,7 @@ ASAN_BUILD ?= build-asan
 # ASan binary cannot run under valgrind.
 SANITIZE_TESTS ?= ^(obj|vgxml|vgdb|judge|server|fuzz_replay)$$
 
-.PHONY: all check demo bench clean configure fuzz sanitize
+.PHONY: all check demo bench clean configure fuzz sanitize package
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -27,6 +27,12 @@ check: configure
 
 demo: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target demo
+
+# The .deb (CPack's DEB generator) in $(BUILD)/, then checked: the tree of cmake --install,
+# under /usr, and it runs (tests/package.sh).
+package: configure
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target package
+	tests/package.sh $(BUILD) . "$$(ls -t $(BUILD)/leakcheck_*.deb | head -n 1)"
 
 bench: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target bench

@@ -9,6 +9,11 @@
 #include "lc/leakcheck.h"
 #include "lc/proc.h"
 
+/* The project's version, from CMake's project(VERSION) (harness/CMakeLists.txt). */
+#ifndef LC_VERSION
+#define LC_VERSION "unknown"
+#endif
+
 static const char usage[] =
 	"usage: leakcheck [OPTIONS] -- SERVER [ARGS...]\n"
 	"Runs SERVER under valgrind memcheck, drives connect/disconnect cycles at it on 127.0.0.1,\n"
@@ -65,6 +70,7 @@ static const char usage[] =
 	"  --keep DIR           keep valgrind's raw logs (XML, vgdb output, server output) in DIR\n"
 	"  --valgrind PROG      valgrind program to run (default valgrind)\n"
 	"  -q                   print only the verdict line\n"
+	"  --version            print leakcheck's version and exit\n"
 	"  -h, --help           this text\n";
 
 static void on_signal(int sig)
@@ -114,6 +120,7 @@ int main(int argc, char **argv)
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
 	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD };
 	static const struct option longopts[] = {
+		{ "version", 0, 0, 'V' },
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
 		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
@@ -142,6 +149,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'q': quiet = true; break;
 		case 'h': fputs(usage, stdout); return 0;
+		case 'V': puts("leakcheck " LC_VERSION); return 0;
 		case O_READY: o.ready = optarg; break;
 		case O_CYCLES: bad = parse_uint(optarg, &o.cycles) || o.cycles < 1; break;
 		case O_ROUNDS: bad = parse_uint(optarg, &o.rounds) || o.rounds < 2 || o.rounds > LC_MAX_ROUNDS; break;
