@@ -452,6 +452,28 @@ int lc_sockets_pending(unsigned port, const int *pids, size_t npids)
 	return n < 0 ? -1 : count_pending_in(t, n, port, pids, npids, &missing);
 }
 
+struct inodes_ctx {
+	unsigned long *out;
+	size_t n, cap;
+};
+
+static bool add_inode(unsigned long inode, void *arg)
+{
+	struct inodes_ctx *c = arg;
+	if (c->n < c->cap)
+		c->out[c->n] = inode;
+	c->n++;
+	return c->n > c->cap; /* over: stop */
+}
+
+size_t lc_socket_inodes(const int *pids, size_t npids, unsigned long *out, size_t cap)
+{
+	struct inodes_ctx c = { out, 0, cap };
+	for (size_t i = 0; i < npids && c.n <= cap; i++)
+		each_socket(pids[i], add_inode, &c);
+	return c.n > cap ? cap + 1 : c.n;
+}
+
 struct owner_ctx {
 	unsigned long inode;
 };

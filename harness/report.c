@@ -72,7 +72,7 @@ static void rounds_text(const struct lc_round *r, size_t n, int what, char *buf,
 }
 
 /* Natively: memory is anonymous memory (native.c), and there are no blocks or sites. */
-static void print_native_memory(FILE *f, const struct lc_proc_result *p, bool multi)
+static void print_native_memory(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
 {
 	char what[320], bytes[240], title[64];
 	rounds_text(p->rounds, p->nrounds, 1, bytes, sizeof bytes);
@@ -80,6 +80,15 @@ static void print_native_memory(FILE *f, const struct lc_proc_result *p, bool mu
 	snprintf(what, sizeof what, "%+.1f B per connection (rounds: %s B)", nz(p->bytes_per_cycle), bytes);
 	fprintf(f, "  %-24s %-52s %s\n", title, p->nrounds ? what : "not measured",
 		p->bytes_grew ? "LEAK" : p->nrounds ? "ok" : "-");
+	long d[LC_MAX_ROUNDS];
+	bool above = p->nrounds > 0;
+	for (size_t i = 0; i < p->nrounds; i++) {
+		d[i] = p->rounds[i].dbytes;
+		above = above && d[i] >= (long)lc_bytes_floor(rep);
+	}
+	if (above && !p->bytes_grew && !lc_steady(d, p->nrounds))
+		fprintf(f, "      every round grew, but unevenly (the smallest below the spread between them): "
+			   "allocator noise, not a leak one can tell natively\n");
 }
 
 /* A row for threads, or for the server's counter (what: 3 or 4 in rounds_text). */
@@ -126,7 +135,7 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 	if (p->base_objects >= 0 && p->nrounds)
 		print_count(f, p, 4, "objects (--stats)", p->base_objects, p->objects_grew);
 	if (rep->native)
-		print_native_memory(f, p, multi);
+		print_native_memory(f, rep, p, multi);
 	else
 		print_heap(f, rep, p, multi);
 	rounds_text(p->rounds, p->nrounds, 2, fds, sizeof fds);

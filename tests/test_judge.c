@@ -314,3 +314,64 @@ Test(extra, nothing_to_add)
 	cr_expect_eq(extra(50, 50, 50, 3200, 3200, 3200), 0, "every round grew: judged as it is");
 	cr_expect_eq(extra(0, 0, 0, 0, 50, 99), 0, "bytes under the floor (100 per round) are no growth");
 }
+
+/* ---- the native engine: memory in pages, a floor from noise, rounds that must agree ---- */
+
+static void native_rounds(long b1, long b2, long b3)
+{
+	init_report(3, 500);
+	rep.native = true;
+	rep.bytes_floor = 4096;
+	set_round(0, 0, b1, 0);
+	set_round(1, 0, b2, 0);
+	set_round(2, 0, b3, 0);
+	lc_judge(&rep);
+}
+
+Test(native, a_steady_leak)
+{
+	native_rounds(413696, 417792, 413696); /* global_list/leaky natively */
+	expect_verdict(LC_LEAK, "anonymous memory grew in every round (830.1 bytes per connection, above the noise "
+				"floor of 4096 bytes per round)");
+}
+
+Test(native, uneven_growth_is_noise)
+{
+	native_rounds(73728, 4096, 12288); /* a clean Python server, seen once */
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+	native_rounds(4096, 8192, 4096); /* a small leak, in pages: the smallest equals the spread */
+	cr_expect_eq(rep.verdict, LC_LEAK, "%s", rep.reason);
+}
+
+Test(native, below_the_floor)
+{
+	native_rounds(4095, 4095, 4095);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+	cr_expect_eq(lc_detection_limit(&rep), 4096.0 / 500, "the floor over a round's connections");
+}
+
+Test(native, threads_and_the_servers_counter)
+{
+	init_report(3, 100);
+	for (size_t i = 0; i < 3; i++) {
+		rep.rounds[i].dthreads = 100;
+		rep.rounds[i].dobjects = 100;
+	}
+	lc_judge(&rep);
+	expect_verdict(LC_LEAK, "the server's own counter (--stats) grew in every round (1.00 per connection); "
+				"threads grew in every round: a thread outlives its connection");
+	rep.rounds[1].dthreads = 0;
+	rep.rounds[1].dobjects = 0;
+	lc_judge(&rep);
+	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
+}
+
+Test(native, steady)
+{
+	long a[] = { 10, 10, 10 }, b[] = { 10, 5, 10 }, c[] = { 10, 4, 10 }, d[] = { -1, 5, 5 };
+	cr_expect(lc_steady(a, 3));
+	cr_expect(lc_steady(b, 3), "the smallest equals the spread");
+	cr_expect_not(lc_steady(c, 3));
+	cr_expect_not(lc_steady(d, 3));
+	cr_expect_not(lc_steady(a, 0), "no rounds");
+}

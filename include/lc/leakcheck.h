@@ -162,9 +162,11 @@ bool lc_grows_every_round_by(const long *deltas, size_t n, long floor);
 /* Rounds to measure more (0 to n - 1) when the last rounds grew and the first did not, as
  * when frees are pending at the unsettled baseline: the last n are then judged. */
 unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
-/* Judges one process's rounds: sets retained, bytes_grew, fds_leaked, threads_leaked,
- * objects_grew and the means. bytes_floor: the byte rule's growth per round. */
-void lc_judge_proc(struct lc_proc_result *p, unsigned per_round, unsigned long bytes_floor);
+/* Judges one process's rounds by rep's rules (its connections per round, byte floor, engine):
+ * sets retained, bytes_grew, fds_leaked, threads_leaked, objects_grew and the means. */
+void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep);
+/* Natively, rounds of memory growth that agree: the smallest at least the spread (max - min). */
+bool lc_steady(const long *d, size_t n);
 /* The byte rule's floor per round for a run: memcheck's, or native's from its noise. */
 unsigned long lc_bytes_floor(const struct lc_report *rep);
 /* Natively: the smallest growth per connection the run could see (the floor over a round). */

@@ -32,6 +32,9 @@ int lc_sockets_pending(unsigned port, const int *pids, size_t npids);
 /* The pid holding the server end of the connection 127.0.0.1:peer_port -> port: one of pids
  * if it is theirs, else any process's; 0 if none is found. */
 int lc_socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t npids);
+/* The socket inodes the processes hold (their /proc/PID/fd), up to cap. Returns how many, or
+ * cap + 1 when there are more. */
+size_t lc_socket_inodes(const int *pids, size_t npids, unsigned long *out, size_t cap);
 /* The local port of a connected socket (0 on error). */
 unsigned lc_local_port(int fd);
 /* Open fds of a process (/proc/PID/fd), -1 if unreadable. */
