@@ -4,7 +4,7 @@
 The post's server made runnable (cases/pyserver.py adds the port argument, the listening line,
 STATS and SIGTERM). `diff leaky.py fixed.py` is the fix: remove() in a finally:, because a
 remove() after the loop would miss QUIT (the return) and a reset (the exception).
-STATS after N cycles: Connection=N+1 here, Connection=1 in fixed.py.
+STATS after N connections: Connection=N+1 here, Connection=1 in fixed.py.
 """
 import os
 import sys

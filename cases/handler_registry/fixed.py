@@ -6,7 +6,7 @@ STATS and SIGTERM). logging.getLogger(name) keeps every logger it ever made in
 logging.Logger.manager.loggerDict, and each logger keeps its handlers: a name per peer is a
 logger and a handler per connection, for ever. `diff leaky.py fixed.py` is the fix: one
 logger, and the peer passed with each record (a LoggerAdapter).
-STATS after N cycles: Logger=N+1 StreamHandler=N+1 here, Logger=1 StreamHandler=1 in fixed.py.
+STATS after N connections: Logger=N+1 StreamHandler=N+1 here, Logger=1 StreamHandler=1 in fixed.py.
 Nothing is logged (INFO records, the WARNING default level): the leak needs no output.
 """
 import logging

@@ -4,7 +4,7 @@
 The post's server made runnable (cases/pyserver.py adds the port argument, the listening line,
 STATS and SIGTERM). `diff leaky.py fixed.py` is the fix: dispose() undoes what __init__ did.
 Not __del__: the registry's reference is exactly what keeps __del__ from ever running.
-STATS after N cycles: Connection=N+1 here, Connection=1 in fixed.py.
+STATS after N connections: Connection=N+1 here, Connection=1 in fixed.py.
 """
 import os
 import sys
