@@ -13,7 +13,7 @@ ASAN_BUILD ?= build-asan
 # ASan binary cannot run under valgrind.
 SANITIZE_TESTS ?= ^(obj|vgxml|vgdb|judge|server|fuzz_replay)$$
 
-.PHONY: all check demo bench clean configure fuzz sanitize
+.PHONY: all check demo bench clean configure fuzz sanitize plots
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -27,6 +27,12 @@ check: configure
 
 demo: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target demo
+
+# cases/heap.dat and cases/heap.svg (gnuplot, from gnuplot-nox) and the table in cases/README.md:
+# every case variant through leakcheck afresh, with the case suites' options.
+plots: all
+	rm -rf $(BUILD)/transcripts-plots
+	cases/transcripts --update --build $(BUILD) --reports $(BUILD)/transcripts-plots plot
 
 bench: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target bench

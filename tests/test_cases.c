@@ -19,7 +19,7 @@
 #define ROUNDS 3
 
 struct expect {
-	long retained_blocks, retained_bytes; /* per cycle, while running */
+	long retained_blocks, retained_bytes; /* per connection, while running */
 	char holder[64];                      /* the data symbol that holds them, or "cycle" */
 	long lost_blocks, lost_bytes;         /* per connection, at exit (definite + indirect) */
 };
@@ -139,12 +139,12 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 	run_variant("leaky", &rep);
 	cr_assert_eq(rep.verdict, LC_LEAK, "%s/leaky: positive control NOT caught: %s", LC_PATTERN, rep.reason);
 
-	/* while running: exactly the blocks and bytes of one connection per cycle */
+	/* while running: exactly one connection's blocks and bytes for every connection served */
 	cr_expect_eq(rep.retained, e.retained_blocks > 0, "%s/leaky: retention %s", LC_PATTERN,
 		     rep.retained ? "reported but not promised" : "promised but not reported");
-	cr_expect_eq(rep.blocks_per_cycle, (double)e.retained_blocks, "%s/leaky: %.3f blocks per cycle, header says %ld",
+	cr_expect_eq(rep.blocks_per_cycle, (double)e.retained_blocks, "%s/leaky: %.3f blocks per connection, header says %ld",
 		     LC_PATTERN, rep.blocks_per_cycle, e.retained_blocks);
-	cr_expect_eq(rep.bytes_per_cycle, (double)e.retained_bytes, "%s/leaky: %.3f bytes per cycle, header says %ld",
+	cr_expect_eq(rep.bytes_per_cycle, (double)e.retained_bytes, "%s/leaky: %.3f bytes per connection, header says %ld",
 		     LC_PATTERN, rep.bytes_per_cycle, e.retained_bytes);
 
 	/* at exit: every connection's objects lost, or none */

@@ -9,7 +9,7 @@
  *
  * Per connection: struct logger 64 B + its name 48 B + struct log_handler 56 B = 3 blocks,
  * 168 bytes (x86_64). The connection itself (struct conn, its peer) is freed on close in both.
- * What the tools report after N connect/disconnect cycles (any close mode), then SIGTERM:
+ * What the tools report after N connections (any close mode), then SIGTERM:
  *
  *                                       leaky.c                        fixed.c
  *   retained while running, from        +3 blocks, +168 bytes per      +0
