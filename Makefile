@@ -13,7 +13,7 @@ ASAN_BUILD ?= build-asan
 # ASan binary cannot run under valgrind.
 SANITIZE_TESTS ?= ^(obj|vgxml|vgdb|judge|server|fuzz_replay)$$
 
-.PHONY: all check demo bench clean configure fuzz sanitize plots
+.PHONY: all check demo bench clean configure fuzz sanitize package plots
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -33,6 +33,12 @@ demo: configure
 plots: all
 	rm -rf $(BUILD)/transcripts-plots
 	cases/transcripts --update --build $(BUILD) --reports $(BUILD)/transcripts-plots plot
+
+# The .deb (CPack's DEB generator) in $(BUILD)/, then checked: the tree of cmake --install,
+# under /usr, and it runs (tests/package.sh).
+package: configure
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target package
+	tests/package.sh $(BUILD) . "$$(ls -t $(BUILD)/leakcheck_*.deb | head -n 1)"
 
 bench: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target bench

@@ -21,26 +21,49 @@ bool lc_grows_every_round(const long *deltas, size_t n)
 	return lc_grows_every_round_by(deltas, n, 1);
 }
 
-/* The rules for one series of rounds. Blocks: +1 in every round. Bytes: +LC_BYTES_FLOOR per
- * connection in every round, even with a flat block count (a buffer or an array grown with
- * realloc keeps its one block). fds: +1 in every round. */
-static void judge_rounds(const struct lc_round *r, size_t n, unsigned per_round, bool *retained,
-			 bool *bytes_grew, bool *fds_leaked, double *bpc, double *Bpc)
+/* The rules for one series of rounds. Blocks: +1 in every round. Bytes: +bytes_floor in
+ * every round, even with a flat block count (a buffer or an array grown with realloc keeps its
+ * one block). fds, threads and the server's own counter: +1 in every round. */
+struct rules {
+	bool retained, bytes_grew, fds_leaked, threads_leaked, objects_grew;
+	double bpc, Bpc, opc;        /* means per connection: blocks, bytes, objects */
+};
+
+static void judge_rounds(const struct lc_round *r, size_t n, unsigned per_round, unsigned long bytes_floor,
+			 struct rules *out)
 {
-	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS], fds[LC_MAX_ROUNDS], tb = 0, tB = 0;
+	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS], fds[LC_MAX_ROUNDS], thr[LC_MAX_ROUNDS],
+		objs[LC_MAX_ROUNDS], tb = 0, tB = 0, to = 0;
 	for (size_t i = 0; i < n; i++) {
 		blocks[i] = r[i].dblocks;
 		bytes[i] = r[i].dbytes;
 		fds[i] = r[i].dfds;
+		thr[i] = r[i].dthreads;
+		objs[i] = r[i].dobjects;
 		tb += r[i].dblocks;
 		tB += r[i].dbytes;
+		to += r[i].dobjects;
 	}
 	double cycles = (double)n * per_round;
-	*bpc = cycles > 0 ? tb / cycles : 0;
-	*Bpc = cycles > 0 ? tB / cycles : 0;
-	*retained = lc_grows_every_round(blocks, n);
-	*bytes_grew = lc_grows_every_round_by(bytes, n, (long)per_round * LC_BYTES_FLOOR);
-	*fds_leaked = lc_grows_every_round(fds, n);
+	out->bpc = cycles > 0 ? tb / cycles : 0;
+	out->Bpc = cycles > 0 ? tB / cycles : 0;
+	out->opc = cycles > 0 ? to / cycles : 0;
+	out->retained = lc_grows_every_round(blocks, n);
+	out->bytes_grew = lc_grows_every_round_by(bytes, n, (long)bytes_floor);
+	out->fds_leaked = lc_grows_every_round(fds, n);
+	out->threads_leaked = lc_grows_every_round(thr, n);
+	out->objects_grew = lc_grows_every_round(objs, n);
+}
+
+unsigned long lc_bytes_floor(const struct lc_report *rep)
+{
+	unsigned long f = (unsigned long)rep->per_round * LC_BYTES_FLOOR;
+	return rep->bytes_floor > f ? rep->bytes_floor : f;
+}
+
+double lc_detection_limit(const struct lc_report *rep)
+{
+	return rep->per_round ? (double)lc_bytes_floor(rep) / rep->per_round : 0;
 }
 
 /* Length of the run of rounds at the end of d[0..n) that grew by floor or more. */
@@ -58,7 +81,7 @@ static size_t growing_tail(const long *d, size_t n, long floor)
  * grows is settled, so a true base follows it. So when the last rounds grew and the first did
  * not, by the block or the byte rule, as many rounds more are measured and the last n judged:
  * the rule stays n growing rounds in a row. */
-unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned per_round)
+unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor)
 {
 	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS];
 	size_t need = 0;
@@ -66,17 +89,30 @@ unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned per_round)
 		blocks[i] = r[i].dblocks;
 		bytes[i] = r[i].dbytes;
 	}
-	size_t tails[2] = { growing_tail(blocks, n, 1), growing_tail(bytes, n, (long)per_round * LC_BYTES_FLOOR) };
+	size_t tails[2] = { growing_tail(blocks, n, 1), growing_tail(bytes, n, (long)bytes_floor) };
 	for (int t = 0; t < 2; t++)
 		if (tails[t] > 0 && tails[t] < n && n - tails[t] > need)
 			need = n - tails[t];
 	return (unsigned)need;
 }
 
-void lc_judge_proc(struct lc_proc_result *p, unsigned per_round)
+void lc_judge_proc(struct lc_proc_result *p, unsigned per_round, unsigned long bytes_floor)
 {
-	judge_rounds(p->rounds, p->nrounds, per_round, &p->retained, &p->bytes_grew, &p->fds_leaked,
-		     &p->blocks_per_cycle, &p->bytes_per_cycle);
+	struct rules x;
+	judge_rounds(p->rounds, p->nrounds, per_round, bytes_floor, &x);
+	p->retained = x.retained;
+	p->bytes_grew = x.bytes_grew;
+	p->fds_leaked = x.fds_leaked;
+	p->threads_leaked = x.threads_leaked;
+	p->objects_grew = x.objects_grew;
+	p->blocks_per_cycle = x.bpc;
+	p->bytes_per_cycle = x.Bpc;
+	p->objects_per_cycle = x.opc;
+}
+
+static bool leaks(const struct lc_proc_result *p)
+{
+	return p->retained || p->bytes_grew || p->fds_leaked || p->threads_leaked || p->objects_grew;
 }
 
 /* "in pid 123 (worker)" when more than one process was measured. */
@@ -104,13 +140,26 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
 		snprintf(why, sizeof why, "%.2f blocks (%.1f bytes) retained per connection while running%s",
 			 p->blocks_per_cycle, p->bytes_per_cycle, at);
 		add(reason, cap, n, why);
+	} else if (p->bytes_grew && rep->native) {
+		snprintf(why, sizeof why, "anonymous memory grew in every round (%.1f bytes per connection, above "
+			 "the noise floor of %lu bytes per round)%s", p->bytes_per_cycle, lc_bytes_floor(rep), at);
+		add(reason, cap, n, why);
 	} else if (p->bytes_grew) {
 		snprintf(why, sizeof why, "heap bytes grew in every round (%.1f bytes per connection) while the block "
 			 "count did not: a buffer or array grown with realloc%s", p->bytes_per_cycle, at);
 		add(reason, cap, n, why);
 	}
+	if (p->objects_grew) {
+		snprintf(why, sizeof why, "the server's own counter (--stats) grew in every round (%.2f per "
+			 "connection)%s", p->objects_per_cycle, at);
+		add(reason, cap, n, why);
+	}
 	if (p->fds_leaked) {
 		snprintf(why, sizeof why, "open fds grew in every round%s", at);
+		add(reason, cap, n, why);
+	}
+	if (p->threads_leaked) {
+		snprintf(why, sizeof why, "threads grew in every round: a thread outlives its connection%s", at);
 		add(reason, cap, n, why);
 	}
 }
@@ -124,11 +173,9 @@ static void pick_primary(struct lc_report *rep)
 		struct lc_proc_result *p = &rep->procs[i];
 		if (!p->judged)
 			continue;
-		lc_judge_proc(p, rep->per_round);
-		bool leaks = p->retained || p->bytes_grew || p->fds_leaked;
-		if (best == rep->nprocs || (leaks && !(rep->procs[best].retained || rep->procs[best].bytes_grew ||
-						       rep->procs[best].fds_leaked)) ||
-		    (!leaks && p->accepted && !rep->procs[best].accepted))
+		lc_judge_proc(p, rep->per_round, lc_bytes_floor(rep));
+		if (best == rep->nprocs || (leaks(p) && !leaks(&rep->procs[best])) ||
+		    (!leaks(p) && p->accepted && !rep->procs[best].accepted))
 			best = i;
 	}
 	rep->primary = best < rep->nprocs ? best : 0;
@@ -156,12 +203,15 @@ void lc_judge(struct lc_report *rep)
 		memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
 		solo.nrounds = rep->nrounds;
 	}
-	lc_judge_proc(top, rep->per_round);
+	lc_judge_proc(top, rep->per_round, lc_bytes_floor(rep));
 	rep->blocks_per_cycle = top->blocks_per_cycle;
 	rep->bytes_per_cycle = top->bytes_per_cycle;
+	rep->objects_per_cycle = top->objects_per_cycle;
 	rep->retained = top->retained;
 	rep->bytes_grew = top->bytes_grew;
 	rep->fds_leaked = top->fds_leaked;
+	rep->threads_leaked = top->threads_leaked;
+	rep->objects_grew = top->objects_grew;
 	unsigned long lost = rep->exit.bytes[VG_DEFINITE] + rep->exit.bytes[VG_INDIRECT];
 	char why[160];
 	int n = 0;

@@ -9,10 +9,23 @@
 #include "lc/leakcheck.h"
 #include "lc/proc.h"
 
+/* The project's version, from CMake's project(VERSION) (harness/CMakeLists.txt). */
+#ifndef LC_VERSION
+#define LC_VERSION "unknown"
+#endif
+
 static const char usage[] =
 	"usage: leakcheck [OPTIONS] -- SERVER [ARGS...]\n"
 	"Runs SERVER under valgrind memcheck, drives connect/disconnect cycles at it on 127.0.0.1,\n"
 	"and judges leaks at exit and while it runs. Exit status: 0 clean, 1 leak, 2 could not judge.\n"
+	"  --native             no valgrind: the server runs as it is, and each snapshot reads its\n"
+	"                       anonymous memory, fds and threads in /proc; no exit report, no\n"
+	"                       sites. Defaults become --cycles 500 --warmup 50; the\n"
+	"                       report states the smallest growth per connection it could see\n"
+	"  --stats TEXT         sent on the probe connection at each snapshot; the server's reply\n"
+	"                       holds a counter of its own (live objects), judged like heap blocks\n"
+	"  --stats-field REGEX  where the counter is in that reply (group 1; default\n"
+	"                       'objects=([0-9]+)')\n"
 	"  {port} in ARGS       replaced by a free loopback port; otherwise the port is read from the\n"
 	"                       server's stdout line 'listening on 127.0.0.1:PORT'\n"
 	"  --port N             the server's fixed port (it must be free); {port} is N\n"
@@ -57,6 +70,7 @@ static const char usage[] =
 	"  --keep DIR           keep valgrind's raw logs (XML, vgdb output, server output) in DIR\n"
 	"  --valgrind PROG      valgrind program to run (default valgrind)\n"
 	"  -q                   print only the verdict line\n"
+	"  --version            print leakcheck's version and exit\n"
 	"  -h, --help           this text\n";
 
 static void on_signal(int sig)
@@ -104,8 +118,9 @@ static bool writable(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD };
 	static const struct option longopts[] = {
+		{ "version", 0, 0, 'V' },
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
 		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
@@ -114,12 +129,17 @@ int main(int argc, char **argv)
 		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "every", 1, 0, O_EVERY },
 		{ "script", 1, 0, O_SCRIPT }, { "port", 1, 0, O_PORT }, { "config", 1, 0, O_CONFIG },
 		{ "write-suppressions", 1, 0, O_WSUPP }, { "junit", 1, 0, O_JUNIT }, { "sarif", 1, 0, O_SARIF },
-		{ "baseline", 1, 0, O_BASE }, { "write-baseline", 1, 0, O_WBASE }, { "help", 0, 0, 'h' }, { 0 },
+		{ "baseline", 1, 0, O_BASE }, { "write-baseline", 1, 0, O_WBASE }, { "native", 0, 0, O_NATIVE },
+		{ "stats", 1, 0, O_STATS }, { "stats-field", 1, 0, O_SFIELD }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct lc_options o;
 	const char *json = NULL, *junit = NULL, *sarif = NULL;
+	static char stats[LC_TEXT_MAX];
 	bool quiet = false, send_given = false, expect_given = false;
 	lc_options_init(&o);
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--native") == 0) /* its defaults first: any option given overrides them */
+			lc_options_init_native(&o);
 	opterr = 0;
 	int c, idx = 0;
 	size_t nalloc = 0;
@@ -129,6 +149,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'q': quiet = true; break;
 		case 'h': fputs(usage, stdout); return 0;
+		case 'V': puts("leakcheck " LC_VERSION); return 0;
 		case O_READY: o.ready = optarg; break;
 		case O_CYCLES: bad = parse_uint(optarg, &o.cycles) || o.cycles < 1; break;
 		case O_ROUNDS: bad = parse_uint(optarg, &o.rounds) || o.rounds < 2 || o.rounds > LC_MAX_ROUNDS; break;
@@ -154,6 +175,9 @@ int main(int argc, char **argv)
 		case O_SETTLE: o.settle = strtod(optarg, &end); bad = *end || !(o.settle >= 0 && o.settle <= 600); break;
 		case O_SKIP: o.trace_skip = optarg; break;
 		case O_EVERY: bad = parse_uint(optarg, &o.every) || o.every < 1; break;
+		case O_NATIVE: break;
+		case O_STATS: bad = set_text(stats, &o.stats_len, optarg) || !o.stats_len; o.stats = stats; break;
+		case O_SFIELD: o.stats_field = optarg; bad = !*optarg; break;
 		case O_ALLOC: bad = nalloc == LC_MAX_ALLOC_FNS || !*optarg; if (!bad) o.alloc_fns[nalloc++] = optarg; break;
 		default: return usage_error("unknown option or missing value", argv[optind - 1]);
 		}

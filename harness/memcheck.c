@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lc/native.h"
 #include "lc/net.h"
 #include "lc/proc.h"
 
@@ -232,7 +233,7 @@ size_t mc_discover(struct mc_engine *e)
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (mc_find(e, pids[i]) || !has_fifo(e, pids[i]))
+		if (mc_find(e, pids[i]) || (!e->native && !has_fifo(e, pids[i])))
 			continue; /* known, or not under valgrind (skipped by --trace-children-skip) */
 		struct mc_proc *p = free_slot(e);
 		if (!p) {
@@ -243,7 +244,7 @@ size_t mc_discover(struct mc_engine *e)
 		lc_proc_stat(p->pid, p->name, sizeof p->name, NULL);
 		program_name(p->pid, p->name, sizeof p->name);
 		p->alive = true;
-		p->unreachable = user_switched(e, p);
+		p->unreachable = !e->native && user_switched(e, p);
 	}
 	for (size_t i = 0; i < e->nprocs; i++)
 		alive += e->procs[i].alive;
@@ -272,6 +273,10 @@ int mc_command(struct mc_engine *e, struct mc_proc *p, const char *cmd, const ch
 	       char *err, size_t errlen)
 {
 	*text = NULL;
+	if (e->native) {
+		snprintf(err, errlen, "no monitor commands in the native engine");
+		return -1;
+	}
 	if (!p->has_relay && !p->unreachable && !has_fifo(e, p->pid)) { /* vgdb would wait until the timeout */
 		p->unreachable = true;
 		snprintf(p->why, sizeof p->why, "its vgdb FIFOs are gone");
@@ -306,6 +311,8 @@ int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const c
 		struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	char *text = NULL, why[256];
+	if (e->native)
+		return nat_measure(p->pid, snap, err, errlen);
 	int rc = mc_command(e, p, cmd, out_path, &text, err, errlen);
 	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
 		char errpath[700], last[200] = "";
@@ -320,8 +327,11 @@ int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const c
 		rc = -1;
 	}
 	free(text);
-	if (rc == 0)
+	if (rc == 0) {
 		snap->fds = lc_count_fds(p->pid);
+		snap->threads = lc_count_threads(p->pid);
+		snap->objects = -1;
+	}
 	return rc;
 }
 

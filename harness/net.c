@@ -242,6 +242,14 @@ struct tcp_entry {
 
 static int read_proc_tcp(struct tcp_entry *t, int cap);
 
+/* The family the connections to a port were last found in (diag_lookup): a dump walks every
+ * bucket of the kernel's TCP hash, ~14 ms a family here, so the other family is dumped only
+ * when it may hold something (see lc_sockets_pending). */
+static struct {
+	unsigned port;
+	int family;
+} seen;
+
 /* A sock_diag socket whose reads give up after a second: the kernel answers at once, but no
  * wait here is without a deadline. -1 if sock_diag is not there. */
 static int diag_socket(void)
@@ -408,19 +416,40 @@ static bool count_unclosed(unsigned long inode, void *arg)
 	return false;
 }
 
+/* Pending sockets in t[0..n): the port's unclosed connections, and socket fds of pids that t
+ * does not list (*missing counts them: reset, or in a table not read). */
+static int count_pending_in(const struct tcp_entry *t, int n, unsigned port, const int *pids, size_t npids,
+			    int *missing)
+{
+	struct pending_ctx c = { t, n, port, 0 };
+	int listed = 0;
+	for (int i = 0; i < n; i++)
+		if (t[i].lport == port && (t[i].state == 0x01 || t[i].state == 0x03 || t[i].state == 0x08))
+			listed++;
+	for (size_t i = 0; i < npids; i++)
+		each_socket(pids[i], count_unclosed, &c);
+	*missing = c.count;
+	return listed + c.count;
+}
+
 int lc_sockets_pending(unsigned port, const int *pids, size_t npids)
 {
 	static struct tcp_entry t[8192];
-	int n = read_tcp(t, 8192);
+	int missing, n, count;
+	if (seen.port != port) { /* the family is not known yet: both */
+		n = read_tcp(t, 8192);
+		return n < 0 ? -1 : count_pending_in(t, n, port, pids, npids, &missing);
+	}
+	/* The connections are all in one family; a socket fd missing from it may be in the other
+	 * (a listener of each family): then that one too, before an fd is called unclosed. */
+	n = diag_dump(seen.family, t, 0, 8192);
 	if (n < 0)
-		return -1;
-	struct pending_ctx c = { t, n, port, 0 };
-	for (int i = 0; i < n; i++)
-		if (t[i].lport == port && (t[i].state == 0x01 || t[i].state == 0x03 || t[i].state == 0x08))
-			c.count++;
-	for (size_t i = 0; i < npids; i++)
-		each_socket(pids[i], count_unclosed, &c);
-	return c.count;
+		n = read_proc_tcp(t, 8192);
+	else if ((count = count_pending_in(t, n, port, pids, npids, &missing)) >= 0 && missing == 0)
+		return count;
+	else
+		n = diag_dump(seen.family == AF_INET ? AF_INET6 : AF_INET, t, n, 8192);
+	return n < 0 ? -1 : count_pending_in(t, n, port, pids, npids, &missing);
 }
 
 struct owner_ctx {
@@ -468,8 +497,13 @@ static long diag_lookup(unsigned port, unsigned peer)
 			return result;
 		const struct inet_diag_msg *m = NLMSG_DATA(h);
 		/* the kernel's lookup falls back to the listener: only the connection itself counts */
+		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY && m->idiag_state == 1 && ntohs(m->id.idiag_dport) == peer) {
+			seen.port = port;
+			seen.family = families[f];
+			return (long)m->idiag_inode;
+		}
 		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY)
-			return m->idiag_state == 1 && ntohs(m->id.idiag_dport) == peer ? (long)m->idiag_inode : 0;
+			return 0;
 		result = 0; /* NLMSG_ERROR: not in this family (ENOENT) */
 	}
 	return result;

@@ -282,6 +282,21 @@ pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *po
 	return pid;
 }
 
+int lc_count_threads(int pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 size_t lc_read_file(const char *path, char *buf, size_t cap)
 {
 	FILE *f = fopen(path, "r");

@@ -36,7 +36,7 @@ static void print_exit(FILE *f, const struct lc_report *rep)
 	const struct vg_report *x = &rep->exit;
 	bool lost = x->bytes[VG_DEFINITE] + x->bytes[VG_INDIRECT] > 0;
 	if (!rep->have_exit) {
-		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", "no report", "-");
+		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", rep->native ? "not measured natively" : "no report", "-");
 		return;
 	}
 	char what[128];
@@ -65,12 +65,33 @@ static void rounds_text(const struct lc_round *r, size_t n, int what, char *buf,
 	size_t len = 0;
 	buf[0] = '\0';
 	for (size_t i = 0; i < n && len < cap - 24; i++) {
-		long v = what == 0 ? r[i].dblocks : what == 1 ? r[i].dbytes : r[i].dfds;
+		long v = what == 0 ? r[i].dblocks : what == 1 ? r[i].dbytes : what == 2 ? r[i].dfds :
+			 what == 3 ? r[i].dthreads : r[i].dobjects;
 		len += (size_t)snprintf(buf + len, cap - len, "%s%+ld", i ? " " : "", v);
 	}
 }
 
-static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
+/* Natively: memory is anonymous memory (native.c), and there are no blocks or sites. */
+static void print_native_memory(FILE *f, const struct lc_proc_result *p, bool multi)
+{
+	char what[320], bytes[240], title[64];
+	rounds_text(p->rounds, p->nrounds, 1, bytes, sizeof bytes);
+	snprintf(title, sizeof title, multi ? "memory, anon (pid %d)" : "anonymous memory", p->pid);
+	snprintf(what, sizeof what, "%+.1f B per connection (rounds: %s B)", nz(p->bytes_per_cycle), bytes);
+	fprintf(f, "  %-24s %-52s %s\n", title, p->nrounds ? what : "not measured",
+		p->bytes_grew ? "LEAK" : p->nrounds ? "ok" : "-");
+}
+
+/* A row for threads, or for the server's counter (what: 3 or 4 in rounds_text). */
+static void print_count(FILE *f, const struct lc_proc_result *p, int what, const char *title, long base, bool leak)
+{
+	char rounds[200], text[320];
+	rounds_text(p->rounds, p->nrounds, what, rounds, sizeof rounds);
+	snprintf(text, sizeof text, "%ld at baseline, per round: %s", base, rounds);
+	fprintf(f, "  %-24s %-52s %s\n", title, p->nrounds ? text : "not measured", leak ? "LEAK" : p->nrounds ? "ok" : "-");
+}
+
+static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
 {
 	char what[320], blocks[200], bytes[240], title[64];
 	bool leak = p->retained || p->bytes_grew, grew_some = p->blocks_per_cycle > 0 || p->bytes_per_cycle >= 1;
@@ -95,18 +116,39 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 			fprintf(f, "        held by: %s\n", held);
 		}
 	}
-	rounds_text(p->rounds, p->nrounds, 2, blocks, sizeof blocks);
-	snprintf(what, sizeof what, "%d at baseline, per round: %s", p->base_fds, blocks);
+	(void)rep;
+}
+
+/* One process's rows: its counter, memory, fds and threads. */
+static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
+{
+	char what[320], fds[200];
+	if (p->base_objects >= 0 && p->nrounds)
+		print_count(f, p, 4, "objects (--stats)", p->base_objects, p->objects_grew);
+	if (rep->native)
+		print_native_memory(f, p, multi);
+	else
+		print_heap(f, rep, p, multi);
+	rounds_text(p->rounds, p->nrounds, 2, fds, sizeof fds);
+	snprintf(what, sizeof what, "%d at baseline, per round: %s", p->base_fds, fds);
 	fprintf(f, "  %-24s %-52s %s\n", "open fds", p->nrounds ? what : "not measured",
 		p->fds_leaked ? "LEAK" : p->nrounds ? "ok" : "-");
-	(void)rep;
+	if (p->base_threads > 0)
+		print_count(f, p, 3, "threads", p->base_threads, p->threads_leaked);
 }
 
 static void print_running(FILE *f, const struct lc_report *rep)
 {
 	struct lc_proc_result solo = { .nrounds = rep->nrounds, .retained = rep->retained, .bytes_grew = rep->bytes_grew,
 				       .fds_leaked = rep->fds_leaked, .blocks_per_cycle = rep->blocks_per_cycle,
-				       .bytes_per_cycle = rep->bytes_per_cycle, .base_fds = rep->fds_baseline };
+				       .bytes_per_cycle = rep->bytes_per_cycle, .base_fds = rep->fds_baseline,
+				       .threads_leaked = rep->threads_leaked, .objects_grew = rep->objects_grew,
+				       .objects_per_cycle = rep->objects_per_cycle, .base_objects = -1 };
+	if (rep->nprocs) {
+		solo.pid = rep->procs[rep->primary].pid;
+		solo.base_threads = rep->procs[rep->primary].base_threads;
+		solo.base_objects = rep->procs[rep->primary].base_objects;
+	}
 	memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
 	memcpy(solo.sites, rep->sites, sizeof rep->sites);
 	memcpy(solo.held, rep->held, sizeof rep->held);
@@ -143,6 +185,10 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			rep->pending_left, rep->pending_left > 1 ? "s" : "");
 	if (rep->snapshots[0] && strcmp(rep->snapshots, "vgdb relay") != 0)
 		fprintf(f, "  snapshots: %s\n", rep->snapshots);
+	if (rep->native && rep->per_round)
+		fprintf(f, "  detection limit: %.1f B per connection (%lu B per round over %u connections; idle "
+			   "noise %lu B): less growth is invisible natively, memcheck sees one block\n",
+			lc_detection_limit(rep), lc_bytes_floor(rep), rep->per_round, rep->noise);
 }
 
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet)
@@ -258,8 +304,8 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		rep->retained ? "true" : "false", rep->per_round, rep->blocks_per_cycle, rep->bytes_per_cycle,
 		lc_snapshot_blocks(&rep->baseline), lc_snapshot_bytes(&rep->baseline));
 	for (size_t i = 0; i < rep->nrounds; i++)
-		fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld}", i ? ", " : "", rep->rounds[i].dblocks,
-			rep->rounds[i].dbytes);
+		fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld, \"threads\": %d, \"objects\": %ld}", i ? ", " : "",
+			rep->rounds[i].dblocks, rep->rounds[i].dbytes, rep->rounds[i].dthreads, rep->rounds[i].dobjects);
 	fputs("], \"sites\": [", f);
 	for (size_t i = 0; i < rep->nsites; i++) {
 		fputs(i ? ",\n    " : "\n    ", f);
@@ -272,10 +318,12 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		fprintf(f, "%s{\"connections\": %lu, \"pid\": %d, \"blocks\": %lu, \"bytes\": %lu, \"settled\": %s}",
 			i ? ", " : "", p->connections, p->pid, p->blocks, p->bytes, p->settled ? "true" : "false");
 	}
-	fprintf(f, "], \"bytes_grew\": %s, \"settle\": {\"resampled\": %u, \"seconds\": %.3f, \"unsettled\": %u,"
+	fprintf(f, "], \"bytes_grew\": %s, \"threads_leaked\": %s, \"objects_grew\": %s, \"objects_per_cycle\": %.4f, "
+		   "\"bytes_floor_per_round\": %lu, \"settle\": {\"resampled\": %u, \"seconds\": %.3f, \"unsettled\": %u,"
 		   " \"extra_rounds\": %u},"
 		   " \"pending_sockets_left\": %d, \"snapshots\": ",
-		rep->bytes_grew ? "true" : "false", rep->settle_waits, rep->settle_seconds, rep->unsettled,
+		rep->bytes_grew ? "true" : "false", rep->threads_leaked ? "true" : "false",
+		rep->objects_grew ? "true" : "false", rep->objects_per_cycle, lc_bytes_floor(rep), rep->settle_waits, rep->settle_seconds, rep->unsettled,
 		rep->extra_rounds,
 		rep->pending_left);
 	lc_json_str(f, rep->snapshots);
@@ -288,8 +336,9 @@ static void json_running(FILE *f, const struct lc_report *rep)
 			   " \"fds_leaked\": %s, \"rounds\": [", p->accepted ? "true" : "false", p->judged ? "true" : "false",
 			p->retained ? "true" : "false", p->bytes_grew ? "true" : "false", p->fds_leaked ? "true" : "false");
 		for (size_t k = 0; k < p->nrounds; k++)
-			fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld, \"fds\": %d}", k ? ", " : "", p->rounds[k].dblocks,
-				p->rounds[k].dbytes, p->rounds[k].dfds);
+			fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld, \"fds\": %d, \"threads\": %d, \"objects\": %ld}",
+				k ? ", " : "", p->rounds[k].dblocks, p->rounds[k].dbytes, p->rounds[k].dfds,
+				p->rounds[k].dthreads, p->rounds[k].dobjects);
 		fputs("]}", f);
 	}
 	fprintf(f, "]},\n  \"fds\": {\"leaked\": %s, \"baseline\": %d, \"per_round\": [",
@@ -314,6 +363,13 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	fprintf(f, ",\n  \"cycles\": %lu, \"rounds\": %u, \"cycles_per_round\": %u, \"warmup\": %u,"
 		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
 		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
+	fputs("  \"engine\": ", f);
+	lc_json_str(f, rep->native ? "native" : "memcheck");
+	if (rep->native)
+		fprintf(f, ", \"native\": {\"memory\": \"anonymous\", \"noise_bytes\": %lu, \"bytes_floor_per_round\": %lu,"
+			   " \"detection_limit_bytes_per_connection\": %.3f}", rep->noise, lc_bytes_floor(rep),
+			lc_detection_limit(rep));
+	fputs(",\n", f);
 	json_exit(f, rep);
 	json_running(f, rep);
 	fputs("}\n", f);

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "lc/command.h"
+#include "lc/native.h"
 #include "lc/proc.h"
 
 
@@ -58,6 +59,8 @@ struct run {
 	struct lc_script script;      /* what each connection says and waits for */
 	unsigned long opened;         /* connections opened so far: {n} in the script */
 	struct lc_command cmd;        /* the server's command line and --config copy (owned) */
+	int acceptor;                 /* the slot that holds the current probe's server end, -1 */
+	long counter;                 /* --stats: the server's counter read on the current probe */
 };
 
 enum { OUT, ERR, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, vgdb prefix and answers */
@@ -76,6 +79,14 @@ void lc_options_init(struct lc_options *o)
 	o->timeout = 10;
 	o->settle = 0.5;
 	o->valgrind = "valgrind";
+}
+
+void lc_options_init_native(struct lc_options *o)
+{
+	lc_options_init(o);
+	o->native = true;
+	o->cycles = NAT_CYCLES;
+	o->warmup = NAT_WARMUP;
 }
 
 static int fail(struct run *r, const char *fmt, const char *detail)
@@ -251,10 +262,21 @@ static int snapshot_failed(struct run *r)
 	return fail(r, "server died during the run (%s) while taking a heap snapshot", how);
 }
 
-static bool grew(const struct lc_snapshot *prev, const struct lc_snapshot *cur, unsigned per_round)
+static bool grew(const struct lc_snapshot *prev, const struct lc_snapshot *cur, unsigned long bytes_floor)
 {
 	return lc_snapshot_blocks(cur) > lc_snapshot_blocks(prev) ||
-	       lc_snapshot_bytes(cur) >= lc_snapshot_bytes(prev) + (unsigned long)per_round * LC_BYTES_FLOOR;
+	       lc_snapshot_bytes(cur) >= lc_snapshot_bytes(prev) + bytes_floor || cur->threads > prev->threads ||
+	       cur->objects > prev->objects;
+}
+
+/* --stats: the server's own counter, asked on the probe connection. */
+static int read_counter(struct run *r)
+{
+	const struct lc_options *o = r->o;
+	char why[300];
+	if (nat_stats(r->probe, o->stats, o->stats_len, o->stats_field ? o->stats_field : "objects=([0-9]+)", o->timeout, &r->counter, why, sizeof why) < 0)
+		return server_failed(r, "reading --stats", why);
+	return 0;
 }
 
 /* Re-sample process i until its heap has not shrunk for --settle seconds, or --timeout passes.
@@ -268,22 +290,32 @@ static int settle(struct run *r, size_t i, struct lc_snapshot *cur)
 {
 	struct lc_snapshot *s = &r->snaps[2 * LC_MAX_PROCS];
 	double t0 = lc_now(), shrank = t0;
-	int gap = 10;
+	/* re-sample a few times within the window, at most every 0.1 s */
+	int gap = 10, cap = (int)(r->o->settle * 250);
+	cap = cap < 10 ? 10 : cap > 100 ? 100 : cap;
 	while (lc_now() - shrank < r->o->settle) {
 		if (lc_now() - t0 >= r->o->timeout || lc_cancelled) {
 			r->rep->unsettled++;
 			break;
 		}
 		lc_sleep_ms(gap);
-		gap = gap < 50 ? gap * 2 : 100;
+		gap = gap * 2 < cap ? gap * 2 : cap;
 		if (mc_snapshot(&r->mc, &r->mc.procs[i], LC_SNAPSHOT_SUMMARY, r->path[VGDB_OUT], s, r->err,
 				sizeof r->err) < 0)
 			return snapshot_failed(r);
-		if (lc_snapshot_blocks(s) < lc_snapshot_blocks(cur) || lc_snapshot_bytes(s) < lc_snapshot_bytes(cur))
+		s->objects = cur->objects;
+		if (cur->objects >= 0 && read_counter(r) == 0)
+			s->objects = r->counter;
+		else if (cur->objects >= 0)
+			return -1;
+		if (lc_snapshot_blocks(s) < lc_snapshot_blocks(cur) || lc_snapshot_bytes(s) < lc_snapshot_bytes(cur) ||
+		    s->threads < cur->threads || s->objects < cur->objects)
 			shrank = lc_now();
 		memcpy(cur->bytes, s->bytes, sizeof cur->bytes);
 		memcpy(cur->blocks, s->blocks, sizeof cur->blocks);
 		cur->fds = s->fds;
+		cur->threads = s->threads;
+		cur->objects = s->objects;
 	}
 	r->rep->settle_waits++;
 	r->rep->settle_seconds += lc_now() - t0;
@@ -312,6 +344,7 @@ static int check_acceptor(struct run *r)
 	int pids[LC_MAX_PROCS];
 	size_t n = mc_pids(&r->mc, pids, LC_MAX_PROCS);
 	int owner = lc_socket_owner(r->port, lc_local_port(r->probe), pids, n);
+	r->acceptor = -1;
 	if (owner <= 0)
 		return 0; /* not found (a proxy, a race with the accept): nothing to say */
 	for (double t0 = lc_now(); !mc_find(&r->mc, owner) && lc_now() - t0 < 1 && !lc_cancelled;) {
@@ -321,6 +354,7 @@ static int check_acceptor(struct run *r)
 	}
 	for (size_t i = 0; i < r->mc.nprocs; i++)
 		if (r->mc.procs[i].pid == owner) {
+			r->acceptor = (int)i;
 			r->rep->procs[i].accepted = true;
 			r->accepts[i]++;
 			return 0;
@@ -329,7 +363,11 @@ static int check_acceptor(struct run *r)
 	snprintf(link, sizeof link, "/proc/%d/exe", owner);
 	ssize_t len = readlink(link, exe, sizeof exe - 1);
 	exe[len > 0 ? len : 1] = '\0';
-	if (r->mc.skipped)
+	if (r->o->native)
+		snprintf(msg, sizeof msg, "connections are served by pid %d (%s), which is not a process of the server "
+			 "(a proxy, a server started by a service manager): nothing that serves them can be measured",
+			 owner, exe);
+	else if (r->mc.skipped)
 		snprintf(msg, sizeof msg, "connections are served by pid %d (%s), one of more than %d processes of the "
 			 "server alive at once: only %d can be measured", owner, exe, LC_MAX_PROCS, LC_MAX_PROCS);
 	else if (strstr(exe, "/valgrind/"))
@@ -355,6 +393,9 @@ static int measure_proc(struct run *r, size_t i, unsigned idx)
 		}
 		return snapshot_failed(r);
 	}
+	/* the counter belongs to the process that answered the probe (the root if unknown) */
+	bool counted = r->o->stats && (r->acceptor >= 0 ? r->acceptor == (int)i : r->mc.procs[i].pid == r->pid);
+	cur->objects = counted ? r->counter : -1;
 	bool settled = r->first[i] >= 0; /* a baseline is taken as it is */
 	if (r->first[i] < 0) { /* first seen: its baseline */
 		r->first[i] = (int)idx;
@@ -364,13 +405,17 @@ static int measure_proc(struct run *r, size_t i, unsigned idx)
 		p->base_blocks = lc_snapshot_blocks(cur);
 		p->base_bytes = lc_snapshot_bytes(cur);
 		p->base_fds = cur->fds;
+		p->base_threads = cur->threads;
+		p->base_objects = cur->objects;
 	} else {
-		if (grew(prev, cur, r->o->cycles) && settle(r, i, cur) < 0)
+		if (grew(prev, cur, lc_bytes_floor(r->rep)) && settle(r, i, cur) < 0)
 			return -1;
 		struct lc_round *d = &p->rounds[p->nrounds++];
 		d->dblocks = (long)lc_snapshot_blocks(cur) - (long)lc_snapshot_blocks(prev);
 		d->dbytes = (long)lc_snapshot_bytes(cur) - (long)lc_snapshot_bytes(prev);
 		d->dfds = cur->fds - prev->fds;
+		d->dthreads = cur->threads >= 0 && prev->threads >= 0 ? cur->threads - prev->threads : 0;
+		d->dobjects = cur->objects >= 0 && prev->objects >= 0 ? cur->objects - prev->objects : 0;
 		memcpy(p->sites, cur->sites, sizeof p->sites);
 		p->nsites = cur->nsites;
 	}
@@ -379,6 +424,21 @@ static int measure_proc(struct run *r, size_t i, unsigned idx)
 								       lc_snapshot_bytes(cur), settled };
 	memcpy(prev, cur, sizeof *cur);
 	return 0;
+}
+
+/* Native: the byte rule's floor per round, from the noise measured at the baseline (idle
+ * re-samples of every measured process): twice the largest spread, and never below a page,
+ * the unit memory moves in. The detection limit is this floor over the round's connections. */
+static void native_floor(struct run *r)
+{
+	long noise = 0;
+	for (size_t i = 0; i < r->mc.nprocs; i++) {
+		long n = r->mc.procs[i].alive && r->first[i] == 0 ? nat_noise(r->mc.procs[i].pid, 5, 5) : 0;
+		noise = n > noise ? n : noise;
+	}
+	long page = sysconf(_SC_PAGESIZE);
+	r->rep->noise = (unsigned long)noise;
+	r->rep->bytes_floor = (unsigned long)(2 * noise > page ? 2 * noise : page);
 }
 
 /* Steps 1 to 3 of the quiescence scheme in the header comment, then every live process. */
@@ -392,12 +452,12 @@ static int snapshot(struct run *r, unsigned idx)
 	if (idx == 0)
 		mc_mark_ready(&r->mc); /* workers forked at start-up are there by now */
 	if (discover(r) == 0) {
-		snprintf(r->err, sizeof r->err, "pid %d does not run under valgrind any more: it exec'd a program "
-			 "valgrind does not follow (--trace-children-skip, a setuid program): run the server itself",
-			 (int)r->pid);
+		snprintf(r->err, sizeof r->err, r->o->native ? "pid %d cannot be read in /proc any more" :
+			 "pid %d does not run under valgrind any more: it exec'd a program valgrind does not follow "
+			 "(--trace-children-skip, a setuid program): run the server itself", (int)r->pid);
 		return snapshot_failed(r);
 	}
-	if (check_acceptor(r) < 0)
+	if (check_acceptor(r) < 0 || (r->o->stats && read_counter(r) < 0))
 		return -1;
 	for (size_t i = 0; i < r->mc.nprocs; i++)
 		r->alive_at[i] += r->mc.procs[i].alive;
@@ -407,6 +467,8 @@ static int snapshot(struct run *r, unsigned idx)
 	for (size_t i = 0; i < r->mc.nprocs; i++)
 		if (r->mc.procs[i].alive && (idx == 0 || r->first[i] == 0) && measure_proc(r, i, idx) < 0)
 			return -1;
+	if (idx == 0 && r->o->native)
+		native_floor(r);
 	return 0;
 }
 
@@ -508,6 +570,8 @@ static void find_vgdb(const char *valgrind, char *out, size_t len)
 static void engine_init(struct run *r)
 {
 	struct mc_engine *e = &r->mc;
+	e->native = r->o->native;
+	r->rep->native = r->o->native;
 	e->valgrind = r->o->valgrind;
 	e->suppressions = r->o->suppressions;
 	e->trace_skip = r->o->trace_skip;
@@ -571,7 +635,7 @@ static int start_server(struct run *r)
 	bool chose_port = lc_command_wants_port(&r->cmd, o->server_argv) || o->port;
 	char opt[4][640], **server = NULL, **argv = NULL;
 	int rc = -1;
-	if (!in_path(o->valgrind))
+	if (!o->native && !in_path(o->valgrind))
 		return fail(r, "%s not found: install valgrind (apt-get install valgrind)", o->valgrind);
 	if (o->port) {
 		int fd = lc_connect(o->port, 0.5);
@@ -587,12 +651,12 @@ static int start_server(struct run *r)
 	if (lc_command_write_config(&r->cmd) < 0)
 		return fail(r, "cannot write the --config copy: %s", strerror(errno));
 	server = lc_command_argv(&r->cmd, o->server_argv);
-	argv = server ? mc_argv(&r->mc, server, opt) : NULL;
-	if (!argv) {
+	argv = server && !o->native ? mc_argv(&r->mc, server, opt) : NULL; /* natively: as it is */
+	if (!server || (!o->native && !argv)) {
 		fail(r, "%s", "out of memory");
 		goto out;
 	}
-	r->pid = lc_spawn(argv, r->path[OUT], r->path[ERR], r->err, sizeof r->err);
+	r->pid = lc_spawn(o->native ? server : argv, r->path[OUT], r->path[ERR], r->err, sizeof r->err);
 	if (r->pid < 0) {
 		fail(r, "%s", r->err);
 		goto out;
@@ -662,11 +726,11 @@ static void find_holders(struct run *r)
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		struct lc_proc_result *p = &r->rep->procs[i];
 		size_t n = 0, idx[LC_MAX_SITES];
-		if (!p->judged)
+		if (!p->judged || r->o->native) /* natively there are no sites to search from */
 			continue;
-		lc_judge_proc(p, r->rep->per_round);
+		lc_judge_proc(p, r->rep->per_round, lc_bytes_floor(r->rep));
 		for (size_t j = 0; (p->retained || p->bytes_grew) && j < p->nsites; j++)
-			if (p->sites[j].dbytes >= (long)r->rep->per_round * LC_BYTES_FLOOR) {
+			if (p->sites[j].dbytes >= (long)lc_bytes_floor(r->rep)) {
 				idx[n] = j;
 				pick[n++] = p->sites[j];
 			}
@@ -697,7 +761,7 @@ static unsigned extra_rounds(const struct run *r)
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
 		unsigned k = r->first[i] == 0 && p->nrounds == r->o->rounds ?
-			lc_extra_rounds(p->rounds, p->nrounds, r->o->cycles) : 0;
+			lc_extra_rounds(p->rounds, p->nrounds, lc_bytes_floor(r->rep)) : 0;
 		need = k > need ? k : need;
 	}
 	return need;
@@ -786,6 +850,8 @@ static int finish(struct run *r)
 	snprintf(rep->exit_status, sizeof rep->exit_status, "%s", how);
 	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
 		return fail(r, "server crashed at shutdown (%s)", how);
+	if (r->o->native)
+		return 0; /* no exit report natively: what is freed at exit proves nothing anyway */
 	mc_xml_path(&r->mc, r->mc.root, xml, sizeof xml);
 	if (vg_report_parse_file(xml, &rep->exit, r->err, sizeof r->err) < 0)
 		return fail(r, "no exit report: %s", r->err);
@@ -809,6 +875,11 @@ static int check_options(struct run *r)
 		return fail(r, "%s", "--concurrency must be between 1 and 256");
 	if (o->timeout <= 0)
 		return fail(r, "%s", "--timeout must be > 0");
+	if (o->native && (o->suppressions || o->write_suppressions || o->trace_skip))
+		return fail(r, "%s", "--suppressions, --write-suppressions and --trace-children-skip are for the memcheck "
+			    "engine, not --native");
+	if (o->stats_field && !o->stats)
+		return fail(r, "%s", "--stats-field without --stats: nothing asks the server for its counter");
 	return 0;
 }
 
@@ -842,7 +913,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	memset(&r, 0, sizeof r);
 	r.o = o;
 	r.rep = rep;
-	r.pid = r.probe = -1;
+	r.pid = r.probe = r.acceptor = -1;
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
 		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);
@@ -858,7 +929,8 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		finish(&r);
 	lc_command_free(&r.cmd);
 	mc_close(&r.mc);
-	snprintf(rep->snapshots, sizeof rep->snapshots, "%s", r.mc.no_relay ? r.mc.relay_note : "vgdb relay");
+	snprintf(rep->snapshots, sizeof rep->snapshots, "%s", o->native ? "native: Anonymous from /proc/PID/smaps_rollup, "
+		 "/proc/PID/fd and /proc/PID/task" : r.mc.no_relay ? r.mc.relay_note : "vgdb relay");
 	if (r.probe >= 0)
 		close(r.probe);
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */

@@ -1,7 +1,7 @@
 /* shapes: a TCP line server built in one of seven SHAPES that make a leak checker's job hard.
  *
  *   shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] [--once] [--user UID]
- *          [--tag TAG]
+ *          [--stuck] [--tag TAG]
  *
  * Like tests/misbehave.c and the runtime it echoes lines, closes on "QUIT", listens on
  * 127.0.0.1:PORT (0 or absent: ephemeral) and prints "listening on 127.0.0.1:PORT" when ready.
@@ -52,6 +52,9 @@
  * (the client's probe is gone before anyone can see which process served it). --user UID
  * (prefork): the worker switches to that user after the fork, as nginx's worker does ('user
  * nobody'): valgrind made its vgdb FIFOs as root before, so vgdb can no longer reach it.
+ * --stuck (threads): each connection's thread, once it has closed and freed its session, waits
+ * for shutdown instead of exiting: a thread leak with nothing on the heap (+1 thread per cycle,
+ * +0 blocks; natively its stack pages grow too); the threads end at SIGTERM.
  * --tag TAG is ignored: a marker the tests look for in /proc to find survivors. Every process dies
  * by SIGALRM after 120 s, and a forked one gets SIGTERM when its parent dies, so a harness bug
  * cannot leave one running. */
@@ -95,7 +98,7 @@ static const char *const mode_names[NMODES] = {
 static struct {
 	enum mode mode;
 	unsigned port, bytes, delay_ms, workers, user;
-	bool leak, once, switch_user;
+	bool leak, once, switch_user, stuck;
 } opt = { .bytes = 40, .delay_ms = 300, .workers = 4 };
 
 static volatile sig_atomic_t stop;
@@ -575,6 +578,8 @@ static pthread_mutex_t thr_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t thr_gone = PTHREAD_COND_INITIALIZER;
 static int thr_fds[MAX_CONNS];	/* under thr_lock: each live thread's fd, -1 in a free slot */
 static unsigned thr_live;	/* under thr_lock: threads started and not yet finished */
+static pthread_cond_t thr_release = PTHREAD_COND_INITIALIZER;
+static bool thr_released;	/* under thr_lock: --stuck threads may end */
 
 static void *thread_main(void *arg)
 {
@@ -592,6 +597,8 @@ static void *thread_main(void *arg)
 	pthread_mutex_lock(&thr_lock);
 	close(fd); /* under the lock: threads_stop() must never shutdown() a reused number */
 	thr_fds[slot] = -1;
+	while (opt.stuck && !thr_released) /* --stuck: outlive the connection */
+		pthread_cond_wait(&thr_release, &thr_lock);
 	if (--thr_live == 0)
 		pthread_cond_signal(&thr_gone);
 	pthread_mutex_unlock(&thr_lock);
@@ -654,6 +661,8 @@ static void threads_stop(void)
 	for (size_t i = 0; i < MAX_CONNS; i++)
 		if (thr_fds[i] >= 0)
 			shutdown(thr_fds[i], SHUT_RDWR);
+	thr_released = true;
+	pthread_cond_broadcast(&thr_release);
 	while (thr_live)
 		pthread_cond_wait(&thr_gone, &thr_lock);
 	pthread_mutex_unlock(&thr_lock);
@@ -866,7 +875,7 @@ static int (*const runners[NMODES])(int lfd) = {
 static int usage(void)
 {
 	fprintf(stderr, "usage: shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] "
-			"[--once] [--user UID] [--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
+			"[--once] [--user UID] [--stuck] [--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
 	return 2;
 }
 
@@ -904,6 +913,8 @@ static int opts_parse(int argc, char **argv)
 			i++;
 		else if (strcmp(a, "--once") == 0)
 			opt.once = true;
+		else if (strcmp(a, "--stuck") == 0)
+			opt.stuck = true;
 		else if (strcmp(a, "--user") == 0 && parse_uint(v, 0, 1u << 30, &opt.user))
 			opt.switch_user = true, i++;
 		else if (!have_port && parse_uint(a, 0, 65535, &opt.port))

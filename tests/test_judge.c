@@ -295,7 +295,7 @@ Test(judge, rejudge_replaces_leak)
 /* Extra rounds (the baseline is not settled): only a failing start before growing rounds. */
 static unsigned extra(long r1, long r2, long r3, long b1, long b2, long b3)
 {
-	struct lc_round r[3] = { { r1, b1, 0 }, { r2, b2, 0 }, { r3, b3, 0 } };
+	struct lc_round r[3] = { { .dblocks = r1, .dbytes = b1 }, { .dblocks = r2, .dbytes = b2 }, { .dblocks = r3, .dbytes = b3 } };
 	return lc_extra_rounds(r, 3, 100);
 }
 

@@ -55,11 +55,19 @@ struct lc_options {
 	unsigned every;              /* extra series snapshots every N connections (0: none) */
 	const char *alloc_fns[LC_MAX_ALLOC_FNS + 1]; /* borrowed: --alloc-fn wrappers, NULL-ended */
 	bool progress;               /* a progress line on stderr */
+	bool native;                 /* the native engine (native.h): no valgrind, /proc measures */
+	const char *stats;           /* borrowed: --stats TEXT, sent on the probe connection at each
+	                              * snapshot, or NULL (escapes already undone; stats_len bytes) */
+	size_t stats_len;
+	const char *stats_field;     /* borrowed: --stats-field REGEX, group 1 = the counter */
 };
 
 struct lc_round {
-	long dblocks, dbytes;        /* heap growth over the round (all kinds) */
+	long dblocks, dbytes;        /* heap growth over the round (all kinds); natively: blocks 0,
+	                              * bytes of anonymous memory */
 	int dfds;                    /* open-fd growth over the round */
+	int dthreads;                /* thread growth over the round */
+	long dobjects;               /* the server's counter (--stats), 0 without it */
 };
 
 /* One measured process of the server: the valgrind'ed root, a forked worker, an exec'd server. */
@@ -69,11 +77,12 @@ struct lc_proc_result {
 	bool accepted;               /* held the server end of a probe connection */
 	bool judged;                 /* alive from the baseline to the last round: its rounds count */
 	unsigned long base_blocks, base_bytes;
-	int base_fds;
+	int base_fds, base_threads;
+	long base_objects;           /* -1: no counter read for this process */
 	struct lc_round rounds[LC_MAX_ROUNDS];
 	size_t nrounds;
-	bool retained, bytes_grew, fds_leaked;
-	double blocks_per_cycle, bytes_per_cycle;
+	bool retained, bytes_grew, fds_leaked, threads_leaked, objects_grew;
+	double blocks_per_cycle, bytes_per_cycle, objects_per_cycle;
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
 	size_t nsites;
 	struct lc_retainer held[LC_MAX_SITES]; /* who holds sites[i], when it leaks */
@@ -91,6 +100,10 @@ struct lc_report {
 	char reason[512];
 	unsigned long cycles;        /* connections driven, warmup and probes included */
 	unsigned per_round;          /* connections closed between two snapshots */
+	unsigned long bytes_floor;   /* the byte rule: growth per round that counts (memcheck: one
+	                              * byte per connection; native: the noise floor, at least a page) */
+	bool native;                 /* measured by the native engine */
+	unsigned long noise;         /* native: the spread of idle re-samples of memory, bytes */
 	/* at exit */
 	bool have_exit;
 	struct vg_report exit;       /* owned: parsed XML (free with lc_report_free) */
@@ -108,6 +121,9 @@ struct lc_report {
 	unsigned retain_calls;       /* monitor commands the retainer search ran */
 	double retain_seconds;       /* and its time */
 	bool fds_leaked;             /* open fds grew in every round */
+	bool threads_leaked;         /* threads grew in every round */
+	bool objects_grew;           /* the server's counter grew in every round */
+	double objects_per_cycle;
 	int fds_baseline;
 	/* per process; the fields above show procs[primary]: the leaking one, else the acceptor */
 	struct lc_proc_result procs[LC_MAX_PROCS];
@@ -130,6 +146,8 @@ struct lc_report {
 };
 
 void lc_options_init(struct lc_options *o);
+/* The native engine's defaults (native.h): more connections per round, a shorter settle. */
+void lc_options_init_native(struct lc_options *o);
 
 /* The whole run. Returns the verdict (also in rep->verdict); never hangs past the timeouts. */
 enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep);
@@ -141,9 +159,14 @@ bool lc_grows_every_round(const long *deltas, size_t n);   /* CPython regrtest -
 bool lc_grows_every_round_by(const long *deltas, size_t n, long floor);
 /* Rounds to measure more (0 to n - 1) when the last rounds grew and the first did not, as
  * when frees are pending at the unsettled baseline: the last n are then judged. */
-unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned per_round);
-/* Judges one process's rounds: sets retained, bytes_grew, fds_leaked and the means. */
-void lc_judge_proc(struct lc_proc_result *p, unsigned per_round);
+unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
+/* Judges one process's rounds: sets retained, bytes_grew, fds_leaked, threads_leaked,
+ * objects_grew and the means. bytes_floor: the byte rule's growth per round. */
+void lc_judge_proc(struct lc_proc_result *p, unsigned per_round, unsigned long bytes_floor);
+/* The byte rule's floor per round for a run: memcheck's, or native's from its noise. */
+unsigned long lc_bytes_floor(const struct lc_report *rep);
+/* Natively: the smallest growth per connection the run could see (the floor over a round). */
+double lc_detection_limit(const struct lc_report *rep);
 void lc_judge(struct lc_report *rep);                      /* sets verdict and reason */
 
 /* Output (report.c). */

@@ -1,4 +1,6 @@
-/* The memcheck engine: the server tree runs under valgrind memcheck; every process of it that
+/* The server's measured processes, and the memcheck engine that measures them (with native
+ * set, the native engine measures them instead: native.h, and nothing here speaks to vgdb).
+ * The memcheck engine: the server tree runs under valgrind memcheck; every process of it that
  * has a vgdb FIFO (valgrind follows fork, and exec with --trace-children) can be snapshotted.
  * One relay per process (relay.h) makes a snapshot cost milliseconds; where a relay cannot
  * be opened, one vgdb per command (vgdb.h) is the fallback and the report says so. */
@@ -27,6 +29,7 @@ struct mc_proc {
 };
 
 struct mc_engine {
+	bool native;                /* the native engine: every process of the tree, read in /proc */
 	const char *valgrind;       /* borrowed: the valgrind program */
 	char vgdb[600];             /* vgdb beside that valgrind, else from PATH */
 	char prefix[600];           /* --vgdb-prefix: a private dir, so runs never collide */

@@ -23,6 +23,8 @@ struct lc_snapshot {
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew, largest growth in bytes first */
 	size_t nsites;
 	int fds;                          /* open fds of the server, -1 if unknown */
+	int threads;                      /* its threads (/proc/PID/task), -1 if unknown */
+	long objects;                     /* the server's own counter (--stats), -1 if not read */
 };
 
 /* Parse vgdb's output text. Returns 0, or -1 with a reason when no LEAK SUMMARY is in it. */

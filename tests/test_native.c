@@ -1,0 +1,207 @@
+/* The native engine (harness/native.c, leakcheck --native): the same driver, rounds and rules,
+ * with the server run as it is and measured in /proc.
+ *
+ * Positive controls and their fixes, each judged natively with the engine's defaults:
+ *  - every case variant: leaky caught by its anonymous memory, fixed clean;
+ *  - a thread that outlives its connection (tests/shapes.c threads --stuck): threads grow;
+ *  - a parent that forks a child per connection and keeps a record of each (forkper --leak):
+ *    its copy-on-write pages are shared with the probe's child, so USS would miss it;
+ *  - the server's own counter (--stats) judged like heap blocks, shown beside memory;
+ *  - a server that frees each connection 300 ms after its close is clean (settling).
+ * Every report states its detection limit. A leaky twin that stops being caught turns this red. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lc/leakcheck.h"
+#include "support.h"
+
+TestSuite(native, .timeout = 120);
+
+/* Runs argv (NULL-ended, {port} for the port) natively with the defaults and extra settings. */
+static enum lc_verdict run_native(char **argv, struct lc_report *rep, void (*tweak)(struct lc_options *))
+{
+	struct lc_options o;
+	lc_options_init_native(&o);
+	o.server_argv = argv;
+	o.timeout = 20;
+	if (tweak)
+		tweak(&o);
+	enum lc_verdict v = lc_run(&o, rep);
+	cr_assert_neq(v, LC_ERROR, "%s: the harness could not judge natively: %s", argv[0], rep->reason);
+	cr_expect(rep->native && !rep->have_exit, "%s: not a native run", argv[0]);
+	/* the detection limit: a page at least, over the round's connections */
+	cr_expect_geq(lc_bytes_floor(rep), (unsigned long)sysconf(_SC_PAGESIZE), "%s: floor below a page", argv[0]);
+	cr_expect_eq(lc_detection_limit(rep), (double)lc_bytes_floor(rep) / rep->per_round, "%s", argv[0]);
+	return v;
+}
+
+static void expect_case(const char *pattern, const char *variant)
+{
+	char rel[256], port[] = "{port}";
+	struct lc_report rep;
+	snprintf(rel, sizeof rel, "cases/%s/%s", pattern, variant);
+	char *argv[] = { strdup(built(rel)), port, NULL };
+	enum lc_verdict v = run_native(argv, &rep, NULL);
+	if (strcmp(variant, "leaky") == 0) {
+		cr_expect_eq(v, LC_LEAK, "%s/leaky: positive control NOT caught natively: %s", pattern, rep.reason);
+		cr_expect(rep.bytes_grew, "%s/leaky: caught, but not by its memory: %s", pattern, rep.reason);
+		/* a connection's objects are a few hundred bytes: far above the limit */
+		cr_expect_gt(rep.bytes_per_cycle, 10 * lc_detection_limit(&rep), "%s/leaky: %.1f B per connection",
+			     pattern, rep.bytes_per_cycle);
+	} else {
+		cr_expect_eq(v, LC_CLEAN, "%s/%s: flagged natively: %s", pattern, variant, rep.reason);
+	}
+	free(argv[0]);
+	lc_report_free(&rep);
+}
+
+Test(native, every_case_variant_judged_right)
+{
+	char list[] = LC_CASE_VARIANTS; /* "pattern/variant ..." */
+	int n = 0;
+	for (char *save, *tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save), n++) {
+		char *slash = strchr(tok, '/');
+		cr_assert_not_null(slash);
+		*slash = '\0';
+		expect_case(tok, slash + 1);
+	}
+	cr_assert_geq(n, 6, "only %d case variants found", n);
+}
+
+static void shapes_argv(char **argv, const char *mode, const char *flag)
+{
+	static char port[] = "{port}";
+	argv[0] = strdup(built("tests/shapes"));
+	argv[1] = strdup(mode);
+	argv[2] = port;
+	argv[3] = flag ? strdup(flag) : NULL;
+	argv[4] = NULL;
+}
+
+static void shapes_free(char **argv)
+{
+	free(argv[0]);
+	free(argv[1]);
+	free(argv[3]);
+}
+
+static void hundred_cycles(struct lc_options *o)
+{
+	o->cycles = 100;
+}
+
+Test(native, thread_outliving_its_connection_is_a_leak)
+{
+	char *argv[5];
+	struct lc_report rep;
+	shapes_argv(argv, "threads", "--stuck");
+	cr_expect_eq(run_native(argv, &rep, hundred_cycles), LC_LEAK, "%s", rep.reason);
+	cr_expect(rep.threads_leaked, "threads did not count: %s", rep.reason);
+	for (size_t i = 0; i < rep.nrounds; i++)
+		cr_expect_eq(rep.rounds[i].dthreads, 100, "round %zu: %+d threads", i + 1, rep.rounds[i].dthreads);
+	cr_expect(strstr(rep.reason, "thread outlives its connection"), "%s", rep.reason);
+	shapes_free(argv);
+	lc_report_free(&rep);
+	/* its control: the same server whose threads end with their connections */
+	shapes_argv(argv, "threads", NULL);
+	cr_expect_eq(run_native(argv, &rep, hundred_cycles), LC_CLEAN, "threads (clean): %s", rep.reason);
+	shapes_free(argv);
+	lc_report_free(&rep);
+}
+
+Test(native, fork_per_connection_parent_leak_is_caught)
+{
+	char *argv[5];
+	struct lc_report rep;
+	shapes_argv(argv, "forkper", "--leak");
+	cr_expect_eq(run_native(argv, &rep, NULL), LC_LEAK, "forkper --leak NOT caught natively: %s", rep.reason);
+	cr_expect(rep.bytes_grew, "%s", rep.reason);
+	shapes_free(argv);
+	lc_report_free(&rep);
+	shapes_argv(argv, "forkper", NULL);
+	cr_expect_eq(run_native(argv, &rep, NULL), LC_CLEAN, "forkper (clean): %s", rep.reason);
+	shapes_free(argv);
+	lc_report_free(&rep);
+}
+
+Test(native, deferred_frees_are_not_a_leak)
+{
+	char *argv[5];
+	struct lc_report rep;
+	shapes_argv(argv, "deferred", NULL);
+	cr_expect_eq(run_native(argv, &rep, NULL), LC_CLEAN, "deferred (clean) flagged natively: %s", rep.reason);
+	shapes_free(argv);
+	lc_report_free(&rep);
+}
+
+static void with_stats(struct lc_options *o)
+{
+	o->stats = "STATS\n";
+	o->stats_len = 6;
+	o->stats_field = "objects=([0-9]+)";
+}
+
+/* The server's own count of live objects, read on the probe: +1 per connection, as the header
+ * of global_list/leaky.c promises (objects=N+1), and flat for its fix; memory shown beside it. */
+Test(native, server_counter_judged_like_blocks)
+{
+	char port[] = "{port}", *argv[] = { strdup(built("cases/global_list/leaky")), port, NULL };
+	struct lc_report rep;
+	cr_expect_eq(run_native(argv, &rep, with_stats), LC_LEAK, "%s", rep.reason);
+	cr_expect(rep.objects_grew, "the counter did not count: %s", rep.reason);
+	cr_expect_eq(rep.objects_per_cycle, 1.0, "%.3f objects per connection", rep.objects_per_cycle);
+	cr_expect(rep.bytes_grew, "memory beside the counter: %s", rep.reason);
+	cr_expect(strstr(rep.reason, "counter") && strstr(rep.reason, "memory"), "both causes: %s", rep.reason);
+	free(argv[0]);
+	lc_report_free(&rep);
+	argv[0] = strdup(built("cases/global_list/fixed"));
+	cr_expect_eq(run_native(argv, &rep, with_stats), LC_CLEAN, "%s", rep.reason);
+	cr_expect_eq(rep.procs[rep.primary].base_objects, 1, "one live object (the probe's) at the baseline");
+	free(argv[0]);
+	lc_report_free(&rep);
+}
+
+/* A --stats-field that never matches is an error that says so, not a verdict. */
+Test(native, stats_field_that_never_matches_is_an_error)
+{
+	char port[] = "{port}", *argv[] = { strdup(built("cases/global_list/fixed")), port, NULL };
+	struct lc_options o;
+	struct lc_report rep;
+	lc_options_init_native(&o);
+	with_stats(&o);
+	o.stats_field = "nosuch=([0-9]+)";
+	o.timeout = 1;
+	o.server_argv = argv;
+	cr_expect_eq(lc_run(&o, &rep), LC_ERROR, "%s", rep.reason);
+	cr_expect(strstr(rep.reason, "--stats-field"), "%s", rep.reason);
+	free(argv[0]);
+	lc_report_free(&rep);
+}
+
+/* The CLI: --native with memcheck-only options is a usage error; the JSON names the engine. */
+Test(native, cli)
+{
+	char cmd[1200], lc[512], json[] = "/tmp/lc-native-XXXXXX";
+	int fd = mkstemp(json);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	snprintf(lc, sizeof lc, "%s", built("harness/leakcheck")); /* built() returns one static buffer */
+	snprintf(cmd, sizeof cmd, "%s --native --suppressions /dev/null -- %s {port} 2>&1 | grep -q 'not --native'",
+		 lc, built("cases/global_list/fixed"));
+	cr_expect_eq(system(cmd), 0, "--native --suppressions must be refused, saying why");
+	snprintf(cmd, sizeof cmd, "%s --native --suppressions /dev/null -- %s {port} >/dev/null 2>&1", lc,
+		 built("cases/global_list/fixed"));
+	cr_expect_eq(WEXITSTATUS(system(cmd)), 2, "--native --suppressions: exit status 2");
+	snprintf(cmd, sizeof cmd, "%s -q --native --json %s -- %s {port} >/dev/null 2>&1", lc, json,
+		 built("cases/global_list/leaky"));
+	cr_expect_eq(WEXITSTATUS(system(cmd)), 1, "leaky natively through the CLI");
+	const char *text = slurp("/", json);
+	cr_expect(strstr(text, "\"engine\": \"native\""), "no engine in the JSON");
+	cr_expect(strstr(text, "\"detection_limit_bytes_per_connection\": "), "no detection limit in the JSON");
+	unlink(json);
+}
