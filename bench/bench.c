@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
-#include "lc/relay.h"
-#include "lc/relay.h"
+#include "lc/native.h"
 #include "lc/proc.h"
+#include "lc/relay.h"
 
 struct server {
 	pid_t pid;
@@ -114,6 +114,18 @@ static void bench_client(void)
 	}
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median5(double *v)
+{
+	qsort(v, 5, sizeof *v, cmp_double);
+	return v[2];
+}
+
 static double verdict_settle(char **argv, unsigned cycles, double settle, struct lc_report *rep)
 {
 	struct lc_options o;
@@ -154,18 +166,35 @@ static void bench_settle(void)
 		lc_report_free(&a);
 		lc_report_free(&b);
 	}
+	/* the floor and the verdict, 5 of each alternately, their medians: one slow start on a
+	 * busy machine must not decide the ratio */
 	struct server s;
 	char *echo[] = { (char *)build("runtime/echo"), "0", NULL };
-	double t0 = lc_now();
-	server_start(&s, echo, true);
-	server_stop(&s);
-	double floor = lc_now() - t0;
-	struct lc_report rep;
 	char *echo_v[] = { (char *)build("runtime/echo"), NULL };
-	double v = verdict(echo_v, 200, &rep);
-	lc_report_free(&rep);
-	printf("   valgrind floor (echo started under memcheck, then SIGTERM): %.2f s; verdict %.2f s: %.2fx\n",
+	double floors[5], verdicts[5], at[5][3];
+	struct lc_report rep;
+	for (int k = 0; k < 5; k++) {
+		double t0 = lc_now();
+		server_start(&s, echo, true);
+		server_stop(&s);
+		floors[k] = lc_now() - t0;
+		verdicts[k] = verdict(echo_v, 200, &rep);
+		at[k][0] = rep.at_ready;
+		at[k][1] = rep.at_baseline - rep.at_ready;
+		at[k][2] = rep.at_measured - rep.at_baseline;
+		lc_report_free(&rep);
+	}
+	double floor = median5(floors), v = median5(verdicts), phase[3];
+	for (int j = 0; j < 3; j++) {
+		double col[5];
+		for (int k = 0; k < 5; k++)
+			col[k] = at[k][j];
+		phase[j] = median5(col);
+	}
+	printf("   valgrind floor (echo started under memcheck, then SIGTERM): %.2f s; verdict %.2f s: %.2fx (medians of 5)\n",
 	       floor, v, v / floor);
+	printf("   the verdict's phases (medians): ready %.2f s, warmup + baseline %.2f s, 3 rounds %.2f s, the rest "
+	       "(SIGTERM, exit report) %.2f s\n", phase[0], phase[1], phase[2], v - phase[0] - phase[1] - phase[2]);
 }
 
 /* The retainer search: its commands and time inside leaky verdicts (a clean one runs none). */
@@ -292,27 +321,133 @@ static void bench_snapshots(void)
 	}
 }
 
+/* The native engine: every case variant with its defaults, beside memcheck's time in this run;
+ * the per-round noise of the fixed variants (5 runs each, the largest |growth| of a round),
+ * which the floor of a page must clear; and the cost of one native snapshot. */
+static void bench_native(void)
+{
+	static const char *const variants[] = {
+		"cases/global_list/leaky", "cases/global_list/fixed", "cases/static_registry/leaky",
+		"cases/static_registry/fixed", "cases/mutual_refs/leaky", "cases/mutual_refs/fixed",
+		"cases/mutual_refs/fixed_break", NULL,
+	};
+	printf("\n6. Native engine (--native defaults: 50 warmup + 3 x 500 cycles, close mix) beside memcheck's defaults\n");
+	printf("   %-28s %8s %8s %10s %10s %10s %12s\n", "variant", "verdict", "native s", "memcheck s", "anon B/conn",
+	       "limit B", "noise B/rnd");
+	for (size_t i = 0; variants[i]; i++) {
+		char *argv[] = { (char *)build(variants[i]), NULL };
+		struct lc_options o;
+		struct lc_report rep, mc;
+		double t_mc = verdict(argv, 200, &mc);
+		lc_report_free(&mc);
+		bool fixed = strstr(variants[i], "fixed") != NULL;
+		long noise = 0;
+		double t = 0;
+		for (int run = 0; run < (fixed ? 5 : 1); run++) {
+			lc_options_init_native(&o);
+			o.server_argv = argv;
+			lc_run(&o, &rep);
+			t += rep.seconds;
+			for (size_t k = 0; k < rep.nrounds; k++) {
+				long d = rep.rounds[k].dbytes < 0 ? -rep.rounds[k].dbytes : rep.rounds[k].dbytes;
+				noise = d > noise ? d : noise;
+			}
+			if (run + 1 < (fixed ? 5 : 1))
+				lc_report_free(&rep);
+		}
+		char nz[16] = "-";
+		if (fixed)
+			snprintf(nz, sizeof nz, "%ld", noise);
+		printf("   %-28s %8s %8.2f %10.2f %10.1f %10.1f %12s\n", variants[i] + 6,
+		       rep.verdict == LC_LEAK ? "leak" : rep.verdict == LC_CLEAN ? "clean" : "error", t / (fixed ? 5 : 1),
+		       t_mc, rep.bytes_per_cycle, lc_detection_limit(&rep), nz);
+		lc_report_free(&rep);
+	}
+	struct server s;
+	char *echo[] = { (char *)build("runtime/echo"), "0", NULL };
+	struct lc_snapshot snap;
+	char err[256];
+	server_start(&s, echo, false);
+	double t0 = lc_now();
+	for (int i = 0; i < 1000; i++)
+		if (nat_measure(s.pid, &snap, err, sizeof err) < 0)
+			die(err);
+	printf("   one native snapshot (smaps_rollup, fds, threads) of the echo server: %.1f us\n",
+	       (lc_now() - t0) * 1000);
+	server_stop(&s);
+}
+
+/* Both engines on the server shapes of tests/shapes.c, each clean and with --leak: the table
+ * README's "The native engine" quotes. */
+static void bench_engines(void)
+{
+	static const char *const modes[] = { "bytes", "records", "deferred", "threads", "pool", "prefork", "forkper" };
+	printf("\n7. Both engines on tests/shapes (each with its defaults): verdict (seconds)\n");
+	printf("   %-10s %-18s %-18s %-18s %-18s\n", "shape", "memcheck: clean", "memcheck: --leak", "native: clean",
+	       "native: --leak");
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+		printf("   %-10s", modes[i]);
+		for (int native = 0; native < 2; native++)
+			for (int leak = 0; leak < 2; leak++) {
+				char *argv[] = { (char *)build("tests/shapes"), (char *)modes[i], leak ? "--leak" : NULL, NULL };
+				struct lc_options o;
+				struct lc_report rep;
+				char cell[32];
+				if (native)
+					lc_options_init_native(&o);
+				else
+					lc_options_init(&o);
+				o.server_argv = argv;
+				o.timeout = 60;
+				lc_run(&o, &rep);
+				snprintf(cell, sizeof cell, "%s (%.1f)", rep.verdict == LC_LEAK ? "leak" :
+					 rep.verdict == LC_CLEAN ? "clean" : "error", rep.seconds);
+				printf(" %-18s", cell);
+				lc_report_free(&rep);
+			}
+		printf("\n");
+	}
+}
+
 static void bench_check(void)
 {
 	char cmd[600];
 	snprintf(cmd, sizeof cmd, "ctest --test-dir %s -j2 >/dev/null 2>&1", LC_BUILD_DIR);
 	double t0 = lc_now();
 	int rc = system(cmd);
-	printf("\n5. make check's test run (ctest -j2, build up to date): %.1f s%s\n", lc_now() - t0,
+	printf("\n8. make check's test run (ctest -j2, build up to date): %.1f s%s\n", lc_now() - t0,
 	       rc == 0 ? "" : " (FAILED)");
 }
 
-int main(void)
+/* leakcheck-bench [SECTION...]: every section, or the ones named. */
+int main(int argc, char **argv)
 {
-	char host[64] = "?";
-	gethostname(host, sizeof host);
+	static const struct {
+		const char *name;
+		void (*run)(void);
+	} sections[] = {
+		{ "client", bench_client }, { "variants", bench_variants }, { "settle", bench_settle },
+		{ "holders", bench_holders }, { "cycles", bench_cycles }, { "snapshots", bench_snapshots },
+		{ "native", bench_native }, { "engines", bench_engines }, { "check", bench_check },
+	};
+	size_t n = sizeof sections / sizeof sections[0];
+	for (int a = 1; a < argc; a++) {
+		size_t i = 0;
+		while (i < n && strcmp(argv[a], sections[i].name) != 0)
+			i++;
+		if (i == n) {
+			fprintf(stderr, "leakcheck-bench: no section '%s' (client variants settle holders cycles snapshots "
+					"native engines check)\n", argv[a]);
+			return 2;
+		}
+	}
 	printf("leakcheck benchmark: %ld cores online\n", sysconf(_SC_NPROCESSORS_ONLN));
-	bench_client();
-	bench_variants();
-	bench_settle();
-	bench_holders();
-	bench_cycles();
-	bench_snapshots();
-	bench_check();
+	for (size_t i = 0; i < n; i++) {
+		bool chosen = argc == 1;
+		for (int a = 1; a < argc && !chosen; a++)
+			chosen = strcmp(argv[a], sections[i].name) == 0;
+		if (chosen)
+			sections[i].run();
+	}
 	return 0;
 }

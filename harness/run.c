@@ -61,6 +61,7 @@ struct run {
 	struct lc_command cmd;        /* the server's command line and --config copy (owned) */
 	int acceptor;                 /* the slot that holds the current probe's server end, -1 */
 	long counter;                 /* --stats: the server's counter read on the current probe */
+	double t0;                    /* when the run started (lc_now) */
 };
 
 enum { OUT, ERR, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, vgdb prefix and answers */
@@ -786,8 +787,10 @@ static int measure(struct run *r)
 	r->snaps = calloc(2 * LC_MAX_PROCS + 1, sizeof *r->snaps);
 	if (!r->snaps)
 		return fail(r, "%s", "out of memory");
+	r->rep->at_ready = lc_now() - r->t0;
 	if (drive(r, o->warmup, "warmup") < 0 || snapshot(r, 0) < 0)
 		goto out;
+	r->rep->at_baseline = lc_now() - r->t0;
 	r->rep->per_round = o->cycles;
 	for (unsigned i = 0; i < o->rounds; i++) {
 		char phase[32];
@@ -807,6 +810,7 @@ static int measure(struct run *r)
 		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
 	if (check_served(r) < 0)
 		goto out;
+	r->rep->at_measured = lc_now() - r->t0;
 	find_holders(r);
 	rc = close_probe(r);
 out:
@@ -914,6 +918,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	r.o = o;
 	r.rep = rep;
 	r.pid = r.probe = r.acceptor = -1;
+	r.t0 = t0;
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
 		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);

@@ -140,6 +140,8 @@ struct lc_report {
 	char snapshots[320];         /* how snapshots were taken: "vgdb relay" or the fallback's reason */
 	unsigned suppressions_written; /* entries --write-suppressions wrote */
 	double seconds;              /* wall time of the whole run */
+	double at_ready, at_baseline, at_measured; /* when the server was ready, the baseline taken,
+	                              * the last round measured (seconds from the start; 0: never) */
 	char workdir[512];           /* where the raw logs are */
 	bool kept;                   /* ... and they were kept: --keep, or LEAKCHECK_KEEP_FAILED=1 and
 	                              * a verdict other than clean */
