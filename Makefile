@@ -13,7 +13,7 @@ ASAN_BUILD ?= build-asan
 # ASan binary cannot run under valgrind.
 SANITIZE_TESTS ?= ^(obj|vgxml|vgdb|judge|server|fuzz_replay)$$
 
-.PHONY: all check demo bench clean configure fuzz sanitize package
+.PHONY: all check demo bench clean configure fuzz sanitize package plots
 
 all: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -27,6 +27,12 @@ check: configure
 
 demo: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target demo
+
+# cases/heap.dat and cases/heap.svg (gnuplot, from gnuplot-nox) and the table in cases/README.md:
+# every case variant through leakcheck afresh, with the case suites' options.
+plots: all
+	rm -rf $(BUILD)/transcripts-plots
+	cases/transcripts --update --build $(BUILD) --reports $(BUILD)/transcripts-plots plot
 
 # The .deb (CPack's DEB generator) in $(BUILD)/, then checked: the tree of cmake --install,
 # under /usr, and it runs (tests/package.sh).

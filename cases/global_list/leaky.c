@@ -5,11 +5,11 @@
  * on_close, the one close path of every way out (client EOF, QUIT, reset, error, shutdown).
  *
  * Per connection: struct conn 80 B + peer 32 B + buf 256 B = 3 blocks, 368 bytes (x86_64).
- * What the tools report after N connect/disconnect cycles (any close mode), then SIGTERM:
+ * What the tools report after N connections (any close mode), then SIGTERM:
  *
  *                                       leaky.c                        fixed.c
  *   retained while running, from        +3 blocks, +368 bytes per      +0
- *     vgdb leak_check ... reachable any   cycle, "possibly lost" (*)
+ *     vgdb leak_check ... reachable any   connection, "possibly lost" (*)
  *   STATS on one more connection        open=1 objects=N+1             open=1 objects=1
  *                                         Connection=N+1                 Connection=1
  *   lost at exit (definite+indirect)    0 bytes in 0 blocks            0 bytes in 0 blocks
@@ -23,7 +23,7 @@
  * and the blocks it points to as well. An open connection (the server holds a start pointer)
  * is "still reachable": count possibly lost + still reachable together.
  *
- * For tests/test_cases.c: leaky.c per cycle while running, per connection at exit, and what
+ * For tests/test_cases.c: leaky.c per connection while running and at exit, and what
  * leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
  *   leakcheck-expect: retained_blocks=3 retained_bytes=368 lost_blocks=0 lost_bytes=0 holder=all_conns
  */

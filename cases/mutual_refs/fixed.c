@@ -7,12 +7,12 @@
  *
  * Per connection: struct conn 64 B + peer 32 B + buf 256 B + struct handler 48 B
  * = 4 blocks, 400 bytes (x86_64; fixed.c's handler is 64 B, a struct weak being 24 B).
- * What the tools report after N connect/disconnect cycles (any close mode), then SIGTERM:
+ * What the tools report after N connections (any close mode), then SIGTERM:
  *
  *                                       leaky.c                        fixed.c, fixed_break.c
  *   retained while running, from        +4 blocks, +400 bytes per      +0
- *     vgdb leak_check ... reachable any   cycle: 64 B in 1 block (conn)
- *                                         definitely lost, 336 B in 3
+ *     vgdb leak_check ... reachable any   connection: 64 B in 1 block
+ *                                         (conn) definitely lost, 336 B in 3
  *                                         (peer, buf, handler)
  *                                         indirectly lost (*)
  *   STATS on one more connection        open=1 objects=2N+2            open=1 objects=2
@@ -30,7 +30,7 @@
  * order. Count definite + indirect (+ possible) together. A cycle has no outside pointer, so
  * unlike a list or a registry the exit check does see it.
  *
- * For tests/test_cases.c: leaky.c per cycle while running, per connection at exit, and what
+ * For tests/test_cases.c: leaky.c per connection while running and at exit, and what
  * leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
  *   leakcheck-expect: retained_blocks=4 retained_bytes=400 lost_blocks=4 lost_bytes=400 holder=cycle
  */
