@@ -28,6 +28,8 @@ gc.garbage instead of being freed, which is what Python before 3.4 did with cycl
 had __del__ (PEP 442). Standard library only.
 """
 import gc
+import os
+import selectors
 import signal
 import socketserver
 import sys
@@ -40,7 +42,16 @@ class _Shutdown(BaseException):
     """Raised by SIGTERM/SIGINT wherever the server is: handle()'s finally: still runs."""
 
 
+_stopping = False              # set by SIGTERM/SIGINT: the serving loop ends at its next wakeup
+
+
 def _on_signal(signum, frame):
+    # The raise ends a handle() blocked in a read. An exception raised while a finalizer or a
+    # weakref callback runs (the cyclic GC, often, with --gc saveall) is only printed ("Exception
+    # ignored in ..."), so the flag and the wakeup fd (see _serve_until_signal) end the loop
+    # even then: seen once here, a server that went on waiting in select() after SIGTERM.
+    global _stopping
+    _stopping = True
     raise _Shutdown()
 
 
@@ -136,9 +147,26 @@ def serve(handler_class, counted):
         sys.exit(2)
     print("listening on 127.0.0.1:%d" % server.server_address[1], flush=True)
     try:
-        server.serve_forever(poll_interval=None)  # no timer: idle means idle
+        _serve_until_signal(server)
     except _Shutdown:
         pass
     finally:
         server.server_close()
     sys.exit(0)
+
+
+def _serve_until_signal(server):
+    """serve_forever() with no timer (idle means idle), woken by a signal as well: the C-level
+    handler writes to the wakeup fd whatever the Python-level one manages to do."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    with selectors.DefaultSelector() as sel:
+        sel.register(server, selectors.EVENT_READ)
+        sel.register(wake_r, selectors.EVENT_READ)
+        while not _stopping:
+            for key, _ in sel.select():
+                if key.fileobj == wake_r:
+                    os.read(wake_r, 64)
+                elif not _stopping:
+                    server._handle_request_noblock()

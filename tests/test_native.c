@@ -3,6 +3,9 @@
  *
  * Positive controls and their fixes, each judged natively with the engine's defaults:
  *  - every case variant: leaky caught by its anonymous memory, fixed clean;
+ *  - the Python twins of the cases (cases/<pattern>/leaky.py and fixed.py, the post's own code):
+ *    the module-global list caught, remove() in finally: clean; mutual_refs with the GC off,
+ *    where the server's counter and its memory disagree;
  *  - a thread that outlives its connection (tests/shapes.c threads --stuck): threads grow;
  *  - a parent that forks a child per connection and keeps a record of each (forkper --leak):
  *    its copy-on-write pages are shared with the probe's child, so USS would miss it;
@@ -11,6 +14,7 @@
  * Every report states its detection limit. A leaky twin that stops being caught turns this red. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +75,77 @@ Test(native, every_case_variant_judged_right)
 		expect_case(tok, slash + 1);
 	}
 	cr_assert_geq(n, 6, "only %d case variants found", n);
+}
+
+/* The Python twins (cases/<pattern>/leaky.py and fixed.py, the post's own code), judged
+ * without valgrind: each leaky.py says what to expect on its "leakcheck-native:" line; every
+ * fixed.py is clean. */
+static bool native_expects_leak(const char *path)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+	int expect = -1;
+	cr_assert_not_null(f, "cannot open %s", path);
+	while (expect < 0 && fgets(line, sizeof line, f)) {
+		const char *p = strstr(line, "leakcheck-native: ");
+		if (p)
+			expect = strncmp(p + 18, "leak", 4) == 0 ? 1 : strncmp(p + 18, "clean", 5) == 0 ? 0 : -1;
+	}
+	fclose(f);
+	cr_assert_geq(expect, 0, "%s: no 'leakcheck-native: leak|clean' line", path);
+	return expect == 1;
+}
+
+Test(native, python_twins_judged_right)
+{
+	glob_t g;
+	char pattern[600], port[] = "{port}", py[] = "python3";
+	size_t leaks = 0;
+	snprintf(pattern, sizeof pattern, "%s/cases/*/leaky.py", LC_SOURCE_DIR);
+	cr_assert_eq(glob(pattern, 0, NULL, &g), 0, "no Python twin in cases/*/leaky.py");
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		bool leaky_leaks = native_expects_leak(g.gl_pathv[i]);
+		leaks += leaky_leaks;
+		for (int fixed = 0; fixed < 2; fixed++) {
+			char path[700];
+			struct lc_report rep;
+			snprintf(path, sizeof path, "%.*sfixed.py", (int)(strlen(g.gl_pathv[i]) - strlen("leaky.py")),
+				 g.gl_pathv[i]);
+			char *argv[] = { py, fixed ? path : g.gl_pathv[i], port, NULL };
+			enum lc_verdict v = run_native(argv, &rep, NULL), want = !fixed && leaky_leaks ? LC_LEAK : LC_CLEAN;
+			cr_expect_eq(v, want, "%s: %s natively: %s", fixed ? path : g.gl_pathv[i],
+				     want == LC_LEAK ? "positive control NOT caught" : "flagged", rep.reason);
+			lc_report_free(&rep);
+		}
+	}
+	cr_expect_geq(leaks, 3, "only %zu Python twins are positive controls", leaks);
+	globfree(&g);
+}
+
+static void connection_count(struct lc_options *o)
+{
+	o->stats = "STATS\n";
+	o->stats_len = 6;
+	o->stats_field = "Connection=([0-9]+)";
+}
+
+/* mutual_refs with the cyclic GC off: the server's counter and its memory disagree, and the
+ * report shows both. leaky.py keeps every pair (the counter grows); fixed.py's count stays flat,
+ * and yet its memory grows: the standard library's own cycles need the collector too. */
+Test(native, python_counter_and_memory_disagree)
+{
+	char path[600], port[] = "{port}", py[] = "python3", gc[] = "--gc", off[] = "off";
+	struct lc_report rep;
+	snprintf(path, sizeof path, "%s/cases/mutual_refs/leaky.py", LC_SOURCE_DIR);
+	char *argv[] = { py, path, port, gc, off, NULL };
+	cr_expect_eq(run_native(argv, &rep, connection_count), LC_LEAK, "leaky.py --gc off: %s", rep.reason);
+	cr_expect(rep.objects_grew && rep.objects_per_cycle == 1.0, "leaky.py --gc off: %.2f Connections per "
+		  "connection", rep.objects_per_cycle);
+	lc_report_free(&rep);
+	snprintf(path, sizeof path, "%s/cases/mutual_refs/fixed.py", LC_SOURCE_DIR);
+	cr_expect_eq(run_native(argv, &rep, connection_count), LC_LEAK, "fixed.py --gc off: %s", rep.reason);
+	cr_expect(!rep.objects_grew && rep.bytes_grew, "fixed.py --gc off: the count flat, memory grows: %s", rep.reason);
+	lc_report_free(&rep);
 }
 
 static void shapes_argv(char **argv, const char *mode, const char *flag)

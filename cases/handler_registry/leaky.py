@@ -8,6 +8,7 @@ logger and a handler per connection, for ever. `diff leaky.py fixed.py` is the f
 logger, and the peer passed with each record (a LoggerAdapter).
 STATS after N connections: Logger=N+1 StreamHandler=N+1 here, Logger=1 StreamHandler=1 in fixed.py.
 Nothing is logged (INFO records, the WARNING default level): the leak needs no output.
+leakcheck-native: leak (memory grows with every logger the manager keeps); fixed.py: clean.
 """
 import logging
 import os

@@ -5,6 +5,7 @@ The post's server made runnable (cases/pyserver.py adds the port argument, the l
 STATS and SIGTERM). `diff leaky.py fixed.py` is the fix: dispose() undoes what __init__ did.
 Not __del__: the registry's reference is exactly what keeps __del__ from ever running.
 STATS after N connections: Connection=N+1 here, Connection=1 in fixed.py.
+leakcheck-native: leak (memory grows with every connection kept in the class registry); fixed.py: clean.
 """
 import os
 import sys
