@@ -227,6 +227,7 @@ size_t mc_discover(struct mc_engine *e)
 		p->alive = false;
 		for (size_t j = 0; j < n && !p->alive; j++)
 			p->alive = pids[j] == p->pid;
+		p->alive = p->alive && !mc_gone(p->pid); /* tree() lists the root even once it exited */
 		if (!p->alive && p->has_relay) {
 			lc_relay_close(&p->relay);
 			p->has_relay = false;

@@ -229,6 +229,15 @@ static int drive(struct run *r, unsigned n, const char *phase)
 	return 0;
 }
 
+/* The server's idle sockets: those it holds with no connection of ours open (its listeners,
+ * sockets of its own). An inode of a connection still closing that slips in does no harm:
+ * socket inodes are not reused, so it only ever matches itself. */
+static void record_idle(struct run *r, const int *pids, size_t n)
+{
+	size_t k = lc_socket_inodes(pids, n, r->idle, 256);
+	r->nidle = n == 0 || k > 256 ? -1 : (long)k;
+}
+
 /* Socket fds the server holds beyond its idle set: connections it has yet to close. */
 static int held_beyond_idle(struct run *r, const int *pids, size_t n)
 {
@@ -277,8 +286,7 @@ static void wait_closed(struct run *r)
 	}
 	if (left > r->rep->pending_left)
 		r->rep->pending_left = left;
-	size_t k = lc_socket_inodes(pids, n, r->idle, 256);
-	r->nidle = n == 0 || k > 256 ? -1 : (long)k; /* before the baseline no process is known yet */
+	record_idle(r, pids, n);
 }
 
 /* A failed snapshot: the server died, or vgdb failed. */
@@ -823,6 +831,9 @@ static int measure(struct run *r)
 	if (!r->snaps)
 		return fail(r, "%s", "out of memory");
 	r->rep->at_ready = lc_now() - r->t0;
+	int pids[LC_MAX_PROCS];
+	if (discover(r) > 0) /* known before the warmup, the baseline needs no TCP table either */
+		record_idle(r, pids, mc_pids(&r->mc, pids, LC_MAX_PROCS));
 	if (drive(r, o->warmup, "warmup") < 0 || snapshot(r, 0) < 0)
 		goto out;
 	r->rep->at_baseline = lc_now() - r->t0;
