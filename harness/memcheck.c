@@ -228,6 +228,10 @@ size_t mc_discover(struct mc_engine *e)
 		for (size_t j = 0; j < n && !p->alive; j++)
 			p->alive = pids[j] == p->pid;
 		p->alive = p->alive && !mc_gone(p->pid); /* tree() lists the root even once it exited */
+		/* a worker switches user after its fork: seen before it did, it may have done so since
+		 * (and a vgdb poking it then ends it) */
+		if (p->alive && !p->unreachable && !p->has_relay && !e->native)
+			p->unreachable = user_switched(e, p);
 		if (!p->alive && p->has_relay) {
 			lc_relay_close(&p->relay);
 			p->has_relay = false;
