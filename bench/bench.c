@@ -262,6 +262,8 @@ static void bench_cycles(void)
 
 /* Average cost of one vgdb snapshot, over 3, of a server under memcheck: one vgdb per
  * command, and through a relay (interrupt, monitor command, resume; as lc_run does). */
+static unsigned vgdb_hangs; /* one-vgdb snapshots that got no answer and were retried */
+
 static double snapshot_cost(struct server *s, double *relay_cost)
 {
 	char prefix[128], out[128], err[256], *text;
@@ -269,11 +271,21 @@ static double snapshot_cost(struct server *s, double *relay_cost)
 	struct lc_relay r;
 	snprintf(prefix, sizeof prefix, "%s/vgdb", s->dir);
 	snprintf(out, sizeof out, "%s/vgdb.out", s->dir);
-	double t0 = lc_now();
-	for (int i = 0; i < 3; i++)
-		if (!snap || lc_vgdb_snapshot(prefix, s->pid, out, 120, snap, err, sizeof err) < 0)
-			die(err);
-	double per_command = (lc_now() - t0) / 3;
+	double t0 = lc_now(), lost = 0;
+	for (int i = 0; i < 3; i++) {
+		double t1 = lc_now();
+		if (!snap)
+			die("out of memory");
+		/* seen twice here, never reproduced alone: a vgdb started right after heap_server's
+		 * start got no answer. Counted and retried (its wait left out), not fatal. */
+		if (lc_vgdb_snapshot(prefix, s->pid, out, 20, snap, err, sizeof err) < 0) {
+			vgdb_hangs++;
+			lost += lc_now() - t1;
+			if (lc_vgdb_snapshot(prefix, s->pid, out, 20, snap, err, sizeof err) < 0)
+				die(err);
+		}
+	}
+	double per_command = (lc_now() - t0 - lost) / 3;
 	if (lc_relay_open(&r, "vgdb", prefix, s->pid, 60, err, sizeof err) < 0)
 		die(err);
 	lc_sleep_ms(20);
@@ -319,6 +331,8 @@ static void bench_snapshots(void)
 		       rc * 1000, c / rc);
 		server_stop(&s);
 	}
+	if (vgdb_hangs)
+		printf("   (a vgdb per command got no answer %u time(s) and was retried; not counted above)\n", vgdb_hangs);
 }
 
 /* The native engine: every case variant with its defaults, beside memcheck's time in this run;

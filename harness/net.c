@@ -203,16 +203,7 @@ int lc_count_fds(int pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/fd", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	return lc_count_entries(path);
 }
 
 static const char *const close_names[] = { "eof", "server", "reset", "mix" };

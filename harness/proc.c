@@ -283,11 +283,9 @@ pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *po
 	return pid;
 }
 
-int lc_count_threads(int pid)
+int lc_count_entries(const char *dir)
 {
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", pid);
-	DIR *d = opendir(path);
+	DIR *d = opendir(dir);
 	if (!d)
 		return -1;
 	int n = 0;
@@ -296,6 +294,13 @@ int lc_count_threads(int pid)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+int lc_count_threads(int pid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	return lc_count_entries(path);
 }
 
 size_t lc_read_file(const char *path, char *buf, size_t cap)

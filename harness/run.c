@@ -1,12 +1,14 @@
 /* lc_run: one leakcheck run, start to verdict. See include/lc/leakcheck.h.
  *
- * Timeline: start the server under memcheck → wait until ready → warmup connections →
- * baseline snapshot → R rounds of N connections, a snapshot after each → SIGTERM → parse the
- * exit XML → judge.
+ * Timeline: start the server under memcheck (or as it is: --native, native.h) → wait until
+ * ready → warmup connections → baseline snapshot → R rounds of N connections, a snapshot
+ * after each → SIGTERM → parse the exit XML (memcheck only) → judge.
  *
  * Quiescence (a snapshot must see every disconnect of its round handled, without racing):
- *  1. wait until /proc/net/tcp{,6} shows no socket on the server's port that the server has
- *     yet to close (ESTABLISHED, SYN_RECV, CLOSE_WAIT): every FIN we sent has been acted on;
+ *  1. wait until the server has closed every connection of the round: it holds no socket fd
+ *     beyond its idle ones (recorded before the warmup), or, where that cannot tell (no idle
+ *     set yet, a script that expects no reply), the TCP tables show no socket on its port that
+ *     it has yet to close (ESTABLISHED, SYN_RECV, CLOSE_WAIT): every FIN we sent was acted on;
  *  2. then open a probe connection and wait for its reply. An event-loop server handles
  *     readiness in order, so once it answers a connection made after every earlier FIN/RST
  *     reached it, it has also handled those (resets are invisible to step 1, this covers them);

@@ -122,11 +122,22 @@ Test(native, python_twins_judged_right)
 	globfree(&g);
 }
 
-static void connection_count(struct lc_options *o)
+/* --stats 'STATS\n' with a field: the runtime's and pyserver.py's STATS line */
+static void stats_field(struct lc_options *o, const char *field)
 {
 	o->stats = "STATS\n";
 	o->stats_len = 6;
-	o->stats_field = "Connection=([0-9]+)";
+	o->stats_field = field;
+}
+
+static void connection_count(struct lc_options *o)
+{
+	stats_field(o, "Connection=([0-9]+)");
+}
+
+static void with_stats(struct lc_options *o)
+{
+	stats_field(o, "objects=([0-9]+)");
 }
 
 /* mutual_refs with the cyclic GC off: the server's counter and its memory disagree, and the
@@ -214,12 +225,6 @@ Test(native, deferred_frees_are_not_a_leak)
 	lc_report_free(&rep);
 }
 
-static void with_stats(struct lc_options *o)
-{
-	o->stats = "STATS\n";
-	o->stats_len = 6;
-	o->stats_field = "objects=([0-9]+)";
-}
 
 /* The server's own count of live objects, read on the probe: +1 per connection, as the header
  * of global_list/leaky.c promises (objects=N+1), and flat for its fix; memory shown beside it. */

@@ -35,6 +35,8 @@ bool lc_alive(pid_t pid, int *status);
  * that daemonized (forked, then its first process exited) leaves them to us once we are a
  * child subreaper (PR_SET_CHILD_SUBREAPER). Fills out[0..cap), returns how many. */
 size_t lc_adopted(pid_t *out, size_t cap);
+/* Entries of a folder but "." and "..", -1 if unreadable. */
+int lc_count_entries(const char *dir);
 /* Threads of a process (/proc/PID/task), -1 if unreadable. */
 int lc_count_threads(int pid);
 /* Up to cap - 1 bytes of a (small) file into buf, NUL-ended; 0 if unreadable. */
