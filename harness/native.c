@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lc/net.h"
 #include "lc/proc.h"
@@ -106,4 +107,17 @@ int nat_stats(int fd, const char *req, size_t len, const char *field, double tim
 out:
 	regfree(&re);
 	return rc;
+}
+
+/* The floor: twice the largest idle spread, and never below a page, the unit memory moves in.
+ * The detection limit is this floor over a round's connections. */
+unsigned long nat_floor(const int *pids, size_t n, unsigned long *noise)
+{
+	long most = 0, page = sysconf(_SC_PAGESIZE);
+	for (size_t i = 0; i < n; i++) {
+		long spread = nat_noise(pids[i], 5, 5);
+		most = spread > most ? spread : most;
+	}
+	*noise = (unsigned long)most;
+	return (unsigned long)(2 * most > page ? 2 * most : page);
 }

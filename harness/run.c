@@ -41,6 +41,7 @@
 #include "lc/command.h"
 #include "lc/native.h"
 #include "lc/proc.h"
+#include "lc/quiesce.h"
 
 
 struct run {
@@ -64,9 +65,7 @@ struct run {
 	int acceptor;                 /* the slot that holds the current probe's server end, -1 */
 	long counter;                 /* --stats: the server's counter read on the current probe */
 	double t0;                    /* when the run started (lc_now) */
-	unsigned long idle[256];      /* the server's socket inodes once a round's connections were
-	                               * closed: its listeners and other sockets of its own */
-	long nidle;                   /* how many; -1: not known yet, or too many */
+	struct lc_quiesce quiet;      /* the server's idle sockets, for step 1 */
 };
 
 enum { OUT, ERR, VGDB, VGDB_OUT, NPATHS }; /* server stdout/stderr, vgdb prefix and answers */
@@ -231,64 +230,14 @@ static int drive(struct run *r, unsigned n, const char *phase)
 	return 0;
 }
 
-/* The server's idle sockets: those it holds with no connection of ours open (its listeners,
- * sockets of its own). An inode of a connection still closing that slips in does no harm:
- * socket inodes are not reused, so it only ever matches itself. */
-static void record_idle(struct run *r, const int *pids, size_t n)
-{
-	size_t k = lc_socket_inodes(pids, n, r->idle, 256);
-	r->nidle = n == 0 || k > 256 ? -1 : (long)k;
-}
-
-/* Socket fds the server holds beyond its idle set: connections it has yet to close. */
-static int held_beyond_idle(struct run *r, const int *pids, size_t n)
-{
-	unsigned long cur[256];
-	size_t k = lc_socket_inodes(pids, n, cur, 256);
-	int extra = 0;
-	for (size_t i = 0; i < k && i < 256; i++) {
-		bool idle = false;
-		for (long j = 0; j < r->nidle && !idle; j++)
-			idle = r->idle[j] == cur[i];
-		extra += !idle;
-	}
-	return k > 256 ? 256 : extra;
-}
-
-static bool expects_reply(const struct lc_script *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (s->steps[i].kind == LC_STEP_EXPECT)
-			return true;
-	return false;
-}
-
-/* Step 1: wait until the server has closed every connection of the round. A server that
- * never closes some (an fd leak) would hold us to the timeout at every snapshot, so give up
- * once the count has not moved for a quarter second; the report keeps the largest rest.
- * Once the server's idle sockets are known (after the first wait), and every connection got a
- * reply (so the server accepted it: none waits in its accept queue), the connections it has
- * yet to close are the socket fds it holds beyond them: no TCP table is read. A dump of the
- * tables walks every bucket of the kernel's hash (~20 ms here with thousands of TIME_WAIT
- * sockets): the largest cost of a snapshot, for what /proc/PID/fd tells in ~0.1 ms. */
+/* Step 1 (quiesce.h): the largest rest of unclosed connections goes into the report. */
 static void wait_closed(struct run *r)
 {
-	int pids[LC_MAX_PROCS], left, last = -1;
+	int pids[LC_MAX_PROCS];
 	size_t n = mc_pids(&r->mc, pids, LC_MAX_PROCS);
-	double deadline = lc_now() + r->o->timeout, moved = lc_now();
-	bool by_fds = r->nidle >= 0 && expects_reply(&r->script);
-	while ((left = by_fds ? held_beyond_idle(r, pids, n) : lc_sockets_pending(r->port, pids, n)) > 0 &&
-	       !lc_cancelled) {
-		if (left != last)
-			moved = lc_now();
-		last = left;
-		if (lc_now() - moved > 0.25 || lc_now() >= deadline)
-			break;
-		lc_sleep_ms(2);
-	}
+	int left = lc_quiesce_wait(&r->quiet, r->port, pids, n, lc_script_expects(&r->script), r->o->timeout);
 	if (left > r->rep->pending_left)
 		r->rep->pending_left = left;
-	record_idle(r, pids, n);
 }
 
 /* A failed snapshot: the server died, or vgdb failed. */
@@ -472,19 +421,11 @@ static int measure_proc(struct run *r, size_t i, unsigned idx)
 	return 0;
 }
 
-/* Native: the byte rule's floor per round, from the noise measured at the baseline (idle
- * re-samples of every measured process): twice the largest spread, and never below a page,
- * the unit memory moves in. The detection limit is this floor over the round's connections. */
+/* Native: the byte rule's floor, from the noise of the processes measured at the baseline. */
 static void native_floor(struct run *r)
 {
-	long noise = 0;
-	for (size_t i = 0; i < r->mc.nprocs; i++) {
-		long n = r->mc.procs[i].alive && r->first[i] == 0 ? nat_noise(r->mc.procs[i].pid, 5, 5) : 0;
-		noise = n > noise ? n : noise;
-	}
-	long page = sysconf(_SC_PAGESIZE);
-	r->rep->noise = (unsigned long)noise;
-	r->rep->bytes_floor = (unsigned long)(2 * noise > page ? 2 * noise : page);
+	int pids[LC_MAX_PROCS];
+	r->rep->bytes_floor = nat_floor(pids, mc_pids(&r->mc, pids, LC_MAX_PROCS), &r->rep->noise);
 }
 
 /* Steps 1 to 3 of the quiescence scheme in the header comment, then every live process. */
@@ -835,7 +776,7 @@ static int measure(struct run *r)
 	r->rep->at_ready = lc_now() - r->t0;
 	int pids[LC_MAX_PROCS];
 	if (discover(r) > 0) /* known before the warmup, the baseline needs no TCP table either */
-		record_idle(r, pids, mc_pids(&r->mc, pids, LC_MAX_PROCS));
+		lc_quiesce_record(&r->quiet, pids, mc_pids(&r->mc, pids, LC_MAX_PROCS));
 	if (drive(r, o->warmup, "warmup") < 0 || snapshot(r, 0) < 0)
 		goto out;
 	r->rep->at_baseline = lc_now() - r->t0;
@@ -967,7 +908,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	r.rep = rep;
 	r.pid = r.probe = r.acceptor = -1;
 	r.t0 = t0;
-	r.nidle = -1;
+	lc_quiesce_init(&r.quiet);
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
 		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);

@@ -223,3 +223,11 @@ int lc_script_run(const struct lc_script *s, int fd, unsigned long conn, double 
 	}
 	return 0;
 }
+
+bool lc_script_expects(const struct lc_script *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->steps[i].kind == LC_STEP_EXPECT)
+			return true;
+	return false;
+}

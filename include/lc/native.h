@@ -32,6 +32,11 @@ int nat_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen);
  * gap_ms apart. Returns bytes, or -1 when pid cannot be read. */
 long nat_noise(int pid, int n, int gap_ms);
 
+/* The byte rule's floor per round for the processes pids, from their noise (5 idle
+ * re-samples 5 ms apart each): twice the largest spread, at least a page. *noise gets that
+ * largest spread. */
+unsigned long nat_floor(const int *pids, size_t n, unsigned long *noise);
+
 /* Send req (len bytes) on fd and read lines until the extended regex field (group 1: the
  * number) matches one, within timeout seconds. Returns 0 with *value, or -1 with a reason. */
 int nat_stats(int fd, const char *req, size_t len, const char *field, double timeout, long *value, char *err,

@@ -52,6 +52,9 @@ int lc_script_load(const char *path, struct lc_script *s, char *err, size_t errl
 /* Appends a step; returns -1 when the script is full. */
 int lc_script_add(struct lc_script *s, enum lc_step_kind kind, const char *data, size_t len);
 
+/* True when some step waits for a reply (the server then accepted the connection). */
+bool lc_script_expects(const struct lc_script *s);
+
 /* Runs the steps on a connected fd, as connection number conn. Returns 0; -1 when a send or
  * a read failed (errno set: a timeout is ETIMEDOUT); -2 when the server answered otherwise,
  * with a reason in why (what was expected, and the first bytes that came, escaped). got and
