@@ -19,7 +19,8 @@
 
 #include "lc/proc.h"
 
-#define RESUME_GAP 0.005 /* seconds between a resume and the next interrupt */
+#define RESUME_GAP 0.005       /* seconds between a resume and the next interrupt */
+#define INTERRUPT_RESEND 0.1   /* seconds before an unanswered interrupt is sent again (doubling) */
 
 static int relay_fail(struct lc_relay *r, char *err, size_t errlen, const char *what)
 {
@@ -145,11 +146,22 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 	double since = lc_now() - r->resumed_at;
 	if (since < RESUME_GAP)
 		lc_sleep_ms((int)((RESUME_GAP - since) * 1000) + 1);
-	if (relay_write(r, "\x03", 1) < 0)
-		return relay_fail(r, err, errlen, "cannot write to vgdb");
-	/* A signal passed through may still report a stop first: wait for the interrupt's own. */
-	if (read_reply(r, reply, sizeof reply, lc_now() + timeout, &kind, &why) < 0)
-		return relay_fail(r, err, errlen, why);
+	/* The gap is not enough when the server is not scheduled in time (a loaded machine: seen
+	 * as "no answer in time" with four suites on two cores), so an unanswered 0x03 is sent
+	 * again: a halted gdbserver discards bytes before a packet's '$', so a spare one is
+	 * harmless, and a new byte wakes a gdbserver that holds the lost one in its buffer. */
+	double deadline = lc_now() + timeout;
+	for (double wait = INTERRUPT_RESEND;; wait *= 2) {
+		if (relay_write(r, "\x03", 1) < 0)
+			return relay_fail(r, err, errlen, "cannot write to vgdb");
+		/* A signal passed through may still report a stop first: wait for the interrupt's own. */
+		double until = lc_now() + wait < deadline ? lc_now() + wait : deadline;
+		if (read_reply(r, reply, sizeof reply, until, &kind, &why) == 0)
+			break;
+		if (until >= deadline || strcmp(why, "no answer in time") != 0)
+			return relay_fail(r, err, errlen, why);
+		r->resends++;
+	}
 	if (kind != RSP_STOPPED)
 		return relay_fail(r, err, errlen, "unexpected reply to an interrupt");
 	r->stopped = true;

@@ -20,6 +20,7 @@ struct lc_relay {
 	int to, from;               /* pipes to vgdb's stdin and from its stdout (owned) */
 	bool stopped;               /* the target is halted in valgrind's gdbserver */
 	double resumed_at;          /* when "c" was sent (lc_now) */
+	unsigned resends;           /* interrupts sent again because one went unanswered */
 	bool broken;                /* the handshake failed: close without detaching */
 	bool gone;                  /* the target exited or was killed (an exit packet came) */
 	char err_path[600];         /* vgdb's stderr */
