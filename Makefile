@@ -9,7 +9,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 ASAN_BUILD ?= build-asan
-# The unit suites that need no valgrind: the case suites run their servers under it, and an
+# The unit suites that need no valgrind (CTest labels: one per suite binary): the case suites run their servers under it, and an
 # ASan binary cannot run under valgrind.
 SANITIZE_TESTS ?= ^(obj|vgxml|vgdb|judge|server|fuzz_replay)$$
 
@@ -53,7 +53,7 @@ fuzz:
 sanitize:
 	@$(CMAKE) -S . -B $(ASAN_BUILD) -DLC_SANITIZE=ON -DLC_WERROR=ON >/dev/null
 	$(CMAKE) --build $(ASAN_BUILD) -j$(JOBS)
-	cd $(ASAN_BUILD) && $(CTEST) --output-on-failure -R '$(SANITIZE_TESTS)'
+	cd $(ASAN_BUILD) && $(CTEST) --output-on-failure -j$(JOBS) -L '$(SANITIZE_TESTS)'
 
 clean:
 	rm -rf $(BUILD)

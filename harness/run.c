@@ -801,7 +801,11 @@ static int measure(struct run *r)
 		goto out;
 	r->rep->at_measured = lc_now() - r->t0;
 	find_holders(r);
+	/* The SIGTERM only once the server has closed the probe too: a server that leaves its open
+	 * connections at exit (nginx as one process) reported the probe's as lost at exit. */
 	rc = close_probe(r);
+	if (rc == 0)
+		wait_closed(r);
 out:
 	if (o->progress)
 		fputs("\r\033[K", stderr);

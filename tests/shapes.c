@@ -1,7 +1,7 @@
 /* shapes: a TCP line server built in one of seven SHAPES that make a leak checker's job hard.
  *
  *   shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] [--once] [--user UID]
- *          [--stuck] [--tag TAG]
+ *          [--stuck] [--linger MS] [--tag TAG]
  *
  * Like tests/misbehave.c and the runtime it echoes lines, closes on "QUIT", listens on
  * 127.0.0.1:PORT (0 or absent: ephemeral) and prints "listening on 127.0.0.1:PORT" when ready.
@@ -55,6 +55,10 @@
  * --stuck (threads): each connection's thread, once it has closed and freed its session, waits
  * for shutdown instead of exiting: a thread leak with nothing on the heap (+1 thread per cycle,
  * +0 blocks; natively its stack pages grow too); the threads end at SIGTERM.
+ * --linger MS (bytes, records, deferred): a peer's EOF or reset is acted on MS ms later (its fd
+ * stays open till then), and at SIGTERM every session still open is abandoned, not freed, as
+ * nginx run as one process leaves its open connections' pools: a connection closed just before
+ * the SIGTERM is "lost at exit" unless the checker waits for the server to close it first.
  * --tag TAG is ignored: a marker the tests look for in /proc to find survivors. Every process dies
  * by SIGALRM after 120 s, and a forked one gets SIGTERM when its parent dies, so a harness bug
  * cannot leave one running. */
@@ -97,7 +101,7 @@ static const char *const mode_names[NMODES] = {
 
 static struct {
 	enum mode mode;
-	unsigned port, bytes, delay_ms, workers, user;
+	unsigned port, bytes, delay_ms, workers, user, linger_ms;
 	bool leak, once, switch_user, stuck;
 } opt = { .bytes = 40, .delay_ms = 300, .workers = 4 };
 
@@ -335,7 +339,8 @@ struct sess {
 	size_t len;		/* bytes in in */
 	char *in;		/* owned: SESS_BUF bytes, the unfinished line */
 	char *out;		/* owned: SESS_BUF bytes, replies are built here (deferred; else NULL) */
-	int64_t due_ms;		/* deferred: when the closed session may be freed */
+	int64_t due_ms;		/* deferred: when the closed session may be freed; --linger: when
+				 * the peer's close is acted on (0: not lingering) */
 };
 
 static void sess_free(struct sess *s)
@@ -374,11 +379,13 @@ static void sess_reply(struct sess *s, const char *line, size_t len)
 	(void)!send(s->fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* One read: echo complete lines. False when the connection is over (EOF, QUIT, reset, error). */
-static bool sess_feed(struct sess *s)
+/* One read: echo complete lines. False when the connection is over (EOF, QUIT, reset, error);
+ * *peer then says whether the client ended it (EOF, reset) rather than QUIT or --once. */
+static bool sess_feed(struct sess *s, bool *peer)
 {
 	ssize_t n = read(s->fd, s->in + s->len, SESS_BUF - s->len);
 	char *nl;
+	*peer = n <= 0;
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
@@ -470,10 +477,13 @@ static void defer_expire(struct loop *l, bool all)
 		l->dq_tail = NULL;
 }
 
-/* The deferred-free timer lives in the poll timeout. */
+/* The deferred-free timer and --linger's live in the poll timeout. */
 static int loop_timeout_ms(const struct loop *l)
 {
 	int64_t left = l->dq_head ? l->dq_head->due_ms - mono_ms() : TICK_MS;
+	for (size_t i = 0; i < l->n; i++)
+		if (l->sess[i]->due_ms && l->sess[i]->due_ms - mono_ms() < left)
+			left = l->sess[i]->due_ms - mono_ms();
 	return left < 0 ? 0 : left < TICK_MS ? (int)left : TICK_MS;
 }
 
@@ -532,16 +542,25 @@ static void loop_turn(struct loop *l)
 	struct timespec ts = ms_to_ts(loop_timeout_ms(l));
 	p[0] = (struct pollfd){ .fd = l->lfd, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = l->feed_fd, .events = POLLIN };
-	for (size_t i = 0; i < l->n; i++)
-		p[2 + i] = (struct pollfd){ .fd = l->sess[i]->fd, .events = POLLIN };
+	for (size_t i = 0; i < l->n; i++) /* a lingering session is out of the poll set (fd -1) */
+		p[2 + i] = (struct pollfd){ .fd = l->sess[i]->due_ms ? -1 : l->sess[i]->fd, .events = POLLIN };
 	int r = ppoll(p, 2 + l->n, &ts, l->mask);
 	defer_expire(l, false);
+	/* Backwards: loop_drop moves the last session into slot i, one already seen. */
+	for (size_t i = l->n; i-- > 0;) {
+		struct sess *s = l->sess[i];
+		bool peer;
+		if (s->due_ms && s->due_ms <= mono_ms())
+			loop_drop(l, i);
+		else if (r > 0 && (p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) && !sess_feed(s, &peer)) {
+			if (peer && opt.linger_ms)
+				s->due_ms = mono_ms() + opt.linger_ms;
+			else
+				loop_drop(l, i);
+		}
+	}
 	if (r <= 0)
 		return;
-	/* Backwards: loop_drop moves the last session into slot i, one already seen. */
-	for (size_t i = l->n; i-- > 0;)
-		if ((p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) && !sess_feed(l->sess[i]))
-			loop_drop(l, i);
 	if (p[1].revents)
 		loop_feed(l);
 	if (p[0].revents & POLLIN)
@@ -553,6 +572,10 @@ static void loop_run(struct loop *l)
 {
 	while (!l->done && !(l->watch_stop && stop) && !(l->single && l->n == 0))
 		loop_turn(l);
+	while (l->n && opt.linger_ms) { /* abandoned: closed, never freed */
+		struct sess *s = l->sess[--l->n];
+		close(s->fd);
+	}
 	while (l->n)
 		loop_drop(l, l->n - 1);
 	defer_expire(l, true);
@@ -589,7 +612,8 @@ static void *thread_main(void *arg)
 	pthread_mutex_unlock(&thr_lock);
 	struct sess *s = sess_new(fd);
 	if (s && retain_on_open(s)) {
-		while (sess_feed(s))
+		bool peer;
+		while (sess_feed(s, &peer))
 			;
 		retain_on_close(s);
 	}
@@ -875,7 +899,7 @@ static int (*const runners[NMODES])(int lfd) = {
 static int usage(void)
 {
 	fprintf(stderr, "usage: shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] "
-			"[--once] [--user UID] [--stuck] [--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
+			"[--once] [--user UID] [--stuck] [--linger MS] [--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
 	return 2;
 }
 
@@ -915,6 +939,8 @@ static int opts_parse(int argc, char **argv)
 			opt.once = true;
 		else if (strcmp(a, "--stuck") == 0)
 			opt.stuck = true;
+		else if (strcmp(a, "--linger") == 0 && parse_uint(v, 1, 60000, &opt.linger_ms))
+			i++;
 		else if (strcmp(a, "--user") == 0 && parse_uint(v, 0, 1u << 30, &opt.user))
 			opt.switch_user = true, i++;
 		else if (!have_port && parse_uint(a, 0, 65535, &opt.port))

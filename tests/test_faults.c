@@ -23,8 +23,15 @@
 #include "lc/proc.h"
 #include "support.h"
 
-#define T 2.0        /* --timeout of the runs that must time out */
+/* A run that must time out waits T: for the fault, and for the server's readiness too (one
+ * --timeout for every wait), so T leaves room for valgrind's start-up on a loaded machine (with
+ * 2 s, six tests at once on two cores made the server "not ready" first). A run whose fault is
+ * not a timeout gets PATIENT and must end within PROMPT: before any of its waits could time out. */
+#define T 4.0
+#define TS "4s"      /* T as the reason words it */
 #define MARGIN 3.0   /* valgrind start-up (~0.5 s, more on a loaded CI box) and shutdown */
+#define PATIENT 30.0
+#define PROMPT 15.0
 
 static char tmpdir[64];   /* private TMPDIR of this test */
 static char tag[96];      /* marker in the current server's argv, to find it in /proc */
@@ -135,7 +142,7 @@ static void small_run(struct lc_options *o, char **server)
 	o->cycles = 10;
 	o->rounds = 2;
 	o->warmup = 3;
-	o->timeout = T;
+	o->timeout = PATIENT;
 }
 
 /* lc_run within bound seconds, verdict 2, every substring in the reason, nothing left. */
@@ -158,65 +165,69 @@ static void expect_error(const char *what, struct lc_options *o, double bound, c
 #define EXPECT_ERROR(what, o, bound, ...) \
 	expect_error(what, o, bound, (const char *const[]){ __VA_ARGS__, NULL })
 
-/* The server in one misbehaving mode, default options but short. */
-static void fault(const char *mode, const char *after, const char *port, double bound, const char *const *subs)
+/* The server in one misbehaving mode, default options but short; with timeout T if the fault
+ * is one that must be waited out, and then within T + MARGIN, else within PROMPT. */
+static void fault(const char *mode, const char *after, const char *port, double timeout, const char *const *subs)
 {
 	struct lc_options o;
 	small_run(&o, misbehave(mode, after, port));
-	expect_error(mode, &o, bound, subs);
+	o.timeout = timeout;
+	expect_error(mode, &o, timeout == T ? T + MARGIN : PROMPT, subs);
 }
 
-#define FAULT(mode, after, port, bound, ...) \
-	fault(mode, after, port, bound, (const char *const[]){ __VA_ARGS__, NULL })
+#define FAULT(mode, after, port, ...) \
+	fault(mode, after, port, PATIENT, (const char *const[]){ __VA_ARGS__, NULL })
+#define TIMEOUT_FAULT(mode, after, port, ...) \
+	fault(mode, after, port, T, (const char *const[]){ __VA_ARGS__, NULL })
 
 /* ---- the server misbehaves ---- */
 
 /* The 8th connection: after the baseline (ready probe, 3 warmup, snapshot probe), mid-round. */
 Test(faults, crash_mid_run)
 {
-	FAULT("crash", "8", NULL, T + MARGIN, "server died during the run", "signal 11", "Segmentation fault");
+	FAULT("crash", "8", NULL, "server died during the run", "signal 11", "Segmentation fault");
 }
 
 Test(faults, exits_early)
 {
-	FAULT("exit", "8", "{port}", T + MARGIN, "server died during the run", "exit status 3");
+	FAULT("exit", "8", "{port}", "server died during the run", "exit status 3");
 }
 
 /* Dies while nobody talks to it: right after the baseline snapshot. */
 Test(faults, crash_between_rounds)
 {
-	FAULT("idle", "5", NULL, T + MARGIN, "server died during the run", "signal 11");
+	FAULT("idle", "5", NULL, "server died during the run", "signal 11");
 }
 
 /* A server that forks into the background: named, and its daemon stopped (no survivor). */
 Test(faults, daemonizes)
 {
-	FAULT("daemon", NULL, NULL, T + MARGIN, "daemonized", "run it in the foreground");
+	FAULT("daemon", NULL, NULL, "daemonized", "run it in the foreground");
 }
 
 Test(faults, never_answers)
 {
-	FAULT("hang", NULL, NULL, T + MARGIN, "server stopped answering", "waiting for the reply", "timed out");
+	TIMEOUT_FAULT("hang", NULL, NULL, "server stopped answering", "waiting for the reply", "timed out");
 }
 
 Test(faults, never_becomes_ready)
 {
-	FAULT("silent", NULL, NULL, T + MARGIN, "not ready within 2s", "listening on");
+	TIMEOUT_FAULT("silent", NULL, NULL, "not ready within " TS, "listening on");
 }
 
 Test(faults, never_listens_on_its_port)
 {
-	FAULT("silent", NULL, "{port}", T + MARGIN, "did not accept connections on its port");
+	TIMEOUT_FAULT("silent", NULL, "{port}", "did not accept connections on its port");
 }
 
 Test(faults, garbage_instead_of_the_readiness_line)
 {
-	FAULT("garbage", NULL, NULL, T + MARGIN, "not ready within 2s", "no line matching");
+	TIMEOUT_FAULT("garbage", NULL, NULL, "not ready within " TS, "no line matching");
 }
 
 Test(faults, readiness_line_with_an_impossible_port)
 {
-	FAULT("badport", NULL, NULL, MARGIN, "no valid port");
+	FAULT("badport", NULL, NULL, "no valid port");
 }
 
 Test(faults, closes_every_connection_at_once)
@@ -226,7 +237,7 @@ Test(faults, closes_every_connection_at_once)
 	small_run(&o, misbehave("slam", NULL, "{port}"));
 	double t0 = lc_now();
 	cr_assert_eq(lc_run(&o, &rep), LC_ERROR, "slam: %s", rep.reason);
-	cr_assert_lt(lc_now() - t0, MARGIN, "slam: %s", rep.reason);
+	cr_assert_lt(lc_now() - t0, PROMPT, "slam: %s", rep.reason);
 	cr_assert(strstr(rep.reason, "waiting for the reply"), "slam: %s", rep.reason);
 	/* unread request bytes make the close a reset; an early close is a plain EOF */
 	cr_assert(strstr(rep.reason, "reset") || strstr(rep.reason, "closed the connection without replying"),
@@ -236,7 +247,7 @@ Test(faults, closes_every_connection_at_once)
 
 Test(faults, answers_the_wrong_thing)
 {
-	FAULT("wrong", NULL, NULL, MARGIN, "did not answer as expected", "does not contain the expected text");
+	FAULT("wrong", NULL, NULL, "did not answer as expected", "does not contain the expected text");
 }
 
 /* The whole run works, then SIGTERM is ignored: SIGKILL, and valgrind never writes its report. */
@@ -245,10 +256,11 @@ Test(faults, ignores_sigterm)
 	struct lc_options o;
 	struct lc_report rep;
 	small_run(&o, misbehave("noterm", NULL, NULL));
+	o.timeout = T;
 	double t0 = lc_now();
 	cr_assert_eq(lc_run(&o, &rep), LC_ERROR, "noterm: %s", rep.reason);
 	double took = lc_now() - t0;
-	cr_assert(strstr(rep.reason, "no exit report") && strstr(rep.reason, "within 2s after SIGTERM") &&
+	cr_assert(strstr(rep.reason, "no exit report") && strstr(rep.reason, "within " TS " after SIGTERM") &&
 		  strstr(rep.reason, "killed"),
 		  "noterm: %s", rep.reason);
 	cr_assert_eq(rep.nrounds, 2, "noterm: every round measured before the stop");
@@ -262,7 +274,7 @@ Test(faults, ignores_sigterm)
 /* {port} was free when the harness chose it, but the server cannot bind it. */
 Test(faults, port_in_use)
 {
-	FAULT("inuse", NULL, "{port}", MARGIN, "server exited before it accepted connections", "exit status 2",
+	FAULT("inuse", NULL, "{port}", "server exited before it accepted connections", "exit status 2",
 	      "Address already in use");
 }
 
@@ -277,7 +289,7 @@ Test(faults, port_held_by_another_process)
 	cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 1) == 0 &&
 		  getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
 	snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
-	FAULT("echo", NULL, port, MARGIN, "server exited before it was ready", "Address already in use");
+	FAULT("echo", NULL, port, "server exited before it was ready", "Address already in use");
 	close(fd);
 }
 
@@ -287,7 +299,7 @@ Test(faults, missing_server_binary)
 	char **argv = misbehave("echo", NULL, NULL);
 	argv[0] = "/nonexistent/server";
 	small_run(&o, argv);
-	EXPECT_ERROR("no server binary", &o, MARGIN, "server exited before it was ready", "/nonexistent/server",
+	EXPECT_ERROR("no server binary", &o, PROMPT, "server exited before it was ready", "/nonexistent/server",
 		     "No such file");
 }
 
@@ -304,7 +316,7 @@ Test(faults, bad_ready_regex)
 	struct lc_options o;
 	small_run(&o, misbehave("echo", NULL, NULL));
 	o.ready = "listening on (";
-	EXPECT_ERROR("bad regex", &o, MARGIN, "bad --ready regex");
+	EXPECT_ERROR("bad regex", &o, PROMPT, "bad --ready regex");
 }
 
 /* ---- vgdb misbehaves: a fake vgdb first in PATH ---- */
@@ -330,7 +342,8 @@ Test(faults, vgdb_never_answers)
 	struct lc_options o;
 	fake_vgdb("while :; do sleep 0.05; done");
 	small_run(&o, misbehave("echo", NULL, NULL));
-	EXPECT_ERROR("vgdb hangs", &o, T + MARGIN, "vgdb got no answer from the server within 2s");
+	o.timeout = T;
+	EXPECT_ERROR("vgdb hangs", &o, T + MARGIN, "vgdb got no answer from the server within " TS);
 }
 
 /* The server dies while vgdb talks to it: say so, not just that vgdb failed. */
@@ -340,7 +353,7 @@ Test(faults, server_dies_during_snapshot)
 	fake_vgdb("for a; do case $a in --pid=*) kill -SEGV ${a#--pid=};; esac; done\n"
 		  "sleep 0.5; echo 'vgdb: no connection' >&2; exit 1");
 	small_run(&o, misbehave("echo", NULL, NULL));
-	EXPECT_ERROR("dies in snapshot", &o, MARGIN, "server died during the run", "signal 11",
+	EXPECT_ERROR("dies in snapshot", &o, PROMPT, "server died during the run", "signal 11",
 		     "while taking a heap snapshot");
 }
 
@@ -454,9 +467,9 @@ Test(faults, cli_missing_valgrind)
 Test(faults, cli_crash)
 {
 	char **m = misbehave("crash", "6", NULL);
-	const char *args[] = { "-q", "--timeout", "2", "--warmup", "3", "--cycles", "10", "--rounds", "2", "--",
+	const char *args[] = { "-q", "--timeout", "30", "--warmup", "3", "--cycles", "10", "--rounds", "2", "--",
 			       m[0], m[1], m[2], m[3], m[4], m[5], NULL };
-	expect_cli_error("cli crash", args, T + MARGIN, "server died during the run (killed by signal 11");
+	expect_cli_error("cli crash", args, PROMPT, "server died during the run (killed by signal 11");
 }
 
 /* Two runs at once on the echo server: each its own port and temp dir, both clean. */
