@@ -47,7 +47,8 @@ static const char usage[] =
 	"  --script FILE        steps per connection instead of --send/--expect, one per line:\n"
 	"                       'send TEXT', 'expect TEXT', 'expect' (any byte), 'quit TEXT';\n"
 	"                       {n} in TEXT is the connection's number (a key of its own)\n"
-	"  --timeout S          seconds for every wait on the server (default 10)\n"
+	"  --timeout S          seconds for every wait on the server once ready (default 10)\n"
+	"  --ready-timeout S    seconds for it to print its line and accept (default 60)\n"
 	"  --settle S           a snapshot that grew is trusted once the heap has not shrunk for S\n"
 	"                       seconds (default 0.5); raise it for frees deferred longer than that\n"
 	"  --trace-children-skip PATTERNS  passed to valgrind: children not to follow (default:\n"
@@ -118,13 +119,13 @@ static bool writable(const char *path)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD, O_RTIMEOUT };
 	static const struct option longopts[] = {
 		{ "version", 0, 0, 'V' },
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
 		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
-		{ "timeout", 1, 0, O_TIMEOUT }, { "suppressions", 1, 0, O_SUPP }, { "json", 1, 0, O_JSON },
+		{ "timeout", 1, 0, O_TIMEOUT }, { "ready-timeout", 1, 0, O_RTIMEOUT }, { "suppressions", 1, 0, O_SUPP }, { "json", 1, 0, O_JSON },
 		{ "keep", 1, 0, O_KEEP }, { "valgrind", 1, 0, O_VALGRIND }, { "settle", 1, 0, O_SETTLE },
 		{ "trace-children-skip", 1, 0, O_SKIP }, { "alloc-fn", 1, 0, O_ALLOC }, { "every", 1, 0, O_EVERY },
 		{ "script", 1, 0, O_SCRIPT }, { "port", 1, 0, O_PORT }, { "config", 1, 0, O_CONFIG },
@@ -164,6 +165,10 @@ int main(int argc, char **argv)
 		case O_CONFIG: o.config = optarg; bad = access(optarg, R_OK) != 0; break;
 		case O_WSUPP: o.write_suppressions = optarg; bad = !writable(optarg); break;
 		case O_TIMEOUT: o.timeout = strtod(optarg, &end); bad = *end || !(o.timeout > 0 && o.timeout <= 3600); break;
+		case O_RTIMEOUT:
+			o.ready_timeout = strtod(optarg, &end);
+			bad = *end || !(o.ready_timeout > 0 && o.ready_timeout <= 3600);
+			break;
 		case O_SUPP: o.suppressions = optarg; bad = access(optarg, R_OK) != 0; break;
 		case O_JSON: json = optarg; bad = !writable(optarg); break;
 		case O_JUNIT: junit = optarg; bad = !writable(optarg); break;

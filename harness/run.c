@@ -82,6 +82,7 @@ void lc_options_init(struct lc_options *o)
 	strcpy(o->expect, "ping\n");
 	strcpy(o->quit, "QUIT\n");
 	o->timeout = 10;
+	o->ready_timeout = 60;
 	o->settle = 0.5;
 	o->valgrind = "valgrind";
 }
@@ -570,14 +571,15 @@ static void engine_init(struct run *r)
 }
 
 /* Ready means: the readiness line (and its port, unless we chose it) and, with {port},
- * the port accepts a connection. */
+ * the port accepts a connection; within --ready-timeout, not --timeout: under valgrind on a
+ * loaded machine redis took over 10 s to listen (eight test suites on two cores). */
 static int wait_ready(struct run *r, bool chose_port)
 {
 	const struct lc_options *o = r->o;
 	const char *re = o->ready ? o->ready : LC_READY_REGEX;
 	unsigned port = 0;
 	if (!chose_port || o->ready) {
-		if (lc_wait_line(r->path[OUT], r->path[ERR], re, r->pid, o->timeout, chose_port ? NULL : &port, r->err,
+		if (lc_wait_line(r->path[OUT], r->path[ERR], re, r->pid, o->ready_timeout, chose_port ? NULL : &port, r->err,
 				 sizeof r->err) < 0) {
 			if (!lc_alive(r->pid, NULL))
 				r->pid = -1; /* reaped by lc_wait_line */
@@ -588,7 +590,7 @@ static int wait_ready(struct run *r, bool chose_port)
 		if (!chose_port)
 			r->port = port;
 	}
-	double deadline = lc_now() + o->timeout;
+	double deadline = lc_now() + o->ready_timeout;
 	for (;;) {
 		int fd = lc_connect(r->port, 1), status;
 		if (fd >= 0) {
@@ -610,8 +612,12 @@ static int wait_ready(struct run *r, bool chose_port)
 			r->pid = -1;
 			return fail(r, "server exited before it accepted connections (%s)", how);
 		}
-		if (lc_now() >= deadline)
-			return fail(r, "server did not accept connections on its port within the timeout%s", "");
+		if (lc_now() >= deadline) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "server did not accept connections on its port within %gs (--ready-timeout)",
+				 o->ready_timeout);
+			return fail(r, "%s", msg);
+		}
 		lc_sleep_ms(20);
 	}
 }
@@ -870,8 +876,8 @@ static int check_options(struct run *r)
 		return fail(r, "%s", "--settle must be >= 0");
 	if (o->concurrency < 1 || o->concurrency > 256)
 		return fail(r, "%s", "--concurrency must be between 1 and 256");
-	if (o->timeout <= 0)
-		return fail(r, "%s", "--timeout must be > 0");
+	if (o->timeout <= 0 || o->ready_timeout <= 0)
+		return fail(r, "%s", "--timeout and --ready-timeout must be > 0");
 	if (o->native && (o->suppressions || o->write_suppressions || o->trace_skip))
 		return fail(r, "%s", "--suppressions, --write-suppressions and --trace-children-skip are for the memcheck "
 			    "engine, not --native");

@@ -12,6 +12,8 @@
  *            such as the harness's heap snapshot (the server halted, the probe held open)
  *   hang     accepts, never reads, never replies (drops a client only when it hangs up)
  *   silent   never listens, never prints the readiness line
+ *   slow     waits K seconds (--after, default 5) before it listens and announces, then behaves:
+ *            a server slower to start than the harness's --timeout
  *   garbage  prints garbage (binary, NUL, a near miss, a long line) instead of the readiness
  *            line, then serves
  *   badport  prints "listening on 127.0.0.1:99999", then serves on its real port
@@ -41,10 +43,11 @@
 #define MAX_CONNS 512
 #define CONN_BUF 1024
 
-enum mode { ECHO, CRASH, EXIT, IDLE, HANG, SILENT, GARBAGE, BADPORT, SLAM, WRONG, NOTERM, INUSE, DAEMON, NMODES };
+enum mode { ECHO, CRASH, EXIT, IDLE, HANG, SILENT, SLOW, GARBAGE, BADPORT, SLAM, WRONG, NOTERM, INUSE, DAEMON,
+	    NMODES };
 
 static const char *const mode_names[NMODES] = {
-	"echo", "crash", "exit", "idle", "hang", "silent", "garbage", "badport", "slam", "wrong", "noterm",
+	"echo", "crash", "exit", "idle", "hang", "silent", "slow", "garbage", "badport", "slam", "wrong", "noterm",
 	"inuse", "daemon",
 };
 
@@ -73,7 +76,7 @@ static void crash(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: misbehave MODE [PORT] [--after K] [--tag TAG]; MODE: echo crash exit "
-			"idle hang silent garbage badport slam wrong noterm inuse daemon\n");
+			"idle hang silent slow garbage badport slam wrong noterm inuse daemon\n");
 	return 2;
 }
 
@@ -221,6 +224,12 @@ int main(int argc, char **argv)
 		while (!stop)
 			pause();
 		return 0;
+	}
+	if (m == SLOW) {
+		for (unsigned t = 0; t < after * 10 && !stop; t++)
+			usleep(100 * 1000);
+		if (stop)
+			return 0;
 	}
 	int blocker = -1;
 	if (m == INUSE) { /* another socket holds the port (bound, no SO_REUSEADDR, not listening) */

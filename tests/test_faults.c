@@ -23,17 +23,18 @@
 #include "lc/proc.h"
 #include "support.h"
 
-/* A run that must time out waits T: for the fault, and for the server's readiness too (one
- * --timeout for every wait), so T leaves room for valgrind's start-up on a loaded machine (with
- * 2 s, six tests at once on two cores made the server "not ready" first). A run whose fault is
- * not a timeout gets PATIENT and must end within PROMPT: before any of its waits could time out. */
-#define T 4.0
-#define TS "4s"      /* T as the reason words it */
+/* A run that must time out waits T (--timeout; --ready-timeout too when the fault is in the
+ * readiness) and must end within T + MARGIN of the server's readiness: valgrind's start-up is
+ * not counted, as on a loaded machine it alone took over 3 s. A run whose fault is not a
+ * timeout gets PATIENT and must end within PROMPT: before any of its waits could time out. */
+#define T 2.0
+#define TS "2s"      /* T as the reason words it */
 #define MARGIN 3.0   /* valgrind start-up (~0.5 s, more on a loaded CI box) and shutdown */
 #define PATIENT 30.0
 #define PROMPT 15.0
 
 static char tmpdir[64];   /* private TMPDIR of this test */
+static bool ready_in_t;   /* the fault is in the readiness: --ready-timeout T too */
 static char tag[96];      /* marker in the current server's argv, to find it in /proc */
 
 static void setup(void)
@@ -154,7 +155,8 @@ static void expect_error(const char *what, struct lc_options *o, double bound, c
 	double took = lc_now() - t0;
 	cr_assert_eq(v, LC_ERROR, "%s: verdict %d, reason: %s", what, v, rep.reason);
 	cr_assert_eq(rep.verdict, LC_ERROR, "%s", what);
-	cr_assert_lt(took, bound, "%s: took %.1fs, bound %.1fs (%s)", what, took, bound, rep.reason);
+	cr_assert_lt(took - rep.at_ready, bound, "%s: took %.1fs (ready at %.1fs), bound %.1fs (%s)", what, took,
+		     rep.at_ready, bound, rep.reason);
 	for (; *subs; subs++)
 		cr_assert(strstr(rep.reason, *subs), "%s: reason lacks '%s': %s", what, *subs, rep.reason);
 	cr_assert_not(strchr(rep.reason, '\n'), "%s: reason is not one line: %s", what, rep.reason);
@@ -172,6 +174,8 @@ static void fault(const char *mode, const char *after, const char *port, double 
 	struct lc_options o;
 	small_run(&o, misbehave(mode, after, port));
 	o.timeout = timeout;
+	if (ready_in_t)
+		o.ready_timeout = T;
 	expect_error(mode, &o, timeout == T ? T + MARGIN : PROMPT, subs);
 }
 
@@ -212,16 +216,37 @@ Test(faults, never_answers)
 
 Test(faults, never_becomes_ready)
 {
+	ready_in_t = true;
 	TIMEOUT_FAULT("silent", NULL, NULL, "not ready within " TS, "listening on");
 }
 
 Test(faults, never_listens_on_its_port)
 {
+	ready_in_t = true;
 	TIMEOUT_FAULT("silent", NULL, "{port}", "did not accept connections on its port");
+}
+
+/* A server slower to start than --timeout: --ready-timeout (60 s) is its bound, not --timeout;
+ * and with --ready-timeout shorter than its start, it is not ready. */
+Test(faults, slow_start_is_not_a_timeout)
+{
+	struct lc_options o;
+	struct lc_report rep;
+	small_run(&o, misbehave("slow", "3", NULL));
+	o.timeout = 1;
+	enum lc_verdict v = lc_run(&o, &rep);
+	cr_assert_eq(v, LC_CLEAN, "slow start, --timeout 1: %s", rep.reason);
+	cr_assert_geq(rep.at_ready, 3, "slow start: ready after %.1fs, it sleeps 3 s first", rep.at_ready);
+	lc_report_free(&rep);
+	assert_no_trace("slow start");
+	small_run(&o, misbehave("slow", "3", NULL));
+	o.ready_timeout = 1;
+	EXPECT_ERROR("slow start, --ready-timeout 1", &o, PROMPT, "not ready within 1s");
 }
 
 Test(faults, garbage_instead_of_the_readiness_line)
 {
+	ready_in_t = true;
 	TIMEOUT_FAULT("garbage", NULL, NULL, "not ready within " TS, "no line matching");
 }
 
@@ -265,7 +290,8 @@ Test(faults, ignores_sigterm)
 		  "noterm: %s", rep.reason);
 	cr_assert_eq(rep.nrounds, 2, "noterm: every round measured before the stop");
 	cr_assert_not(rep.have_exit, "noterm");
-	cr_assert_lt(took, T + MARGIN + 1, "noterm: took %.1fs", took);
+	took -= rep.at_measured; /* from the end of the rounds: the SIGTERM, the waits, the SIGKILL */
+	cr_assert_lt(took, T + MARGIN + 1, "noterm: took %.1fs after the rounds", took);
 	cr_assert_geq(took, T, "noterm: %.1fs, less than the wait after SIGTERM it must make", took);
 	lc_report_free(&rep);
 	assert_no_trace("noterm");
@@ -424,6 +450,7 @@ Test(faults, cli_bad_usage)
 		{ { "--close", "bogus", "--", "x" }, "bad value for --close: bogus" },
 		{ { "--timeout", "-1", "--", "x" }, "bad value for --timeout: -1" },
 		{ { "--timeout", "soon", "--", "x" }, "bad value for --timeout: soon" },
+		{ { "--ready-timeout", "0", "--", "x" }, "bad value for --ready-timeout: 0" },
 		{ { "--concurrency", "0", "--", "x" }, "bad value for --concurrency" },
 		{ { "--send", "\\q", "--", "x" }, "bad value for --send" },
 		{ { "--suppressions", "/nonexistent.supp", "--", "x" }, "bad value for --suppressions" },

@@ -40,7 +40,9 @@ struct lc_options {
 	unsigned port;               /* --port N: the server's fixed port (0: {port} or its line) */
 	const char *config;          /* borrowed: --config TEMPLATE, copied with {port} and {dir}
 	                              * filled in; {config} in ARGS is the copy's path. Or NULL */
-	double timeout;              /* seconds, every wait on the server (default 10) */
+	double timeout;              /* seconds, every wait on the server once it is ready (default 10) */
+	double ready_timeout;        /* seconds for it to become ready: its line, its port (default 60:
+	                              * a big server under valgrind on a busy machine starts slowly) */
 	const char *ready;           /* borrowed: readiness regex, NULL for the default */
 	const char *suppressions;    /* borrowed: valgrind suppressions file, or NULL */
 	const char *baseline;        /* borrowed: known leaks (baseline.c) that do not fail, or NULL */
