@@ -118,6 +118,22 @@ static bool daemonized(int status, char *msg, size_t len)
 	return true;
 }
 
+/* A server that stopped answering may be halted rather than busy: say so (a process left
+ * stopped by a debugger, by valgrind's gdbserver or by SIGSTOP is state 't' or 'T'). */
+static void halted_note(struct run *r, char *msg, size_t len)
+{
+	int pids[LC_MAX_PROCS];
+	size_t n = mc_pids(&r->mc, pids, LC_MAX_PROCS);
+	for (size_t i = 0; i < n; i++) {
+		char state = 0;
+		if (lc_proc_stat(pids[i], NULL, 0, &state) >= 0 && (state == 't' || state == 'T')) {
+			size_t used = strlen(msg);
+			snprintf(msg + used, len - used, " (pid %d is halted: state %c)", pids[i], state);
+			return;
+		}
+	}
+}
+
 static int server_failed(struct run *r, const char *what, const char *why)
 {
 	int status, e = errno;
@@ -130,6 +146,7 @@ static int server_failed(struct run *r, const char *what, const char *why)
 	} else {
 		snprintf(msg, sizeof msg, "server %s: %s: %s", why ? "did not answer as expected" : "stopped answering",
 			 what, why ? why : strerror(e));
+		halted_note(r, msg, sizeof msg);
 	}
 	return fail(r, "%s", msg);
 }

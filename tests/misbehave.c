@@ -23,6 +23,7 @@
  *   inuse    PORT is already taken (a socket of its own holds it): cannot listen, exit 2
  *   daemon   listens, announces, then daemonizes: forks, the first process exits 0 at once,
  *            the child (in a session of its own) serves as echo does
+ *   halt     stops itself (SIGSTOP) on the K-th accepted connection: halted, not dead, not busy
  * --tag TAG is ignored: a marker the tests look for in /proc to find survivors.
  * Every mode dies by SIGALRM after 60 s, so a harness bug cannot leave it running forever. */
 #define _GNU_SOURCE
@@ -44,11 +45,11 @@
 #define CONN_BUF 1024
 
 enum mode { ECHO, CRASH, EXIT, IDLE, HANG, SILENT, SLOW, GARBAGE, BADPORT, SLAM, WRONG, NOTERM, INUSE, DAEMON,
-	    NMODES };
+	    HALT, NMODES };
 
 static const char *const mode_names[NMODES] = {
 	"echo", "crash", "exit", "idle", "hang", "silent", "slow", "garbage", "badport", "slam", "wrong", "noterm",
-	"inuse", "daemon",
+	"inuse", "daemon", "halt",
 };
 
 struct conn {
@@ -76,7 +77,7 @@ static void crash(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: misbehave MODE [PORT] [--after K] [--tag TAG]; MODE: echo crash exit "
-			"idle hang silent slow garbage badport slam wrong noterm inuse daemon\n");
+			"idle hang silent slow garbage badport slam wrong noterm inuse daemon halt\n");
 	return 2;
 }
 
@@ -140,6 +141,8 @@ static void accept_one(int lfd, enum mode m, unsigned after, unsigned *accepted)
 	if (fd < 0)
 		return;
 	++*accepted;
+	if (m == HALT && *accepted == after)
+		raise(SIGSTOP);
 	if (m == CRASH && *accepted >= after)
 		crash();
 	if (m == EXIT && *accepted >= after) {

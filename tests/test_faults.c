@@ -42,6 +42,9 @@ static void setup(void)
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/lc-faults-XXXXXX");
 	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
 	setenv("TMPDIR", tmpdir, 1);
+	/* Every run here must leave nothing behind, which is the default: CI's workflow sets
+	 * LEAKCHECK_KEEP_FAILED=1 for make check, and every fault run would keep its work dir. */
+	unsetenv("LEAKCHECK_KEEP_FAILED");
 }
 
 static void teardown(void)
@@ -212,6 +215,12 @@ Test(faults, daemonizes)
 Test(faults, never_answers)
 {
 	TIMEOUT_FAULT("hang", NULL, NULL, "server stopped answering", "waiting for the reply", "timed out");
+}
+
+/* Halted (SIGSTOP) mid-run: the reason says it is halted, not only that it stopped answering. */
+Test(faults, halted_mid_run)
+{
+	TIMEOUT_FAULT("halt", "8", NULL, "server stopped answering", "is halted: state T");
 }
 
 Test(faults, never_becomes_ready)
