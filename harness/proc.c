@@ -313,6 +313,12 @@ size_t lc_read_file(const char *path, char *buf, size_t cap)
 	return n;
 }
 
+bool lc_gone(pid_t pid)
+{
+	char state = 0;
+	return lc_proc_stat(pid, NULL, 0, &state) < 0 || state == 'Z' || state == 'X';
+}
+
 int lc_proc_stat(int pid, char *comm, size_t len, char *state)
 {
 	char path[64], buf[512];

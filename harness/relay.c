@@ -68,7 +68,12 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 			return -1;
 		}
 		struct pollfd p = { .fd = r->from, .events = POLLIN };
-		int pr = poll(&p, 1, (int)(left * 1000) + 1);
+		int pr = poll(&p, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1);
+		if (pr == 0 && lc_gone(r->target)) { /* it exited without a word: no answer will come */
+			r->gone = true;
+			*why = "the server exited";
+			return -1;
+		}
 		if (pr <= 0)
 			continue; /* timeout or EINTR: the checks above decide */
 		char buf[4096];

@@ -278,10 +278,21 @@ int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int p
 		snprintf(err, errlen, "vgdb: %s", why);
 		return -1;
 	}
-	if (lc_wait(child, timeout, &status) < 0) {
-		lc_stop(child, 0.5);
-		snprintf(err, errlen, "vgdb got no answer from the server within %gs", timeout);
-		return -1;
+	/* In slices: a server that exits meanwhile never answers, and vgdb keeps trying (seen: a
+	 * daemonizing server's first process, a zombie, held a 30 s --timeout to its end). */
+	double deadline = lc_now() + timeout;
+	for (;;) {
+		if (lc_wait(child, 0.1, &status) == 0)
+			break;
+		bool gone = lc_gone(pid);
+		if (gone || lc_now() >= deadline || lc_cancelled) {
+			lc_stop(child, 0.5);
+			if (gone)
+				snprintf(err, errlen, "the server exited while vgdb asked it for a snapshot");
+			else
+				snprintf(err, errlen, "vgdb got no answer from the server within %gs", timeout);
+			return -1;
+		}
 	}
 	if (read_text(out_path, text) < 0) {
 		snprintf(err, errlen, "vgdb: cannot read its output");

@@ -12,6 +12,7 @@
 #include "lc/net.h"
 #include "lc/proc.h"
 #include "lc/relay.h"
+#include "lc/vgdb.h"
 #include "support.h"
 
 static struct served srv;
@@ -219,4 +220,51 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 	free(bin);
 	cr_assert_eq(failed, 0, "an interrupt right after a resume went unanswered for 3 s: %s", err);
 	cr_assert_lt(worst, 1.5, "an interrupt took %.3fs", worst);
+}
+
+/* A server that is gone, its vgdb FIFOs left behind (valgrind killed: a zombie not yet
+ * reaped): vgdb would wait for it for ever, so a vgdb command and a relay end at once with
+ * "the server exited", not at their timeout (seen: a daemonizing server's first process held
+ * a 30 s --timeout to its end). */
+Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
+{
+#ifdef LC_SANITIZE
+	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
+#endif
+	char dir[] = "/tmp/lc-gone-XXXXXX", prefix[64], opt[80], err[256], out[128], cmd[128];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(prefix, sizeof prefix, "%s/vgdb", dir);
+	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
+	snprintf(out, sizeof out, "%s/vgdb.out", dir);
+	char *bin = strdup(built("runtime/echo"));
+	char *vg[] = { "valgrind", "-q", "--vgdb=yes", "--vgdb-poll=50", opt, bin, "0", NULL };
+	unsigned port;
+	pid_t pid = lc_serve(vg, dir, 20, &port, err, sizeof err);
+	cr_assert_gt(pid, 0, "%s", err);
+	kill(pid, SIGKILL); /* no clean-up: the FIFOs stay; not reaped yet: a zombie */
+	for (int i = 0; i < 100 && !lc_gone(pid); i++)
+		lc_sleep_ms(10);
+	cr_assert(lc_gone(pid), "the killed server is still running");
+	char *text = NULL;
+	double t0 = lc_now();
+	int rc = lc_vgdb_command("vgdb", "leak_check summary", prefix, pid, out, 20, &text, err, sizeof err);
+	double took = lc_now() - t0;
+	free(text);
+	cr_expect_eq(rc, -1, "vgdb answered for a dead server");
+	cr_expect(strstr(err, "the server exited"), "vgdb command: %s", err);
+	cr_expect_lt(took, 3, "the vgdb command to a dead server took %.1fs (its timeout: 20 s)", took);
+	struct lc_relay r;
+	t0 = lc_now();
+	rc = lc_relay_open(&r, "vgdb", prefix, pid, 20, err, sizeof err);
+	took = lc_now() - t0;
+	if (rc == 0)
+		lc_relay_close(&r);
+	cr_expect_eq(rc, -1, "a relay opened to a dead server");
+	cr_expect(strstr(err, "the server exited"), "relay: %s", err);
+	cr_expect_lt(took, 3, "the relay to a dead server took %.1fs (its timeout: 20 s)", took);
+	int status;
+	waitpid(pid, &status, 0);
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+	free(bin);
 }

@@ -43,6 +43,9 @@ int lc_count_threads(int pid);
 size_t lc_read_file(const char *path, char *buf, size_t cap);
 /* ppid of pid from /proc/PID/stat, its comm and state (R, S, Z, ...; either may be NULL); -1
  * if it is gone. */
+/* True when pid no longer runs: no such process, or a zombie not yet reaped (kill(pid, 0)
+ * still succeeds on a zombie, so a wait on something that talks to it cannot use that). */
+bool lc_gone(pid_t pid);
 int lc_proc_stat(int pid, char *comm, size_t len, char *state);
 /* Our children (all, or those under valgrind only), zombies included unless valgrind_only. */
 size_t lc_children(pid_t *out, size_t cap, bool valgrind_only);
