@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -183,6 +184,29 @@ Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
 	served_cleanup(&vs);
 }
 
+/* echo under valgrind with vgdb on, its FIFOs at DIR/vgdb (prefix) in a fresh dir. */
+static pid_t serve_with_vgdb(char *dir, char *prefix, size_t len)
+{
+	char opt[96], err[256];
+	unsigned port;
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(prefix, len, "%s/vgdb", dir);
+	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
+	char *bin = strdup(built("runtime/echo"));
+	char *vg[] = { "valgrind", "-q", "--vgdb=yes", "--vgdb-poll=50", opt, bin, "0", NULL };
+	pid_t pid = lc_serve(vg, dir, 20, &port, err, sizeof err);
+	free(bin);
+	cr_assert_gt(pid, 0, "%s", err);
+	return pid;
+}
+
+static void remove_dir(const char *dir)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
 /* The relay's interrupt right after its resume, with no gap: gdbserver may read the "c" and
  * the 0x03 in one chunk and never act on the 0x03 (on a loaded machine the 5 ms gap does not
  * prevent that either). Every interrupt must still be answered, well within its timeout. */
@@ -191,15 +215,8 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 #ifdef LC_SANITIZE
 	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
 #endif
-	char dir[] = "/tmp/lc-relay-XXXXXX", prefix[64], opt[80], err[256];
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(prefix, sizeof prefix, "%s/vgdb", dir);
-	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
-	char *bin = strdup(built("runtime/echo"));
-	char *vg[] = { "valgrind", "-q", "--vgdb=yes", "--vgdb-poll=50", opt, bin, "0", NULL };
-	unsigned port;
-	pid_t pid = lc_serve(vg, dir, 20, &port, err, sizeof err);
-	cr_assert_gt(pid, 0, "%s", err);
+	char dir[] = "/tmp/lc-relay-XXXXXX", prefix[64], err[256];
+	pid_t pid = serve_with_vgdb(dir, prefix, sizeof prefix);
 	struct lc_relay r;
 	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, 10, err, sizeof err), 0, "%s", err);
 	unsigned failed = 0, rounds = 10;
@@ -214,10 +231,7 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 	cr_log_info("%u interrupts, %u sent again, slowest answered in %.3fs", rounds, r.resends, worst);
 	lc_relay_close(&r);
 	lc_stop(pid, 10);
-	char cmd[128];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	cr_expect_eq(system(cmd), 0);
-	free(bin);
+	remove_dir(dir);
 	cr_assert_eq(failed, 0, "an interrupt right after a resume went unanswered for 3 s: %s", err);
 	cr_assert_lt(worst, 1.5, "an interrupt took %.3fs", worst);
 }
@@ -231,16 +245,9 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 #ifdef LC_SANITIZE
 	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
 #endif
-	char dir[] = "/tmp/lc-gone-XXXXXX", prefix[64], opt[80], err[256], out[128], cmd[128];
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(prefix, sizeof prefix, "%s/vgdb", dir);
-	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
+	char dir[] = "/tmp/lc-gone-XXXXXX", prefix[64], err[256], out[128];
+	pid_t pid = serve_with_vgdb(dir, prefix, sizeof prefix);
 	snprintf(out, sizeof out, "%s/vgdb.out", dir);
-	char *bin = strdup(built("runtime/echo"));
-	char *vg[] = { "valgrind", "-q", "--vgdb=yes", "--vgdb-poll=50", opt, bin, "0", NULL };
-	unsigned port;
-	pid_t pid = lc_serve(vg, dir, 20, &port, err, sizeof err);
-	cr_assert_gt(pid, 0, "%s", err);
 	kill(pid, SIGKILL); /* no clean-up: the FIFOs stay; not reaped yet: a zombie */
 	for (int i = 0; i < 100 && !lc_gone(pid); i++)
 		lc_sleep_ms(10);
@@ -264,7 +271,5 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 	cr_expect_lt(took, 3, "the relay to a dead server took %.1fs (its timeout: 20 s)", took);
 	int status;
 	waitpid(pid, &status, 0);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	cr_expect_eq(system(cmd), 0);
-	free(bin);
+	remove_dir(dir);
 }
