@@ -143,12 +143,6 @@ struct mc_proc *mc_find(struct mc_engine *e, int pid)
 	return NULL;
 }
 
-bool mc_gone(int pid)
-{
-	char comm[64], state = 'X';
-	return lc_proc_stat(pid, comm, sizeof comm, &state) < 0 || state == 'Z' || state == 'X';
-}
-
 /* A child forked while its parent had a relay attached inherits the parent's gdbserver
  * connection and answers nobody (seen here: vgdb "no ack mode: unexpected buflen"): such a
  * process, or one that exits meanwhile, is unreachable; only the root's failure means the
@@ -227,7 +221,7 @@ size_t mc_discover(struct mc_engine *e)
 		p->alive = false;
 		for (size_t j = 0; j < n && !p->alive; j++)
 			p->alive = pids[j] == p->pid;
-		p->alive = p->alive && !mc_gone(p->pid); /* tree() lists the root even once it exited */
+		p->alive = p->alive && !lc_gone(p->pid); /* tree() lists the root even once it exited */
 		/* a worker switches user after its fork: seen before it did, it may have done so since
 		 * (and a vgdb poking it then ends it) */
 		if (p->alive && !p->unreachable && !p->has_relay && !e->native)

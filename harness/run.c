@@ -400,7 +400,7 @@ static int measure_proc(struct run *r, size_t i, unsigned idx)
 	struct lc_snapshot *prev = &r->snaps[2 * i], *cur = &r->snaps[2 * i + 1];
 	struct lc_proc_result *p = &r->rep->procs[i];
 	if (mc_snapshot(&r->mc, &r->mc.procs[i], LC_SNAPSHOT_FULL, r->path[VGDB_OUT], cur, r->err, sizeof r->err) < 0) {
-		if (r->mc.procs[i].pid != r->pid && (r->mc.procs[i].unreachable || mc_gone(r->mc.procs[i].pid))) {
+		if (r->mc.procs[i].pid != r->pid && (r->mc.procs[i].unreachable || lc_gone(r->mc.procs[i].pid))) {
 			r->mc.procs[i].alive = false; /* a child that finished meanwhile: not an error */
 			return 0;
 		}

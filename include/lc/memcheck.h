@@ -74,8 +74,6 @@ int mc_resume(struct mc_engine *e, struct mc_proc *p, char *err, size_t errlen);
  * (LC_SNAPSHOT_FULL or _SUMMARY). out_path gets the raw answer. */
 int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path,
 		struct lc_snapshot *snap, char *err, size_t errlen);
-/* True once pid has exited (or is a zombie). */
-bool mc_gone(int pid);
 /* Close every relay: detach from live processes, reap the vgdb of those that exited. */
 void mc_close(struct mc_engine *e);
 
