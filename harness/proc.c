@@ -319,6 +319,14 @@ bool lc_gone(pid_t pid)
 	return lc_proc_stat(pid, NULL, 0, &state) < 0 || state == 'Z' || state == 'X';
 }
 
+pid_t lc_halted(const int *pids, size_t n, char *state)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lc_proc_stat(pids[i], NULL, 0, state) >= 0 && (*state == 't' || *state == 'T'))
+			return pids[i];
+	return 0;
+}
+
 int lc_proc_stat(int pid, char *comm, size_t len, char *state)
 {
 	char path[64], buf[512];

@@ -118,20 +118,15 @@ static bool daemonized(int status, char *msg, size_t len)
 	return true;
 }
 
-/* A server that stopped answering may be halted rather than busy: say so (a process left
- * stopped by a debugger, by valgrind's gdbserver or by SIGSTOP is state 't' or 'T'). */
+/* A server that stopped answering may be halted rather than busy: say so. */
 static void halted_note(struct run *r, char *msg, size_t len)
 {
 	int pids[LC_MAX_PROCS];
-	size_t n = mc_pids(&r->mc, pids, LC_MAX_PROCS);
-	for (size_t i = 0; i < n; i++) {
-		char state = 0;
-		if (lc_proc_stat(pids[i], NULL, 0, &state) >= 0 && (state == 't' || state == 'T')) {
-			size_t used = strlen(msg);
-			snprintf(msg + used, len - used, " (pid %d is halted: state %c)", pids[i], state);
-			return;
-		}
-	}
+	char state;
+	size_t n = mc_pids(&r->mc, pids, LC_MAX_PROCS), used = strlen(msg);
+	pid_t halted = lc_halted(pids, n, &state);
+	if (halted > 0)
+		snprintf(msg + used, len - used, " (pid %d is halted: state %c)", (int)halted, state);
 }
 
 static int server_failed(struct run *r, const char *what, const char *why)

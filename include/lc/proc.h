@@ -46,6 +46,9 @@ size_t lc_read_file(const char *path, char *buf, size_t cap);
 /* True when pid no longer runs: no such process, or a zombie not yet reaped (kill(pid, 0)
  * still succeeds on a zombie, so a wait on something that talks to it cannot use that). */
 bool lc_gone(pid_t pid);
+/* The first of pids that is halted (state 't' or 'T': stopped by a debugger, valgrind's
+ * gdbserver or SIGSTOP), its state in *state; 0 if none is. */
+pid_t lc_halted(const int *pids, size_t n, char *state);
 int lc_proc_stat(int pid, char *comm, size_t len, char *state);
 /* Our children (all, or those under valgrind only), zombies included unless valgrind_only. */
 size_t lc_children(pid_t *out, size_t cap, bool valgrind_only);
