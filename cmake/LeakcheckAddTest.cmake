@@ -43,7 +43,7 @@ function(leakcheck_add_test)
     set_tests_properties(${arg_NAME} PROPERTIES LABELS "${arg_LABELS}")
   endif()
   if(arg_EXPECT_LEAK)
-    # The verdict line (harness/report.c) says "leak" exactly when the exit status is 1, unless
+    # The verdict line (harness/reports/report.c) says "leak" exactly when the exit status is 1, unless
     # a report file could not be written afterwards (then the status is 2: fail on that line).
     set_tests_properties(${arg_NAME} PROPERTIES
       PASS_REGULAR_EXPRESSION "(^|\n)verdict: leak: "

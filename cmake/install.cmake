@@ -2,7 +2,7 @@
 #   bin/leakcheck                                  the CLI (target leakcheck_cli)
 #   lib/libleakcheck.a, include/lc/*.h             the library and its headers
 #   share/leakcheck/suppressions/*.supp            valgrind suppressions for Debian daemons
-#   share/man/man1/leakcheck.1                     the man page (harness/leakcheck.1)
+#   share/man/man1/leakcheck.1                     the man page (harness/cli/leakcheck.1)
 #   lib/pkgconfig/leakcheck.pc                     pkg-config
 #   lib/cmake/leakcheck/                           find_package(leakcheck): leakcheck::leakcheck,
 #                                                  leakcheck::leakcheck_cli, leakcheck_add_test()
@@ -19,7 +19,7 @@ install(TARGETS leakcheck leakcheck_cli EXPORT leakcheckTargets
 install(DIRECTORY include/lc DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 install(DIRECTORY harness/suppressions/ DESTINATION ${LC_SUPPRESSIONS_DIR}
   FILES_MATCHING PATTERN "*.supp")
-install(FILES harness/leakcheck.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES harness/cli/leakcheck.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
 # The CMake package: the exported targets under the leakcheck:: namespace, the config that
 # finds expat and includes leakcheck_add_test(), and its version file. SameMinorVersion:

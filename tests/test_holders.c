@@ -1,4 +1,4 @@
-/* Naming the holder (harness/retain.c) on servers that keep every connection's objects in
+/* Naming the holder (harness/analysis/retain.c) on servers that keep every connection's objects in
  * one of five ways (tests/holders.c): a global list, a static registry inside a function, a
  * realloc'd array of pointers, a thread's stack, a three-object cycle; and a list longer than
  * 1,000 blocks, within its budget of commands and time. */

@@ -1,4 +1,4 @@
-/* The decision rule (harness/judge.c) on hand-built numbers: no valgrind, no server.
+/* The decision rule (harness/analysis/judge.c) on hand-built numbers: no valgrind, no server.
  *
  * lc_grows_every_round is CPython regrtest -R's rule (a leak only if every round grew);
  * lc_judge combines it with the exit check's definite + indirect bytes and the open-fd count.

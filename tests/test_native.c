@@ -1,4 +1,4 @@
-/* The native engine (harness/native.c, leakcheck --native): the same driver, rounds and rules,
+/* The native engine (harness/engines/native.c, leakcheck --native): the same driver, rounds and rules,
  * with the server run as it is and measured in /proc.
  *
  * Positive controls and their fixes, each judged natively with the engine's defaults:

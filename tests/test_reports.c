@@ -1,7 +1,7 @@
-/* The reports CI systems read (harness/report_ci.c), on a real run of mutual_refs/leaky (lost
+/* The reports CI systems read (harness/reports/report_ci.c), on a real run of mutual_refs/leaky (lost
  * at exit and retained while running) and of its fixed twin: JUnit read back with expat, SARIF
  * with Python's json module (required fields, rule ids, a location in the case's leaky.c); and
- * known leaks (harness/baseline.c) recorded, forgiven, and not forgiven when they grow faster. */
+ * known leaks (harness/analysis/baseline.c) recorded, forgiven, and not forgiven when they grow faster. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <expat.h>

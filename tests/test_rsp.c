@@ -1,4 +1,4 @@
-/* The gdb remote protocol codec (harness/rsp.c) on byte streams recorded from real vgdb
+/* The gdb remote protocol codec (harness/valgrind/rsp.c) on byte streams recorded from real vgdb
  * relays on this machine (valgrind 3.19): acks, run-length encoded stop replies, console
  * output of a monitor command, exit packets; then broken input. */
 #include <criterion/criterion.h>

@@ -1,4 +1,4 @@
-/* Protocol scripts (harness/script.c): escapes, the file format and its errors, and a run on a
+/* Protocol scripts (harness/drive/script.c): escapes, the file format and its errors, and a run on a
  * socketpair: what is sent ({n} filled in), what an expect accepts, what a mismatch says. */
 #include <criterion/criterion.h>
 #include <string.h>

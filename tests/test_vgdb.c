@@ -1,4 +1,4 @@
-/* vgdb monitor output reader (harness/vgdb.c) on real answers recorded on Debian 12, valgrind
+/* vgdb monitor output reader (harness/valgrind/vgdb.c) on real answers recorded on Debian 12, valgrind
  * 3.19, gcc 12 -O0 -g (line numbers refer to the case sources as recorded).
  *
  * Fixtures (tests/fixtures/), each the stdout of one vgdb call:

@@ -1,6 +1,6 @@
 /* leakcheck: start a TCP server under memcheck, drive connect/disconnect cycles at it over
  * loopback, and judge leaks at exit (XML report) and while it runs (vgdb snapshots, open fds).
- * The CLI in harness/main.c and the regression tests both call lc_run(). */
+ * The CLI in harness/cli/main.c and the regression tests both call lc_run(). */
 #ifndef LC_LEAKCHECK_H
 #define LC_LEAKCHECK_H
 

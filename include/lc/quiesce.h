@@ -1,4 +1,4 @@
-/* Step 1 of a snapshot's quiescence (see the top of harness/run.c): wait until the server has
+/* Step 1 of a snapshot's quiescence (see the top of harness/run/run.c): wait until the server has
  * closed every connection of the round. */
 #ifndef LC_QUIESCE_H
 #define LC_QUIESCE_H

@@ -1,4 +1,4 @@
-/* libFuzzer target: the gdb remote protocol reader (harness/rsp.c) on any byte stream, fed
+/* libFuzzer target: the gdb remote protocol reader (harness/valgrind/rsp.c) on any byte stream, fed
  * in pieces, every packet classified and its hex decoded, as the relay does. */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target: the vgdb monitor text reader (harness/vgdb.c) on arbitrary bytes.
+/* libFuzzer target: the vgdb monitor text reader (harness/valgrind/vgdb.c) on arbitrary bytes.
  * lc_vgdb_parse takes a C string, so the input is copied into an exact-size buffer: ASan then
  * catches a read past its NUL. Also checks the header's contract on the snapshot. */
 #include <stdint.h>

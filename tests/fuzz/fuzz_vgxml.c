@@ -1,4 +1,4 @@
-/* libFuzzer target: the memcheck XML reader (harness/vgxml.c) on arbitrary bytes.
+/* libFuzzer target: the memcheck XML reader (harness/valgrind/vgxml.c) on arbitrary bytes.
  * Besides crashes (ASan/UBSan), it checks the header's contract: a failure leaves a reason and
  * an empty report; a success leaves records that are safe to print. */
 #include <stdint.h>
