@@ -88,7 +88,7 @@ static void run_variant(const char *variant, struct lc_report *rep)
 		      rep->reason);
 }
 
-static bool stack_in(const struct vg_record *rec, const char *file)
+static bool stack_in(const struct lc_record *rec, const char *file)
 {
 	for (size_t i = 0; i < rec->nframes; i++)
 		if (strcmp(rec->frames[i].file, file) == 0)
@@ -100,13 +100,13 @@ static void assert_clean(const char *variant)
 {
 	struct lc_report rep;
 	run_variant(variant, &rep);
-	const struct vg_report *x = &rep.exit;
+	const struct lc_exit_report *x = &rep.exit;
 	cr_assert(rep.have_exit, "%s/%s: no exit report", LC_PATTERN, variant);
-	cr_expect_eq(x->bytes[VG_DEFINITE] + x->bytes[VG_INDIRECT] + x->bytes[VG_POSSIBLE], 0,
+	cr_expect_eq(x->bytes[LC_DEFINITE] + x->bytes[LC_INDIRECT] + x->bytes[LC_POSSIBLE], 0,
 		     "%s/%s: lost at exit: %lu definite, %lu indirect, %lu possible bytes", LC_PATTERN, variant,
-		     x->bytes[VG_DEFINITE], x->bytes[VG_INDIRECT], x->bytes[VG_POSSIBLE]);
-	cr_expect_eq(x->bytes[VG_REACHABLE], 0, "%s/%s: %lu bytes still reachable at exit", LC_PATTERN, variant,
-		     x->bytes[VG_REACHABLE]);
+		     x->bytes[LC_DEFINITE], x->bytes[LC_INDIRECT], x->bytes[LC_POSSIBLE]);
+	cr_expect_eq(x->bytes[LC_REACHABLE], 0, "%s/%s: %lu bytes still reachable at exit", LC_PATTERN, variant,
+		     x->bytes[LC_REACHABLE]);
 	cr_expect_str_eq(rep.exit_status, "exit status 0", "%s/%s", LC_PATTERN, variant);
 	for (size_t i = 0; i < rep.nrounds; i++)
 		cr_expect_eq(rep.rounds[i].dblocks, 0, "%s/%s: heap grew by %ld blocks in round %zu", LC_PATTERN,
@@ -148,9 +148,9 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 		     LC_PATTERN, rep.bytes_per_cycle, e.retained_bytes);
 
 	/* at exit: every connection's objects lost, or none */
-	const struct vg_report *x = &rep.exit;
-	unsigned long lost = x->bytes[VG_DEFINITE] + x->bytes[VG_INDIRECT];
-	unsigned long lost_blocks = x->blocks[VG_DEFINITE] + x->blocks[VG_INDIRECT];
+	const struct lc_exit_report *x = &rep.exit;
+	unsigned long lost = x->bytes[LC_DEFINITE] + x->bytes[LC_INDIRECT];
+	unsigned long lost_blocks = x->blocks[LC_DEFINITE] + x->blocks[LC_INDIRECT];
 	cr_expect_eq(lost, (unsigned long)e.lost_bytes * rep.cycles, "%s/leaky: %lu bytes lost at exit after %lu connections, header says %ld each",
 		     LC_PATTERN, lost, rep.cycles, e.lost_bytes);
 	cr_expect_eq(lost_blocks, (unsigned long)e.lost_blocks * rep.cycles, "%s/leaky: %lu blocks lost at exit, header says %ld per connection",
@@ -161,7 +161,7 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 	for (size_t i = 0; i < rep.nsites; i++)
 		site |= stack_in(&rep.sites[i].rec, "leaky.c");
 	for (size_t i = 0; i < x->nrecords; i++)
-		site |= x->records[i].kind <= VG_INDIRECT && stack_in(&x->records[i], "leaky.c");
+		site |= x->records[i].kind <= LC_INDIRECT && stack_in(&x->records[i], "leaky.c");
 	cr_expect(site, "%s/leaky: no reported allocation site in leaky.c", LC_PATTERN);
 
 	/* every growing site is held by the header's holder: its data symbol, or a cycle */

@@ -40,7 +40,7 @@ static void judge_holders(const char *mode, unsigned cycles)
 static const struct lc_retainer *held(const char *mode, const char *fn)
 {
 	for (size_t i = 0; i < rep.nsites; i++) {
-		const struct vg_frame *at = vg_alloc_frame(&rep.sites[i].rec, NULL);
+		const struct lc_frame *at = lc_alloc_frame(&rep.sites[i].rec, NULL);
 		if (at && strcmp(at->fn, fn) == 0) {
 			cr_assert(rep.held[i].searched, "holders %s: the site %s was not searched", mode, fn);
 			return &rep.held[i];

@@ -130,10 +130,10 @@ Test(judge, lost_at_exit)
 {
 	init_report(3, 100);
 	rep.have_exit = true;
-	rep.exit.bytes[VG_DEFINITE] = 192;
-	rep.exit.blocks[VG_DEFINITE] = 4;
-	rep.exit.bytes[VG_INDIRECT] = 384;
-	rep.exit.blocks[VG_INDIRECT] = 8;
+	rep.exit.bytes[LC_DEFINITE] = 192;
+	rep.exit.blocks[LC_DEFINITE] = 4;
+	rep.exit.bytes[LC_INDIRECT] = 384;
+	rep.exit.blocks[LC_INDIRECT] = 8;
 	lc_judge(&rep);
 	expect_verdict(LC_LEAK, "576 bytes lost at exit (192 definite, 384 indirect)");
 	cr_expect_not(rep.retained);
@@ -142,7 +142,7 @@ Test(judge, lost_at_exit)
 Test(judge, definite_only)
 {
 	init_report(3, 100);
-	rep.exit.bytes[VG_DEFINITE] = 1;
+	rep.exit.bytes[LC_DEFINITE] = 1;
 	lc_judge(&rep);
 	expect_verdict(LC_LEAK, "1 bytes lost at exit (1 definite, 0 indirect)");
 }
@@ -151,7 +151,7 @@ Test(judge, definite_only)
 Test(judge, indirect_only)
 {
 	init_report(3, 100);
-	rep.exit.bytes[VG_INDIRECT] = 4560;
+	rep.exit.bytes[LC_INDIRECT] = 4560;
 	lc_judge(&rep);
 	expect_verdict(LC_LEAK, "4560 bytes lost at exit (0 definite, 4560 indirect)");
 }
@@ -160,10 +160,10 @@ Test(judge, indirect_only)
 Test(judge, possible_and_reachable_only)
 {
 	init_report(3, 100);
-	rep.exit.bytes[VG_POSSIBLE] = 11040;
-	rep.exit.blocks[VG_POSSIBLE] = 90;
-	rep.exit.bytes[VG_REACHABLE] = 368;
-	rep.exit.blocks[VG_REACHABLE] = 3;
+	rep.exit.bytes[LC_POSSIBLE] = 11040;
+	rep.exit.blocks[LC_POSSIBLE] = 90;
+	rep.exit.bytes[LC_REACHABLE] = 368;
+	rep.exit.blocks[LC_REACHABLE] = 3;
 	lc_judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
@@ -243,8 +243,8 @@ Test(judge, fds_one_time)
 Test(judge, all_reasons)
 {
 	init_report(2, 50);
-	rep.exit.bytes[VG_DEFINITE] = 64;
-	rep.exit.bytes[VG_INDIRECT] = 336;
+	rep.exit.bytes[LC_DEFINITE] = 64;
+	rep.exit.bytes[LC_INDIRECT] = 336;
 	set_round(0, 200, 20000, 1);
 	set_round(1, 200, 20000, 1);
 	lc_judge(&rep);
@@ -258,7 +258,7 @@ Test(judge, all_reasons)
 Test(judge, two_reasons)
 {
 	init_report(2, 50);
-	rep.exit.bytes[VG_DEFINITE] = 64;
+	rep.exit.bytes[LC_DEFINITE] = 64;
 	set_round(0, 0, 0, 1);
 	set_round(1, 0, 0, 1);
 	lc_judge(&rep);
@@ -272,7 +272,7 @@ Test(judge, error_is_kept)
 	init_report(3, 100);
 	rep.verdict = LC_ERROR;
 	strcpy(rep.reason, "the server exited before it was ready");
-	rep.exit.bytes[VG_DEFINITE] = 576;
+	rep.exit.bytes[LC_DEFINITE] = 576;
 	for (size_t i = 0; i < 3; i++)
 		set_round(i, 300, 36800, 1);
 	lc_judge(&rep);

@@ -66,23 +66,23 @@ static void load(const char *name)
 	free(text);
 }
 
-static void expect_kind(enum vg_kind k, unsigned long bytes, unsigned long blocks)
+static void expect_kind(enum lc_kind k, unsigned long bytes, unsigned long blocks)
 {
-	cr_expect_eq(snap.bytes[k], bytes, "%s bytes: %lu, want %lu", vg_kind_name(k),
+	cr_expect_eq(snap.bytes[k], bytes, "%s bytes: %lu, want %lu", lc_kind_name(k),
 		     snap.bytes[k], bytes);
-	cr_expect_eq(snap.blocks[k], blocks, "%s blocks: %lu, want %lu", vg_kind_name(k),
+	cr_expect_eq(snap.blocks[k], blocks, "%s blocks: %lu, want %lu", lc_kind_name(k),
 		     snap.blocks[k], blocks);
 }
 
-static const struct lc_site *site(size_t i, enum vg_kind kind, unsigned long bytes,
+static const struct lc_site *site(size_t i, enum lc_kind kind, unsigned long bytes,
 				  unsigned long blocks, long dbytes, long dblocks)
 {
 	const struct lc_site *s;
 
 	cr_assert_lt(i, snap.nsites, "site %zu of %zu", i, snap.nsites);
 	s = &snap.sites[i];
-	cr_expect_eq(s->rec.kind, kind, "site %zu kind %s, want %s", i, vg_kind_name(s->rec.kind),
-		     vg_kind_name(kind));
+	cr_expect_eq(s->rec.kind, kind, "site %zu kind %s, want %s", i, lc_kind_name(s->rec.kind),
+		     lc_kind_name(kind));
 	cr_expect_eq(s->rec.bytes, bytes, "site %zu bytes %lu, want %lu", i, s->rec.bytes, bytes);
 	cr_expect_eq(s->rec.blocks, blocks, "site %zu blocks %lu, want %lu", i, s->rec.blocks,
 		     blocks);
@@ -111,15 +111,15 @@ Test(real, global_list)
 	const struct lc_site *s;
 
 	load("vgdb-global_list.txt");
-	expect_kind(VG_DEFINITE, 0, 0);
-	expect_kind(VG_INDIRECT, 0, 0);
-	expect_kind(VG_POSSIBLE, 44528, 363);
-	expect_kind(VG_REACHABLE, 6840, 8);
+	expect_kind(LC_DEFINITE, 0, 0);
+	expect_kind(LC_INDIRECT, 0, 0);
+	expect_kind(LC_POSSIBLE, 44528, 363);
+	expect_kind(LC_REACHABLE, 6840, 8);
 	cr_expect_eq(lc_snapshot_bytes(&snap), 44528 + 6840);
 	cr_expect_eq(lc_snapshot_blocks(&snap), 363 + 8);
 	cr_assert_eq(snap.nsites, 3);
 
-	s = site(0, VG_POSSIBLE, 30976, 121, 12800, 50);   /* buf: 256 B each */
+	s = site(0, LC_POSSIBLE, 30976, 121, 12800, 50);   /* buf: 256 B each */
 	cr_expect_eq(s->rec.nframes, 7);
 	expect_frame(s, 0, "malloc", "", 0);                /* "(in /usr/libexec/...)": no file */
 	expect_frame(s, 1, "conn_new", "leaky.c", 66);
@@ -127,11 +127,11 @@ Test(real, global_list)
 	expect_frame(s, 3, "accept_all", "server.c", 207);
 	expect_frame(s, 6, "main", "leaky.c", 176);
 
-	s = site(1, VG_POSSIBLE, 9680, 121, 4000, 50);      /* struct conn: 80 B */
+	s = site(1, LC_POSSIBLE, 9680, 121, 4000, 50);      /* struct conn: 80 B */
 	expect_frame(s, 0, "calloc", "", 0);
 	expect_frame(s, 1, "conn_new", "leaky.c", 59);
 
-	s = site(2, VG_POSSIBLE, 3872, 121, 1600, 50);      /* peer: 32 B */
+	s = site(2, LC_POSSIBLE, 3872, 121, 1600, 50);      /* peer: 32 B */
 	expect_frame(s, 1, "conn_new", "leaky.c", 65);
 }
 
@@ -142,29 +142,29 @@ Test(real, mutual_refs)
 	const struct lc_site *s;
 
 	load("vgdb-mutual_refs.txt");
-	expect_kind(VG_DEFINITE, 7744, 121);
-	expect_kind(VG_INDIRECT, 40656, 363);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 6872, 9);
+	expect_kind(LC_DEFINITE, 7744, 121);
+	expect_kind(LC_INDIRECT, 40656, 363);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 6872, 9);
 	cr_assert_eq(snap.nsites, 4, "the definite record must be kept too");
 
-	s = site(0, VG_DEFINITE, 48400, 121, 20000, 50);
+	s = site(0, LC_DEFINITE, 48400, 121, 20000, 50);
 	cr_expect_eq(s->rec.nframes, 7);
 	expect_frame(s, 0, "calloc", "", 0);
 	expect_frame(s, 1, "conn_new", "leaky.c", 130);
 	expect_frame(s, 2, "on_open", "leaky.c", 163);
 	expect_frame(s, 6, "main", "leaky.c", 198);
 
-	s = site(1, VG_INDIRECT, 30976, 121, 12800, 50);
+	s = site(1, LC_INDIRECT, 30976, 121, 12800, 50);
 	expect_frame(s, 1, "conn_new", "leaky.c", 136);
 
-	s = site(2, VG_INDIRECT, 5808, 121, 2400, 50);
+	s = site(2, LC_INDIRECT, 5808, 121, 2400, 50);
 	cr_expect_eq(s->rec.nframes, 8);
 	expect_frame(s, 1, "handler_new", "leaky.c", 94);
 	expect_frame(s, 2, "conn_new", "leaky.c", 140);
 	expect_frame(s, 7, "main", "leaky.c", 198);
 
-	s = site(3, VG_INDIRECT, 3872, 121, 1600, 50);
+	s = site(3, LC_INDIRECT, 3872, 121, 1600, 50);
 	expect_frame(s, 1, "conn_new", "leaky.c", 135);
 }
 
@@ -172,10 +172,10 @@ Test(real, mutual_refs)
 Test(real, echo_nothing_grew)
 {
 	load("vgdb-echo.txt");
-	expect_kind(VG_DEFINITE, 0, 0);
-	expect_kind(VG_INDIRECT, 0, 0);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 6472, 5);
+	expect_kind(LC_DEFINITE, 0, 0);
+	expect_kind(LC_INDIRECT, 0, 0);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 6472, 5);
 	cr_expect_eq(snap.nsites, 0);
 }
 
@@ -186,44 +186,44 @@ Test(real, first_check)
 	const struct lc_site *s;
 
 	load("vgdb-first.txt");
-	expect_kind(VG_DEFINITE, 704, 11);
-	expect_kind(VG_INDIRECT, 3696, 33);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 5120, 3);
+	expect_kind(LC_DEFINITE, 704, 11);
+	expect_kind(LC_INDIRECT, 3696, 33);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 5120, 3);
 	cr_assert_eq(snap.nsites, 7);
 	for (size_t i = 0; i < 7; i++)
 		cr_expect_eq(snap.sites[i].dbytes, want[i], "site %zu dbytes %ld, want %ld", i,
 			     snap.sites[i].dbytes, want[i]);
 
-	s = site(0, VG_DEFINITE, 4400, 11, 4400, 11);
+	s = site(0, LC_DEFINITE, 4400, 11, 4400, 11);
 	expect_frame(s, 1, "conn_new", "leaky.c", 130);
 
-	/* stdout's buffer: 13 frames, cut at VG_MAX_FRAMES; glibc's versioned names kept whole */
-	s = site(1, VG_REACHABLE, 4096, 1, 4096, 1);
-	cr_expect_eq(s->rec.nframes, VG_MAX_FRAMES);
+	/* stdout's buffer: 13 frames, cut at LC_MAX_FRAMES; glibc's versioned names kept whole */
+	s = site(1, LC_REACHABLE, 4096, 1, 4096, 1);
+	cr_expect_eq(s->rec.nframes, LC_MAX_FRAMES);
 	expect_frame(s, 1, "_IO_file_doallocate", "filedoalloc.c", 101);
 	expect_frame(s, 4, "_IO_file_overflow@@GLIBC_2.2.5", "fileops.c", 744);
 	expect_frame(s, 10, "listen_on", "server.c", 269);
 	expect_frame(s, 11, "server_main", "server.c", 332);
 
-	site(2, VG_INDIRECT, 2816, 11, 2816, 11);
-	s = site(3, VG_INDIRECT, 528, 11, 528, 11);
+	site(2, LC_INDIRECT, 2816, 11, 2816, 11);
+	s = site(3, LC_INDIRECT, 528, 11, 528, 11);
 	expect_frame(s, 1, "handler_new", "leaky.c", 94);
-	s = site(4, VG_REACHABLE, 512, 1, 512, 1);
+	s = site(4, LC_REACHABLE, 512, 1, 512, 1);
 	expect_frame(s, 1, "pfds_reserve", "server.c", 219);
-	s = site(5, VG_REACHABLE, 512, 1, 512, 1);
+	s = site(5, LC_REACHABLE, 512, 1, 512, 1);
 	expect_frame(s, 1, "pfds_reserve", "server.c", 223);
-	s = site(6, VG_INDIRECT, 352, 11, 352, 11);
+	s = site(6, LC_INDIRECT, 352, 11, 352, 11);
 	expect_frame(s, 1, "conn_new", "leaky.c", 135);
 }
 
 Test(real, summary_only)
 {
 	load("vgdb-summary.txt");
-	expect_kind(VG_DEFINITE, 704, 11);
-	expect_kind(VG_INDIRECT, 3696, 33);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 5120, 3);
+	expect_kind(LC_DEFINITE, 704, 11);
+	expect_kind(LC_INDIRECT, 3696, 33);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 5120, 3);
 	cr_expect_eq(lc_snapshot_bytes(&snap), 9520);
 	cr_expect_eq(lc_snapshot_blocks(&snap), 47);
 	cr_expect_eq(snap.nsites, 0);
@@ -233,10 +233,10 @@ Test(real, summary_only)
 Test(real, any_without_deltas)
 {
 	load("vgdb-any.txt");
-	expect_kind(VG_DEFINITE, 704, 11);
-	expect_kind(VG_INDIRECT, 3696, 33);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 5120, 3);
+	expect_kind(LC_DEFINITE, 704, 11);
+	expect_kind(LC_INDIRECT, 3696, 33);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 5120, 3);
 	cr_expect_eq(snap.nsites, 0);
 }
 
@@ -246,12 +246,12 @@ Test(real, echo_connections_open)
 	const struct lc_site *s;
 
 	load("vgdb-echo-open.txt");
-	expect_kind(VG_REACHABLE, 11880, 13);
+	expect_kind(LC_REACHABLE, 11880, 13);
 	cr_assert_eq(snap.nsites, 5);
-	s = site(0, VG_REACHABLE, 5480, 5, 5480, 5);
+	s = site(0, LC_REACHABLE, 5480, 5, 5480, 5);
 	expect_frame(s, 1, "accept_all", "server.c", 195);
-	site(1, VG_REACHABLE, 4096, 1, 4096, 1);
-	s = site(2, VG_REACHABLE, 1280, 5, 1280, 5);
+	site(1, LC_REACHABLE, 4096, 1, 4096, 1);
+	s = site(2, LC_REACHABLE, 1280, 5, 1280, 5);
 	cr_expect_eq(s->rec.nframes, 9);
 	expect_frame(s, 1, "server_send", "server.c", 70);
 	expect_frame(s, 8, "main", "echo.c", 11);
@@ -262,10 +262,10 @@ Test(real, echo_connections_open)
 Test(real, echo_negative_deltas)
 {
 	load("vgdb-echo-changed.txt");
-	expect_kind(VG_DEFINITE, 0, 0);
-	expect_kind(VG_INDIRECT, 0, 0);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 5120, 3);
+	expect_kind(LC_DEFINITE, 0, 0);
+	expect_kind(LC_INDIRECT, 0, 0);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 5120, 3);
 	cr_expect_eq(snap.nsites, 0);
 }
 
@@ -279,7 +279,7 @@ Test(real, stderr_merged)
 	strcpy(both, hdr);
 	strcat(both, text);
 	cr_assert_eq(lc_vgdb_parse(both, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(VG_INDIRECT, 40656, 363);
+	expect_kind(LC_INDIRECT, 40656, 363);
 	cr_expect_eq(snap.nsites, 4);
 	free(both);
 	free(text);
@@ -292,8 +292,8 @@ Test(real, resets_snapshot)
 
 	memset(&snap, 0x5a, sizeof snap);
 	cr_assert_eq(lc_vgdb_parse(text, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(VG_DEFINITE, 0, 0);
-	expect_kind(VG_REACHABLE, 6472, 5);
+	expect_kind(LC_DEFINITE, 0, 0);
+	expect_kind(LC_REACHABLE, 6472, 5);
 	cr_expect_eq(snap.nsites, 0);
 	cr_expect_eq(snap.fds, -1);
 	free(text);
@@ -323,9 +323,9 @@ Test(built, negative_bytes_positive_blocks)
 
 	snprintf(buf, sizeof buf, "%s%s", text, summary_text);
 	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(VG_REACHABLE, 1234567, 1001);
+	expect_kind(LC_REACHABLE, 1234567, 1001);
 	cr_assert_eq(snap.nsites, 1);
-	const struct lc_site *s = site(0, VG_REACHABLE, 80, 2, -80, 1);
+	const struct lc_site *s = site(0, LC_REACHABLE, 80, 2, -80, 1);
 	cr_expect_eq(s->rec.nframes, 2);
 	expect_frame(s, 1, "grow", "x.c", 12);
 }
@@ -344,7 +344,7 @@ Test(built, file_paths_reduced_to_basename)
 
 	snprintf(buf, sizeof buf, "%s%s", text, summary_text);
 	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
-	const struct lc_site *s = site(0, VG_POSSIBLE, 5472, 171, 1600, 50);
+	const struct lc_site *s = site(0, LC_POSSIBLE, 5472, 171, 1600, 50);
 	expect_frame(s, 1, "conn_new", "leaky.c", 75);
 	expect_frame(s, 2, "on_open", "leaky.c", 134);
 }
@@ -368,7 +368,7 @@ Test(built, keeps_largest_sites)
 	for (size_t k = 0; k < LC_MAX_SITES; k++) {
 		int i = 20 - (int)k;
 		char fn[16];
-		const struct lc_site *s = site(k, VG_REACHABLE, (unsigned long)(1000 + i * 8),
+		const struct lc_site *s = site(k, LC_REACHABLE, (unsigned long)(1000 + i * 8),
 					       (unsigned long)(100 + i), i * 8, i);
 
 		snprintf(fn, sizeof fn, "site%d", i);
@@ -392,7 +392,7 @@ Test(built, sixteenth_site_blocks_only)
 	snprintf(buf + len, cap - len, "%s", summary_text);
 	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(snap.nsites, LC_MAX_SITES);
-	const struct lc_site *s = site(LC_MAX_SITES - 1, VG_REACHABLE, 0, 1, 0, 1);
+	const struct lc_site *s = site(LC_MAX_SITES - 1, LC_REACHABLE, 0, 1, 0, 1);
 	expect_frame(s, 0, "site16", "s.c", 16);
 	free(buf);
 }
@@ -467,7 +467,7 @@ Test(bad, very_long_line)
 	buf[n] = '\n';
 	memcpy(buf + n + 1, text, len + 1);
 	cr_expect_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(VG_REACHABLE, 6472, 5);
+	expect_kind(LC_REACHABLE, 6472, 5);
 	buf[n] = '\0';
 	expect_fails(buf, "long line alone");
 	free(buf);

@@ -17,7 +17,7 @@
 
 #define FIXTURES LC_SOURCE_DIR "/tests/fixtures/"
 
-static struct vg_report rep;   /* one per test: each test runs in its own worker */
+static struct lc_exit_report rep;   /* one per test: each test runs in its own worker */
 static char err[256];
 
 /* Parse fixtures/<name>, which must succeed. */
@@ -26,21 +26,21 @@ static void load(const char *name)
 	char path[512];
 
 	snprintf(path, sizeof path, FIXTURES "%s", name);
-	cr_assert_eq(vg_report_parse_file(path, &rep, err, sizeof err), 0,
+	cr_assert_eq(lc_exit_report_parse_file(path, &rep, err, sizeof err), 0,
 		     "%s: unexpected error: %s", name, err);
 	cr_assert(rep.finished, "%s: no FINISHED status", name);
 	cr_assert_gt(rep.pid, 0, "%s", name);
 }
 
-static void expect_kind(enum vg_kind k, unsigned long bytes, unsigned long blocks)
+static void expect_kind(enum lc_kind k, unsigned long bytes, unsigned long blocks)
 {
-	cr_expect_eq(rep.bytes[k], bytes, "%s bytes: %lu, want %lu", vg_kind_name(k),
+	cr_expect_eq(rep.bytes[k], bytes, "%s bytes: %lu, want %lu", lc_kind_name(k),
 		     rep.bytes[k], bytes);
-	cr_expect_eq(rep.blocks[k], blocks, "%s blocks: %lu, want %lu", vg_kind_name(k),
+	cr_expect_eq(rep.blocks[k], blocks, "%s blocks: %lu, want %lu", lc_kind_name(k),
 		     rep.blocks[k], blocks);
 }
 
-static void expect_frame(const struct vg_record *r, size_t i, const char *fn, const char *file,
+static void expect_frame(const struct lc_record *r, size_t i, const char *fn, const char *file,
 			 unsigned line)
 {
 	cr_assert_lt(i, r->nframes, "frame %zu of %zu", i, r->nframes);
@@ -50,30 +50,30 @@ static void expect_frame(const struct vg_record *r, size_t i, const char *fn, co
 		     r->frames[i].line, line);
 }
 
-static const struct vg_record *record(size_t i, enum vg_kind kind, unsigned long bytes,
+static const struct lc_record *record(size_t i, enum lc_kind kind, unsigned long bytes,
 				      unsigned long blocks)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 
 	cr_assert_lt(i, rep.nrecords, "record %zu of %zu", i, rep.nrecords);
 	r = &rep.records[i];
-	cr_expect_eq(r->kind, kind, "record %zu kind %s, want %s", i, vg_kind_name(r->kind),
-		     vg_kind_name(kind));
+	cr_expect_eq(r->kind, kind, "record %zu kind %s, want %s", i, lc_kind_name(r->kind),
+		     lc_kind_name(kind));
 	cr_expect_eq(r->bytes, bytes, "record %zu bytes %lu, want %lu", i, r->bytes, bytes);
 	cr_expect_eq(r->blocks, blocks, "record %zu blocks %lu, want %lu", i, r->blocks, blocks);
 	return r;
 }
 
-static bool report_is_empty(const struct vg_report *r)
+static bool report_is_empty(const struct lc_exit_report *r)
 {
-	static const struct vg_report zero;
+	static const struct lc_exit_report zero;
 
 	return memcmp(r, &zero, sizeof zero) == 0;
 }
 
 static void fini(void)
 {
-	vg_report_free(&rep);
+	lc_exit_report_free(&rep);
 }
 
 /* ---- real reports ---- */
@@ -83,7 +83,7 @@ TestSuite(report, .timeout = 10, .fini = fini);
 Test(report, clean)
 {
 	load("clean.xml");
-	for (int k = 0; k < VG_NKINDS; k++)
+	for (int k = 0; k < LC_NKINDS; k++)
 		expect_kind(k, 0, 0);
 	cr_expect_eq(rep.nrecords, 0);
 	cr_expect_null(rep.records);
@@ -94,21 +94,21 @@ Test(report, clean)
 /* 4 three-object cycles: leakedbytes 576 = 192 direct + 384 indirect, counted once. */
 Test(report, cycle)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 
 	load("cycle.xml");
 	cr_assert_eq(rep.nrecords, 3);
-	expect_kind(VG_DEFINITE, 192, 4);
-	expect_kind(VG_INDIRECT, 384, 8);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 0, 0);
+	expect_kind(LC_DEFINITE, 192, 4);
+	expect_kind(LC_INDIRECT, 384, 8);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 0, 0);
 	cr_expect_eq(rep.other_errors, 0);
 
-	r = record(0, VG_INDIRECT, 128, 4);
+	r = record(0, LC_INDIRECT, 128, 4);
 	expect_frame(r, 1, "new_handler", "cycle.c", 33);
-	r = record(1, VG_INDIRECT, 256, 4);
+	r = record(1, LC_INDIRECT, 256, 4);
 	expect_frame(r, 1, "new_buf", "cycle.c", 38);
-	r = record(2, VG_DEFINITE, 576, 4);
+	r = record(2, LC_DEFINITE, 576, 4);
 	cr_expect_eq(r->nframes, 3);
 	expect_frame(r, 0, "calloc", "", 0);
 	expect_frame(r, 1, "new_conn", "cycle.c", 28);
@@ -120,15 +120,15 @@ Test(report, cycle)
  * cycle of 4 blocks, 400 bytes (64 direct + 336 indirect, as the file's header says). */
 Test(report, case_mutual_refs_leaky)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 
 	load("case-mutual_refs-leaky.xml");
 	cr_assert_eq(rep.nrecords, 4);
-	expect_kind(VG_DEFINITE, 47 * 64, 47);
-	expect_kind(VG_INDIRECT, 47 * 336, 3 * 47);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 0, 0);
-	r = record(3, VG_DEFINITE, 47 * 400, 47);
+	expect_kind(LC_DEFINITE, 47 * 64, 47);
+	expect_kind(LC_INDIRECT, 47 * 336, 3 * 47);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 0, 0);
+	r = record(3, LC_DEFINITE, 47 * 400, 47);
 	expect_frame(r, 0, "calloc", "", 0);
 	expect_frame(r, 1, "conn_new", "leaky.c", 135);
 	expect_frame(r, 2, "on_open", "leaky.c", 169);
@@ -139,7 +139,7 @@ Test(report, case_mutual_refs_leaky)
 Test(report, case_global_list_leaky_is_clean_at_exit)
 {
 	load("case-global_list-leaky.xml");
-	for (int k = 0; k < VG_NKINDS; k++)
+	for (int k = 0; k < LC_NKINDS; k++)
 		expect_kind(k, 0, 0);
 	cr_expect_eq(rep.nrecords, 0);
 	cr_expect_eq(rep.other_errors, 0);
@@ -150,44 +150,44 @@ Test(report, cycle_default_kinds)
 {
 	load("cycle_default.xml");
 	cr_assert_eq(rep.nrecords, 1);
-	expect_kind(VG_DEFINITE, 576, 4);
-	expect_kind(VG_INDIRECT, 0, 0);
-	record(0, VG_DEFINITE, 576, 4);
+	expect_kind(LC_DEFINITE, 576, 4);
+	expect_kind(LC_INDIRECT, 0, 0);
+	record(0, LC_DEFINITE, 576, 4);
 	/* Same program as cycle.xml: definite + indirect agree. */
-	cr_expect_eq(rep.bytes[VG_DEFINITE] + rep.bytes[VG_INDIRECT], 192 + 384);
+	cr_expect_eq(rep.bytes[LC_DEFINITE] + rep.bytes[LC_INDIRECT], 192 + 384);
 }
 
 Test(report, reachable)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 
 	load("reachable.xml");
 	cr_assert_eq(rep.nrecords, 2);
-	expect_kind(VG_DEFINITE, 0, 0);
-	expect_kind(VG_INDIRECT, 0, 0);
-	expect_kind(VG_POSSIBLE, 0, 0);
-	expect_kind(VG_REACHABLE, 260, 6);
-	r = record(0, VG_REACHABLE, 100, 1);
+	expect_kind(LC_DEFINITE, 0, 0);
+	expect_kind(LC_INDIRECT, 0, 0);
+	expect_kind(LC_POSSIBLE, 0, 0);
+	expect_kind(LC_REACHABLE, 260, 6);
+	r = record(0, LC_REACHABLE, 100, 1);
 	expect_frame(r, 0, "malloc", "", 0);
 	expect_frame(r, 1, "load_config", "reachable.c", 24);
-	r = record(1, VG_REACHABLE, 160, 5);
+	r = record(1, LC_REACHABLE, 160, 5);
 	expect_frame(r, 1, "register_node", "reachable.c", 31);
 	expect_frame(r, 2, "main", "reachable.c", 41);
 }
 
 Test(report, possible)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 
 	load("possible.xml");
 	cr_assert_eq(rep.nrecords, 2);
-	expect_kind(VG_DEFINITE, 24, 1);
-	expect_kind(VG_INDIRECT, 0, 0);
-	expect_kind(VG_POSSIBLE, 80, 1);
-	expect_kind(VG_REACHABLE, 0, 0);
-	r = record(0, VG_DEFINITE, 24, 1);
+	expect_kind(LC_DEFINITE, 24, 1);
+	expect_kind(LC_INDIRECT, 0, 0);
+	expect_kind(LC_POSSIBLE, 80, 1);
+	expect_kind(LC_REACHABLE, 0, 0);
+	r = record(0, LC_DEFINITE, 24, 1);
 	expect_frame(r, 1, "main", "possible.c", 30);
-	r = record(1, VG_POSSIBLE, 80, 1);
+	r = record(1, LC_POSSIBLE, 80, 1);
 	expect_frame(r, 1, "alloc_wrapped", "possible.c", 23);
 }
 
@@ -197,53 +197,53 @@ Test(report, invalid_read)
 	load("invalid_read.xml");
 	cr_expect_eq(rep.other_errors, 2);
 	cr_expect_eq(rep.nrecords, 0);
-	for (int k = 0; k < VG_NKINDS; k++)
+	for (int k = 0; k < LC_NKINDS; k++)
 		expect_kind(k, 0, 0);
 }
 
 /* Mid-run checks list 10, then 10 + 20 bytes; only the exit check (10 + 20) counts. */
 Test(report, midrun_checks_superseded)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 
 	load("midrun.xml");
 	cr_assert_eq(rep.nrecords, 2);
-	expect_kind(VG_DEFINITE, 30, 2);
-	r = record(0, VG_DEFINITE, 10, 1);
+	expect_kind(LC_DEFINITE, 30, 2);
+	r = record(0, LC_DEFINITE, 10, 1);
 	expect_frame(r, 1, "first_leak", "midrun.c", 22);
-	r = record(1, VG_DEFINITE, 20, 1);
+	r = record(1, LC_DEFINITE, 20, 1);
 	expect_frame(r, 1, "second_leak", "midrun.c", 27);
 }
 
 /* Two definite records holding indirect blocks: only the totals can be split. */
 Test(report, mixed)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 	unsigned long sum = 0, total = 0;
 
 	load("mixed.xml");
 	cr_assert_eq(rep.nrecords, 6);
-	expect_kind(VG_DEFINITE, 96, 3);
-	expect_kind(VG_INDIRECT, 148, 3);
-	expect_kind(VG_POSSIBLE, 72, 1);
-	expect_kind(VG_REACHABLE, 200, 1);
-	record(0, VG_INDIRECT, 48, 2);
-	r = record(1, VG_POSSIBLE, 72, 1);
+	expect_kind(LC_DEFINITE, 96, 3);
+	expect_kind(LC_INDIRECT, 148, 3);
+	expect_kind(LC_POSSIBLE, 72, 1);
+	expect_kind(LC_REACHABLE, 200, 1);
+	record(0, LC_INDIRECT, 48, 2);
+	r = record(1, LC_POSSIBLE, 72, 1);
 	expect_frame(r, 1, "new_cache", "mixed.c", 45);
-	record(2, VG_INDIRECT, 100, 1);
-	r = record(3, VG_DEFINITE, 116, 1);
+	record(2, LC_INDIRECT, 100, 1);
+	r = record(3, LC_DEFINITE, 116, 1);
 	expect_frame(r, 1, "new_frame", "mixed.c", 35);
-	r = record(4, VG_DEFINITE, 128, 2);
+	r = record(4, LC_DEFINITE, 128, 2);
 	expect_frame(r, 1, "new_session", "mixed.c", 25);
 	expect_frame(r, 2, "main", "mixed.c", 54);
-	r = record(5, VG_REACHABLE, 200, 1);
+	r = record(5, LC_REACHABLE, 200, 1);
 	expect_frame(r, 1, "main", "mixed.c", 61);
 
 	/* valgrind's in-use total is the non-indirect records: nothing counted twice. */
 	for (size_t i = 0; i < rep.nrecords; i++)
-		if (rep.records[i].kind != VG_INDIRECT)
+		if (rep.records[i].kind != LC_INDIRECT)
 			sum += rep.records[i].bytes;
-	for (int k = 0; k < VG_NKINDS; k++)
+	for (int k = 0; k < LC_NKINDS; k++)
 		total += rep.bytes[k];
 	cr_expect_eq(total, sum);
 	cr_expect_eq(total, 516);
@@ -272,18 +272,18 @@ static char *slurp(const char *name, size_t *len)
 
 Test(report, buffer_matches_file)
 {
-	struct vg_report b;
+	struct lc_exit_report b;
 	size_t len;
 	char *buf = slurp("mixed.xml", &len);
 
 	load("mixed.xml");
-	cr_assert_eq(vg_report_parse_buffer(buf, len, &b, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc_exit_report_parse_buffer(buf, len, &b, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(b.nrecords, rep.nrecords);
 	cr_expect_eq(memcmp(b.records, rep.records, rep.nrecords * sizeof *b.records), 0);
 	cr_expect_eq(memcmp(b.bytes, rep.bytes, sizeof b.bytes), 0);
 	cr_expect_eq(memcmp(b.blocks, rep.blocks, sizeof b.blocks), 0);
 	cr_expect_eq(b.pid, rep.pid);
-	vg_report_free(&b);
+	lc_exit_report_free(&b);
 	free(buf);
 }
 
@@ -318,13 +318,13 @@ static char *big_report(size_t *len)
 	return s;
 }
 
-static void check_big(const struct vg_report *r)
+static void check_big(const struct lc_exit_report *r)
 {
 	char fn[16];
 
 	cr_assert_eq(r->nrecords, NBIG);
-	cr_expect_eq(r->bytes[VG_DEFINITE], (unsigned long)NBIG * (NBIG + 1) / 2);
-	cr_expect_eq(r->blocks[VG_DEFINITE], NBIG);
+	cr_expect_eq(r->bytes[LC_DEFINITE], (unsigned long)NBIG * (NBIG + 1) / 2);
+	cr_expect_eq(r->blocks[LC_DEFINITE], NBIG);
 	cr_expect_eq(r->pid, 42);
 	for (unsigned i = 0; i < NBIG; i++) {
 		snprintf(fn, sizeof fn, "site_%04u", i);
@@ -340,9 +340,9 @@ Test(stream, big_buffer, .timeout = 10)
 	size_t len;
 	char *s = big_report(&len);
 
-	cr_assert_eq(vg_report_parse_buffer(s, len, &rep, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc_exit_report_parse_buffer(s, len, &rep, err, sizeof err), 0, "%s", err);
 	check_big(&rep);
-	vg_report_free(&rep);
+	lc_exit_report_free(&rep);
 	free(s);
 }
 
@@ -356,10 +356,10 @@ Test(stream, big_file, .timeout = 10)
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
 	cr_assert_eq(write(fd, s, len), (ssize_t)len);
 	close(fd);
-	cr_assert_eq(vg_report_parse_file(path, &rep, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc_exit_report_parse_file(path, &rep, err, sizeof err), 0, "%s", err);
 	unlink(path);
 	check_big(&rep);
-	vg_report_free(&rep);
+	lc_exit_report_free(&rep);
 	free(s);
 }
 
@@ -378,19 +378,19 @@ static const char long_frames[] = HEAD
 
 Test(stream, long_names_and_deep_stacks, .timeout = 10)
 {
-	const struct vg_record *r;
+	const struct lc_record *r;
 
-	cr_assert_eq(vg_report_parse_buffer(long_frames, strlen(long_frames), &rep, err,
+	cr_assert_eq(lc_exit_report_parse_buffer(long_frames, strlen(long_frames), &rep, err,
 					    sizeof err), 0, "%s", err);
-	r = record(0, VG_POSSIBLE, 7, 1);
-	cr_expect_eq(r->nframes, VG_MAX_FRAMES);
+	r = record(0, LC_POSSIBLE, 7, 1);
+	cr_expect_eq(r->nframes, LC_MAX_FRAMES);
 	cr_expect_eq(strlen(r->frames[0].fn), sizeof r->frames[0].fn - 1);
 	cr_expect_str_eq(r->frames[0].file, "leak.c");
 	cr_expect_eq(r->frames[0].line, 9);
-	cr_expect_str_eq(r->frames[VG_MAX_FRAMES - 1].fn, "f11");
-	cr_expect_str_eq(r->frames[VG_MAX_FRAMES - 1].file, "");
-	cr_expect_eq(r->frames[VG_MAX_FRAMES - 1].line, 0);
-	vg_report_free(&rep);
+	cr_expect_str_eq(r->frames[LC_MAX_FRAMES - 1].fn, "f11");
+	cr_expect_str_eq(r->frames[LC_MAX_FRAMES - 1].file, "");
+	cr_expect_eq(r->frames[LC_MAX_FRAMES - 1].line, 0);
+	lc_exit_report_free(&rep);
 }
 
 /* memcached from Debian has no symbols: its frames are named by their object, as vgdb's text
@@ -408,14 +408,14 @@ Test(stream, frames_without_symbols_and_suppressions, .timeout = 10)
 		"<skaux>match-leak-kinds: definite</skaux><sframe> <fun>calloc</fun> </sframe>"
 		"<sframe> <obj>/usr/bin/memcached</obj> </sframe><rawtext><![CDATA[{ ignored }]]></rawtext>"
 		"</suppression></error>" TAIL;
-	cr_assert_eq(vg_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
-	const struct vg_record *r = record(0, VG_DEFINITE, 40, 1);
+	cr_assert_eq(lc_exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
+	const struct lc_record *r = record(0, LC_DEFINITE, 40, 1);
 	cr_expect_str_eq(r->frames[0].fn, "calloc");
 	cr_expect_str_eq(r->frames[1].fn, "??? (in /usr/bin/memcached)");
 	cr_assert_not_null(r->suppression);
 	cr_expect_str_eq(r->suppression, "{\n   NAME\n   Memcheck:Leak\n   match-leak-kinds: definite\n"
 					  "   fun:calloc\n   obj:/usr/bin/memcached\n}\n");
-	vg_report_free(&rep);
+	lc_exit_report_free(&rep);
 }
 
 /* Non-leak errors carry a second (allocation) stack after <auxwhat>: never mix it in. */
@@ -426,37 +426,37 @@ Test(stream, first_stack_only, .timeout = 10)
 		"<xwhat><leakedbytes>5</leakedbytes><leakedblocks>1</leakedblocks></xwhat>"
 		"<stack><frame><fn>malloc</fn></frame><frame><fn>one</fn></frame></stack>"
 		"<auxwhat>aux</auxwhat><stack><frame><fn>two</fn></frame></stack></error>" TAIL;
-	const struct vg_record *r;
+	const struct lc_record *r;
 
-	cr_assert_eq(vg_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
-	r = record(0, VG_DEFINITE, 5, 1);
+	cr_assert_eq(lc_exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
+	r = record(0, LC_DEFINITE, 5, 1);
 	cr_expect_eq(r->nframes, 2);
 	cr_expect_str_eq(r->frames[1].fn, "one");
-	vg_report_free(&rep);
+	lc_exit_report_free(&rep);
 }
 
 Test(api, free_is_idempotent, .timeout = 10)
 {
-	struct vg_report r;
+	struct lc_exit_report r;
 
 	memset(&r, 0, sizeof r);
-	vg_report_free(&r);
-	vg_report_free(NULL);
-	cr_assert_eq(vg_report_parse_file(FIXTURES "cycle.xml", &r, err, sizeof err), 0, "%s", err);
+	lc_exit_report_free(&r);
+	lc_exit_report_free(NULL);
+	cr_assert_eq(lc_exit_report_parse_file(FIXTURES "cycle.xml", &r, err, sizeof err), 0, "%s", err);
 	cr_assert_not_null(r.records);
-	vg_report_free(&r);
+	lc_exit_report_free(&r);
 	cr_expect(report_is_empty(&r));
-	vg_report_free(&r);
+	lc_exit_report_free(&r);
 	cr_expect(report_is_empty(&r));
 }
 
 Test(api, kind_names, .timeout = 10)
 {
-	cr_expect_str_eq(vg_kind_name(VG_DEFINITE), "definitely lost");
-	cr_expect_str_eq(vg_kind_name(VG_INDIRECT), "indirectly lost");
-	cr_expect_str_eq(vg_kind_name(VG_POSSIBLE), "possibly lost");
-	cr_expect_str_eq(vg_kind_name(VG_REACHABLE), "still reachable");
-	cr_expect_str_eq(vg_kind_name(VG_NKINDS), "unknown");
+	cr_expect_str_eq(lc_kind_name(LC_DEFINITE), "definitely lost");
+	cr_expect_str_eq(lc_kind_name(LC_INDIRECT), "indirectly lost");
+	cr_expect_str_eq(lc_kind_name(LC_POSSIBLE), "possibly lost");
+	cr_expect_str_eq(lc_kind_name(LC_REACHABLE), "still reachable");
+	cr_expect_str_eq(lc_kind_name(LC_NKINDS), "unknown");
 }
 
 /* ---- files and documents that must be refused ---- */
@@ -466,14 +466,14 @@ static void expect_fail_at(const char *path, const char *want, const char *want2
 {
 	memset(&rep, 0xab, sizeof rep);   /* *out need not be initialised */
 	memset(err, 'x', sizeof err);
-	cr_assert_eq(vg_report_parse_file(path, &rep, err, sizeof err), -1,
+	cr_assert_eq(lc_exit_report_parse_file(path, &rep, err, sizeof err), -1,
 		     "%s: parsed, want error '%s'", path, want);
 	cr_expect(strstr(err, want), "%s: error '%s', want '%s'", path, err, want);
 	if (want2)
 		cr_expect(strstr(err, want2), "%s: error '%s', want '%s'", path, err, want2);
 	cr_expect_null(strchr(err, '\n'), "%s: newline in error", path);
 	cr_expect(report_is_empty(&rep), "%s: report not left empty", path);
-	vg_report_free(&rep);
+	lc_exit_report_free(&rep);
 }
 
 static void expect_fail(const char *name, const char *want, const char *want2)
@@ -487,7 +487,7 @@ static void expect_fail(const char *name, const char *want, const char *want2)
 static void expect_fail_buf(const char *doc, const char *want, const char *want2)
 {
 	memset(&rep, 0xab, sizeof rep);
-	cr_assert_eq(vg_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), -1,
+	cr_assert_eq(lc_exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), -1,
 		     "parsed, want error '%s'", want);
 	cr_expect(strstr(err, want), "error '%s', want '%s'", err, want);
 	if (want2)
@@ -589,8 +589,8 @@ Test(bad, tiny_or_no_error_buffer)
 {
 	char small[8];
 
-	cr_expect_eq(vg_report_parse_file(FIXTURES "version3.xml", &rep, small, sizeof small), -1);
+	cr_expect_eq(lc_exit_report_parse_file(FIXTURES "version3.xml", &rep, small, sizeof small), -1);
 	cr_expect_str_eq(small, "unsuppo");
-	cr_expect_eq(vg_report_parse_file(FIXTURES "version3.xml", &rep, NULL, 0), -1);
+	cr_expect_eq(lc_exit_report_parse_file(FIXTURES "version3.xml", &rep, NULL, 0), -1);
 	cr_expect(report_is_empty(&rep));
 }

@@ -48,7 +48,7 @@ int lc_baseline_write(const char *path, const struct lc_report *rep, const struc
 		   "# With --baseline this file, they may grow up to 10%% faster; a new site fails.\n");
 	for (size_t i = 0; rep->per_round && i < rep->nsites; i++) {
 		const struct lc_site *s = &rep->sites[i];
-		const struct vg_frame *at = vg_alloc_frame(&s->rec, o->alloc_fns);
+		const struct lc_frame *at = lc_alloc_frame(&s->rec, o->alloc_fns);
 		if (!grows(s, rep->per_round) || !at)
 			continue;
 		fprintf(f, "site %s %s:%u blocks %.2f bytes %.2f\n", word(at->fn), at->file[0] ? at->file : "-", at->line,
@@ -92,13 +92,13 @@ int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_o
 	size_t n;
 	if (read_known(path, k, &n, err, errlen) < 0)
 		return -1;
-	unsigned long lost = rep->exit.bytes[VG_DEFINITE] + rep->exit.bytes[VG_INDIRECT];
+	unsigned long lost = rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT];
 	if (rep->verdict != LC_LEAK || lost > 0 || rep->fds_leaked || !rep->per_round)
 		return 0; /* only growth while running can be known */
 	char known[256] = "";
 	for (size_t i = 0; i < rep->nsites; i++) {
 		const struct lc_site *s = &rep->sites[i];
-		const struct vg_frame *at = vg_alloc_frame(&s->rec, o->alloc_fns);
+		const struct lc_frame *at = lc_alloc_frame(&s->rec, o->alloc_fns);
 		if (!grows(s, rep->per_round) || !at)
 			continue;
 		char where[160];

@@ -227,13 +227,13 @@ void lc_judge(struct lc_report *rep)
 	rep->fds_leaked = top->fds_leaked;
 	rep->threads_leaked = top->threads_leaked;
 	rep->objects_grew = top->objects_grew;
-	unsigned long lost = rep->exit.bytes[VG_DEFINITE] + rep->exit.bytes[VG_INDIRECT];
+	unsigned long lost = rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT];
 	char why[160];
 	int n = 0;
 	rep->reason[0] = '\0';
 	if (lost > 0) {
 		snprintf(why, sizeof why, "%lu bytes lost at exit (%lu definite, %lu indirect)", lost,
-			 rep->exit.bytes[VG_DEFINITE], rep->exit.bytes[VG_INDIRECT]);
+			 rep->exit.bytes[LC_DEFINITE], rep->exit.bytes[LC_INDIRECT]);
 		add(rep->reason, sizeof rep->reason, &n, why);
 	}
 	running_reasons(rep, top, rep->reason, sizeof rep->reason, &n);

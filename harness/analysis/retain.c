@@ -35,9 +35,9 @@ struct block {
 };
 
 struct group {                  /* a site: the records with one allocation stack */
-	struct vg_record rec;       /* its stack */
+	struct lc_record rec;       /* its stack */
 	unsigned nrs[4];            /* their loss record numbers */
-	enum vg_kind kinds[4];      /* and kinds */
+	enum lc_kind kinds[4];      /* and kinds */
 	size_t nnrs;
 	unsigned long blocks, bytes;/* in all its records now */
 	bool done, busy;            /* searched; on the current path (s->path) */
@@ -65,7 +65,7 @@ const char *lc_root_kind_name(enum lc_root_kind k)
 	return names[k];
 }
 
-static bool same_stack(const struct vg_record *a, const struct vg_record *b)
+static bool same_stack(const struct lc_record *a, const struct lc_record *b)
 {
 	if (a->nframes != b->nframes)
 		return false;
@@ -76,7 +76,7 @@ static bool same_stack(const struct vg_record *a, const struct vg_record *b)
 	return true;
 }
 
-static int find_group(const struct search *s, const struct vg_record *rec)
+static int find_group(const struct search *s, const struct lc_record *rec)
 {
 	for (size_t i = 0; i < s->ngroups; i++)
 		if (same_stack(&s->groups[i].rec, rec))
@@ -193,7 +193,7 @@ static void describe(struct search *s, struct ptr *p, const char *line, const ch
 		snprintf(p->name, sizeof p->name, "thread %.*s", (int)strcspn(q + 14, "'"), q + 14);
 		strncat(p->name, "'s stack", sizeof p->name - strlen(p->name) - 1);
 	} else if (sscanf(line, " Address %*s is %lu bytes inside a block of size %lu", &off, &size) == 2) {
-		struct vg_record rec = { 0 };
+		struct lc_record rec = { 0 };
 		char fl[512];
 		const char *save = *rest;
 		while (next_line(rest, fl, sizeof fl)) {
@@ -359,7 +359,7 @@ static void cycle(struct search *s, struct group *g, int holder)
 	/* Only memory nothing reaches can be held by a cycle alone. A reachable site that leads
 	 * back to itself (or to one site) was followed through a stale or coincidental word
 	 * (seen in redis: a libcrypto block "holding" a listpack): its root was not found. */
-	if ((s->kind != VG_DEFINITE && s->kind != VG_INDIRECT) || s->npath - j < 2) {
+	if ((s->kind != LC_DEFINITE && s->kind != LC_INDIRECT) || s->npath - j < 2) {
 		g->res.kind = LC_ROOT_UNKNOWN;
 		g->res.nchain = 0;
 		for (size_t k = j; k < s->npath && g->res.nchain < LC_MAX_CHAIN; k++)
@@ -390,7 +390,7 @@ static void classify(struct search *s, struct group *g, const struct block *b, s
 		h = best_holder(ptrs, k, b, n);
 	}
 	own_links(ptrs, k, b, n, &linked_at);
-	const struct vg_frame *at = vg_alloc_frame(&g->rec, s->alloc_fns);
+	const struct lc_frame *at = lc_alloc_frame(&g->rec, s->alloc_fns);
 	if (at)
 		g->link.at = *at;
 	g->link.count = n;
@@ -425,7 +425,7 @@ static void resolve(struct search *s, int gi, int depth)
 		return;
 	g->busy = true;
 	s->path[s->npath++] = gi;
-	const struct vg_frame *at = vg_alloc_frame(&g->rec, s->alloc_fns);
+	const struct lc_frame *at = lc_alloc_frame(&g->rec, s->alloc_fns);
 	if (at)
 		g->link.at = *at;
 	size_t n = depth < LC_MAX_CHAIN ? list_blocks(s, g, depth == 0 ? s->kind : -1, blocks, MAX_BLOCKS) : 0;

@@ -41,7 +41,7 @@ static int run_one(const char *path)
 	o.server_argv = argv;
 	lc_run(&o, &nat);
 	bool ok = as_expected(variant, &mc) && as_expected(variant, &nat);
-	snprintf(lost, sizeof lost, "%lu B", mc.exit.bytes[VG_DEFINITE] + mc.exit.bytes[VG_INDIRECT]);
+	snprintf(lost, sizeof lost, "%lu B", mc.exit.bytes[LC_DEFINITE] + mc.exit.bytes[LC_INDIRECT]);
 	snprintf(kept, sizeof kept, "%.2f blocks, %.0f B", mc.blocks_per_cycle, mc.bytes_per_cycle);
 	if (mc.nsites && mc.held[0].searched) /* the site that grew most */
 		snprintf(holder, sizeof holder, "%s", mc.held[0].kind == LC_ROOT_CYCLE ? "a cycle" :

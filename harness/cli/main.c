@@ -77,7 +77,7 @@ static const char usage[] =
 static void on_signal(int sig)
 {
 	(void)sig;
-	lc_cancelled = 1;
+	lc_cancel();
 }
 
 static int usage_error(const char *msg, const char *arg)

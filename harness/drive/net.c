@@ -49,7 +49,7 @@ static int wait_fd(int fd, short events, double deadline)
 {
 	for (;;) {
 		double left = deadline - lc_now();
-		if (lc_cancelled) {
+		if (lc_cancelled()) {
 			errno = EINTR;
 			return -1;
 		}

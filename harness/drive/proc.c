@@ -35,7 +35,17 @@ static int open_out(const char *path)
 	return open(path ? path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-volatile sig_atomic_t lc_cancelled;
+static volatile sig_atomic_t cancelled;
+
+void lc_cancel(void)
+{
+	cancelled = 1;
+}
+
+bool lc_cancelled(void)
+{
+	return cancelled;
+}
 
 /* Every fd above 2 closes at exec: ours (the caller's inherited ones too) must not leak into
  * the server, where they would show in its fd count and keep pipes open. close_range with
@@ -160,7 +170,7 @@ int lc_wait(pid_t pid, double timeout, int *status)
 				*status = r == pid ? st : 0;
 			return 0;
 		}
-		if (lc_now() >= deadline || lc_cancelled)
+		if (lc_now() >= deadline || lc_cancelled())
 			return -1;
 		lc_sleep_ms(delay);
 		delay = delay < 5 ? delay * 2 : 5; /* a server under valgrind exits ~40 ms after SIGTERM:
@@ -238,7 +248,7 @@ int lc_wait_line(const char *path, const char *path2, const char *regex, pid_t p
 			snprintf(err, errlen, "server exited before it was ready (%s)", how);
 			break;
 		}
-		if (lc_cancelled) {
+		if (lc_cancelled()) {
 			snprintf(err, errlen, "interrupted");
 			break;
 		}

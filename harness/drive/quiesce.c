@@ -47,7 +47,7 @@ int lc_quiesce_wait(struct lc_quiesce *q, unsigned port, const int *pids, size_t
 	double deadline = lc_now() + timeout, moved = lc_now();
 	bool by_fds = q->nidle >= 0 && replies;
 	while ((left = by_fds ? held_beyond_idle(q, pids, n) : lc_sockets_pending(port, pids, n)) > 0 &&
-	       !lc_cancelled) {
+	       !lc_cancelled()) {
 		if (left != last)
 			moved = lc_now();
 		last = left;

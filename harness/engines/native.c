@@ -49,7 +49,7 @@ int nat_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen)
 			 errno ? strerror(errno) : "the process is gone");
 		return -1;
 	}
-	snap->bytes[VG_REACHABLE] = (unsigned long)bytes;
+	snap->bytes[LC_REACHABLE] = (unsigned long)bytes;
 	snap->fds = lc_count_fds(pid);
 	snap->threads = lc_count_threads(pid);
 	return 0;

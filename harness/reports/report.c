@@ -10,14 +10,14 @@ static const char *const verdict_names[] = { "clean", "leak", "error" };
 static const char *const *alloc_fns;
 
 /* The first frame that is neither an allocator nor a wrapper: where the program asked. */
-static const struct vg_frame *alloc_site(const struct vg_record *rec)
+static const struct lc_frame *alloc_site(const struct lc_record *rec)
 {
-	return vg_alloc_frame(rec, alloc_fns);
+	return lc_alloc_frame(rec, alloc_fns);
 }
 
-static void print_site(FILE *f, const struct vg_record *rec)
+static void print_site(FILE *f, const struct lc_record *rec)
 {
-	const struct vg_frame *s = alloc_site(rec);
+	const struct lc_frame *s = alloc_site(rec);
 	if (!s) {
 		fputs("(no stack)", f);
 		return;
@@ -33,21 +33,21 @@ static void print_site(FILE *f, const struct vg_record *rec)
 
 static void print_exit(FILE *f, const struct lc_report *rep)
 {
-	const struct vg_report *x = &rep->exit;
-	bool lost = x->bytes[VG_DEFINITE] + x->bytes[VG_INDIRECT] > 0;
+	const struct lc_exit_report *x = &rep->exit;
+	bool lost = x->bytes[LC_DEFINITE] + x->bytes[LC_INDIRECT] > 0;
 	if (!rep->have_exit) {
 		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", rep->native ? "not measured natively" : "no report", "-");
 		return;
 	}
 	char what[128];
-	snprintf(what, sizeof what, "%lu B definite, %lu B indirect, %lu B possible", x->bytes[VG_DEFINITE],
-		 x->bytes[VG_INDIRECT], x->bytes[VG_POSSIBLE]);
+	snprintf(what, sizeof what, "%lu B definite, %lu B indirect, %lu B possible", x->bytes[LC_DEFINITE],
+		 x->bytes[LC_INDIRECT], x->bytes[LC_POSSIBLE]);
 	fprintf(f, "  %-24s %-52s %s\n", "lost at exit", what, lost ? "LEAK" : "ok");
 	for (size_t i = 0, shown = 0; i < x->nrecords && shown < 5; i++) {
-		const struct vg_record *rec = &x->records[i];
-		if (rec->kind != VG_DEFINITE && rec->kind != VG_INDIRECT)
+		const struct lc_record *rec = &x->records[i];
+		if (rec->kind != LC_DEFINITE && rec->kind != LC_INDIRECT)
 			continue;
-		fprintf(f, "      %lu B in %lu blocks %s: ", rec->bytes, rec->blocks, vg_kind_name(rec->kind));
+		fprintf(f, "      %lu B in %lu blocks %s: ", rec->bytes, rec->blocks, lc_kind_name(rec->kind));
 		print_site(f, rec);
 		fputc('\n', f);
 		shown++;
@@ -116,7 +116,7 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 			!leak && grew_some ? " (growth not in every round: one-time, not a leak)" : "");
 	for (size_t i = 0; leak && i < p->nsites && i < 5; i++) {
 		const struct lc_site *s = &p->sites[i];
-		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, vg_kind_name(s->rec.kind));
+		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, lc_kind_name(s->rec.kind));
 		print_site(f, &s->rec);
 		fputc('\n', f);
 		if (p->held[i].searched) {
@@ -258,12 +258,12 @@ static void json_retainer(FILE *f, const struct lc_retainer *r)
 	fputs("]}", f);
 }
 
-static void json_record(FILE *f, const struct vg_record *rec, long dblocks, long dbytes, bool delta,
+static void json_record(FILE *f, const struct lc_record *rec, long dblocks, long dbytes, bool delta,
 			const struct lc_retainer *held)
 {
-	const struct vg_frame *s = alloc_site(rec);
+	const struct lc_frame *s = alloc_site(rec);
 	fputs("{\"kind\": ", f);
-	lc_json_str(f, vg_kind_name(rec->kind));
+	lc_json_str(f, lc_kind_name(rec->kind));
 	fprintf(f, ", \"bytes\": %lu, \"blocks\": %lu", rec->bytes, rec->blocks);
 	if (delta)
 		fprintf(f, ", \"grew_blocks\": %ld, \"grew_bytes\": %ld", dblocks, dbytes);
@@ -287,17 +287,17 @@ static void json_record(FILE *f, const struct vg_record *rec, long dblocks, long
 
 static void json_exit(FILE *f, const struct lc_report *rep)
 {
-	const struct vg_report *x = &rep->exit;
+	const struct lc_exit_report *x = &rep->exit;
 	fprintf(f, "  \"exit\": {\"report\": %s, \"status\": ", rep->have_exit ? "true" : "false");
 	lc_json_str(f, rep->exit_status);
 	fprintf(f, ", \"definitely_lost_bytes\": %lu, \"definitely_lost_blocks\": %lu,"
 		   " \"indirectly_lost_bytes\": %lu, \"indirectly_lost_blocks\": %lu,"
 		   " \"possibly_lost_bytes\": %lu, \"possibly_lost_blocks\": %lu,"
 		   " \"still_reachable_bytes\": %lu, \"other_errors\": %lu, \"records\": [",
-		x->bytes[VG_DEFINITE], x->blocks[VG_DEFINITE], x->bytes[VG_INDIRECT], x->blocks[VG_INDIRECT],
-		x->bytes[VG_POSSIBLE], x->blocks[VG_POSSIBLE], x->bytes[VG_REACHABLE], x->other_errors);
+		x->bytes[LC_DEFINITE], x->blocks[LC_DEFINITE], x->bytes[LC_INDIRECT], x->blocks[LC_INDIRECT],
+		x->bytes[LC_POSSIBLE], x->blocks[LC_POSSIBLE], x->bytes[LC_REACHABLE], x->other_errors);
 	for (size_t i = 0, n = 0; i < x->nrecords; i++) {
-		if (x->records[i].kind == VG_REACHABLE)
+		if (x->records[i].kind == LC_REACHABLE)
 			continue;
 		fputs(n++ ? ",\n    " : "\n    ", f);
 		json_record(f, &x->records[i], 0, 0, false, NULL);
@@ -399,12 +399,12 @@ int lc_write_suppressions(const char *path, const struct lc_report *rep, const s
 		   "# shutdown), never what grows with connections. Then: leakcheck --suppressions %s\n",
 		server, path);
 	for (size_t i = 0; i < rep->exit.nrecords; i++) {
-		const struct vg_record *rec = &rep->exit.records[i];
+		const struct lc_record *rec = &rep->exit.records[i];
 		const char *name;
-		if ((rec->kind != VG_DEFINITE && rec->kind != VG_INDIRECT) || !rec->suppression ||
+		if ((rec->kind != LC_DEFINITE && rec->kind != LC_INDIRECT) || !rec->suppression ||
 		    !(name = strstr(rec->suppression, "NAME")))
 			continue;
-		fprintf(f, "\n# %lu bytes in %lu blocks %s at exit: ", rec->bytes, rec->blocks, vg_kind_name(rec->kind));
+		fprintf(f, "\n# %lu bytes in %lu blocks %s at exit: ", rec->bytes, rec->blocks, lc_kind_name(rec->kind));
 		print_site(f, rec);
 		fprintf(f, "\n%.*sleakcheck-%s-%u%s", (int)(name - rec->suppression), rec->suppression, base, ++n,
 			name + 4);

@@ -16,31 +16,31 @@ struct check {
 	const char *name;            /* borrowed: "lost at exit", ... */
 	bool failed;
 	char message[1200];
-	const struct vg_frame *at;   /* borrowed: where, or NULL */
+	const struct lc_frame *at;   /* borrowed: where, or NULL */
 	const char *rule;            /* borrowed: SARIF rule id */
 };
 
 #define MAX_CHECKS (3 + LC_MAX_SITES + 5)
 
-static const struct vg_frame *site_of(const struct vg_record *rec, const struct lc_options *o)
+static const struct lc_frame *site_of(const struct lc_record *rec, const struct lc_options *o)
 {
-	return vg_alloc_frame(rec, o->alloc_fns);
+	return lc_alloc_frame(rec, o->alloc_fns);
 }
 
 static size_t build_checks(const struct lc_report *rep, const struct lc_options *o, struct check *c)
 {
 	size_t n = 0;
-	const struct vg_report *x = &rep->exit;
-	unsigned long lost = x->bytes[VG_DEFINITE] + x->bytes[VG_INDIRECT];
+	const struct lc_exit_report *x = &rep->exit;
+	unsigned long lost = x->bytes[LC_DEFINITE] + x->bytes[LC_INDIRECT];
 	c[n] = (struct check){ "lost at exit", lost > 0, "", NULL, "LC002" };
 	snprintf(c[n].message, sizeof c[n].message, "%lu bytes lost at exit (%lu definite, %lu indirect)", lost,
-		 x->bytes[VG_DEFINITE], x->bytes[VG_INDIRECT]);
+		 x->bytes[LC_DEFINITE], x->bytes[LC_INDIRECT]);
 	n++;
 	for (size_t i = 0; lost && i < x->nrecords && n < 5; i++) /* the losses, each at its site */
-		if (x->records[i].kind == VG_DEFINITE || x->records[i].kind == VG_INDIRECT) {
+		if (x->records[i].kind == LC_DEFINITE || x->records[i].kind == LC_INDIRECT) {
 			c[n] = (struct check){ "lost at exit: site", true, "", site_of(&x->records[i], o), "LC002" };
 			snprintf(c[n].message, sizeof c[n].message, "%lu bytes in %lu blocks %s at exit", x->records[i].bytes,
-				 x->records[i].blocks, vg_kind_name(x->records[i].kind));
+				 x->records[i].blocks, lc_kind_name(x->records[i].kind));
 			n++;
 		}
 	c[n] = (struct check){ "retention while running", rep->retained || rep->bytes_grew, "", NULL, "LC001" };
@@ -55,7 +55,7 @@ static size_t build_checks(const struct lc_report *rep, const struct lc_options 
 			lc_retainer_text(&rep->held[i], held + strlen(held), sizeof held - strlen(held));
 		}
 		snprintf(c[n].message, sizeof c[n].message, "%+ld blocks, %+ld bytes %s in the last round%s",
-			 rep->sites[i].dblocks, rep->sites[i].dbytes, vg_kind_name(rep->sites[i].rec.kind), held);
+			 rep->sites[i].dblocks, rep->sites[i].dbytes, lc_kind_name(rep->sites[i].rec.kind), held);
 		n++;
 	}
 	c[n] = (struct check){ "open fds", rep->fds_leaked, "", NULL, "LC003" };

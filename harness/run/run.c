@@ -217,7 +217,7 @@ static int drive(struct run *r, unsigned n, const char *phase)
 	int fds[256];
 	unsigned k = r->o->concurrency;
 	for (unsigned done = 0; done < n;) {
-		if (lc_cancelled)
+		if (lc_cancelled())
 			return fail(r, "%s", "interrupted by a signal");
 		unsigned batch = n - done < k ? n - done : k, opened = 0;
 		int rc = 0;
@@ -302,7 +302,7 @@ static int settle(struct run *r, size_t i, struct lc_snapshot *cur)
 	int gap = 10, cap = (int)(r->o->settle * 250);
 	cap = cap < 10 ? 10 : cap > 100 ? 100 : cap;
 	while (lc_now() - shrank < r->o->settle) {
-		if (lc_now() - t0 >= r->o->timeout || lc_cancelled) {
+		if (lc_now() - t0 >= r->o->timeout || lc_cancelled()) {
 			r->rep->unsettled++;
 			break;
 		}
@@ -355,7 +355,7 @@ static int check_acceptor(struct run *r)
 	r->acceptor = -1;
 	if (owner <= 0)
 		return 0; /* not found (a proxy, a race with the accept): nothing to say */
-	for (double t0 = lc_now(); !mc_find(&r->mc, owner) && lc_now() - t0 < 1 && !lc_cancelled;) {
+	for (double t0 = lc_now(); !mc_find(&r->mc, owner) && lc_now() - t0 < 1 && !lc_cancelled();) {
 		discover(r); /* a child forked since: one per connection */
 		if (!mc_find(&r->mc, owner))
 			lc_sleep_ms(20);
@@ -869,7 +869,7 @@ static int finish(struct run *r)
 	if (r->o->native)
 		return 0; /* no exit report natively: what is freed at exit proves nothing anyway */
 	mc_xml_path(&r->mc, r->mc.root, xml, sizeof xml);
-	if (vg_report_parse_file(xml, &rep->exit, r->err, sizeof r->err) < 0)
+	if (lc_exit_report_parse_file(xml, &rep->exit, r->err, sizeof r->err) < 0)
 		return fail(r, "no exit report: %s", r->err);
 	rep->have_exit = true;
 	if (r->o->write_suppressions && lc_write_suppressions(r->o->write_suppressions, rep, r->o) < 0)
@@ -954,14 +954,14 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */
 		lc_stop(r.pid, 1);
 	lc_reap_new_children(before, nbefore); /* a daemonized server's processes, orphans of a vgdb */
-	if (lc_cancelled)
+	if (lc_cancelled())
 		fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
 	lc_judge(rep);
 	known_leaks(&r);
 	/* LEAKCHECK_KEEP_FAILED=1 (CI): a verdict other than clean keeps its raw logs to upload */
 	const char *keep_failed = getenv("LEAKCHECK_KEEP_FAILED");
 	rep->kept = o->keep_dir || (keep_failed && strcmp(keep_failed, "1") == 0 && rep->verdict != LC_CLEAN &&
-				    !lc_cancelled);
+				    !lc_cancelled());
 	if (!rep->kept)
 		remove_workdir(&r);
 out:
@@ -973,6 +973,6 @@ out:
 
 void lc_report_free(struct lc_report *rep)
 {
-	vg_report_free(&rep->exit);
+	lc_exit_report_free(&rep->exit);
 	rep->have_exit = false;
 }

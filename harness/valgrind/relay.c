@@ -34,7 +34,7 @@ static int relay_write(struct lc_relay *r, const char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(r->to, data, len);
-		if (n < 0 && errno == EINTR && !lc_cancelled)
+		if (n < 0 && errno == EINTR && !lc_cancelled())
 			continue;
 		if (n <= 0)
 			return -1;
@@ -46,8 +46,8 @@ static int relay_write(struct lc_relay *r, const char *data, size_t len)
 
 static int send_packet(struct lc_relay *r, const char *payload)
 {
-	char framed[RSP_MAX + 8];
-	int n = rsp_frame(payload, framed, sizeof framed);
+	char framed[LC_RSP_MAX + 8];
+	int n = lc_rsp_frame(payload, framed, sizeof framed);
 	return n < 0 ? -1 : relay_write(r, framed, (size_t)n);
 }
 
@@ -55,16 +55,16 @@ static int send_packet(struct lc_relay *r, const char *payload)
 static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, const char **why)
 {
 	for (;;) {
-		enum rsp_result res = rsp_next(&r->rd, out, cap, NULL);
-		if (res == RSP_PACKET)
+		enum lc_rsp_result res = lc_rsp_next(&r->rd, out, cap, NULL);
+		if (res == LC_RSP_PACKET)
 			return 0;
-		if (res == RSP_BAD) {
+		if (res == LC_RSP_BAD) {
 			*why = "a garbled packet";
 			return -1;
 		}
 		double left = deadline - lc_now();
-		if (left <= 0 || lc_cancelled) {
-			*why = lc_cancelled ? "interrupted" : "no answer in time";
+		if (left <= 0 || lc_cancelled()) {
+			*why = lc_cancelled() ? "interrupted" : "no answer in time";
 			return -1;
 		}
 		struct pollfd p = { .fd = r->from, .events = POLLIN };
@@ -82,7 +82,7 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 			*why = "vgdb exited";
 			return -1;
 		}
-		if (rsp_feed(&r->rd, buf, (size_t)n) < 0) {
+		if (lc_rsp_feed(&r->rd, buf, (size_t)n) < 0) {
 			*why = "an over-long packet";
 			return -1;
 		}
@@ -90,16 +90,16 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 }
 
 /* Reads packets until one that is not console output; stop and exit packets update state. */
-static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline, enum rsp_kind *kind,
+static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline, enum lc_rsp_kind *kind,
 		      const char **why)
 {
 	int num;
 	do {
 		if (read_packet(r, out, cap, deadline, why) < 0)
 			return -1;
-		*kind = rsp_classify(out, &num);
-	} while (*kind == RSP_OUTPUT);
-	if (*kind == RSP_EXITED || *kind == RSP_KILLED) {
+		*kind = lc_rsp_classify(out, &num);
+	} while (*kind == LC_RSP_OUTPUT);
+	if (*kind == LC_RSP_EXITED || *kind == LC_RSP_KILLED) {
 		r->gone = true;
 		*why = "the server exited";
 		return -1;
@@ -114,7 +114,7 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	char *argv[] = { (char *)vgdb, "--max-invoke-ms=1", pfx, pidarg, NULL };
 	double deadline = lc_now() + timeout;
 	const char *why = NULL;
-	enum rsp_kind kind;
+	enum lc_rsp_kind kind;
 	memset(r, 0, sizeof *r);
 	r->target = pid;
 	r->stopped = true; /* gdbserver halts the target while a connection is set up */
@@ -129,8 +129,8 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	for (int s = 1; s <= 64; s++)
 		len += (size_t)snprintf(pass + len, sizeof pass - len, "%x%s", s, s < 64 ? ";" : "");
 	if (send_packet(r, "QStartNoAckMode") < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
-	    kind != RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
-	    kind != RSP_OK || lc_relay_resume(r, err, errlen) < 0) {
+	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
+	    kind != LC_RSP_OK || lc_relay_resume(r, err, errlen) < 0) {
 		relay_fail(r, err, errlen, why ? why : "the handshake was refused");
 		r->broken = true; /* no detach: it would wait for an answer that does not come */
 		lc_relay_close(r);
@@ -143,7 +143,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 {
 	char reply[512];
 	const char *why = NULL;
-	enum rsp_kind kind;
+	enum lc_rsp_kind kind;
 	if (r->stopped)
 		return 0;
 	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
@@ -167,7 +167,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 			return relay_fail(r, err, errlen, why);
 		r->resends++;
 	}
-	if (kind != RSP_STOPPED)
+	if (kind != LC_RSP_STOPPED)
 		return relay_fail(r, err, errlen, "unexpected reply to an interrupt");
 	r->stopped = true;
 	return 0;
@@ -176,7 +176,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double timeout, char *err,
 		     size_t errlen)
 {
-	static char pkt[RSP_MAX + 8], hex[RSP_MAX];
+	static char pkt[LC_RSP_MAX + 8], hex[LC_RSP_MAX];
 	size_t cap = 1 << 16, len = 0;
 	double deadline = lc_now() + timeout;
 	const char *why = "the command is too long";
@@ -186,20 +186,20 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 	if (!out)
 		return relay_fail(r, err, errlen, "out of memory");
 	memcpy(pkt, "qRcmd,", 6);
-	if (rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof pkt - 6) < 0 || send_packet(r, pkt) < 0)
+	if (lc_rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof pkt - 6) < 0 || send_packet(r, pkt) < 0)
 		goto fail;
 	for (;;) {
 		if (read_packet(r, pkt, sizeof pkt, deadline, &why) < 0)
 			goto fail;
-		enum rsp_kind kind = rsp_classify(pkt, &num);
-		if (kind == RSP_OK)
+		enum lc_rsp_kind kind = lc_rsp_classify(pkt, &num);
+		if (kind == LC_RSP_OK)
 			break;
-		why = kind == RSP_ERROR ? "the monitor command failed" : "the server exited";
-		if (kind == RSP_EXITED || kind == RSP_KILLED)
+		why = kind == LC_RSP_ERROR ? "the monitor command failed" : "the server exited";
+		if (kind == LC_RSP_EXITED || kind == LC_RSP_KILLED)
 			r->gone = true;
-		if (kind != RSP_OUTPUT)
+		if (kind != LC_RSP_OUTPUT)
 			goto fail;
-		long n = rsp_hex_decode(pkt + 1, strlen(pkt + 1), hex, sizeof hex);
+		long n = lc_rsp_hex_decode(pkt + 1, strlen(pkt + 1), hex, sizeof hex);
 		while (n > 0 && len + (size_t)n + 1 > cap) {
 			char *bigger = realloc(out, cap * 2);
 			if (!bigger)
@@ -235,7 +235,7 @@ void lc_relay_close(struct lc_relay *r)
 {
 	char err[256], reply[64];
 	const char *why;
-	enum rsp_kind kind;
+	enum lc_rsp_kind kind;
 	int status;
 	if (r->vgdb <= 0)
 		return;

@@ -17,7 +17,7 @@ static int hexval(char c)
 	return -1;
 }
 
-int rsp_frame(const char *payload, char *out, size_t cap)
+int lc_rsp_frame(const char *payload, char *out, size_t cap)
 {
 	unsigned sum = 0;
 	for (const char *p = payload; *p; p++)
@@ -26,7 +26,7 @@ int rsp_frame(const char *payload, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
-int rsp_hex_encode(const void *data, size_t len, char *out, size_t cap)
+int lc_rsp_hex_encode(const void *data, size_t len, char *out, size_t cap)
 {
 	static const char digits[] = "0123456789abcdef";
 	const unsigned char *d = data;
@@ -40,7 +40,7 @@ int rsp_hex_encode(const void *data, size_t len, char *out, size_t cap)
 	return 0;
 }
 
-long rsp_hex_decode(const char *hex, size_t hexlen, char *out, size_t cap)
+long lc_rsp_hex_decode(const char *hex, size_t hexlen, char *out, size_t cap)
 {
 	if (hexlen % 2 || cap < hexlen / 2 + 1)
 		return -1;
@@ -54,7 +54,7 @@ long rsp_hex_decode(const char *hex, size_t hexlen, char *out, size_t cap)
 	return (long)(hexlen / 2);
 }
 
-int rsp_feed(struct rsp_reader *r, const char *data, size_t len)
+int lc_rsp_feed(struct lc_rsp_reader *r, const char *data, size_t len)
 {
 	if (len > sizeof r->buf - r->len)
 		return -1;
@@ -63,7 +63,7 @@ int rsp_feed(struct rsp_reader *r, const char *data, size_t len)
 	return 0;
 }
 
-static void consume(struct rsp_reader *r, size_t n)
+static void consume(struct lc_rsp_reader *r, size_t n)
 {
 	memmove(r->buf, r->buf + n, r->len - n);
 	r->len -= n;
@@ -93,17 +93,17 @@ static long unpack(const char *raw, size_t n, char *out, size_t cap)
 	return (long)w;
 }
 
-enum rsp_result rsp_next(struct rsp_reader *r, char *out, size_t cap, size_t *outlen)
+enum lc_rsp_result lc_rsp_next(struct lc_rsp_reader *r, char *out, size_t cap, size_t *outlen)
 {
 	char *start = memchr(r->buf, '$', r->len);
 	if (!start) {
 		r->len = 0; /* acks and noise only */
-		return RSP_NEED_MORE;
+		return LC_RSP_NEED_MORE;
 	}
 	consume(r, (size_t)(start - r->buf));
 	char *hash = memchr(r->buf, '#', r->len);
 	if (!hash || (size_t)(hash - r->buf) + 3 > r->len)
-		return RSP_NEED_MORE;
+		return LC_RSP_NEED_MORE;
 	size_t n = (size_t)(hash - r->buf) - 1, total = n + 4;
 	unsigned sum = 0;
 	for (size_t i = 1; i <= n; i++)
@@ -112,29 +112,29 @@ enum rsp_result rsp_next(struct rsp_reader *r, char *out, size_t cap, size_t *ou
 	long len = hi < 0 || lo < 0 || (unsigned)(hi << 4 | lo) != (sum & 0xffu) ? -1 : unpack(r->buf + 1, n, out, cap);
 	consume(r, total);
 	if (len < 0)
-		return RSP_BAD;
+		return LC_RSP_BAD;
 	if (outlen)
 		*outlen = (size_t)len;
-	return RSP_PACKET;
+	return LC_RSP_PACKET;
 }
 
-enum rsp_kind rsp_classify(const char *p, int *num)
+enum lc_rsp_kind lc_rsp_classify(const char *p, int *num)
 {
 	int v = 0;
 	*num = 0;
 	if (strcmp(p, "OK") == 0)
-		return RSP_OK;
+		return LC_RSP_OK;
 	if (p[0] == 'O' && p[1] && strcmp(p, "OK") != 0)
-		return RSP_OUTPUT;
+		return LC_RSP_OUTPUT;
 	if (strchr("ESTWX", p[0]) && p[0] && hexval(p[1]) >= 0 && hexval(p[2]) >= 0)
 		v = hexval(p[1]) << 4 | hexval(p[2]);
 	else
-		return RSP_OTHER;
+		return LC_RSP_OTHER;
 	*num = v;
 	switch (p[0]) {
-	case 'E': return RSP_ERROR;
-	case 'S': case 'T': return RSP_STOPPED;
-	case 'W': return RSP_EXITED;
-	default: return RSP_KILLED;
+	case 'E': return LC_RSP_ERROR;
+	case 'S': case 'T': return LC_RSP_STOPPED;
+	case 'W': return LC_RSP_EXITED;
+	default: return LC_RSP_KILLED;
 	}
 }

@@ -17,7 +17,7 @@
 
 #include "lc/proc.h"
 
-static const char *const kind_text[VG_NKINDS] = {
+static const char *const kind_text[LC_NKINDS] = {
 	"definitely lost", "indirectly lost", "possibly lost", "still reachable",
 };
 
@@ -53,7 +53,7 @@ static long read_delta(const char **p)
 
 static int kind_of(const char *s)
 {
-	for (int k = 0; k < VG_NKINDS; k++)
+	for (int k = 0; k < LC_NKINDS; k++)
 		if (strncmp(s, kind_text[k], strlen(kind_text[k])) == 0)
 			return k;
 	return -1;
@@ -88,7 +88,7 @@ static int parse_record(const char *p, struct lc_site *site)
 	int k = kind_of(p + 12);
 	if (k < 0)
 		return -1;
-	site->rec.kind = (enum vg_kind)k;
+	site->rec.kind = (enum lc_kind)k;
 	const char *nr = strstr(p, " in loss record ");
 	if (nr)
 		site->nr = (unsigned)strtoul(nr + 16, NULL, 10);
@@ -96,14 +96,14 @@ static int parse_record(const char *p, struct lc_site *site)
 }
 
 /* "at 0x4848899: malloc (vg_replace_malloc.c:381)" or "by 0x1: fn (in /lib/x.so)" */
-void lc_vgdb_frame(const char *p, struct vg_record *rec)
+void lc_vgdb_frame(const char *p, struct lc_record *rec)
 {
-	if (rec->nframes == VG_MAX_FRAMES)
+	if (rec->nframes == LC_MAX_FRAMES)
 		return;
 	const char *colon = strstr(p, ": ");
 	if (!colon)
 		return;
-	struct vg_frame *f = &rec->frames[rec->nframes++];
+	struct lc_frame *f = &rec->frames[rec->nframes++];
 	memset(f, 0, sizeof *f);
 	const char *fn = colon + 2, *paren = strstr(fn, " (");
 	size_t fnlen = paren ? (size_t)(paren - fn) : strlen(fn);
@@ -285,7 +285,7 @@ int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int p
 		if (lc_wait(child, 0.1, &status) == 0)
 			break;
 		bool gone = lc_gone(pid);
-		if (gone || lc_now() >= deadline || lc_cancelled) {
+		if (gone || lc_now() >= deadline || lc_cancelled()) {
 			lc_stop(child, 0.5);
 			if (gone)
 				snprintf(err, errlen, "the server exited while vgdb asked it for a snapshot");
@@ -319,7 +319,7 @@ int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix,
 unsigned long lc_snapshot_blocks(const struct lc_snapshot *s)
 {
 	unsigned long n = 0;
-	for (int k = 0; k < VG_NKINDS; k++)
+	for (int k = 0; k < LC_NKINDS; k++)
 		n += s->blocks[k];
 	return n;
 }
@@ -327,7 +327,7 @@ unsigned long lc_snapshot_blocks(const struct lc_snapshot *s)
 unsigned long lc_snapshot_bytes(const struct lc_snapshot *s)
 {
 	unsigned long n = 0;
-	for (int k = 0; k < VG_NKINDS; k++)
+	for (int k = 0; k < LC_NKINDS; k++)
 		n += s->bytes[k];
 	return n;
 }

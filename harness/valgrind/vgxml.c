@@ -55,18 +55,18 @@ static const struct {
 	{ "sframe", T_SFRAME }, { "fun", T_SFUN }, { "obj", T_SOBJ },
 };
 
-static const char *const kind_xml[VG_NKINDS] = {
-	[VG_DEFINITE] = "Leak_DefinitelyLost",
-	[VG_INDIRECT] = "Leak_IndirectlyLost",
-	[VG_POSSIBLE] = "Leak_PossiblyLost",
-	[VG_REACHABLE] = "Leak_StillReachable",
+static const char *const kind_xml[LC_NKINDS] = {
+	[LC_DEFINITE] = "Leak_DefinitelyLost",
+	[LC_INDIRECT] = "Leak_IndirectlyLost",
+	[LC_POSSIBLE] = "Leak_PossiblyLost",
+	[LC_REACHABLE] = "Leak_StillReachable",
 };
 
-static const char *const kind_names[VG_NKINDS] = {
-	[VG_DEFINITE] = "definitely lost",
-	[VG_INDIRECT] = "indirectly lost",
-	[VG_POSSIBLE] = "possibly lost",
-	[VG_REACHABLE] = "still reachable",
+static const char *const kind_names[LC_NKINDS] = {
+	[LC_DEFINITE] = "definitely lost",
+	[LC_INDIRECT] = "indirectly lost",
+	[LC_POSSIBLE] = "possibly lost",
+	[LC_REACHABLE] = "still reachable",
 };
 
 /* The <error> being read: a leak record once its <kind> says so. */
@@ -74,12 +74,12 @@ struct cur_error {
 	bool leak;
 	bool have_bytes, have_blocks;
 	unsigned nstacks;       /* frames come from the first <stack> only */
-	struct vg_record rec;
+	struct lc_record rec;
 };
 
 struct parser {
 	XML_Parser xp;              /* owned */
-	struct vg_report *out;      /* borrowed: the caller's report */
+	struct lc_exit_report *out;      /* borrowed: the caller's report */
 	size_t cap;                 /* records allocated in out->records */
 	enum tag path[MAX_DEPTH];   /* element path; deeper levels are only counted */
 	unsigned depth;
@@ -200,11 +200,11 @@ static bool header_ok(struct parser *p)
 
 static void push_record(struct parser *p)
 {
-	struct vg_report *r = p->out;
+	struct lc_exit_report *r = p->out;
 
 	if (r->nrecords == p->cap) {
 		size_t cap = p->cap ? 2 * p->cap : 16;
-		struct vg_record *n = realloc(r->records, cap * sizeof *n);
+		struct lc_record *n = realloc(r->records, cap * sizeof *n);
 
 		if (!n) {
 			fail(p, "out of memory");
@@ -286,7 +286,7 @@ static void end_pid(struct parser *p)
 }
 
 /* The exit-time leak check follows FINISHED and repeats every mid-run record. */
-static void drop_records(struct vg_report *r)
+static void drop_records(struct lc_exit_report *r)
 {
 	for (size_t i = 0; i < r->nrecords; i++)
 		free(r->records[i].suppression);
@@ -330,10 +330,10 @@ static void end_kind(struct parser *p)
 {
 	const char *k = text(p);
 
-	for (int i = 0; i < VG_NKINDS; i++) {
+	for (int i = 0; i < LC_NKINDS; i++) {
 		if (strcmp(k, kind_xml[i]) == 0) {
 			p->cur.leak = true;
-			p->cur.rec.kind = (enum vg_kind)i;
+			p->cur.rec.kind = (enum lc_kind)i;
 		}
 	}
 }
@@ -345,18 +345,18 @@ static void end_count(struct parser *p, unsigned long *v, bool *have, const char
 	*have = true;
 }
 
-static struct vg_frame *cur_frame(struct parser *p)
+static struct lc_frame *cur_frame(struct parser *p)
 {
-	struct vg_record *rec = &p->cur.rec;
+	struct lc_record *rec = &p->cur.rec;
 
-	if (p->cur.nstacks != 1 || rec->nframes >= VG_MAX_FRAMES)
+	if (p->cur.nstacks != 1 || rec->nframes >= LC_MAX_FRAMES)
 		return NULL;
 	return &rec->frames[rec->nframes];
 }
 
 static void end_frame_field(struct parser *p, enum tag t)
 {
-	struct vg_frame *f = cur_frame(p);
+	struct lc_frame *f = cur_frame(p);
 	const char *s = text(p);
 	const char *slash;
 	unsigned long v;
@@ -448,17 +448,17 @@ static void on_end(void *data, const char *name)
 }
 
 /* Totals from the kept records; see the top comment for the definite/indirect split. */
-static void sum_kinds(struct vg_report *r)
+static void sum_kinds(struct lc_exit_report *r)
 {
 	for (size_t i = 0; i < r->nrecords; i++) {
 		r->bytes[r->records[i].kind] += r->records[i].bytes;
 		r->blocks[r->records[i].kind] += r->records[i].blocks;
 	}
 	/* More indirect than definite bytes needs a suppressed definite record: keep 0. */
-	if (r->bytes[VG_DEFINITE] >= r->bytes[VG_INDIRECT])
-		r->bytes[VG_DEFINITE] -= r->bytes[VG_INDIRECT];
+	if (r->bytes[LC_DEFINITE] >= r->bytes[LC_INDIRECT])
+		r->bytes[LC_DEFINITE] -= r->bytes[LC_INDIRECT];
 	else
-		r->bytes[VG_DEFINITE] = 0;
+		r->bytes[LC_DEFINITE] = 0;
 }
 
 /* After all input: expat failing only now means the input stopped too early. */
@@ -502,7 +502,7 @@ static int finish(struct parser *p, size_t total)
 	return 0;
 }
 
-static int parser_init(struct parser *p, struct vg_report *out, char *err, size_t errlen)
+static int parser_init(struct parser *p, struct lc_exit_report *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	memset(p, 0, sizeof *p);
@@ -527,11 +527,11 @@ static int parser_done(struct parser *p, int ret)
 	if (p->xp)
 		XML_ParserFree(p->xp);
 	if (ret != 0)
-		vg_report_free(p->out);
+		lc_exit_report_free(p->out);
 	return ret;
 }
 
-int vg_report_parse_buffer(const char *buf, size_t len, struct vg_report *out, char *err,
+int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err,
 			   size_t errlen)
 {
 	struct parser p;
@@ -550,7 +550,7 @@ out:
 	return parser_done(&p, ret);
 }
 
-int vg_report_parse_file(const char *path, struct vg_report *out, char *err, size_t errlen)
+int lc_exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen)
 {
 	struct parser p;
 	char *buf;
@@ -591,7 +591,7 @@ out:
 	return parser_done(&p, ret);
 }
 
-void vg_report_free(struct vg_report *r)
+void lc_exit_report_free(struct lc_exit_report *r)
 {
 	if (!r)
 		return;
@@ -600,9 +600,9 @@ void vg_report_free(struct vg_report *r)
 	memset(r, 0, sizeof *r);
 }
 
-const char *vg_kind_name(enum vg_kind k)
+const char *lc_kind_name(enum lc_kind k)
 {
-	if ((unsigned)k >= VG_NKINDS)
+	if ((unsigned)k >= LC_NKINDS)
 		return "unknown";
 	return kind_names[k];
 }
@@ -630,7 +630,7 @@ static bool is_allocator(const char *fn, const char *const *extra)
 	return false;
 }
 
-const struct vg_frame *vg_alloc_frame(const struct vg_record *rec, const char *const *extra)
+const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra)
 {
 	for (size_t i = 0; i < rec->nframes; i++)
 		if (!is_allocator(rec->frames[i].fn, extra))

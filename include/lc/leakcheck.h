@@ -108,7 +108,7 @@ struct lc_report {
 	unsigned long noise;         /* native: the spread of idle re-samples of memory, bytes */
 	/* at exit */
 	bool have_exit;
-	struct vg_report exit;       /* owned: parsed XML (free with lc_report_free) */
+	struct lc_exit_report exit;       /* owned: parsed XML (free with lc_report_free) */
 	char exit_status[96];
 	/* while running */
 	struct lc_snapshot baseline; /* after warmup */

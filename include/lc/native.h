@@ -24,7 +24,7 @@
 #define NAT_CYCLES 500
 #define NAT_WARMUP 50
 
-/* One snapshot of process pid: anonymous memory into bytes[VG_REACHABLE] (no blocks: natively there are
+/* One snapshot of process pid: anonymous memory into bytes[LC_REACHABLE] (no blocks: natively there are
  * none to count), fds and threads. Returns 0, or -1 with a reason (the process is gone). */
 int nat_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen);
 

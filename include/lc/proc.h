@@ -6,9 +6,11 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Set by a signal handler (the CLI's, on SIGINT/SIGTERM): every wait below gives up at once,
- * and lc_run ends with verdict 2 after stopping the server and removing its work dir. */
-extern volatile sig_atomic_t lc_cancelled;
+/* Called by a signal handler (the CLI's, on SIGINT/SIGTERM; async-signal-safe): every wait
+ * below gives up at once, and lc_run ends with verdict 2 after stopping the server and
+ * removing its work dir. lc_cancelled() tells whether it was called. */
+void lc_cancel(void);
+bool lc_cancelled(void);
 
 /* Monotonic clock in seconds. */
 double lc_now(void);

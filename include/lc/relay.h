@@ -24,7 +24,7 @@ struct lc_relay {
 	bool broken;                /* the handshake failed: close without detaching */
 	bool gone;                  /* the target exited or was killed (an exit packet came) */
 	char err_path[600];         /* vgdb's stderr */
-	struct rsp_reader rd;
+	struct lc_rsp_reader rd;
 };
 
 /* Start the relay (vgdb is the vgdb program; prefix valgrind's --vgdb-prefix), turn acks off,

@@ -26,7 +26,7 @@ enum lc_root_kind { LC_ROOT_UNKNOWN, LC_ROOT_GLOBAL, LC_ROOT_STACK, LC_ROOT_CYCL
 #define LC_MAX_ALLOC_FNS 8
 
 struct lc_link {                /* one step of the path: the blocks of one allocation site */
-	struct vg_frame at;         /* the site (allocators and --alloc-fn wrappers skipped) */
+	struct lc_frame at;         /* the site (allocators and --alloc-fn wrappers skipped) */
 	long offset;                /* where the pointer that holds them lands inside (interior > 0) */
 	unsigned long count;        /* blocks of the site */
 	long linked_at;             /* the site's blocks point at each other from this offset, or -1 */

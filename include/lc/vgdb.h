@@ -11,15 +11,15 @@
 #define LC_MAX_SITES 16
 
 struct lc_site {
-	struct vg_record rec;  /* kind, current bytes/blocks, allocation stack */
+	struct lc_record rec;  /* kind, current bytes/blocks, allocation stack */
 	long dbytes, dblocks;  /* growth since the previous check */
 	unsigned nr;           /* "loss record NR of M": block_list's argument, valid until the
 	                        * process's next leak check */
 };
 
 struct lc_snapshot {
-	unsigned long bytes[VG_NKINDS];  /* LEAK SUMMARY, per kind (reachable included) */
-	unsigned long blocks[VG_NKINDS];
+	unsigned long bytes[LC_NKINDS];  /* LEAK SUMMARY, per kind (reachable included) */
+	unsigned long blocks[LC_NKINDS];
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew, largest growth in bytes first */
 	size_t nsites;
 	int fds;                          /* open fds of the server, -1 if unknown */
@@ -36,7 +36,7 @@ int lc_vgdb_records(const char *text, void (*fn)(const struct lc_site *, void *)
 
 /* Appends one frame line ("at 0x4848899: malloc (vg_replace_malloc.c:381)", "by 0x1: ???
  * (in /usr/bin/memcached)") to rec's stack, if it has room. */
-void lc_vgdb_frame(const char *line, struct vg_record *rec);
+void lc_vgdb_frame(const char *line, struct lc_record *rec);
 
 /* Run vgdb against pid (valgrind started with --vgdb-prefix=prefix) and parse its answer.
  * out_path receives vgdb's raw output. Returns 0, or -1 with a reason (timeout, no answer). */

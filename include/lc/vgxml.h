@@ -9,50 +9,50 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum vg_kind { VG_DEFINITE, VG_INDIRECT, VG_POSSIBLE, VG_REACHABLE, VG_NKINDS };
+enum lc_kind { LC_DEFINITE, LC_INDIRECT, LC_POSSIBLE, LC_REACHABLE, LC_NKINDS };
 
-#define VG_MAX_FRAMES 12
+#define LC_MAX_FRAMES 12
 
-struct vg_frame {
+struct lc_frame {
 	char fn[128];     /* function name, "" if unknown */
 	char file[128];   /* source file name (no directory), "" if unknown */
 	unsigned line;    /* 0 if unknown */
 };
 
-struct vg_record {
-	enum vg_kind kind;
-	unsigned long bytes;   /* valgrind's leakedbytes: for VG_DEFINITE, direct + the indirect
+struct lc_record {
+	enum lc_kind kind;
+	unsigned long bytes;   /* valgrind's leakedbytes: for LC_DEFINITE, direct + the indirect
 	                        * bytes it holds (the XML has no per-record split) */
 	unsigned long blocks;
 	size_t nframes;
-	struct vg_frame frames[VG_MAX_FRAMES]; /* frames[0] is the allocator (malloc...) */
-	char *suppression;     /* owned by the vg_report (exit reports only, with valgrind's
+	struct lc_frame frames[LC_MAX_FRAMES]; /* frames[0] is the allocator (malloc...) */
+	char *suppression;     /* owned by the lc_exit_report (exit reports only, with valgrind's
 	                        * --gen-suppressions=all): the suppression-file entry that matches
 	                        * this record, named NAME; NULL otherwise */
 };
 
-struct vg_report {
+struct lc_exit_report {
 	int pid;
 	bool finished;                     /* <status><state>FINISHED</state> was seen */
-	unsigned long bytes[VG_NKINDS];    /* totals per kind; definite = direct only, so the */
-	unsigned long blocks[VG_NKINDS];   /* kinds add up without counting indirect twice
+	unsigned long bytes[LC_NKINDS];    /* totals per kind; definite = direct only, so the */
+	unsigned long blocks[LC_NKINDS];   /* kinds add up without counting indirect twice
 	                                    * (without indirect records, definite keeps them) */
 	unsigned long other_errors;        /* non-leak error contexts (invalid read, ...) */
-	struct vg_record *records;         /* owned: every leak record of the exit check
+	struct lc_record *records;         /* owned: every leak record of the exit check
 	                                    * (after FINISHED), in file order */
 	size_t nrecords;
 };
 
 /* Return 0 on success; on failure -1 with a one-line reason in err (no trailing newline),
- * and *out left empty (safe to vg_report_free). */
-int vg_report_parse_file(const char *path, struct vg_report *out, char *err, size_t errlen);
-int vg_report_parse_buffer(const char *buf, size_t len, struct vg_report *out, char *err, size_t errlen);
-void vg_report_free(struct vg_report *r);
-const char *vg_kind_name(enum vg_kind k); /* "definitely lost", ... */
+ * and *out left empty (safe to lc_exit_report_free). */
+int lc_exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen);
+int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err, size_t errlen);
+void lc_exit_report_free(struct lc_exit_report *r);
+const char *lc_kind_name(enum lc_kind k); /* "definitely lost", ... */
 /* The frame that names where memory was asked for: the first that is neither an allocator
  * (malloc, calloc, operator new, ...) nor a wrapper of one (a name ending in "alloc",
  * "alloc0" or "strdup": ngx_alloc, xmalloc, g_malloc0, zmalloc; or one of extra, a
  * NULL-terminated list that may be NULL). NULL only without frames. */
-const struct vg_frame *vg_alloc_frame(const struct vg_record *rec, const char *const *extra);
+const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra);
 
 #endif

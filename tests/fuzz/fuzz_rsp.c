@@ -9,21 +9,21 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct rsp_reader rd;
-	static char out[RSP_MAX], text[RSP_MAX];
+	static struct lc_rsp_reader rd;
+	static char out[LC_RSP_MAX], text[LC_RSP_MAX];
 	memset(&rd, 0, sizeof rd);
 	for (size_t off = 0; off < size;) {
 		size_t piece = 1 + (size_t)data[off] % 64;
 		if (piece > size - off)
 			piece = size - off;
-		if (rsp_feed(&rd, (const char *)data + off, piece) < 0)
+		if (lc_rsp_feed(&rd, (const char *)data + off, piece) < 0)
 			break;
 		off += piece;
-		enum rsp_result res;
-		while ((res = rsp_next(&rd, out, sizeof out, NULL)) != RSP_NEED_MORE) {
+		enum lc_rsp_result res;
+		while ((res = lc_rsp_next(&rd, out, sizeof out, NULL)) != LC_RSP_NEED_MORE) {
 			int n;
-			if (res == RSP_PACKET && rsp_classify(out, &n) == RSP_OUTPUT)
-				rsp_hex_decode(out + 1, strlen(out + 1), text, sizeof text);
+			if (res == LC_RSP_PACKET && lc_rsp_classify(out, &n) == LC_RSP_OUTPUT)
+				lc_rsp_hex_decode(out + 1, strlen(out + 1), text, sizeof text);
 		}
 	}
 	return 0;

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* sorted by growth, largest first; only records that grew are kept */
 		if ((i > 0 && snap.sites[i - 1].dbytes < s->dbytes) || (s->dbytes <= 0 && s->dblocks <= 0))
 			abort();
-		if ((unsigned)s->rec.kind >= VG_NKINDS || s->rec.nframes > VG_MAX_FRAMES)
+		if ((unsigned)s->rec.kind >= LC_NKINDS || s->rec.nframes > LC_MAX_FRAMES)
 			abort();
 		for (size_t j = 0; j < s->rec.nframes; j++) {
 			check_str(s->rec.frames[j].fn, sizeof s->rec.frames[j].fn);

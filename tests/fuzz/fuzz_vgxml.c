@@ -17,27 +17,27 @@ static void check_str(const char *s, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vg_report r;
+	struct lc_exit_report r;
 	char err[256];
 
-	if (vg_report_parse_buffer((const char *)data, size, &r, err, sizeof err) != 0) {
+	if (lc_exit_report_parse_buffer((const char *)data, size, &r, err, sizeof err) != 0) {
 		if (err[0] == '\0' || !memchr(err, '\0', sizeof err) || r.records || r.nrecords)
 			abort();
-		vg_report_free(&r);
+		lc_exit_report_free(&r);
 		return 0;
 	}
 	if (r.nrecords && !r.records)
 		abort();
 	for (size_t i = 0; i < r.nrecords; i++) {
-		const struct vg_record *rec = &r.records[i];
+		const struct lc_record *rec = &r.records[i];
 
-		if ((unsigned)rec->kind >= VG_NKINDS || rec->nframes > VG_MAX_FRAMES)
+		if ((unsigned)rec->kind >= LC_NKINDS || rec->nframes > LC_MAX_FRAMES)
 			abort();
 		for (size_t j = 0; j < rec->nframes; j++) {
 			check_str(rec->frames[j].fn, sizeof rec->frames[j].fn);
 			check_str(rec->frames[j].file, sizeof rec->frames[j].file);
 		}
 	}
-	vg_report_free(&r);
+	lc_exit_report_free(&r);
 	return 0;
 }
