@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
-#include "lc/native.h"
+#include "engines/native.h"
 #include "lc/proc.h"
 #include "lc/relay.h"
 
@@ -385,7 +385,7 @@ static void bench_native(void)
 	server_start(&s, echo, false);
 	double t0 = lc_now();
 	for (int i = 0; i < 1000; i++)
-		if (nat_measure(s.pid, &snap, err, sizeof err) < 0)
+		if (lc_native_measure(s.pid, &snap, err, sizeof err) < 0)
 			die(err);
 	printf("   one native snapshot (smaps_rollup, fds, threads) of the echo server: %.1f us\n",
 	       (lc_now() - t0) * 1000);

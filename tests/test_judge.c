@@ -320,7 +320,7 @@ Test(extra, nothing_to_add)
 static void native_rounds(long b1, long b2, long b3)
 {
 	init_report(3, 500);
-	rep.native = true;
+	rep.engine = LC_ENGINE_NATIVE;
 	rep.bytes_floor = 4096;
 	set_round(0, 0, b1, 0);
 	set_round(1, 0, b2, 0);

@@ -37,7 +37,7 @@ static enum lc_verdict run_native(char **argv, struct lc_report *rep, void (*twe
 		tweak(&o);
 	enum lc_verdict v = lc_run(&o, rep);
 	cr_assert_neq(v, LC_ERROR, "%s: the harness could not judge natively: %s", argv[0], rep->reason);
-	cr_expect(rep->native && !rep->have_exit, "%s: not a native run", argv[0]);
+	cr_expect(rep->engine == LC_ENGINE_NATIVE && !rep->have_exit, "%s: not a native run", argv[0]);
 	/* the detection limit: a page at least, over the round's connections */
 	cr_expect_geq(lc_bytes_floor(rep), (unsigned long)sysconf(_SC_PAGESIZE), "%s: floor below a page", argv[0]);
 	cr_expect_eq(lc_detection_limit(rep), (double)lc_bytes_floor(rep) / rep->per_round, "%s", argv[0]);

@@ -114,7 +114,7 @@ unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes
 void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep)
 {
 	struct rules x;
-	judge_rounds(p->rounds, p->nrounds, rep->per_round, lc_bytes_floor(rep), rep->native, &x);
+	judge_rounds(p->rounds, p->nrounds, rep->per_round, lc_bytes_floor(rep), rep->engine == LC_ENGINE_NATIVE, &x);
 	p->retained = x.retained;
 	p->bytes_grew = x.bytes_grew;
 	p->fds_leaked = x.fds_leaked;
@@ -155,7 +155,7 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
 		snprintf(why, sizeof why, "%.2f blocks (%.1f bytes) retained per connection while running%s",
 			 p->blocks_per_cycle, p->bytes_per_cycle, at);
 		add(reason, cap, n, why);
-	} else if (p->bytes_grew && rep->native) {
+	} else if (p->bytes_grew && rep->engine == LC_ENGINE_NATIVE) {
 		snprintf(why, sizeof why, "anonymous memory grew in every round (%.1f bytes per connection, above "
 			 "the noise floor of %lu bytes per round)%s", p->bytes_per_cycle, lc_bytes_floor(rep), at);
 		add(reason, cap, n, why);

@@ -13,6 +13,9 @@
 #define _GNU_SOURCE
 #include "lc/retain.h"
 
+#include "engines/engine.h"
+#include "lc/proc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -523,4 +526,54 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 		if (r->kind == LC_ROOT_CYCLE && i + 1 == r->ncycle)
 			append(buf, len, " (back to %s)", r->chain[0].at.fn, 0);
 	}
+}
+
+
+struct holder_ctx {
+	struct lc_engine *e;          /* borrowed */
+	size_t i;                     /* the slot searched */
+};
+
+static int monitor(void *ctx, const char *cmd, char **text, char *err, size_t errlen)
+{
+	struct holder_ctx *c = ctx;
+	return c->e->ops->command(c->e, c->i, cmd, text, err, errlen);
+}
+
+/* The process stays halted for the whole search, so every command sees one heap. A clean
+ * verdict costs nothing. */
+void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *const *alloc_fns)
+{
+	double t0 = lc_now();
+	static struct lc_site pick[LC_MAX_SITES];
+	static struct lc_retainer found[LC_MAX_SITES];
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		struct lc_proc_result *p = &rep->procs[i];
+		size_t n = 0, idx[LC_MAX_SITES];
+		if (!p->judged || !e->ops->command) /* no commands: no search (natively: no sites either) */
+			continue;
+		lc_judge_proc(p, rep);
+		for (size_t j = 0; (p->retained || p->bytes_grew) && j < p->nsites; j++)
+			if (p->sites[j].dbytes >= (long)lc_bytes_floor(rep)) {
+				idx[n] = j;
+				pick[n++] = p->sites[j];
+			}
+		if (n == 0)
+			continue;
+		struct holder_ctx c = { e, i };
+		unsigned budget = e->slow_commands ? 20 : 10 * (unsigned)n; /* one vgdb each costs ~0.1 s */
+		rep->retain_calls += lc_retain_search(monitor, &c, pick, n, alloc_fns, found, budget);
+		for (size_t j = 0; j < n; j++)
+			p->held[idx[j]] = found[j];
+		size_t kept = 0; /* sites whose growth was freed since the snapshot are not growing */
+		for (size_t j = 0; j < p->nsites; j++)
+			if (!p->held[j].gone) {
+				p->sites[kept] = p->sites[j];
+				p->held[kept++] = p->held[j];
+			}
+		p->nsites = kept;
+		char why[256];
+		e->ops->resume(e, i, why, sizeof why);
+	}
+	rep->retain_seconds = lc_now() - t0;
 }

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <regex.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -555,4 +556,43 @@ unsigned lc_local_port(int fd)
 	struct sockaddr_in a;
 	socklen_t len = sizeof a;
 	return getsockname(fd, (struct sockaddr *)&a, &len) == 0 ? ntohs(a.sin_port) : 0;
+}
+
+int lc_read_counter(int fd, const char *req, size_t len, const char *field, double timeout, long *value, char *err,
+		    size_t errlen)
+{
+	regex_t re;
+	regmatch_t m[2];
+	char buf[4096];
+	size_t got = 0;
+	int rc = -1;
+	if (regcomp(&re, field, REG_EXTENDED | REG_NEWLINE) != 0) {
+		snprintf(err, errlen, "bad --stats-field regex: %s", field);
+		return -1;
+	}
+	double deadline = lc_now() + timeout;
+	if (lc_send_all(fd, req, len, timeout) < 0) {
+		snprintf(err, errlen, "cannot send --stats: %s", strerror(errno));
+		goto out;
+	}
+	while (got < sizeof buf - 1) {
+		double left = deadline - lc_now();
+		long n = left > 0 ? lc_recv_until(fd, buf + got, sizeof buf - 1 - got, "\n", 1, left) : -1;
+		if (n <= 0) {
+			snprintf(err, errlen, "no line matching --stats-field '%s' in the reply to --stats (%s)", field,
+				 n == 0 ? "the server closed the connection" : "timeout");
+			goto out;
+		}
+		got += (size_t)n;
+		buf[got] = '\0';
+		if (regexec(&re, buf, 2, m, 0) == 0 && m[1].rm_so >= 0) {
+			*value = strtol(buf + m[1].rm_so, NULL, 10);
+			rc = 0;
+			goto out;
+		}
+	}
+	snprintf(err, errlen, "no line matching --stats-field '%s' in 4 KiB of reply to --stats", field);
+out:
+	regfree(&re);
+	return rc;
 }

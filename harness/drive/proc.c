@@ -354,25 +354,48 @@ int lc_proc_stat(int pid, char *comm, size_t len, char *state)
 	return ppid;
 }
 
-size_t lc_children(pid_t *out, size_t cap, bool valgrind_only)
+/* Every process in /proc with its parent: pid[i], ppid[i]. Returns the count. */
+static size_t proc_table(int *pid, int *ppid, size_t cap)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	size_t n = 0;
-	char path[64], exe[300];
 	while (d && n < cap && (e = readdir(d))) {
-		int pid = atoi(e->d_name);
-		char state;
-		if (pid <= 0 || lc_proc_stat(pid, NULL, 0, &state) != getpid())
-			continue;
-		snprintf(path, sizeof path, "/proc/%d/exe", pid);
-		ssize_t l = readlink(path, exe, sizeof exe - 1);
-		exe[l > 0 ? l : 0] = '\0';
-		if (!valgrind_only || (state != 'Z' && strstr(exe, "/valgrind/"))) /* a valgrind tool: a server */
-			out[n++] = pid;
+		int p = atoi(e->d_name);
+		if (p > 0 && (ppid[n] = lc_proc_stat(p, NULL, 0, NULL)) >= 0)
+			pid[n++] = p;
 	}
 	if (d)
 		closedir(d);
+	return n;
+}
+
+static int table_pid[32768], table_ppid[32768];
+
+size_t lc_children(pid_t *out, size_t cap, bool valgrind_only)
+{
+	size_t all = proc_table(table_pid, table_ppid, 32768), n = 0;
+	char path[64], exe[300], state;
+	for (size_t i = 0; i < all && n < cap; i++) {
+		if (table_ppid[i] != getpid() || lc_proc_stat(table_pid[i], NULL, 0, &state) < 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/exe", table_pid[i]);
+		ssize_t l = readlink(path, exe, sizeof exe - 1);
+		exe[l > 0 ? l : 0] = '\0';
+		if (!valgrind_only || (state != 'Z' && strstr(exe, "/valgrind/"))) /* a valgrind tool: a server */
+			out[n++] = table_pid[i];
+	}
+	return n;
+}
+
+size_t lc_descendants(int root, int *out, size_t cap)
+{
+	size_t all = proc_table(table_pid, table_ppid, 32768), n = 0;
+	out[n++] = root;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < all && n < cap; j++)
+			if (table_ppid[j] == out[i])
+				out[n++] = table_pid[j];
 	return n;
 }
 

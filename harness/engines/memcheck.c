@@ -1,21 +1,94 @@
-/* The memcheck engine: see include/lc/memcheck.h. */
+/* The memcheck engine: the server tree runs under valgrind memcheck; every process of it that
+ * has a vgdb FIFO (valgrind follows fork, and exec with --trace-children) can be snapshotted.
+ * One relay per process (valgrind/relay.h) makes a snapshot cost milliseconds; where a relay
+ * cannot be opened, one vgdb per command (valgrind/vgdb.h) is the fallback and the report
+ * says so. The exit report is valgrind's XML (valgrind/vgxml.h). See engine.h. */
 #define _GNU_SOURCE
-#include "lc/memcheck.h"
+#include "engines/engine.h"
 
-#include <dirent.h>
 #include <glob.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lc/native.h"
 #include "lc/net.h"
 #include "lc/proc.h"
+#include "lc/relay.h"
+#include "lc/vgdb.h"
 
-char **mc_argv(const struct mc_engine *e, char *const server[], char opt[][640])
+struct memcheck {
+	const struct lc_options *o; /* borrowed */
+	char vgdb[600];             /* vgdb beside that valgrind, else from PATH */
+	char prefix[600];           /* --vgdb-prefix: a private dir, so runs never collide */
+	char xml[600];              /* --xml-file pattern, with %p */
+	char out[600];              /* the latest command's raw answer, for --keep */
+	char opt[4][640];           /* valgrind options built from the above */
+	struct lc_relay relay[LC_MAX_PROCS]; /* owned while has_relay[i] */
+	bool has_relay[LC_MAX_PROCS];
+	bool relay_tried[LC_MAX_PROCS]; /* opened lazily, at the first snapshot */
+	bool no_relay;              /* a relay failed: every snapshot starts a vgdb */
+	char relay_note[320];       /* why, for the report */
+};
+
+static bool in_path(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0;
+	const char *path = getenv("PATH");
+	char dir[4096];
+	while (path && *path) {
+		size_t n = strcspn(path, ":");
+		snprintf(dir, sizeof dir, "%.*s/%s", (int)n, path, prog);
+		if (access(dir, X_OK) == 0)
+			return true;
+		path += n + (path[n] == ':');
+	}
+	return false;
+}
+
+/* vgdb must match the valgrind that runs the server: take the one beside --valgrind. */
+static void find_vgdb(const char *valgrind, char *out, size_t len)
+{
+	const char *slash = strrchr(valgrind, '/');
+	snprintf(out, len, "vgdb");
+	if (slash) {
+		char beside[600];
+		snprintf(beside, sizeof beside, "%.*s/vgdb", (int)(slash - valgrind), valgrind);
+		if (access(beside, X_OK) == 0)
+			snprintf(out, len, "%s", beside);
+	}
+}
+
+static int mc_check(const struct lc_options *o, char *err, size_t errlen)
+{
+	(void)o, (void)err, (void)errlen;
+	return 0;
+}
+
+static int mc_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen)
+{
+	struct memcheck *m = calloc(1, sizeof *m);
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	e->state = m;
+	m->o = o;
+	find_vgdb(o->valgrind, m->vgdb, sizeof m->vgdb);
+	snprintf(m->prefix, sizeof m->prefix, "%s/vgdb", dir);
+	snprintf(m->xml, sizeof m->xml, "%s/memcheck.%%p.xml", dir);
+	snprintf(m->out, sizeof m->out, "%s/vgdb.out", dir);
+	if (!in_path(o->valgrind)) {
+		snprintf(err, errlen, "%s not found: install valgrind (apt-get install valgrind)", o->valgrind);
+		return -1;
+	}
+	return 0;
+}
+
+/* valgrind [memcheck options] SERVER ARGS: the one builder of valgrind's argv. */
+static char **mc_argv(struct lc_engine *e, char *const server[])
 {
 	static const char *const fixed[] = {
 		"--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all",
@@ -24,69 +97,65 @@ char **mc_argv(const struct mc_engine *e, char *const server[], char opt[][640])
 		 * a launcher's exec is followed; a forked child's own exit report stays silent. */
 		"--trace-children=yes", "--child-silent-after-fork=yes", NULL,
 	};
+	struct memcheck *m = e->state;
+	const struct lc_options *o = m->o;
 	size_t n = 0, s = 0;
 	while (server[s])
 		s++;
 	char **argv = calloc(s + 20, sizeof *argv);
 	if (!argv)
 		return NULL;
-	argv[n++] = (char *)e->valgrind;
+	argv[n++] = (char *)o->valgrind;
 	for (size_t i = 0; fixed[i]; i++)
 		argv[n++] = (char *)fixed[i];
-	snprintf(opt[0], 640, "--xml-file=%s", e->xml);
-	snprintf(opt[1], 640, "--vgdb-prefix=%s", e->prefix);
-	argv[n++] = opt[0];
-	argv[n++] = opt[1];
-	if (e->suppressions) {
-		snprintf(opt[2], 640, "--suppressions=%s", e->suppressions);
-		argv[n++] = opt[2];
+	snprintf(m->opt[0], sizeof m->opt[0], "--xml-file=%s", m->xml);
+	snprintf(m->opt[1], sizeof m->opt[1], "--vgdb-prefix=%s", m->prefix);
+	argv[n++] = m->opt[0];
+	argv[n++] = m->opt[1];
+	if (o->suppressions) {
+		snprintf(m->opt[2], sizeof m->opt[2], "--suppressions=%s", o->suppressions);
+		argv[n++] = m->opt[2];
 	}
-	if (e->trace_skip) {
-		snprintf(opt[3], 640, "--trace-children-skip=%s", e->trace_skip);
-		argv[n++] = opt[3];
+	if (o->trace_skip) {
+		snprintf(m->opt[3], sizeof m->opt[3], "--trace-children-skip=%s", o->trace_skip);
+		argv[n++] = m->opt[3];
 	}
-	if (e->gen_suppressions)
+	if (o->write_suppressions) /* exit records carry their suppression */
 		argv[n++] = "--gen-suppressions=all";
 	for (size_t i = 0; i < s; i++)
 		argv[n++] = server[i];
 	return argv;
 }
 
-void mc_xml_path(const struct mc_engine *e, int pid, char *out, size_t len)
-{
-	const char *p = strstr(e->xml, "%p");
-	snprintf(out, len, "%.*s%d%s", (int)(p - e->xml), e->xml, pid, p + 2);
-}
-
 /* The owner of pid's vgdb FIFO, or -1 when it has none. */
-static long fifo_owner(const struct mc_engine *e, int pid)
+static long fifo_owner(const struct memcheck *m, int pid)
 {
 	char pat[700];
 	glob_t g;
 	struct stat st;
 	long uid = -1;
-	snprintf(pat, sizeof pat, "%s-from-vgdb-to-%d-*", e->prefix, pid);
+	snprintf(pat, sizeof pat, "%s-from-vgdb-to-%d-*", m->prefix, pid);
 	if (glob(pat, 0, NULL, &g) == 0 && g.gl_pathc > 0 && stat(g.gl_pathv[0], &st) == 0)
 		uid = (long)st.st_uid;
 	globfree(&g);
 	return uid;
 }
 
-static bool has_fifo(const struct mc_engine *e, int pid)
+static bool mc_traced(struct lc_engine *e, int pid)
 {
-	return fifo_owner(e, pid) >= 0;
+	return fifo_owner(e->state, pid) >= 0;
 }
 
 /* A process that switched to another user (nginx's worker as 'nobody', memcached -u) after
  * valgrind made its FIFOs can no longer open them: vgdb would wait for it until the timeout.
  * Returns true, with the reason in p->why, for such a process. */
-static bool user_switched(const struct mc_engine *e, struct mc_proc *p)
+static bool user_switched(const struct memcheck *m, struct lc_proc *p)
 {
 	/* the effective uid from status: /proc/PID itself belongs to root once a setuid made the
 	 * process undumpable, as it does unless the server sets PR_SET_DUMPABLE again */
 	char path[64], buf[2048];
 	unsigned real, uid;
-	long owner = fifo_owner(e, p->pid);
+	long owner = fifo_owner(m, p->pid);
 	snprintf(path, sizeof path, "/proc/%d/status", p->pid);
 	lc_read_file(path, buf, sizeof buf);
 	const char *line = strstr(buf, "\nUid:");
@@ -97,9 +166,18 @@ static bool user_switched(const struct mc_engine *e, struct mc_proc *p)
 	return true;
 }
 
+/* A worker switches user after its fork: seen before it did, it may have done so since (and
+ * a vgdb poking it then ends it). With a relay attached it can no longer switch unseen. */
+static void mc_check_proc(struct lc_engine *e, size_t i)
+{
+	struct memcheck *m = e->state;
+	if (!m->has_relay[i])
+		e->procs[i].unreachable = user_switched(m, &e->procs[i]);
+}
+
 /* A valgrind'ed process's comm is "memcheck-amd64-": name it by its program instead, the
  * first argument after valgrind's options in /proc/PID/cmdline. */
-static void program_name(int pid, char *name, size_t len)
+static void mc_name(int pid, char *name, size_t len)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
@@ -112,50 +190,60 @@ static void program_name(int pid, char *name, size_t len)
 		}
 }
 
-/* Descendants of root (root first), breadth first. Returns the count. */
-static size_t tree(int root, int *out, size_t cap)
+static void close_relay(struct memcheck *m, size_t i)
 {
-	static int pid[32768], ppid[32768];
-	size_t all = 0, n = 0;
-	char comm[64];
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	while (d && all < 32768 && (e = readdir(d))) {
-		int p = atoi(e->d_name);
-		if (p > 0 && (ppid[all] = lc_proc_stat(p, comm, sizeof comm, NULL)) >= 0)
-			pid[all++] = p;
-	}
-	if (d)
-		closedir(d);
-	out[n++] = root;
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < all && n < cap; j++)
-			if (ppid[j] == out[i])
-				out[n++] = pid[j];
-	return n;
+	if (m->has_relay[i])
+		lc_relay_close(&m->relay[i]);
+	m->has_relay[i] = m->relay_tried[i] = false;
 }
 
-struct mc_proc *mc_find(struct mc_engine *e, int pid)
+static void mc_detach(struct lc_engine *e)
 {
-	for (size_t i = 0; i < e->nprocs; i++)
-		if (e->procs[i].pid == pid)
-			return &e->procs[i];
-	return NULL;
+	struct memcheck *m = e->state;
+	for (size_t i = 0; m && i < LC_MAX_PROCS; i++)
+		close_relay(m, i);
+}
+
+/* A process forked while its parent has a relay attached inherits the relay's connection
+ * and can steal the parent's packets (the parent's interrupts go unanswered). So a server
+ * that forks while serving (a child per connection, a respawned worker) gets one vgdb per
+ * command: the server is halted for the whole of each, it cannot fork then. */
+static void mc_forks(struct lc_engine *e)
+{
+	struct memcheck *m = e->state;
+	if (m->no_relay)
+		return;
+	mc_detach(e);
+	m->no_relay = true;
+	e->slow_commands = true;
+	snprintf(m->relay_note, sizeof m->relay_note, "one vgdb per snapshot: the server forks while serving "
+		 "(a relay's connection would be inherited by its children)");
+}
+
+static void mc_gone(struct lc_engine *e, size_t i)
+{
+	struct memcheck *m = e->state;
+	if (m->has_relay[i]) {
+		lc_relay_close(&m->relay[i]);
+		m->has_relay[i] = false;
+	}
 }
 
 /* A child forked while its parent had a relay attached inherits the parent's gdbserver
- * connection and answers nobody (seen here: vgdb "no ack mode: unexpected buflen"): such a
- * process, or one that exits meanwhile, is unreachable; only the root's failure means the
- * relay itself does not work, and then every snapshot falls back to one vgdb each. */
-static void open_relay(struct mc_engine *e, struct mc_proc *p)
+ * connection and answers nobody (vgdb: "no ack mode: unexpected buflen"): such a process, or
+ * one that exits meanwhile, is unreachable; only the root's failure means the relay itself
+ * does not work, and then every snapshot falls back to one vgdb each. */
+static void open_relay(struct lc_engine *e, size_t i)
 {
+	struct memcheck *m = e->state;
+	struct lc_proc *p = &e->procs[i];
 	char err[256];
 	bool root = p->pid == e->root;
 	double t = root || e->timeout < 2 ? e->timeout : 2;
-	if (e->no_relay)
+	if (m->no_relay)
 		return;
-	if (lc_relay_open(&p->relay, e->vgdb, e->prefix, p->pid, t, err, sizeof err) == 0) {
-		p->has_relay = true;
+	if (lc_relay_open(&m->relay[i], m->vgdb, m->prefix, p->pid, t, err, sizeof err) == 0) {
+		m->has_relay[i] = true;
 		return;
 	}
 	if (!root) {
@@ -164,99 +252,14 @@ static void open_relay(struct mc_engine *e, struct mc_proc *p)
 			 "parent cannot be reached", err);
 		return;
 	}
-	if (strstr(err, "no answer in time")) { /* vgdb hangs: one per command would hang as well */
+	if (m->relay[i].timed_out) { /* vgdb hangs: one per command would hang as well */
 		p->unreachable = true;
 		snprintf(p->why, sizeof p->why, "vgdb got no answer from the server within %gs", t);
 		return;
 	}
-	e->no_relay = true; /* one failure is enough to stop trying: the fallback always works */
-	snprintf(e->relay_note, sizeof e->relay_note, "one vgdb per snapshot (relay unavailable: %s)", err);
-}
-
-void mc_mark_ready(struct mc_engine *e)
-{
-	e->nready = tree(e->root, e->ready, LC_MAX_PROCS * 4);
-}
-
-/* A process forked while its parent has a relay attached inherits the relay's connection
- * and can steal the parent's packets (seen here: the parent's interrupts went unanswered).
- * So a server that forks while serving (a child per connection, a respawned worker) gets
- * one vgdb per command: the server is halted for the whole of each, it cannot fork then. */
-static void forks_while_serving(struct mc_engine *e, const int *pids, size_t n)
-{
-	for (size_t i = 0; i < n && !e->no_relay; i++) {
-		bool known = false;
-		for (size_t j = 0; j < e->nready && !known; j++)
-			known = e->ready[j] == pids[i];
-		if (known)
-			continue;
-		mc_close(e);
-		e->no_relay = true;
-		snprintf(e->relay_note, sizeof e->relay_note, "one vgdb per snapshot: the server forks while serving "
-			 "(a relay's connection would be inherited by its children)");
-	}
-}
-
-/* A slot for a new process, zeroed: a fresh one, or that of a dead, unpinned process. */
-static struct mc_proc *free_slot(struct mc_engine *e)
-{
-	struct mc_proc *p = NULL;
-	if (e->nprocs < LC_MAX_PROCS)
-		p = &e->procs[e->nprocs++];
-	for (size_t i = 0; !p && i < e->nprocs; i++)
-		if (!e->procs[i].alive && !e->procs[i].pinned && !e->procs[i].has_relay)
-			p = &e->procs[i];
-	if (p)
-		memset(p, 0, sizeof *p);
-	return p;
-}
-
-size_t mc_discover(struct mc_engine *e)
-{
-	int pids[64];
-	size_t n = tree(e->root, pids, 64), alive = 0;
-	forks_while_serving(e, pids, n);
-	for (size_t i = 0; i < e->nprocs; i++) { /* the known ones first: a dead one frees its slot */
-		struct mc_proc *p = &e->procs[i];
-		p->alive = false;
-		for (size_t j = 0; j < n && !p->alive; j++)
-			p->alive = pids[j] == p->pid;
-		p->alive = p->alive && !lc_gone(p->pid); /* tree() lists the root even once it exited */
-		/* a worker switches user after its fork: seen before it did, it may have done so since
-		 * (and a vgdb poking it then ends it) */
-		if (p->alive && !p->unreachable && !p->has_relay && !e->native)
-			p->unreachable = user_switched(e, p);
-		if (!p->alive && p->has_relay) {
-			lc_relay_close(&p->relay);
-			p->has_relay = false;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (mc_find(e, pids[i]) || (!e->native && !has_fifo(e, pids[i])))
-			continue; /* known, or not under valgrind (skipped by --trace-children-skip) */
-		struct mc_proc *p = free_slot(e);
-		if (!p) {
-			e->skipped++;
-			continue;
-		}
-		p->pid = pids[i];
-		lc_proc_stat(p->pid, p->name, sizeof p->name, NULL);
-		program_name(p->pid, p->name, sizeof p->name);
-		p->alive = true;
-		p->unreachable = !e->native && user_switched(e, p);
-	}
-	for (size_t i = 0; i < e->nprocs; i++)
-		alive += e->procs[i].alive;
-	return alive;
-}
-
-size_t mc_pids(const struct mc_engine *e, int *pids, size_t cap)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < e->nprocs && n < cap; i++)
-		if (e->procs[i].alive)
-			pids[n++] = e->procs[i].pid;
-	return n;
+	m->no_relay = true; /* one failure is enough to stop trying: the fallback always works */
+	e->slow_commands = true;
+	snprintf(m->relay_note, sizeof m->relay_note, "one vgdb per snapshot (relay unavailable: %s)", err);
 }
 
 static int write_text(const char *path, const char *text)
@@ -268,78 +271,137 @@ static int write_text(const char *path, const char *text)
 	return fclose(f);
 }
 
-int mc_command(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path, char **text,
-	       char *err, size_t errlen)
+static int mc_command(struct lc_engine *e, size_t i, const char *cmd, char **text, char *err, size_t errlen)
 {
+	struct memcheck *m = e->state;
+	struct lc_proc *p = &e->procs[i];
 	*text = NULL;
-	if (e->native) {
-		snprintf(err, errlen, "no monitor commands in the native engine");
-		return -1;
-	}
-	if (!p->has_relay && !p->unreachable && !has_fifo(e, p->pid)) { /* vgdb would wait until the timeout */
+	if (!m->has_relay[i] && !p->unreachable && fifo_owner(m, p->pid) < 0) { /* vgdb would wait until the timeout */
 		p->unreachable = true;
 		snprintf(p->why, sizeof p->why, "its vgdb FIFOs are gone");
 	}
 	/* never a vgdb at an unreachable process: a worker that switched user is ended by its own
-	 * gdbserver when vgdb pokes it and it cannot open its FIFOs (seen here) */
-	if (!p->has_relay && !p->relay_tried && !p->unreachable) { /* lazily: only those we measure */
-		p->relay_tried = true;
-		open_relay(e, p);
+	 * gdbserver when vgdb pokes it and it cannot open its FIFOs */
+	if (!m->has_relay[i] && !m->relay_tried[i] && !p->unreachable) { /* lazily: only those we measure */
+		m->relay_tried[i] = true;
+		open_relay(e, i);
 	}
 	if (p->unreachable) {
 		snprintf(err, errlen, "vgdb cannot reach pid %d (%s): %s", p->pid, p->name,
-			 p->why[0] ? p->why : e->relay_note);
+			 p->why[0] ? p->why : m->relay_note);
 		return -1;
 	}
-	if (!p->has_relay)
-		return lc_vgdb_command(e->vgdb, cmd, e->prefix, p->pid, out_path, e->timeout, text, err, errlen);
-	if (lc_relay_interrupt(&p->relay, e->timeout, err, errlen) < 0 ||
-	    lc_relay_monitor(&p->relay, cmd, text, e->timeout, err, errlen) < 0)
+	if (!m->has_relay[i])
+		return lc_vgdb_command(m->vgdb, cmd, m->prefix, p->pid, m->out, e->timeout, text, err, errlen);
+	if (lc_relay_interrupt(&m->relay[i], e->timeout, err, errlen) < 0 ||
+	    lc_relay_monitor(&m->relay[i], cmd, text, e->timeout, err, errlen) < 0)
 		return -1;
-	write_text(out_path, *text); /* the copy on disk is for --keep only: failing it is no error */
+	write_text(m->out, *text); /* the copy on disk is for --keep only: failing it is no error */
 	return 0;
 }
 
-int mc_resume(struct mc_engine *e, struct mc_proc *p, char *err, size_t errlen)
+static int mc_resume(struct lc_engine *e, size_t i, char *err, size_t errlen)
 {
-	(void)e;
-	return p->has_relay ? lc_relay_resume(&p->relay, err, errlen) : 0;
+	struct memcheck *m = e->state;
+	return m->has_relay[i] ? lc_relay_resume(&m->relay[i], err, errlen) : 0;
 }
 
-int mc_snapshot(struct mc_engine *e, struct mc_proc *p, const char *cmd, const char *out_path,
-		struct lc_snapshot *snap, char *err, size_t errlen)
+static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *snap, char *err, size_t errlen)
 {
+	struct memcheck *m = e->state;
 	char *text = NULL, why[256];
-	if (e->native)
-		return nat_measure(p->pid, snap, err, errlen);
-	int rc = mc_command(e, p, cmd, out_path, &text, err, errlen);
+	int rc = mc_command(e, i, full ? LC_SNAPSHOT_FULL : LC_SNAPSHOT_SUMMARY, &text, err, errlen);
 	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
 		char errpath[700], last[200] = "";
-		snprintf(errpath, sizeof errpath, "%s.err", out_path);
-		if (!p->has_relay)
+		snprintf(errpath, sizeof errpath, "%s.err", m->out);
+		if (!m->has_relay[i])
 			lc_last_line(errpath, last, sizeof last);
 		snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", last[0] ? last : why);
 		rc = -1;
 	}
-	if (mc_resume(e, p, why, sizeof why) < 0 && rc == 0) {
+	if (mc_resume(e, i, why, sizeof why) < 0 && rc == 0) {
 		snprintf(err, errlen, "%s", why);
 		rc = -1;
 	}
 	free(text);
 	if (rc == 0) {
-		snap->fds = lc_count_fds(p->pid);
-		snap->threads = lc_count_threads(p->pid);
+		snap->fds = lc_count_fds(e->procs[i].pid);
+		snap->threads = lc_count_threads(e->procs[i].pid);
 		snap->objects = -1;
 	}
 	return rc;
 }
 
-void mc_close(struct mc_engine *e)
+static void mc_baseline(struct lc_engine *e, struct lc_report *rep)
 {
-	for (size_t i = 0; i < e->nprocs; i++)
-		if (e->procs[i].has_relay) {
-			lc_relay_close(&e->procs[i].relay);
-			e->procs[i].has_relay = false;
-			e->procs[i].relay_tried = false;
-		}
+	(void)e, (void)rep; /* the byte rule's floor is one byte a connection: lc_bytes_floor() */
 }
+
+/* The first process's report: valgrind writes one per process (--xml-file with %p). */
+static int mc_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen)
+{
+	struct memcheck *m = e->state;
+	char xml[700], why[400];
+	const char *p = strstr(m->xml, "%p");
+	snprintf(xml, sizeof xml, "%.*s%d%s", (int)(p - m->xml), m->xml, e->root, p + 2);
+	if (lc_exit_report_parse_file(xml, &rep->exit, why, sizeof why) < 0) {
+		snprintf(err, errlen, "no exit report: %s", why);
+		return -1;
+	}
+	rep->have_exit = true;
+	return 0;
+}
+
+static void mc_describe(const struct lc_engine *e, char *buf, size_t len)
+{
+	const struct memcheck *m = e->state;
+	snprintf(buf, len, "%s", m && m->no_relay ? m->relay_note : "vgdb relay");
+}
+
+static void mc_unmeasured(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len)
+{
+	if (e->skipped)
+		snprintf(buf, len, "connections are served by pid %d (%s), one of more than %d processes of the "
+			 "server alive at once: only %d can be measured", pid, exe, LC_MAX_PROCS, LC_MAX_PROCS);
+	else if (strstr(exe, "/valgrind/"))
+		snprintf(buf, len, "connections are served by pid %d, which runs under valgrind but has no vgdb "
+			 "FIFO to be measured through (a child that valgrind does not trace: --trace-children-skip?)",
+			 pid);
+	else
+		snprintf(buf, len, "connections are served by pid %d (%s), which does not run under valgrind: "
+			 "nothing that serves them can be measured (a launcher that starts the server without exec, "
+			 "or --trace-children-skip): run the server program itself", pid, exe);
+}
+
+static void mc_lost(const struct lc_engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "pid %d does not run under valgrind any more: it exec'd a program valgrind does not follow "
+		 "(--trace-children-skip, a setuid program): run the server itself", e->root);
+}
+
+static void mc_close(struct lc_engine *e)
+{
+	free(e->state);
+}
+
+const struct lc_engine_ops lc_memcheck_ops = {
+	.name = "memcheck",
+	.check = mc_check,
+	.open = mc_open,
+	.argv = mc_argv,
+	.traced = mc_traced,
+	.name_of = mc_name,
+	.check_proc = mc_check_proc,
+	.forks = mc_forks,
+	.gone = mc_gone,
+	.snapshot = mc_snapshot,
+	.command = mc_command,
+	.resume = mc_resume,
+	.baseline = mc_baseline,
+	.detach = mc_detach,
+	.exit_report = mc_exit_report,
+	.describe = mc_describe,
+	.unmeasured = mc_unmeasured,
+	.lost = mc_lost,
+	.close = mc_close,
+};

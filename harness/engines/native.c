@@ -1,13 +1,20 @@
-/* The native engine's measurements: see include/lc/native.h. */
-#include "lc/native.h"
+/* The native engine: the server runs as it is (no valgrind), and each snapshot reads what the
+ * kernel knows of its processes: anonymous memory (Anonymous + Swap of /proc/PID/smaps_rollup:
+ * heap, stacks, anonymous mappings, where a leak grows; not RSS, which library pages move, and
+ * not USS, which a forked child's copy-on-write sharing hides), open fds and threads.
+ *
+ * Its limits, which the report states: memory moves in pages and an allocator keeps freed
+ * memory for reuse, so growth below the noise floor (at least a page per round) cannot be
+ * seen; the detection limit is that floor over the connections of a round. See engine.h. */
+#include "engines/native.h"
 
 #include <errno.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "engines/engine.h"
 #include "lc/net.h"
 #include "lc/proc.h"
 
@@ -39,7 +46,7 @@ static long anon(int pid)
 	return bytes + (swap > 0 ? swap : 0);
 }
 
-int nat_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen)
+int lc_native_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	long bytes = anon(pid);
 	memset(snap, 0, sizeof *snap);
@@ -55,7 +62,7 @@ int nat_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen)
 	return 0;
 }
 
-long nat_noise(int pid, int n, int gap_ms)
+long lc_native_noise(int pid, int n, int gap_ms)
 {
 	long lo = -1, hi = -1;
 	for (int i = 0; i < n; i++) {
@@ -70,54 +77,124 @@ long nat_noise(int pid, int n, int gap_ms)
 	return hi - lo;
 }
 
-int nat_stats(int fd, const char *req, size_t len, const char *field, double timeout, long *value, char *err,
-	      size_t errlen)
-{
-	regex_t re;
-	regmatch_t m[2];
-	char buf[4096];
-	size_t got = 0;
-	int rc = -1;
-	if (regcomp(&re, field, REG_EXTENDED | REG_NEWLINE) != 0) {
-		snprintf(err, errlen, "bad --stats-field regex: %s", field);
-		return -1;
-	}
-	double deadline = lc_now() + timeout;
-	if (lc_send_all(fd, req, len, timeout) < 0) {
-		snprintf(err, errlen, "cannot send --stats: %s", strerror(errno));
-		goto out;
-	}
-	while (got < sizeof buf - 1) {
-		double left = deadline - lc_now();
-		long n = left > 0 ? lc_recv_until(fd, buf + got, sizeof buf - 1 - got, "\n", 1, left) : -1;
-		if (n <= 0) {
-			snprintf(err, errlen, "no line matching --stats-field '%s' in the reply to --stats (%s)", field,
-				 n == 0 ? "the server closed the connection" : "timeout");
-			goto out;
-		}
-		got += (size_t)n;
-		buf[got] = '\0';
-		if (regexec(&re, buf, 2, m, 0) == 0 && m[1].rm_so >= 0) {
-			*value = strtol(buf + m[1].rm_so, NULL, 10);
-			rc = 0;
-			goto out;
-		}
-	}
-	snprintf(err, errlen, "no line matching --stats-field '%s' in 4 KiB of reply to --stats", field);
-out:
-	regfree(&re);
-	return rc;
-}
-
 /* The floor: twice the largest idle spread, and never below a page, the unit memory moves in.
  * The detection limit is this floor over a round's connections. */
-unsigned long nat_floor(const int *pids, size_t n, unsigned long *noise)
+unsigned long lc_native_floor(const int *pids, size_t n, unsigned long *noise)
 {
 	long most = 0, page = sysconf(_SC_PAGESIZE);
 	for (size_t i = 0; i < n; i++) {
-		long spread = nat_noise(pids[i], 5, 5);
+		long spread = lc_native_noise(pids[i], 5, 5);
 		most = spread > most ? spread : most;
 	}
 	*noise = (unsigned long)most;
 	return (unsigned long)(2 * most > page ? 2 * most : page);
 }
+
+static int nat_check(const struct lc_options *o, char *err, size_t errlen)
+{
+	if (!o->suppressions && !o->write_suppressions && !o->trace_skip)
+		return 0;
+	snprintf(err, errlen, "--suppressions, --write-suppressions and --trace-children-skip are for the memcheck "
+		 "engine, not --native");
+	return -1;
+}
+
+static int nat_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen)
+{
+	(void)e, (void)o, (void)dir, (void)err, (void)errlen;
+	return 0;
+}
+
+static char **nat_argv(struct lc_engine *e, char *const server[])
+{
+	(void)e;
+	size_t n = 0;
+	while (server[n])
+		n++;
+	char **argv = calloc(n + 1, sizeof *argv);
+	for (size_t i = 0; argv && i < n; i++)
+		argv[i] = server[i];
+	return argv;
+}
+
+static bool nat_traced(struct lc_engine *e, int pid)
+{
+	(void)e, (void)pid;
+	return true; /* every process of the tree */
+}
+
+static void nat_nothing(struct lc_engine *e)
+{
+	(void)e;
+}
+
+static void nat_slot(struct lc_engine *e, size_t i)
+{
+	(void)e, (void)i;
+}
+
+static int nat_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *s, char *err, size_t errlen)
+{
+	(void)full; /* natively there are no loss records */
+	return lc_native_measure(e->procs[i].pid, s, err, errlen);
+}
+
+static int nat_resume(struct lc_engine *e, size_t i, char *err, size_t errlen)
+{
+	(void)e, (void)i, (void)err, (void)errlen;
+	return 0; /* never halted */
+}
+
+/* The byte rule's floor, from the noise of the processes measured at the baseline. */
+static void nat_baseline(struct lc_engine *e, struct lc_report *rep)
+{
+	int pids[LC_MAX_PROCS];
+	rep->bytes_floor = lc_native_floor(pids, lc_engine_pids(e, pids, LC_MAX_PROCS), &rep->noise);
+}
+
+/* No exit report natively: what is freed at exit proves nothing anyway. */
+static int nat_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen)
+{
+	(void)e, (void)rep, (void)err, (void)errlen;
+	return 0;
+}
+
+static void nat_describe(const struct lc_engine *e, char *buf, size_t len)
+{
+	(void)e;
+	snprintf(buf, len, "native: Anonymous from /proc/PID/smaps_rollup, /proc/PID/fd and /proc/PID/task");
+}
+
+static void nat_unmeasured(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len)
+{
+	(void)e;
+	snprintf(buf, len, "connections are served by pid %d (%s), which is not a process of the server "
+		 "(a proxy, a server started by a service manager): nothing that serves them can be measured",
+		 pid, exe);
+}
+
+static void nat_lost(const struct lc_engine *e, char *buf, size_t len)
+{
+	snprintf(buf, len, "pid %d cannot be read in /proc any more", e->root);
+}
+
+const struct lc_engine_ops lc_native_ops = {
+	.name = "native",
+	.check = nat_check,
+	.open = nat_open,
+	.argv = nat_argv,
+	.traced = nat_traced,
+	.check_proc = nat_slot,
+	.forks = nat_nothing,
+	.gone = nat_slot,
+	.snapshot = nat_snapshot,
+	.command = NULL,
+	.resume = nat_resume,
+	.baseline = nat_baseline,
+	.detach = nat_nothing,
+	.exit_report = nat_exit_report,
+	.describe = nat_describe,
+	.unmeasured = nat_unmeasured,
+	.lost = nat_lost,
+	.close = nat_nothing,
+};

@@ -36,7 +36,7 @@ static void print_exit(FILE *f, const struct lc_report *rep)
 	const struct lc_exit_report *x = &rep->exit;
 	bool lost = x->bytes[LC_DEFINITE] + x->bytes[LC_INDIRECT] > 0;
 	if (!rep->have_exit) {
-		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", rep->native ? "not measured natively" : "no report", "-");
+		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", rep->engine == LC_ENGINE_NATIVE ? "not measured natively" : "no report", "-");
 		return;
 	}
 	char what[128];
@@ -134,7 +134,7 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 	char what[320], fds[200];
 	if (p->base_objects >= 0 && p->nrounds)
 		print_count(f, p, 4, "objects (--stats)", p->base_objects, p->objects_grew);
-	if (rep->native)
+	if (rep->engine == LC_ENGINE_NATIVE)
 		print_native_memory(f, rep, p, multi);
 	else
 		print_heap(f, rep, p, multi);
@@ -194,7 +194,7 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			rep->pending_left, rep->pending_left > 1 ? "s" : "");
 	if (rep->snapshots[0] && strcmp(rep->snapshots, "vgdb relay") != 0)
 		fprintf(f, "  snapshots: %s\n", rep->snapshots);
-	if (rep->native && rep->per_round)
+	if (rep->engine == LC_ENGINE_NATIVE && rep->per_round)
 		fprintf(f, "  detection limit: %.1f B per connection (%lu B per round over %u connections; idle "
 			   "noise %lu B): less growth is invisible natively, memcheck sees one block\n",
 			lc_detection_limit(rep), lc_bytes_floor(rep), rep->per_round, rep->noise);
@@ -373,8 +373,8 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
 		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
 	fputs("  \"engine\": ", f);
-	lc_json_str(f, rep->native ? "native" : "memcheck");
-	if (rep->native)
+	lc_json_str(f, lc_engine_name(rep->engine));
+	if (rep->engine == LC_ENGINE_NATIVE)
 		fprintf(f, ", \"native\": {\"memory\": \"anonymous\", \"noise_bytes\": %lu, \"bytes_floor_per_round\": %lu,"
 			   " \"detection_limit_bytes_per_connection\": %.3f}", rep->noise, lc_bytes_floor(rep),
 			lc_detection_limit(rep));

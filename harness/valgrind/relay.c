@@ -63,8 +63,9 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 			return -1;
 		}
 		double left = deadline - lc_now();
+		r->timed_out = left <= 0 && !lc_cancelled();
 		if (left <= 0 || lc_cancelled()) {
-			*why = lc_cancelled() ? "interrupted" : "no answer in time";
+			*why = r->timed_out ? "no answer in time" : "interrupted";
 			return -1;
 		}
 		struct pollfd p = { .fd = r->from, .events = POLLIN };
@@ -163,7 +164,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 		double until = lc_now() + wait < deadline ? lc_now() + wait : deadline;
 		if (read_reply(r, reply, sizeof reply, until, &kind, &why) == 0)
 			break;
-		if (until >= deadline || strcmp(why, "no answer in time") != 0)
+		if (until >= deadline || !r->timed_out)
 			return relay_fail(r, err, errlen, why);
 		r->resends++;
 	}

@@ -40,6 +40,11 @@ unsigned lc_local_port(int fd);
 /* Open fds of a process (/proc/PID/fd), -1 if unreadable. */
 int lc_count_fds(int pid);
 /* Parse "eof|server|reset|mix". Returns 0 or -1. */
+/* Send req (len bytes) on fd and read lines until the extended regex field (group 1: the
+ * number) matches one, within timeout seconds: the server's own counter (--stats). Returns 0
+ * with *value, or -1 with a reason. */
+int lc_read_counter(int fd, const char *req, size_t len, const char *field, double timeout, long *value, char *err,
+		    size_t errlen);
 int lc_close_parse(const char *s, enum lc_close *out);
 const char *lc_close_name(enum lc_close c);
 

@@ -52,6 +52,9 @@ bool lc_gone(pid_t pid);
  * gdbserver or SIGSTOP), its state in *state; 0 if none is. */
 pid_t lc_halted(const int *pids, size_t n, char *state);
 int lc_proc_stat(int pid, char *comm, size_t len, char *state);
+/* The descendants of root, root first, breadth first (root is listed even once it exited).
+ * Returns the count. */
+size_t lc_descendants(int root, int *out, size_t cap);
 /* Our children (all, or those under valgrind only), zombies included unless valgrind_only. */
 size_t lc_children(pid_t *out, size_t cap, bool valgrind_only);
 /* SIGKILL and reap every child of ours not in before[0..n): what a run left or adopted. */

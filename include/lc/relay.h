@@ -23,6 +23,7 @@ struct lc_relay {
 	unsigned resends;           /* interrupts sent again because one went unanswered */
 	bool broken;                /* the handshake failed: close without detaching */
 	bool gone;                  /* the target exited or was killed (an exit packet came) */
+	bool timed_out;             /* the latest wait for a packet got no answer in time */
 	char err_path[600];         /* vgdb's stderr */
 	struct lc_rsp_reader rd;
 };

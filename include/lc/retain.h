@@ -58,6 +58,13 @@ unsigned lc_retain_search(lc_monitor_fn run, void *ctx, const struct lc_site *si
  * through +32) -> block at conn_new leaky.c:75 (x600)". */
 void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len);
 
+/* For each process of rep that leaks, who holds each site that grew by the byte rule's floor
+ * at least, searched through the engine's monitor commands (none: nothing searched); a site
+ * whose growth was freed since the snapshot is dropped from the growing sites. */
+struct lc_engine;
+struct lc_report;
+void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *const *alloc_fns);
+
 /* "global", "stack", "cycle", "unknown": the JSON's root_kind. */
 const char *lc_root_kind_name(enum lc_root_kind k);
 

@@ -1,0 +1,123 @@
+/* What every engine shares: the server's processes and their slots. See engine.h. */
+#include "engines/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lc/proc.h"
+
+int lc_engine_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen)
+{
+	memset(e, 0, sizeof *e);
+	e->ops = o->engine == LC_ENGINE_NATIVE ? &lc_native_ops : &lc_memcheck_ops;
+	e->timeout = o->timeout;
+	return e->ops->open(e, o, dir, err, errlen);
+}
+
+void lc_engine_close(struct lc_engine *e)
+{
+	if (!e->ops)
+		return;
+	e->ops->detach(e);
+	e->ops->close(e);
+	e->state = NULL;
+}
+
+void lc_engine_mark_ready(struct lc_engine *e)
+{
+	e->nready = lc_descendants(e->root, e->ready, LC_MAX_PROCS * 4);
+}
+
+int lc_engine_find(const struct lc_engine *e, int pid)
+{
+	for (size_t i = 0; i < e->nprocs; i++)
+		if (e->procs[i].pid == pid)
+			return (int)i;
+	return -1;
+}
+
+/* Processes the ready mark did not see: the server forks while serving. */
+static bool new_since_ready(const struct lc_engine *e, const int *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool known = false;
+		for (size_t j = 0; j < e->nready && !known; j++)
+			known = e->ready[j] == pids[i];
+		if (!known)
+			return true;
+	}
+	return false;
+}
+
+/* A slot for a new process, zeroed: a fresh one, or that of a dead, unpinned process. */
+static struct lc_proc *free_slot(struct lc_engine *e)
+{
+	size_t i = e->nprocs;
+	if (e->nprocs < LC_MAX_PROCS)
+		e->nprocs++;
+	else
+		for (i = 0; i < e->nprocs && (e->procs[i].alive || e->procs[i].pinned); i++)
+			;
+	if (i == e->nprocs)
+		return NULL;
+	memset(&e->procs[i], 0, sizeof e->procs[i]);
+	return &e->procs[i];
+}
+
+/* The known ones first: a dead one frees its slot. */
+static void refresh(struct lc_engine *e, const int *pids, size_t n)
+{
+	for (size_t i = 0; i < e->nprocs; i++) {
+		struct lc_proc *p = &e->procs[i];
+		p->alive = false;
+		for (size_t j = 0; j < n && !p->alive; j++)
+			p->alive = pids[j] == p->pid;
+		p->alive = p->alive && !lc_gone(p->pid); /* the tree lists the root even once it exited */
+		if (p->alive && !p->unreachable)
+			e->ops->check_proc(e, i);
+		if (!p->alive)
+			e->ops->gone(e, i);
+	}
+}
+
+size_t lc_engine_discover(struct lc_engine *e)
+{
+	int pids[64];
+	size_t n = lc_descendants(e->root, pids, 64), alive = 0;
+	if (new_since_ready(e, pids, n))
+		e->ops->forks(e);
+	refresh(e, pids, n);
+	for (size_t i = 0; i < n; i++) {
+		if (lc_engine_find(e, pids[i]) >= 0 || !e->ops->traced(e, pids[i]))
+			continue; /* known, or not the engine's (memcheck: --trace-children-skip) */
+		struct lc_proc *p = free_slot(e);
+		if (!p) {
+			e->skipped++;
+			continue;
+		}
+		p->pid = pids[i];
+		lc_proc_stat(p->pid, p->name, sizeof p->name, NULL);
+		if (e->ops->name_of)
+			e->ops->name_of(p->pid, p->name, sizeof p->name);
+		p->alive = true;
+		e->ops->check_proc(e, (size_t)(p - e->procs));
+	}
+	for (size_t i = 0; i < e->nprocs; i++)
+		alive += e->procs[i].alive;
+	return alive;
+}
+
+size_t lc_engine_pids(const struct lc_engine *e, int *pids, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < e->nprocs && n < cap; i++)
+		if (e->procs[i].alive)
+			pids[n++] = e->procs[i].pid;
+	return n;
+}
+
+const char *lc_engine_name(enum lc_engine_kind k)
+{
+	return k == LC_ENGINE_NATIVE ? lc_native_ops.name : lc_memcheck_ops.name;
+}

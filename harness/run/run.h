@@ -1,0 +1,74 @@
+/* The state of one lc_run and the steps run.c strings together, each in its file:
+ *   server.c    the server's lifecycle and work folder: start, readiness, SIGTERM, failures
+ *   traffic.c   the connections: what each says (the script), batches, close modes, the probe
+ *   snapshot.c  a snapshot of every measured process, quiescent and settled (run.c's header)
+ * Private to harness/run/: nothing here is installed. */
+#ifndef LC_RUN_H
+#define LC_RUN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "lc/quiesce.h"
+#include "engines/engine.h"
+#include "lc/command.h"
+#include "lc/leakcheck.h"
+#include "lc/script.h"
+
+enum lc_run_path { LC_PATH_OUT, LC_PATH_ERR, LC_NPATHS }; /* the server's stdout and stderr */
+
+struct lc_run_state {
+	const struct lc_options *o;   /* borrowed */
+	struct lc_report *rep;        /* borrowed */
+	pid_t pid;                    /* the server's first process, -1 once reaped */
+	unsigned port;
+	char dir[512];                /* the work folder */
+	char path[LC_NPATHS][600];
+	char err[512];
+	int probe;                    /* fd of the probe held across a snapshot, -1 if none */
+	struct lc_engine eng;         /* what measures the server (engines/engine.h) */
+	struct lc_snapshot *snaps;    /* owned: 2 * LC_MAX_PROCS + 1: prev and cur per process, tmp */
+	int first[LC_MAX_PROCS];      /* the snapshot a process was first measured at, -1: never */
+	unsigned accepts[LC_MAX_PROCS];/* snapshots at which it held the probe's server end */
+	int slot_pid[LC_MAX_PROCS];   /* the pid first[] and accepts[] describe: a reused slot resets */
+	unsigned alive_at[LC_MAX_PROCS];/* snapshots at which it was alive */
+	struct lc_script script;      /* what each connection says and waits for */
+	unsigned long opened;         /* connections opened so far: {n} in the script */
+	struct lc_command cmd;        /* the server's command line and --config copy (owned) */
+	int acceptor;                 /* the slot that holds the current probe's server end, -1 */
+	long counter;                 /* --stats: the server's counter read on the current probe */
+	double t0;                    /* when the run started (lc_now) */
+	struct lc_quiesce quiet;      /* the server's idle sockets, for step 1 */
+};
+
+/* The run ends in an error: the reason (fmt with one %s) into the report. Returns -1. */
+int lc_run_fail(struct lc_run_state *r, const char *fmt, const char *detail);
+
+/* server.c */
+int lc_workdir_make(struct lc_run_state *r);
+void lc_workdir_remove(struct lc_run_state *r);
+/* Start the server under the engine and wait until it is ready. 0, or -1 (reason set). */
+int lc_server_start(struct lc_run_state *r);
+/* After a failed exchange: whether the server died, or else what failed (why: NULL for
+ * strerror(errno)). Returns -1 with the reason set. */
+int lc_server_failed(struct lc_run_state *r, const char *what, const char *why);
+/* After a failed snapshot: the server died, or the engine failed (r->err). Returns -1. */
+int lc_server_lost(struct lc_run_state *r);
+/* SIGTERM, wait, the engine's exit report. 0, or -1 (reason set). */
+int lc_server_finish(struct lc_run_state *r);
+
+/* traffic.c */
+int lc_traffic_script(struct lc_run_state *r);
+/* Connect and exchange the script. Returns the fd, or -1 (reason set). */
+int lc_traffic_open(struct lc_run_state *r);
+/* n connections in batches of --concurrency, each closed as the options say. */
+int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase);
+int lc_traffic_close_probe(struct lc_run_state *r);
+
+/* snapshot.c */
+/* Step 1 of the quiescence scheme; the largest rest of unclosed connections into the report. */
+void lc_snapshot_wait_closed(struct lc_run_state *r);
+/* Snapshot idx (0: the baseline) of every live process: steps 1 to 3, then each measured. */
+int lc_snapshot_take(struct lc_run_state *r, unsigned idx);
+
+#endif

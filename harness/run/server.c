@@ -1,0 +1,254 @@
+/* The server's lifecycle and work folder, for lc_run: start it under the engine, wait until it
+ * is ready, tell a server that died from one that stopped answering, SIGTERM it and read the
+ * engine's exit report. See run.h. */
+#define _GNU_SOURCE
+#include "run/run.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lc/proc.h"
+
+/* The first process exited, cleanly, and a process of the server lives on, adopted by us: it
+ * daemonized. Writes the reason into msg and returns true then. */
+static bool daemonized(int status, char *msg, size_t len)
+{
+	pid_t pids[4];
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || lc_adopted(pids, 4) == 0)
+		return false;
+	snprintf(msg, len, "the server's process exited (exit status 0) and left pid %d running in the background: "
+		 "it daemonized; run it in the foreground (redis: --daemonize no; nginx: daemon off;; memcached: "
+		 "without -d)", (int)pids[0]);
+	return true;
+}
+
+/* A server that stopped answering may be halted rather than busy: say so. */
+static void halted_note(struct lc_run_state *r, char *msg, size_t len)
+{
+	int pids[LC_MAX_PROCS];
+	char state;
+	size_t n = lc_engine_pids(&r->eng, pids, LC_MAX_PROCS), used = strlen(msg);
+	pid_t halted = lc_halted(pids, n, &state);
+	if (halted > 0)
+		snprintf(msg + used, len - used, " (pid %d is halted: state %c)", (int)halted, state);
+}
+
+/* A crashing server resets its sockets a moment before it can be reaped (valgrind still writes
+ * its report), so give it that moment before calling it alive. */
+int lc_server_failed(struct lc_run_state *r, const char *what, const char *why)
+{
+	int status, e = errno;
+	char how[96], msg[400];
+	if (lc_wait(r->pid, 0.5, &status) == 0) {
+		lc_status_str(status, how, sizeof how);
+		r->pid = -1;
+		if (!daemonized(status, msg, sizeof msg))
+			snprintf(msg, sizeof msg, "server died during the run (%s) while %s", how, what);
+	} else {
+		snprintf(msg, sizeof msg, "server %s: %s: %s", why ? "did not answer as expected" : "stopped answering",
+			 what, why ? why : strerror(e));
+		halted_note(r, msg, sizeof msg);
+	}
+	return lc_run_fail(r, "%s", msg);
+}
+
+int lc_server_lost(struct lc_run_state *r)
+{
+	int status;
+	char how[96];
+	/* A crashing server is still there for a moment (valgrind writes its report), and the
+	 * engine may see the exit first: give it that moment before calling it the engine's failure. */
+	if (lc_wait(r->pid, 0.5, &status) < 0)
+		return lc_run_fail(r, "%s", r->err);
+	lc_status_str(status, how, sizeof how);
+	r->pid = -1;
+	char msg[400];
+	if (daemonized(status, msg, sizeof msg))
+		return lc_run_fail(r, "%s", msg);
+	return lc_run_fail(r, "server died during the run (%s) while taking a heap snapshot", how);
+}
+
+int lc_workdir_make(struct lc_run_state *r)
+{
+	const char *keep = r->o->keep_dir;
+	if (keep) {
+		snprintf(r->dir, sizeof r->dir, "%s", keep);
+		if (mkdir(r->dir, 0755) < 0 && errno != EEXIST)
+			return lc_run_fail(r, "cannot create --keep directory: %s", strerror(errno));
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(r->dir, sizeof r->dir, "%s/leakcheck-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(r->dir))
+			return lc_run_fail(r, "cannot create a temp directory: %s", strerror(errno));
+	}
+	static const char *const names[LC_NPATHS] = { "server.out", "server.err" };
+	for (int i = 0; i < LC_NPATHS; i++) {
+		snprintf(r->path[i], sizeof r->path[i], "%s/%s", r->dir, names[i]);
+		remove(r->path[i]);
+	}
+	snprintf(r->rep->workdir, sizeof r->rep->workdir, "%s", r->dir);
+	return 0;
+}
+
+/* Only for the temp dir we made: valgrind may leave vgdb FIFOs there after a SIGKILL. */
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The work dir and all in it: a server given {dir} may make folders of its own there (nginx
+ * makes its temp folders under its prefix). */
+void lc_workdir_remove(struct lc_run_state *r)
+{
+	nftw(r->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (access(r->dir, F_OK) == 0)
+		fprintf(stderr, "leakcheck: warning: could not remove %s\n", r->dir);
+}
+
+/* Ready means: the readiness line (and its port, unless we chose it) and, with {port},
+ * the port accepts a connection; within --ready-timeout, not --timeout: under valgrind on a
+ * loaded machine redis took over 10 s to listen (eight test suites on two cores). */
+static int wait_ready(struct lc_run_state *r, bool chose_port)
+{
+	const struct lc_options *o = r->o;
+	const char *re = o->ready ? o->ready : LC_READY_REGEX;
+	unsigned port = 0;
+	if (!chose_port || o->ready) {
+		if (lc_wait_line(r->path[LC_PATH_OUT], r->path[LC_PATH_ERR], re, r->pid, o->ready_timeout, chose_port ? NULL : &port, r->err,
+				 sizeof r->err) < 0) {
+			if (!lc_alive(r->pid, NULL))
+				r->pid = -1; /* reaped by lc_wait_line */
+			return lc_run_fail(r, "%s", r->err);
+		}
+		if (!chose_port && (port == 0 || port > 65535))
+			return lc_run_fail(r, "%s", "the readiness line has no valid port: use {port} in ARGS or a --ready REGEX with a (port) group");
+		if (!chose_port)
+			r->port = port;
+	}
+	double deadline = lc_now() + o->ready_timeout;
+	for (;;) {
+		int fd = lc_connect(r->port, 1), status;
+		if (fd >= 0) {
+			close(fd);
+			r->rep->cycles++;
+			if (!lc_alive(r->pid, &status)) { /* it answered, but its first process is gone */
+				char msg[400];
+				r->pid = -1;
+				if (daemonized(status, msg, sizeof msg))
+					return lc_run_fail(r, "%s", msg);
+				lc_status_str(status, msg, sizeof msg);
+				return lc_run_fail(r, "server exited right after it accepted a connection (%s)", msg);
+			}
+			return 0;
+		}
+		if (!lc_alive(r->pid, &status)) {
+			char how[96];
+			lc_status_str(status, how, sizeof how);
+			r->pid = -1;
+			return lc_run_fail(r, "server exited before it accepted connections (%s)", how);
+		}
+		if (lc_now() >= deadline) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "server did not accept connections on its port within %gs (--ready-timeout)",
+				 o->ready_timeout);
+			return lc_run_fail(r, "%s", msg);
+		}
+		lc_sleep_ms(20);
+	}
+}
+
+int lc_server_start(struct lc_run_state *r)
+{
+	const struct lc_options *o = r->o;
+	bool chose_port = lc_command_wants_port(&r->cmd, o->server_argv) || o->port;
+	char **server = NULL, **argv = NULL;
+	int rc = -1;
+	if (o->port) {
+		int fd = lc_connect(o->port, 0.5);
+		r->port = o->port;
+		if (fd >= 0) { /* we would measure whatever listens there */
+			close(fd);
+			return lc_run_fail(r, "%s", "--port: something already accepts connections on that port");
+		}
+	} else if (chose_port && lc_free_port(&r->port) < 0) {
+		return lc_run_fail(r, "no free loopback port: %s", strerror(errno));
+	}
+	r->cmd.port = r->port;
+	if (lc_command_write_config(&r->cmd) < 0)
+		return lc_run_fail(r, "cannot write the --config copy: %s", strerror(errno));
+	server = lc_command_argv(&r->cmd, o->server_argv);
+	argv = server ? r->eng.ops->argv(&r->eng, server) : NULL;
+	if (!argv) {
+		lc_run_fail(r, "%s", "out of memory");
+		goto out;
+	}
+	r->pid = lc_spawn(argv, r->path[LC_PATH_OUT], r->path[LC_PATH_ERR], r->err, sizeof r->err);
+	if (r->pid < 0) {
+		lc_run_fail(r, "%s", r->err);
+		goto out;
+	}
+	r->eng.root = r->pid;
+	rc = wait_ready(r, chose_port);
+	if (rc == 0)
+		lc_engine_mark_ready(&r->eng); /* again at the baseline; this one covers the warmup */
+	if (rc < 0 && r->pid < 0) { /* it exited: valgrind's or the server's own words help most */
+		char last[256];
+		size_t len = strlen(r->rep->reason);
+		lc_last_line(r->path[LC_PATH_ERR], last, sizeof last);
+		if (last[0])
+			snprintf(r->rep->reason + len, sizeof r->rep->reason - len, ": %s", last);
+	}
+out:
+	free(argv);
+	lc_command_free_argv(server);
+	return rc;
+}
+
+/* A server that does not exit in time gets SIGKILL: no report. */
+int lc_server_finish(struct lc_run_state *r)
+{
+	struct lc_report *rep = r->rep;
+	int status;
+	char how[96];
+	/* The engine stays attached: memcheck's relays pass every signal through (QPassSignals),
+	 * and a detach costs ~110 ms per process while vgdb notices it; after the exit each vgdb
+	 * has seen it and goes at once. */
+	lc_sleep_ms(10); /* a signal right after a resume can still be reported to the relay */
+	kill(r->pid, SIGTERM);
+	int waited = lc_wait(r->pid, 1, &status);
+	if (waited < 0) {
+		/* Still there: the SIGTERM may have been stopped at a relay after all (the process
+		 * halted, the signal taken). Detaching resumes it; then the signal once more. */
+		r->eng.ops->detach(&r->eng);
+		kill(r->pid, SIGTERM);
+		waited = lc_wait(r->pid, r->o->timeout, &status);
+	}
+	if (waited < 0) {
+		lc_stop(r->pid, 0);
+		r->pid = -1;
+		char msg[128];
+		snprintf(msg, sizeof msg, "no exit report: the server did not exit within %gs after SIGTERM (killed)",
+			 r->o->timeout);
+		return lc_run_fail(r, "%s", msg);
+	}
+	r->pid = -1;
+	r->eng.ops->detach(&r->eng);
+	lc_status_str(status, how, sizeof how);
+	snprintf(rep->exit_status, sizeof rep->exit_status, "%s", how);
+	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+		return lc_run_fail(r, "server crashed at shutdown (%s)", how);
+	if (r->eng.ops->exit_report(&r->eng, rep, r->err, sizeof r->err) < 0)
+		return lc_run_fail(r, "%s", r->err);
+	if (r->o->write_suppressions && rep->have_exit && lc_write_suppressions(r->o->write_suppressions, rep, r->o) < 0)
+		return lc_run_fail(r, "cannot write --write-suppressions file: %s", strerror(errno));
+	return 0;
+}

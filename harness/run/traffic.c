@@ -1,0 +1,133 @@
+/* The connections lc_run makes: what each says and waits for (the script), batches of
+ * --concurrency, the close modes, the probe held across a snapshot. See run.h. */
+#include "run/run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lc/net.h"
+#include "lc/proc.h"
+
+int lc_traffic_open(struct lc_run_state *r)
+{
+	const struct lc_options *o = r->o;
+	static char got[4096];
+	char why[600], path[700];
+	size_t got_len;
+	int fd = lc_connect(r->port, o->timeout);
+	if (fd < 0)
+		return lc_server_failed(r, "connecting", NULL);
+	int rc = lc_script_run(&r->script, fd, r->opened++, o->timeout, why, sizeof why, got, sizeof got, &got_len);
+	if (rc == 0)
+		return fd;
+	int e = errno;
+	close(fd);
+	if (rc == -2) { /* the reply, for --keep */
+		snprintf(path, sizeof path, "%s/reply.bin", r->dir);
+		FILE *f = fopen(path, "w");
+		if (f && fwrite(got, 1, got_len, f) == got_len)
+			snprintf(why + strlen(why), sizeof why - strlen(why), " (kept in reply.bin)");
+		if (f)
+			fclose(f);
+	}
+	errno = e;
+	return lc_server_failed(r, "waiting for the reply", rc == -2 ? why : NULL);
+}
+
+static int close_conn(struct lc_run_state *r, int fd, enum lc_close how)
+{
+	const struct lc_options *o = r->o;
+	if (how == LC_CLOSE_RESET) {
+		if (lc_close_reset(fd) < 0)
+			return lc_run_fail(r, "cannot reset a connection (SO_LINGER): %s", strerror(errno));
+		return 0;
+	}
+	if (how == LC_CLOSE_SERVER) {
+		if (lc_send_all(fd, r->script.quit.data, r->script.quit.len, o->timeout) < 0 ||
+		    lc_wait_eof(fd, o->timeout) < 0) {
+			close(fd);
+			return lc_server_failed(r, "waiting for the server to close after the quit line", NULL);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static void progress(struct lc_run_state *r, const char *phase, unsigned done, unsigned total)
+{
+	if (r->o->progress && (done % 50 == 0 || done == total))
+		fprintf(stderr, "\r\033[Kleakcheck: %s: %u/%u connections", phase, done, total);
+}
+
+/* --every N: a series point per measured process, taken as the heap is (not settled, no
+ * quiescence): for plots, not for the verdict. A failed one is skipped, not an error. */
+static void series_point(struct lc_run_state *r)
+{
+	struct lc_snapshot *s = &r->snaps[2 * LC_MAX_PROCS];
+	char err[512];
+	for (size_t i = 0; i < r->eng.nprocs && r->rep->nseries < LC_MAX_SERIES; i++)
+		if (r->eng.procs[i].alive && r->first[i] == 0 &&
+		    r->eng.ops->snapshot(&r->eng, i, false, s, err, sizeof err) == 0)
+			r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->cycles, r->eng.procs[i].pid,
+									       lc_snapshot_blocks(s), lc_snapshot_bytes(s), false };
+}
+
+int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase)
+{
+	int fds[256];
+	unsigned k = r->o->concurrency;
+	for (unsigned done = 0; done < n;) {
+		if (lc_cancelled())
+			return lc_run_fail(r, "%s", "interrupted by a signal");
+		unsigned batch = n - done < k ? n - done : k, opened = 0;
+		int rc = 0;
+		while (opened < batch && (fds[opened] = lc_traffic_open(r)) >= 0)
+			opened++;
+		if (opened < batch)
+			rc = -1;
+		for (unsigned i = 0; i < opened; i++) {
+			unsigned idx = (unsigned)r->rep->cycles++;
+			enum lc_close how = r->o->close == LC_CLOSE_MIX ? (enum lc_close)(idx % 3) : r->o->close;
+			if (rc == 0)
+				rc = close_conn(r, fds[i], how);
+			else
+				close(fds[i]);
+		}
+		if (rc < 0)
+			return -1;
+		if (r->o->every && r->snaps && r->rep->cycles / r->o->every != (r->rep->cycles - opened) / r->o->every)
+			series_point(r);
+		done += batch;
+		progress(r, phase, done, n);
+	}
+	return 0;
+}
+
+int lc_traffic_close_probe(struct lc_run_state *r)
+{
+	int fd = r->probe;
+	r->probe = -1;
+	return fd >= 0 ? close_conn(r, fd, LC_CLOSE_EOF) : 0;
+}
+
+/* What each connection says and waits for: --script, else --send/--expect. */
+int lc_traffic_script(struct lc_run_state *r)
+{
+	const struct lc_options *o = r->o;
+	struct lc_script *s = &r->script;
+	char err[300];
+	size_t q = o->quit_len ? o->quit_len : strlen(o->quit), sl = o->send_len ? o->send_len : strlen(o->send),
+	       el = o->expect_len ? o->expect_len : strlen(o->expect);
+	memset(s, 0, sizeof *s);
+	s->quit.len = q;
+	memcpy(s->quit.data, o->quit, q);
+	if (o->script && lc_script_load(o->script, s, err, sizeof err) < 0)
+		return lc_run_fail(r, "bad --script: %s", err);
+	if (!o->script && sl)
+		lc_script_add(s, LC_STEP_SEND, o->send, sl);
+	if (!o->script && (el || o->expect_any))
+		lc_script_add(s, LC_STEP_EXPECT, o->expect, el);
+	return 0;
+}
