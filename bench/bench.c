@@ -15,8 +15,10 @@
 
 #include "lc/leakcheck.h"
 #include "engines/native.h"
-#include "lc/proc.h"
-#include "lc/relay.h"
+#include "drive/proc.h"
+#include "valgrind/relay.h"
+#include "drive/net.h"
+#include "valgrind/vgdb.h"
 
 struct server {
 	pid_t pid;

@@ -18,8 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lc/net.h"
-#include "lc/proc.h"
+#include "drive/net.h"
+#include "drive/proc.h"
 #include "rt/server.h"
 #include "support.h"
 

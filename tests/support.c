@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lc/proc.h"
+#include "drive/proc.h"
 
 const char *built(const char *rel)
 {

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
-#include "lc/net.h"
+#include "drive/net.h"
 #include "support.h"
 
 static struct lc_report rep;

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
-#include "lc/proc.h"
+#include "drive/proc.h"
 #include "support.h"
 
 /* A run that must time out waits T (--timeout; --ready-timeout too when the fault is in the

@@ -10,6 +10,7 @@
 
 #include "lc/leakcheck.h"
 #include "support.h"
+#include "valgrind/vgxml.h"
 
 static struct lc_report rep;
 

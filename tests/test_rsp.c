@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lc/rsp.h"
+#include "valgrind/rsp.h"
 
 /* Recorded: the answers to QStartNoAckMode, '?', qRcmd "leak_check summary" (first packet),
  * and the exit after a SIGTERM passed through. */

@@ -5,7 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lc/script.h"
+#include "drive/script.h"
 
 Test(script, escapes_to_bytes)
 {

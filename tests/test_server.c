@@ -10,10 +10,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lc/net.h"
-#include "lc/proc.h"
-#include "lc/relay.h"
-#include "lc/vgdb.h"
+#include "drive/net.h"
+#include "drive/proc.h"
+#include "valgrind/relay.h"
+#include "valgrind/vgdb.h"
 #include "support.h"
 
 static struct served srv;

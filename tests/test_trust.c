@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
-#include "lc/proc.h"
+#include "drive/proc.h"
 #include "support.h"
 
 #define CYCLES 100

@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lc/vgdb.h"
+#include "valgrind/vgdb.h"
 
 #define FIXTURES LC_SOURCE_DIR "/tests/fixtures/"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lc/vgxml.h"
+#include "valgrind/vgxml.h"
 
 #define FIXTURES LC_SOURCE_DIR "/tests/fixtures/"
 

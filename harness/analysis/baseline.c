@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lc/leakcheck.h"
+#include "valgrind/vgxml.h"
 
 #define MAX_KNOWN 64
 #define SLACK 1.10 /* a known site may grow 10% faster than recorded: rounds vary a little */

@@ -11,10 +11,10 @@
  *                   stack, or " Address 0x.. is on thread 2's stack", and for registers
  *                   "tid 2 register RBX pointing at 0x..". */
 #define _GNU_SOURCE
-#include "lc/retain.h"
+#include "analysis/retain.h"
 
 #include "engines/engine.h"
-#include "lc/proc.h"
+#include "drive/proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

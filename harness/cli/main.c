@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
-#include "lc/proc.h"
 
 /* The project's version, from CMake's project(VERSION) (harness/CMakeLists.txt). */
 #ifndef LC_VERSION
@@ -207,21 +206,25 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	static struct lc_report rep;
-	enum lc_verdict v = lc_run(&o, &rep);
-	lc_report_print(stdout, &rep, &o, quiet);
+	struct lc_report *rep = lc_report_new();
+	if (!rep) {
+		fputs("leakcheck: out of memory\n", stderr);
+		return (int)LC_ERROR;
+	}
+	enum lc_verdict v = lc_run(&o, rep);
+	lc_report_print(stdout, rep, &o, quiet);
 	const char *paths[] = { json, junit, sarif };
 	int (*writers[])(const char *, const struct lc_report *, const struct lc_options *) = {
 		lc_report_json, lc_report_junit, lc_report_sarif,
 	};
 	for (int i = 0; i < 3; i++)
-		if (paths[i] && writers[i](paths[i], &rep, &o) < 0) {
+		if (paths[i] && writers[i](paths[i], rep, &o) < 0) {
 			fprintf(stderr, "leakcheck: cannot write %s\n", paths[i]);
 			v = LC_ERROR;
 		}
 	const char *gha = getenv("GITHUB_ACTIONS");
 	if (gha && strcmp(gha, "true") == 0)
-		lc_report_annotations(stdout, &rep, &o);
-	lc_report_free(&rep);
+		lc_report_annotations(stdout, rep, &o);
+	lc_report_delete(rep);
 	return (int)v;
 }

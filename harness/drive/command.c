@@ -1,5 +1,5 @@
 /* The server's command line and config file: see include/lc/command.h. */
-#include "lc/command.h"
+#include "drive/command.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* Loopback client helpers: see include/lc/net.h. */
 #define _GNU_SOURCE
-#include "lc/net.h"
+#include "drive/net.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "lc/proc.h"
+#include "drive/proc.h"
 
 static struct sockaddr_in loopback(unsigned port)
 {

@@ -1,6 +1,6 @@
 /* Child processes with deadlines: see include/lc/proc.h. */
 #define _GNU_SOURCE
-#include "lc/proc.h"
+#include "drive/proc.h"
 
 #include <dirent.h>
 

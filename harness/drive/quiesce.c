@@ -6,10 +6,10 @@
  * bucket of the kernel's hash (~20 ms here with thousands of TIME_WAIT sockets): it was the
  * largest cost of a snapshot, for what /proc/PID/fd tells in ~0.1 ms. Otherwise (no idle set
  * yet, a script that expects no reply) the TCP tables are read (lc_sockets_pending). */
-#include "lc/quiesce.h"
+#include "drive/quiesce.h"
 
-#include "lc/net.h"
-#include "lc/proc.h"
+#include "drive/net.h"
+#include "drive/proc.h"
 
 void lc_quiesce_init(struct lc_quiesce *q)
 {

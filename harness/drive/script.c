@@ -1,6 +1,6 @@
 /* Protocol scripts: see include/lc/script.h. */
 #define _GNU_SOURCE
-#include "lc/script.h"
+#include "drive/script.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lc/net.h"
+#include "drive/net.h"
 
 static int hex_digit(char c)
 {

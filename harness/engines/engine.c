@@ -5,12 +5,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lc/proc.h"
+#include "drive/proc.h"
+
+/* Every engine, by the kind the options name: a new engine is a new line here. */
+static const struct lc_engine_ops *const engines[] = {
+	[LC_ENGINE_MEMCHECK] = &lc_memcheck_ops,
+	[LC_ENGINE_NATIVE] = &lc_native_ops,
+};
+
+const struct lc_engine_ops *lc_engine_ops_of(enum lc_engine_kind k)
+{
+	return (size_t)k < sizeof engines / sizeof *engines && engines[k] ? engines[k] : &lc_memcheck_ops;
+}
+
+const char *lc_engine_name(enum lc_engine_kind k)
+{
+	return lc_engine_ops_of(k)->name;
+}
 
 int lc_engine_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen)
 {
 	memset(e, 0, sizeof *e);
-	e->ops = o->engine == LC_ENGINE_NATIVE ? &lc_native_ops : &lc_memcheck_ops;
+	e->ops = lc_engine_ops_of(o->engine);
 	e->timeout = o->timeout;
 	return e->ops->open(e, o, dir, err, errlen);
 }
@@ -115,9 +131,4 @@ size_t lc_engine_pids(const struct lc_engine *e, int *pids, size_t cap)
 		if (e->procs[i].alive)
 			pids[n++] = e->procs[i].pid;
 	return n;
-}
-
-const char *lc_engine_name(enum lc_engine_kind k)
-{
-	return k == LC_ENGINE_NATIVE ? lc_native_ops.name : lc_memcheck_ops.name;
 }

@@ -89,6 +89,8 @@ struct lc_engine {
 
 extern const struct lc_engine_ops lc_memcheck_ops, lc_native_ops;
 
+/* The table of engine k. */
+const struct lc_engine_ops *lc_engine_ops_of(enum lc_engine_kind k);
 /* The engine o names, opened for a run in dir. Returns 0, or -1 with a reason. */
 int lc_engine_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen);
 /* Detach, then free the engine's state; harmless twice. */

@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lc/net.h"
-#include "lc/proc.h"
-#include "lc/relay.h"
-#include "lc/vgdb.h"
+#include "drive/net.h"
+#include "drive/proc.h"
+#include "valgrind/relay.h"
+#include "valgrind/vgdb.h"
 
 struct memcheck {
 	const struct lc_options *o; /* borrowed */

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "engines/engine.h"
-#include "lc/net.h"
-#include "lc/proc.h"
+#include "drive/net.h"
+#include "drive/proc.h"
 
 /* The "Name:   N kB" field of a smaps_rollup text, in bytes; -1 if absent. */
 static long field_kb(const char *text, const char *name)

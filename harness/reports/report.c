@@ -3,8 +3,14 @@
 #include <string.h>
 
 #include "lc/leakcheck.h"
+#include "valgrind/vgxml.h"
 
 static const char *const verdict_names[] = { "clean", "leak", "error" };
+
+const char *lc_verdict_name(enum lc_verdict v)
+{
+	return (unsigned)v < 3 ? verdict_names[v] : "?";
+}
 
 /* --alloc-fn wrappers, for naming sites (set by the two entry points below). */
 static const char *const *alloc_fns;
@@ -217,7 +223,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 		if (rep->kept)
 			fprintf(f, "  raw logs kept in %s\n", rep->workdir);
 	}
-	fprintf(f, "verdict: %s: %s (%.1fs)\n", verdict_names[rep->verdict], rep->reason, rep->seconds);
+	fprintf(f, "verdict: %s: %s (%.1fs)\n", lc_verdict_name(rep->verdict), rep->reason, rep->seconds);
 }
 
 void lc_json_str(FILE *f, const char *s)
@@ -364,7 +370,7 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 		return -1;
 	alloc_fns = o->alloc_fns;
 	fputs("{\n  \"verdict\": ", f);
-	lc_json_str(f, verdict_names[rep->verdict]);
+	lc_json_str(f, lc_verdict_name(rep->verdict));
 	fputs(",\n  \"reason\": ", f);
 	lc_json_str(f, rep->reason);
 	fputs(",\n  \"server\": ", f);

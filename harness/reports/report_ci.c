@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lc/leakcheck.h"
+#include "valgrind/vgxml.h"
 
 /* ---- checks: what both formats report ---- */
 

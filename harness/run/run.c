@@ -36,8 +36,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "lc/proc.h"
-#include "lc/retain.h"
+#include "drive/proc.h"
+#include "analysis/retain.h"
 
 int lc_run_fail(struct lc_run_state *r, const char *fmt, const char *detail)
 {
@@ -185,8 +185,7 @@ static int check_options(struct lc_run_state *r)
 		return lc_run_fail(r, "%s", "--concurrency must be between 1 and 256");
 	if (o->timeout <= 0 || o->ready_timeout <= 0)
 		return lc_run_fail(r, "%s", "--timeout and --ready-timeout must be > 0");
-	const struct lc_engine_ops *ops = o->engine == LC_ENGINE_NATIVE ? &lc_native_ops : &lc_memcheck_ops;
-	if (ops->check(o, r->err, sizeof r->err) < 0)
+	if (lc_engine_ops_of(o->engine)->check(o, r->err, sizeof r->err) < 0)
 		return lc_run_fail(r, "%s", r->err);
 	if (o->stats_field && !o->stats)
 		return lc_run_fail(r, "%s", "--stats-field without --stats: nothing asks the server for its counter");
@@ -267,4 +266,17 @@ void lc_report_free(struct lc_report *rep)
 {
 	lc_exit_report_free(&rep->exit);
 	rep->have_exit = false;
+}
+
+struct lc_report *lc_report_new(void)
+{
+	return calloc(1, sizeof(struct lc_report));
+}
+
+void lc_report_delete(struct lc_report *rep)
+{
+	if (!rep)
+		return;
+	lc_report_free(rep);
+	free(rep);
 }

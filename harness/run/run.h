@@ -9,11 +9,11 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "lc/quiesce.h"
+#include "drive/quiesce.h"
 #include "engines/engine.h"
-#include "lc/command.h"
+#include "drive/command.h"
 #include "lc/leakcheck.h"
-#include "lc/script.h"
+#include "drive/script.h"
 
 enum lc_run_path { LC_PATH_OUT, LC_PATH_ERR, LC_NPATHS }; /* the server's stdout and stderr */
 

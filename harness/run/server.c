@@ -14,7 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lc/proc.h"
+#include "drive/net.h"
+#include "drive/proc.h"
 
 /* The first process exited, cleanly, and a process of the server lives on, adopted by us: it
  * daemonized. Writes the reason into msg and returns true then. */

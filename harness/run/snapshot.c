@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lc/net.h"
-#include "lc/proc.h"
+#include "drive/net.h"
+#include "drive/proc.h"
 
 void lc_snapshot_wait_closed(struct lc_run_state *r)
 {

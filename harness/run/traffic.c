@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lc/net.h"
-#include "lc/proc.h"
+#include "drive/net.h"
+#include "drive/proc.h"
 
 int lc_traffic_open(struct lc_run_state *r)
 {

@@ -7,7 +7,7 @@
  * command ("O<hex>" packets, then "OK"). If vgdb dies while the target is halted, the target
  * stays stopped (state T) until a SIGCONT: close sends one when it had to kill vgdb. */
 #define _GNU_SOURCE
-#include "lc/relay.h"
+#include "valgrind/relay.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lc/proc.h"
+#include "drive/proc.h"
 
 #define RESUME_GAP 0.005       /* seconds between a resume and the next interrupt */
 #define INTERRUPT_RESEND 0.1   /* seconds before an unanswered interrupt is sent again (doubling) */

@@ -5,7 +5,7 @@
  * (a definite record may add "(96 direct, 64 indirect)" after the byte count), followed by
  * "at 0x..: fn (file:line)" / "by 0x..: fn (in /lib/...)" frames. */
 #define _GNU_SOURCE
-#include "lc/vgdb.h"
+#include "valgrind/vgdb.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -15,7 +15,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "lc/proc.h"
+#include "drive/proc.h"
 
 static const char *const kind_text[LC_NKINDS] = {
 	"definitely lost", "indirectly lost", "possibly lost", "still reachable",

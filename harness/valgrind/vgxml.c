@@ -21,7 +21,7 @@
  *   (midrun.xml), so earlier records are dropped when FINISHED arrives.
  * - A SIGKILLed valgrind leaves the document open (killed.xml).
  */
-#include "lc/vgxml.h"
+#include "valgrind/vgxml.h"
 
 #include <errno.h>
 #include <expat.h>

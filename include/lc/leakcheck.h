@@ -7,11 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "lc/net.h"
-#include "lc/retain.h"
-#include "lc/script.h"
-#include "lc/vgdb.h"
-#include "lc/vgxml.h"
+#include "lc/records.h"
 
 enum lc_verdict { LC_CLEAN = 0, LC_LEAK = 1, LC_ERROR = 2 }; /* also the CLI's exit status */
 
@@ -164,9 +160,27 @@ void lc_options_init(struct lc_options *o);
  * deferred) grew in every round and was called leaky. */
 void lc_options_init_native(struct lc_options *o);
 
-/* The whole run. Returns the verdict (also in rep->verdict); never hangs past the timeouts. */
+/* The whole run. Returns the verdict (also in rep->verdict); never hangs past the timeouts.
+ * Not reentrant: one run at a time in a process (it keeps its state in static storage and
+ * sets process-wide things for the run: the child-subreaper flag, SIGPIPE ignored). */
 enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep);
+/* A report is large (about 1 MB: sites, stacks and holders for every process): take one from
+ * lc_report_new (zeroed, or NULL) and give it back with lc_report_delete. lc_report_free only
+ * frees what a run allocated inside it (a report kept elsewhere, as a static, can use it). */
+struct lc_report *lc_report_new(void);
+void lc_report_delete(struct lc_report *rep);
 void lc_report_free(struct lc_report *rep);
+const char *lc_verdict_name(enum lc_verdict v); /* "clean", "leak", "error" */
+
+/* Called by a signal handler (the CLI's, on SIGINT/SIGTERM; async-signal-safe): every wait of
+ * the run gives up at once, and lc_run ends with verdict 2 after stopping the server and
+ * removing its work dir. lc_cancelled() tells whether it was called. */
+void lc_cancel(void);
+bool lc_cancelled(void);
+
+/* Decodes the escapes of in (\\n \\r \\t \\\\ \\0 \\xNN) into out (cap bytes): --send, --expect,
+ * --quit and --stats take them. Returns the length, or -1 with a reason (a bad escape, too long). */
+long lc_unescape_bytes(const char *in, char *out, size_t cap, const char **why);
 
 /* The decision rules (judge.c). */
 bool lc_grows_every_round(const long *deltas, size_t n);   /* CPython regrtest -R rule */

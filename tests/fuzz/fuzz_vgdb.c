@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lc/vgdb.h"
+#include "valgrind/vgdb.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

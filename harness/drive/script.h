@@ -21,6 +21,8 @@
 #ifndef LC_SCRIPT_H
 #define LC_SCRIPT_H
 
+#include "lc/leakcheck.h" /* lc_unescape_bytes() */
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,9 +43,6 @@ struct lc_script {
 	struct lc_step quit;         /* sent for --close server */
 };
 
-/* Decodes the escapes of in into out (cap bytes). Returns the length, or -1 with a reason
- * (a bad escape, too long). */
-long lc_unescape_bytes(const char *in, char *out, size_t cap, const char **why);
 
 /* Parses a script file's text. Returns 0, or -1 with "line N: reason" in err. */
 int lc_script_parse(const char *text, struct lc_script *s, char *err, size_t errlen);

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "lc/rsp.h"
+#include "valgrind/rsp.h"
 
 struct lc_relay {
 	pid_t vgdb;                 /* the relay process (owned), -1 when closed */

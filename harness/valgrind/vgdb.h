@@ -6,26 +6,7 @@
 
 #include <stddef.h>
 
-#include "lc/vgxml.h"
-
-#define LC_MAX_SITES 16
-
-struct lc_site {
-	struct lc_record rec;  /* kind, current bytes/blocks, allocation stack */
-	long dbytes, dblocks;  /* growth since the previous check */
-	unsigned nr;           /* "loss record NR of M": block_list's argument, valid until the
-	                        * process's next leak check */
-};
-
-struct lc_snapshot {
-	unsigned long bytes[LC_NKINDS];  /* LEAK SUMMARY, per kind (reachable included) */
-	unsigned long blocks[LC_NKINDS];
-	struct lc_site sites[LC_MAX_SITES]; /* records that grew, largest growth in bytes first */
-	size_t nsites;
-	int fds;                          /* open fds of the server, -1 if unknown */
-	int threads;                      /* its threads (/proc/PID/task), -1 if unknown */
-	long objects;                     /* the server's own counter (--stats), -1 if not read */
-};
+#include "valgrind/vgxml.h"
 
 /* Parse vgdb's output text. Returns 0, or -1 with a reason when no LEAK SUMMARY is in it. */
 int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen);
@@ -57,8 +38,5 @@ int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix,
 int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
 		    double timeout, char **text, char *err, size_t errlen);
 
-/* Total heap in use: every kind added up. */
-unsigned long lc_snapshot_blocks(const struct lc_snapshot *s);
-unsigned long lc_snapshot_bytes(const struct lc_snapshot *s);
 
 #endif

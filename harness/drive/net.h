@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-enum lc_close { LC_CLOSE_EOF, LC_CLOSE_SERVER, LC_CLOSE_RESET, LC_CLOSE_MIX };
+#include "lc/records.h"
 
 /* A loopback port that was free a moment ago (bind to port 0, read it, close). */
 int lc_free_port(unsigned *port);
@@ -45,7 +45,5 @@ int lc_count_fds(int pid);
  * with *value, or -1 with a reason. */
 int lc_read_counter(int fd, const char *req, size_t len, const char *field, double timeout, long *value, char *err,
 		    size_t errlen);
-int lc_close_parse(const char *s, enum lc_close *out);
-const char *lc_close_name(enum lc_close c);
 
 #endif

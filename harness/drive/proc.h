@@ -6,11 +6,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Called by a signal handler (the CLI's, on SIGINT/SIGTERM; async-signal-safe): every wait
- * below gives up at once, and lc_run ends with verdict 2 after stopping the server and
- * removing its work dir. lc_cancelled() tells whether it was called. */
-void lc_cancel(void);
-bool lc_cancelled(void);
+#include "lc/leakcheck.h" /* lc_cancelled() */
+
 
 /* Monotonic clock in seconds. */
 double lc_now(void);

@@ -1,0 +1,25 @@
+/* Reader for valgrind memcheck's XML report (--xml=yes), built on expat.
+ *
+ * It keeps what a leak verdict needs: the leak records (kind, bytes, blocks, allocation stack)
+ * and totals per kind, plus the count of non-leak errors. Anything that is not a memcheck
+ * XML report (empty, truncated, another tool, an unknown protocol version) is a clear error. */
+#ifndef LC_VGXML_H
+#define LC_VGXML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lc/records.h"
+
+
+/* Return 0 on success; on failure -1 with a one-line reason in err (no trailing newline),
+ * and *out left empty (safe to lc_exit_report_free). */
+int lc_exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen);
+int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err, size_t errlen);
+/* The frame that names where memory was asked for: the first that is neither an allocator
+ * (malloc, calloc, operator new, ...) nor a wrapper of one (a name ending in "alloc",
+ * "alloc0" or "strdup": ngx_alloc, xmalloc, g_malloc0, zmalloc; or one of extra, a
+ * NULL-terminated list that may be NULL). NULL only without frames. */
+const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra);
+
+#endif

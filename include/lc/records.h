@@ -1,0 +1,107 @@
+/* The records a leakcheck report holds, public with leakcheck.h: valgrind's loss records (a
+ * kind, bytes, blocks, an allocation stack), the totals of a heap snapshot and the sites that
+ * grew in it, and who holds a growing site (the retainer). */
+#ifndef LC_RECORDS_H
+#define LC_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* How a connection ends: the client closes (EOF), the server closes after the quit line, the
+ * client resets (RST), or each in turn. */
+enum lc_close { LC_CLOSE_EOF, LC_CLOSE_SERVER, LC_CLOSE_RESET, LC_CLOSE_MIX };
+int lc_close_parse(const char *s, enum lc_close *out);
+const char *lc_close_name(enum lc_close c);
+
+enum lc_kind { LC_DEFINITE, LC_INDIRECT, LC_POSSIBLE, LC_REACHABLE, LC_NKINDS };
+
+#define LC_MAX_FRAMES 12
+
+struct lc_frame {
+	char fn[128];     /* function name, "" if unknown */
+	char file[128];   /* source file name (no directory), "" if unknown */
+	unsigned line;    /* 0 if unknown */
+};
+
+struct lc_record {
+	enum lc_kind kind;
+	unsigned long bytes;   /* valgrind's leakedbytes: for LC_DEFINITE, direct + the indirect
+	                        * bytes it holds (the XML has no per-record split) */
+	unsigned long blocks;
+	size_t nframes;
+	struct lc_frame frames[LC_MAX_FRAMES]; /* frames[0] is the allocator (malloc...) */
+	char *suppression;     /* owned by the lc_exit_report (exit reports only, with valgrind's
+	                        * --gen-suppressions=all): the suppression-file entry that matches
+	                        * this record, named NAME; NULL otherwise */
+};
+
+struct lc_exit_report {
+	int pid;
+	bool finished;                     /* <status><state>FINISHED</state> was seen */
+	unsigned long bytes[LC_NKINDS];    /* totals per kind; definite = direct only, so the */
+	unsigned long blocks[LC_NKINDS];   /* kinds add up without counting indirect twice
+	                                    * (without indirect records, definite keeps them) */
+	unsigned long other_errors;        /* non-leak error contexts (invalid read, ...) */
+	struct lc_record *records;         /* owned: every leak record of the exit check
+	                                    * (after FINISHED), in file order */
+	size_t nrecords;
+};
+
+void lc_exit_report_free(struct lc_exit_report *r);
+const char *lc_kind_name(enum lc_kind k); /* "definitely lost", ... */
+
+#define LC_MAX_SITES 16
+
+struct lc_site {
+	struct lc_record rec;  /* kind, current bytes/blocks, allocation stack */
+	long dbytes, dblocks;  /* growth since the previous check */
+	unsigned nr;           /* "loss record NR of M": block_list's argument, valid until the
+	                        * process's next leak check */
+};
+
+struct lc_snapshot {
+	unsigned long bytes[LC_NKINDS];  /* LEAK SUMMARY, per kind (reachable included) */
+	unsigned long blocks[LC_NKINDS];
+	struct lc_site sites[LC_MAX_SITES]; /* records that grew, largest growth in bytes first */
+	size_t nsites;
+	int fds;                          /* open fds of the server, -1 if unknown */
+	int threads;                      /* its threads (/proc/PID/task), -1 if unknown */
+	long objects;                     /* the server's own counter (--stats), -1 if not read */
+};
+
+/* Total heap in use: every kind added up. */
+unsigned long lc_snapshot_blocks(const struct lc_snapshot *s);
+unsigned long lc_snapshot_bytes(const struct lc_snapshot *s);
+
+enum lc_root_kind { LC_ROOT_UNKNOWN, LC_ROOT_GLOBAL, LC_ROOT_STACK, LC_ROOT_CYCLE };
+
+#define LC_MAX_CHAIN 6
+#define LC_MAX_ALLOC_FNS 8
+
+struct lc_link {                /* one step of the path: the blocks of one allocation site */
+	struct lc_frame at;         /* the site (allocators and --alloc-fn wrappers skipped) */
+	long offset;                /* where the pointer that holds them lands inside (interior > 0) */
+	unsigned long count;        /* blocks of the site */
+	long linked_at;             /* the site's blocks point at each other from this offset, or -1 */
+};
+
+struct lc_retainer {
+	bool searched;
+	bool gone;                  /* the site no longer holds what it grew by (freed since the
+	                             * snapshot: frees that settling waited out): not a growing site */
+	enum lc_root_kind kind;
+	char root[128];             /* the data symbol, "thread 2's stack", or "" */
+	struct lc_link chain[LC_MAX_CHAIN]; /* from the root's side to the growing site; for a
+	                                     * cycle, its members, then the sites they hold */
+	size_t nchain;
+	size_t ncycle;              /* LC_ROOT_CYCLE: chain[0..ncycle) are the cycle's members */
+	char note[160];             /* why a search ended without a root, or "" */
+};
+
+/* One line: "all_conns (data symbol) -> block at conn_new leaky.c:68 (+32, x600, linked
+ * through +32) -> block at conn_new leaky.c:75 (x600)". */
+void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len);
+/* "global", "stack", "cycle", "unknown": the JSON's root_kind. */
+const char *lc_root_kind_name(enum lc_root_kind k);
+
+#endif
