@@ -14,6 +14,7 @@
 
 #include "lc/leakcheck.h"
 #include "valgrind/vgxml.h"
+#include "util/text.h"
 
 #define MAX_KNOWN 64
 #define SLACK 1.10 /* a known site may grow 10% faster than recorded: rounds vary a little */
@@ -117,7 +118,7 @@ int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_o
 				 k[j].blocks, bytes, k[j].bytes);
 			return 0;
 		}
-		snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", known[0] ? ", " : "", at->fn);
+		lc_appendf(known, sizeof known, "%s%s", known[0] ? ", " : "", at->fn);
 	}
 	rep->verdict = LC_CLEAN;
 	snprintf(rep->reason, sizeof rep->reason, "only known leaks, no faster than --baseline %s (%s)", path,

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lc/leakcheck.h"
+#include "util/text.h"
 
 bool lc_grows_every_round_by(const long *deltas, size_t n, long floor)
 {
@@ -21,14 +22,6 @@ bool lc_grows_every_round(const long *deltas, size_t n)
 	return lc_grows_every_round_by(deltas, n, 1);
 }
 
-/* The rules for one series of rounds. Blocks: +1 in every round. Bytes: +bytes_floor in
- * every round, even with a flat block count (a buffer or an array grown with realloc keeps its
- * one block). fds, threads and the server's own counter: +1 in every round. */
-struct rules {
-	bool retained, bytes_grew, fds_leaked, threads_leaked, objects_grew;
-	double bpc, Bpc, opc;        /* means per connection: blocks, bytes, objects */
-};
-
 /* Natively memory moves by noise too: a round's growth is told from it only when the rounds
  * agree, the smallest at least the spread between them (min >= max - min). A leak adds about
  * the same to every round; a clean Python server's allocator once grew +73728 +4096 +12288 B
@@ -44,30 +37,35 @@ bool lc_steady(const long *d, size_t n)
 	return n > 0 && lo >= hi - lo;
 }
 
-static void judge_rounds(const struct lc_round *r, size_t n, unsigned per_round, unsigned long bytes_floor,
-			 bool noisy, struct rules *out)
+/* The rules for one process's series of rounds. Blocks: +1 in every round. Bytes: +bytes_floor
+ * in every round, even with a flat block count (a buffer or an array grown with realloc keeps
+ * its one block). fds, threads and the server's own counter: +1 in every round. Sets p's
+ * findings and its means per connection. */
+static void judge_rounds(struct lc_proc_result *p, unsigned per_round, unsigned long bytes_floor, bool noisy)
 {
-	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS], fds[LC_MAX_ROUNDS], thr[LC_MAX_ROUNDS],
-		objs[LC_MAX_ROUNDS], tb = 0, tB = 0, to = 0;
+	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS], fds[LC_MAX_ROUNDS], threads[LC_MAX_ROUNDS],
+		objects[LC_MAX_ROUNDS], total_blocks = 0, total_bytes = 0, total_objects = 0;
+	size_t n = p->nrounds;
 	for (size_t i = 0; i < n; i++) {
-		blocks[i] = r[i].dblocks;
-		bytes[i] = r[i].dbytes;
-		fds[i] = r[i].dfds;
-		thr[i] = r[i].dthreads;
-		objs[i] = r[i].dobjects;
-		tb += r[i].dblocks;
-		tB += r[i].dbytes;
-		to += r[i].dobjects;
+		const struct lc_round *r = &p->rounds[i];
+		blocks[i] = r->dblocks;
+		bytes[i] = r->dbytes;
+		fds[i] = r->dfds;
+		threads[i] = r->dthreads;
+		objects[i] = r->dobjects;
+		total_blocks += r->dblocks;
+		total_bytes += r->dbytes;
+		total_objects += r->dobjects;
 	}
-	double cycles = (double)n * per_round;
-	out->bpc = cycles > 0 ? tb / cycles : 0;
-	out->Bpc = cycles > 0 ? tB / cycles : 0;
-	out->opc = cycles > 0 ? to / cycles : 0;
-	out->retained = lc_grows_every_round(blocks, n);
-	out->bytes_grew = lc_grows_every_round_by(bytes, n, (long)bytes_floor) && (!noisy || lc_steady(bytes, n));
-	out->fds_leaked = lc_grows_every_round(fds, n);
-	out->threads_leaked = lc_grows_every_round(thr, n);
-	out->objects_grew = lc_grows_every_round(objs, n);
+	double connections = (double)n * per_round;
+	p->blocks_per_cycle = connections > 0 ? total_blocks / connections : 0;
+	p->bytes_per_cycle = connections > 0 ? total_bytes / connections : 0;
+	p->objects_per_cycle = connections > 0 ? total_objects / connections : 0;
+	p->retained = lc_grows_every_round(blocks, n);
+	p->bytes_grew = lc_grows_every_round_by(bytes, n, (long)bytes_floor) && (!noisy || lc_steady(bytes, n));
+	p->fds_leaked = lc_grows_every_round(fds, n);
+	p->threads_leaked = lc_grows_every_round(threads, n);
+	p->objects_grew = lc_grows_every_round(objects, n);
 }
 
 unsigned long lc_bytes_floor(const struct lc_report *rep)
@@ -113,16 +111,7 @@ unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes
 
 void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep)
 {
-	struct rules x;
-	judge_rounds(p->rounds, p->nrounds, rep->per_round, lc_bytes_floor(rep), rep->engine == LC_ENGINE_NATIVE, &x);
-	p->retained = x.retained;
-	p->bytes_grew = x.bytes_grew;
-	p->fds_leaked = x.fds_leaked;
-	p->threads_leaked = x.threads_leaked;
-	p->objects_grew = x.objects_grew;
-	p->blocks_per_cycle = x.bpc;
-	p->bytes_per_cycle = x.Bpc;
-	p->objects_per_cycle = x.opc;
+	judge_rounds(p, rep->per_round, lc_bytes_floor(rep), rep->engine == LC_ENGINE_NATIVE);
 }
 
 static bool leaks(const struct lc_proc_result *p)
@@ -140,8 +129,7 @@ static void where(const struct lc_report *rep, const struct lc_proc_result *p, c
 
 static void add(char *reason, size_t cap, int *n, const char *text)
 {
-	size_t len = strlen(reason);
-	snprintf(reason + len, cap - len, "%s%s", *n ? "; " : "", text);
+	lc_appendf(reason, cap, "%s%s", *n ? "; " : "", text);
 	++*n;
 }
 

@@ -15,6 +15,7 @@
 
 #include "engines/engine.h"
 #include "drive/proc.h"
+#include "util/text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,23 +124,6 @@ static int command(struct search *s, const char *cmd, char **text)
 	return s->run(s->ctx, cmd, text, s->err, sizeof s->err);
 }
 
-/* The next line of *text into line (prefix "==PID== " removed); false at the end. */
-static bool next_line(const char **text, char *line, size_t cap)
-{
-	if (!*text || !**text)
-		return false;
-	size_t len = strcspn(*text, "\n");
-	const char *p = *text;
-	*text = p[len] ? p + len + 1 : p + len;
-	if (strncmp(p, "==", 2) == 0) {
-		const char *q = memchr(p + 2, '=', len - 2);
-		if (q && q[1] == '=' && q[2] == ' ')
-			len -= (size_t)(q + 3 - p), p = q + 3;
-	}
-	snprintf(line, cap, "%.*s", (int)(len < cap ? len : cap - 1), p);
-	return true;
-}
-
 static int by_addr(const void *a, const void *b)
 {
 	const struct block *x = a, *y = b;
@@ -157,7 +141,7 @@ static size_t list_blocks(struct search *s, const struct group *g, int kind, str
 		snprintf(cmd, sizeof cmd, "block_list %u limited %zu", g->nrs[i], cap - n);
 		if (n == cap || command(s, cmd, &text) < 0)
 			break;
-		for (const char *p = text; next_line(&p, line, sizeof line) && n < cap;)
+		for (const char *p = text; lc_vgdb_next_line(&p, line, sizeof line) && n < cap;)
 			if (sscanf(line, "0x%lx[%lu]", &out[n].addr, &out[n].size) == 2 && !strstr(line, "indirect"))
 				n++;
 		free(text);
@@ -194,12 +178,12 @@ static void describe(struct search *s, struct ptr *p, const char *line, const ch
 	} else if ((q = strstr(line, " is on thread "))) {
 		p->src = SRC_STACK;
 		snprintf(p->name, sizeof p->name, "thread %.*s", (int)strcspn(q + 14, "'"), q + 14);
-		strncat(p->name, "'s stack", sizeof p->name - strlen(p->name) - 1);
+		lc_appendf(p->name, sizeof p->name, "'s stack");
 	} else if (sscanf(line, " Address %*s is %lu bytes inside a block of size %lu", &off, &size) == 2) {
 		struct lc_record rec = { 0 };
 		char fl[512];
 		const char *save = *rest;
-		while (next_line(rest, fl, sizeof fl)) {
+		while (lc_vgdb_next_line(rest, fl, sizeof fl)) {
 			const char *f = fl + strspn(fl, " ");
 			if (strncmp(f, "at 0x", 5) && strncmp(f, "by 0x", 5)) {
 				*rest = save; /* not a frame: the next entry */
@@ -222,7 +206,7 @@ static size_t parse_pointers(struct search *s, const char *text, const struct bl
 	char line[512];
 	struct ptr cur;
 	bool have = false;
-	for (const char *p = text; next_line(&p, line, sizeof line);) {
+	for (const char *p = text; lc_vgdb_next_line(&p, line, sizeof line);) {
 		unsigned long from, to, off, base;
 		bool start = false;
 		if (sscanf(line, "*0x%lx interior points at %lu bytes inside 0x%lx", &from, &off, &base) == 3)
@@ -486,13 +470,6 @@ unsigned lc_retain_search(lc_monitor_fn run, void *ctx, const struct lc_site *si
 	return s.calls;
 }
 
-static void append(char *buf, size_t len, const char *fmt, const char *a, long b)
-{
-	size_t used = strlen(buf);
-	if (used < len)
-		snprintf(buf + used, len - used, fmt, a, b);
-}
-
 static void link_text(const struct lc_link *l, char *buf, size_t len)
 {
 	char at[300], extra[120] = "";
@@ -502,29 +479,29 @@ static void link_text(const struct lc_link *l, char *buf, size_t len)
 		snprintf(at, sizeof at, "%s", l->at.fn[0] ? l->at.fn : "???");
 	if (l->offset)
 		snprintf(extra, sizeof extra, "+%ld, ", l->offset);
-	append(extra, sizeof extra, "%sx%ld", "", (long)l->count);
+	lc_appendf(extra, sizeof extra, "x%lu", l->count);
 	if (l->linked_at >= 0)
-		append(extra, sizeof extra, "%s, linked through +%ld", "", l->linked_at);
-	append(buf, len, "block at %s", at, 0);
-	append(buf, len, " (%s)", extra, 0);
+		lc_appendf(extra, sizeof extra, ", linked through +%ld", l->linked_at);
+	lc_appendf(buf, len, "block at %s", at);
+	lc_appendf(buf, len, " (%s)", extra);
 }
 
 void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 {
 	buf[0] = '\0';
 	if (r->kind == LC_ROOT_GLOBAL)
-		append(buf, len, "%s (data symbol)", r->root, 0);
+		lc_appendf(buf, len, "%s (data symbol)", r->root);
 	else if (r->kind == LC_ROOT_STACK)
-		append(buf, len, "%s", r->root, 0);
+		lc_appendf(buf, len, "%s", r->root);
 	else if (r->kind == LC_ROOT_CYCLE)
-		append(buf, len, "%s", "no root, a cycle:", 0);
+		lc_appendf(buf, len, "%s", "no root, a cycle:");
 	else
-		append(buf, len, "no root found (%s)", r->note[0] ? r->note : "?", 0);
+		lc_appendf(buf, len, "no root found (%s)", r->note[0] ? r->note : "?");
 	for (size_t i = 0; i < r->nchain; i++) {
-		append(buf, len, "%s", i == 0 && r->kind == LC_ROOT_CYCLE ? " " : " -> ", 0);
+		lc_appendf(buf, len, "%s", i == 0 && r->kind == LC_ROOT_CYCLE ? " " : " -> ");
 		link_text(&r->chain[i], buf + strlen(buf), len - strlen(buf));
 		if (r->kind == LC_ROOT_CYCLE && i + 1 == r->ncycle)
-			append(buf, len, " (back to %s)", r->chain[0].at.fn, 0);
+			lc_appendf(buf, len, " (back to %s)", r->chain[0].at.fn);
 	}
 }
 

@@ -167,39 +167,6 @@ int lc_close_reset(int fd)
 	return rc; /* -1: it closed with a FIN, not the reset the options asked for */
 }
 
-/* Counts lines of one /proc/net/tcp* file whose local port is `port` and whose state is
- * ESTABLISHED (01), SYN_RECV (03) or CLOSE_WAIT (08): sockets the server still has to close. */
-static int count_pending(const char *path, unsigned port)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	char line[512];
-	int n = 0;
-	if (!fgets(line, sizeof line, f)) /* header */
-		n = -1;
-	while (n >= 0 && fgets(line, sizeof line, f)) {
-		char local[64];
-		unsigned st;
-		if (sscanf(line, "%*s %63s %*s %x", local, &st) != 2)
-			continue;
-		char *colon = strrchr(local, ':');
-		if (colon && strtoul(colon + 1, NULL, 16) == port && (st == 0x01 || st == 0x03 || st == 0x08))
-			n++;
-	}
-	fclose(f);
-	return n;
-}
-
-int lc_server_pending(unsigned port)
-{
-	int v4 = count_pending("/proc/net/tcp", port);
-	int v6 = count_pending("/proc/net/tcp6", port);
-	if (v4 < 0)
-		return -1;
-	return v4 + (v6 > 0 ? v6 : 0);
-}
-
 int lc_count_fds(int pid)
 {
 	char path[64];
@@ -334,6 +301,15 @@ static int read_proc_tcp(struct tcp_entry *t, int cap)
 		fclose(f);
 	}
 	return n;
+}
+
+int lc_server_pending(unsigned port)
+{
+	static struct tcp_entry t[4096];
+	int n = read_proc_tcp(t, 4096), pending = 0;
+	for (int i = 0; i < n; i++) /* ESTABLISHED, SYN_RECV, CLOSE_WAIT */
+		pending += t[i].lport == port && (t[i].state == 0x01 || t[i].state == 0x03 || t[i].state == 0x08);
+	return n < 0 ? -1 : pending;
 }
 
 /* Is the inode listed in one of the other socket tables (udp, unix, netlink, raw)? Then it

@@ -82,15 +82,27 @@ int lc_script_add(struct lc_script *s, enum lc_step_kind kind, const char *data,
 	return 0;
 }
 
+enum keyword { K_SEND, K_EXPECT, K_QUIT, K_UNKNOWN };
+
+/* The keyword line starts with ("send", "expect", "quit"), its length in *len. */
+static enum keyword keyword_of(const char *line, size_t *len)
+{
+	static const char *const words[] = { [K_SEND] = "send", [K_EXPECT] = "expect", [K_QUIT] = "quit" };
+	for (enum keyword k = K_SEND; k < K_UNKNOWN; k++) {
+		*len = strlen(words[k]);
+		if (strncmp(line, words[k], *len) == 0 && (!line[*len] || isblank((unsigned char)line[*len])))
+			return k;
+	}
+	return K_UNKNOWN;
+}
+
 /* One line "keyword [TEXT]" into s. Returns 0, or -1 with a reason. */
 static int parse_line(const char *line, struct lc_script *s, const char **why)
 {
-	static const char *const words[] = { "send", "expect", "quit" };
 	char data[LC_STEP_MAX];
-	size_t k = 0, wl = 0;
-	while (k < 3 && !(strncmp(line, words[k], wl = strlen(words[k])) == 0 && (!line[wl] || isblank((unsigned char)line[wl]))))
-		k++;
-	if (k == 3) {
+	size_t wl = 0;
+	enum keyword k = keyword_of(line, &wl);
+	if (k == K_UNKNOWN) {
 		*why = "unknown step (send, expect, quit)";
 		return -1;
 	}
@@ -98,17 +110,17 @@ static int parse_line(const char *line, struct lc_script *s, const char **why)
 	long len = lc_unescape_bytes(text, data, sizeof data, why);
 	if (len < 0)
 		return -1;
-	if (k != 1 && len == 0) {
+	if (k != K_EXPECT && len == 0) {
 		*why = "nothing to send";
 		return -1;
 	}
-	if (k == 2) {
+	if (k == K_QUIT) {
 		s->quit.kind = LC_STEP_SEND;
 		s->quit.len = (size_t)len;
 		memcpy(s->quit.data, data, (size_t)len);
 		return 0;
 	}
-	if (lc_script_add(s, k == 0 ? LC_STEP_SEND : LC_STEP_EXPECT, data, (size_t)len) < 0) {
+	if (lc_script_add(s, k == K_SEND ? LC_STEP_SEND : LC_STEP_EXPECT, data, (size_t)len) < 0) {
 		*why = "more than 16 steps";
 		return -1;
 	}

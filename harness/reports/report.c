@@ -4,6 +4,8 @@
 
 #include "lc/leakcheck.h"
 #include "valgrind/vgxml.h"
+#include "reports/reports.h"
+#include "util/text.h"
 
 static const char *const verdict_names[] = { "clean", "leak", "error" };
 
@@ -66,22 +68,34 @@ static double nz(double v)
 	return v > -0.05 && v < 0.05 ? 0.0 : v;
 }
 
-static void rounds_text(const struct lc_round *r, size_t n, int what, char *buf, size_t cap)
+/* Which measure of a round a row shows. */
+enum measure { M_BLOCKS, M_BYTES, M_FDS, M_THREADS, M_OBJECTS };
+
+static long round_value(const struct lc_round *r, enum measure m)
 {
-	size_t len = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && len < cap - 24; i++) {
-		long v = what == 0 ? r[i].dblocks : what == 1 ? r[i].dbytes : what == 2 ? r[i].dfds :
-			 what == 3 ? r[i].dthreads : r[i].dobjects;
-		len += (size_t)snprintf(buf + len, cap - len, "%s%+ld", i ? " " : "", v);
+	switch (m) {
+	case M_BLOCKS: return r->dblocks;
+	case M_BYTES: return r->dbytes;
+	case M_FDS: return r->dfds;
+	case M_THREADS: return r->dthreads;
+	case M_OBJECTS: break;
 	}
+	return r->dobjects;
+}
+
+/* "+3 +3 +4": measure m of each round. */
+static void rounds_text(const struct lc_round *r, size_t n, enum measure m, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		lc_appendf(buf, cap, "%s%+ld", i ? " " : "", round_value(&r[i], m));
 }
 
 /* Natively: memory is anonymous memory (native.c), and there are no blocks or sites. */
 static void print_native_memory(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
 {
 	char what[320], bytes[240], title[64];
-	rounds_text(p->rounds, p->nrounds, 1, bytes, sizeof bytes);
+	rounds_text(p->rounds, p->nrounds, M_BYTES, bytes, sizeof bytes);
 	snprintf(title, sizeof title, multi ? "memory, anon (pid %d)" : "anonymous memory", p->pid);
 	snprintf(what, sizeof what, "%+.1f B per connection (rounds: %s B)", nz(p->bytes_per_cycle), bytes);
 	fprintf(f, "  %-24s %-52s %s\n", title, p->nrounds ? what : "not measured",
@@ -97,8 +111,8 @@ static void print_native_memory(FILE *f, const struct lc_report *rep, const stru
 			   "allocator noise, not a leak one can tell natively\n");
 }
 
-/* A row for threads, or for the server's counter (what: 3 or 4 in rounds_text). */
-static void print_count(FILE *f, const struct lc_proc_result *p, int what, const char *title, long base, bool leak)
+/* A row for threads, or for the server's counter. */
+static void print_count(FILE *f, const struct lc_proc_result *p, enum measure what, const char *title, long base, bool leak)
 {
 	char rounds[200], text[320];
 	rounds_text(p->rounds, p->nrounds, what, rounds, sizeof rounds);
@@ -110,8 +124,8 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 {
 	char what[320], blocks[200], bytes[240], title[64];
 	bool leak = p->retained || p->bytes_grew, grew_some = p->blocks_per_cycle > 0 || p->bytes_per_cycle >= 1;
-	rounds_text(p->rounds, p->nrounds, 0, blocks, sizeof blocks);
-	rounds_text(p->rounds, p->nrounds, 1, bytes, sizeof bytes);
+	rounds_text(p->rounds, p->nrounds, M_BLOCKS, blocks, sizeof blocks);
+	rounds_text(p->rounds, p->nrounds, M_BYTES, bytes, sizeof bytes);
 	snprintf(title, sizeof title, multi ? "retained (pid %d)" : "retained while running", p->pid);
 	snprintf(what, sizeof what, "%+.2f blocks, %+.1f B per connection (rounds: %s blocks)", nz(p->blocks_per_cycle),
 		 nz(p->bytes_per_cycle), blocks);
@@ -139,17 +153,17 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 {
 	char what[320], fds[200];
 	if (p->base_objects >= 0 && p->nrounds)
-		print_count(f, p, 4, "objects (--stats)", p->base_objects, p->objects_grew);
+		print_count(f, p, M_OBJECTS, "objects (--stats)", p->base_objects, p->objects_grew);
 	if (rep->engine == LC_ENGINE_NATIVE)
 		print_native_memory(f, rep, p, multi);
 	else
 		print_heap(f, rep, p, multi);
-	rounds_text(p->rounds, p->nrounds, 2, fds, sizeof fds);
+	rounds_text(p->rounds, p->nrounds, M_FDS, fds, sizeof fds);
 	snprintf(what, sizeof what, "%d at baseline, per round: %s", p->base_fds, fds);
 	fprintf(f, "  %-24s %-52s %s\n", "open fds", p->nrounds ? what : "not measured",
 		p->fds_leaked ? "LEAK" : p->nrounds ? "ok" : "-");
 	if (p->base_threads > 0)
-		print_count(f, p, 3, "threads", p->base_threads, p->threads_leaked);
+		print_count(f, p, M_THREADS, "threads", p->base_threads, p->threads_leaked);
 }
 
 static void print_running(FILE *f, const struct lc_report *rep)
@@ -211,7 +225,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 	alloc_fns = o->alloc_fns;
 	if (!quiet) {
 		fprintf(f, "leakcheck: %s  (%u cycles x %u rounds, warmup %u, close %s, concurrency %u)\n",
-			o->server_argv && o->server_argv[0] ? o->server_argv[0] : "?", o->cycles, o->rounds,
+			lc_server_name(o), o->cycles, o->rounds,
 			o->warmup, lc_close_name(o->close), o->concurrency);
 		if (rep->verdict != LC_ERROR || rep->nrounds || rep->have_exit) {
 			print_exit(f, rep);
@@ -224,6 +238,11 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 			fprintf(f, "  raw logs kept in %s\n", rep->workdir);
 	}
 	fprintf(f, "verdict: %s: %s (%.1fs)\n", lc_verdict_name(rep->verdict), rep->reason, rep->seconds);
+}
+
+const char *lc_server_name(const struct lc_options *o)
+{
+	return o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
 }
 
 void lc_json_str(FILE *f, const char *s)
@@ -374,7 +393,7 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	fputs(",\n  \"reason\": ", f);
 	lc_json_str(f, rep->reason);
 	fputs(",\n  \"server\": ", f);
-	lc_json_str(f, o->server_argv && o->server_argv[0] ? o->server_argv[0] : "");
+	lc_json_str(f, lc_server_name(o));
 	fprintf(f, ",\n  \"cycles\": %lu, \"rounds\": %u, \"cycles_per_round\": %u, \"warmup\": %u,"
 		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
 		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
@@ -393,7 +412,7 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 
 int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
-	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	const char *server = lc_server_name(o);
 	const char *base = strrchr(server, '/') ? strrchr(server, '/') + 1 : server;
 	FILE *f = fopen(path, "w");
 	unsigned n = 0;

@@ -10,6 +10,7 @@
 
 #include "lc/leakcheck.h"
 #include "valgrind/vgxml.h"
+#include "reports/reports.h"
 
 /* ---- checks: what both formats report ---- */
 
@@ -152,7 +153,7 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 {
 	static struct check c[MAX_CHECKS];
 	size_t n = build_checks(rep, o, c), failures = 0;
-	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	const char *server = lc_server_name(o);
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
@@ -201,7 +202,7 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 
 int lc_report_sarif(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
-	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	const char *server = lc_server_name(o);
 	static const char *const rules[][3] = {
 		{ "LC001", "RetainedWhileRunning", "Memory retained per connection while the server runs" },
 		{ "LC002", "LostAtExit", "Memory lost (definitely or indirectly) at exit" },
@@ -252,7 +253,7 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 
 void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o)
 {
-	const char *server = o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
+	const char *server = lc_server_name(o);
 	static struct check c[MAX_CHECKS];
 	size_t n = build_checks(rep, o, c);
 	if (rep->verdict == LC_ERROR) {

@@ -16,6 +16,7 @@
 
 #include "drive/net.h"
 #include "drive/proc.h"
+#include "util/text.h"
 
 /* The first process exited, cleanly, and a process of the server lives on, adopted by us: it
  * daemonized. Writes the reason into msg and returns true then. */
@@ -35,10 +36,10 @@ static void halted_note(struct lc_run_state *r, char *msg, size_t len)
 {
 	int pids[LC_MAX_PROCS];
 	char state;
-	size_t n = lc_engine_pids(&r->eng, pids, LC_MAX_PROCS), used = strlen(msg);
+	size_t n = lc_engine_pids(&r->eng, pids, LC_MAX_PROCS);
 	pid_t halted = lc_halted(pids, n, &state);
 	if (halted > 0)
-		snprintf(msg + used, len - used, " (pid %d is halted: state %c)", (int)halted, state);
+		lc_appendf(msg, len, " (pid %d is halted: state %c)", (int)halted, state);
 }
 
 /* A crashing server resets its sockets a moment before it can be reaped (valgrind still writes

@@ -9,6 +9,7 @@
 
 #include "drive/net.h"
 #include "drive/proc.h"
+#include "util/text.h"
 
 int lc_traffic_open(struct lc_run_state *r)
 {
@@ -28,7 +29,7 @@ int lc_traffic_open(struct lc_run_state *r)
 		snprintf(path, sizeof path, "%s/reply.bin", r->dir);
 		FILE *f = fopen(path, "w");
 		if (f && fwrite(got, 1, got_len, f) == got_len)
-			snprintf(why + strlen(why), sizeof why - strlen(why), " (kept in reply.bin)");
+			lc_appendf(why, sizeof why, " (kept in reply.bin)");
 		if (f)
 			fclose(f);
 	}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "drive/proc.h"
+#include "valgrind/vgdb.h"
 
 #define RESUME_GAP 0.005       /* seconds between a resume and the next interrupt */
 #define INTERRUPT_RESEND 0.1   /* seconds before an unanswered interrupt is sent again (doubling) */
@@ -111,16 +112,15 @@ static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline
 int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, double timeout,
 		  char *err, size_t errlen)
 {
-	char pfx[560], pidarg[32], reply[256], pass[400];
-	char *argv[] = { (char *)vgdb, "--max-invoke-ms=1", pfx, pidarg, NULL };
+	char reply[256], pass[400];
+	struct lc_vgdb_argv args;
+	char **argv = lc_vgdb_argv(&args, vgdb, prefix, (int)pid, NULL);
 	double deadline = lc_now() + timeout;
 	const char *why = NULL;
 	enum lc_rsp_kind kind;
 	memset(r, 0, sizeof *r);
 	r->target = pid;
 	r->stopped = true; /* gdbserver halts the target while a connection is set up */
-	snprintf(pfx, sizeof pfx, "--vgdb-prefix=%s", prefix);
-	snprintf(pidarg, sizeof pidarg, "--pid=%d", (int)pid);
 	snprintf(r->err_path, sizeof r->err_path, "%s-relay-%d.err", prefix, (int)pid);
 	r->vgdb = lc_spawn_piped(argv, &r->to, &r->from, r->err_path, err, errlen);
 	if (r->vgdb < 0)

@@ -17,9 +17,6 @@
 
 #include "drive/proc.h"
 
-static const char *const kind_text[LC_NKINDS] = {
-	"definitely lost", "indirectly lost", "possibly lost", "still reachable",
-};
 
 /* Reads "1,234" and returns 1234; advances *p. */
 static unsigned long read_num(const char **p)
@@ -54,7 +51,7 @@ static long read_delta(const char **p)
 static int kind_of(const char *s)
 {
 	for (int k = 0; k < LC_NKINDS; k++)
-		if (strncmp(s, kind_text[k], strlen(kind_text[k])) == 0)
+		if (strncmp(s, lc_kind_name((enum lc_kind)k), strlen(lc_kind_name((enum lc_kind)k))) == 0)
 			return k;
 	return -1;
 }
@@ -140,6 +137,22 @@ static void parse_summary_line(const char *p, struct lc_snapshot *snap)
 	}
 }
 
+bool lc_vgdb_next_line(const char **text, char *line, size_t cap)
+{
+	if (!*text || !**text)
+		return false;
+	size_t len = strcspn(*text, "\n");
+	const char *p = *text;
+	*text = p[len] ? p + len + 1 : p + len;
+	if (strncmp(p, "==", 2) == 0) {
+		const char *q = memchr(p + 2, '=', len - 2);
+		if (q && q[1] == '=' && q[2] == ' ')
+			len -= (size_t)(q + 3 - p), p = q + 3;
+	}
+	snprintf(line, cap, "%.*s", (int)(len < cap ? len : cap - 1), p);
+	return true;
+}
+
 /* Keeps the LC_MAX_SITES records with the largest growth, largest first. */
 static void keep_site(struct lc_snapshot *snap, const struct lc_site *s)
 {
@@ -163,16 +176,9 @@ static int walk(const char *text, struct lc_snapshot *snap, void (*fn)(const str
 	struct lc_site cur, next;
 	bool in_record = false, summary = false, in_summary = false;
 	int n = 0;
-	for (const char *next_line = text; next_line && *next_line;) {
-		char line[1024]; /* one line, so every search below stays inside it */
-		size_t len = strcspn(next_line, "\n");
-		snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), next_line);
-		next_line = next_line[len] ? next_line + len + 1 : NULL;
+	char line[1024]; /* one line, so every search below stays inside it */
+	for (const char *rest = text; lc_vgdb_next_line(&rest, line, sizeof line);) {
 		const char *p = line;
-		if (strncmp(p, "==", 2) == 0 && (p = strstr(p + 2, "== ")))
-			p += 3;
-		else
-			p = line;
 		while (*p == ' ')
 			p++;
 		if (strncmp(p, "LEAK SUMMARY:", 13) == 0) {
@@ -260,17 +266,31 @@ int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double t
 	return lc_vgdb_snapshot_with("vgdb", LC_SNAPSHOT_FULL, prefix, pid, out_path, timeout, snap, err, errlen);
 }
 
+char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd)
+{
+	size_t n = 0;
+	snprintf(a->prefix, sizeof a->prefix, "--vgdb-prefix=%s", prefix);
+	snprintf(a->pid, sizeof a->pid, "--pid=%d", pid);
+	a->argv[n++] = (char *)vgdb;
+	/* --max-invoke-ms=1: the server sleeps in poll(), so wake it with ptrace at once instead
+	 * of after vgdb's default 100 ms of waiting for it to poll by itself. */
+	a->argv[n++] = "--max-invoke-ms=1";
+	a->argv[n++] = a->prefix;
+	a->argv[n++] = a->pid;
+	if (cmd)
+		a->argv[n++] = (char *)cmd;
+	a->argv[n] = NULL;
+	return a->argv;
+}
+
 int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
 		    double timeout, char **text, char *err, size_t errlen)
 {
-	char pfx[512], pidarg[32], errpath[600], why[256];
+	char errpath[600], why[256];
 	int status;
-	snprintf(pfx, sizeof pfx, "--vgdb-prefix=%s", prefix);
-	snprintf(pidarg, sizeof pidarg, "--pid=%d", pid);
+	struct lc_vgdb_argv args;
+	char **argv = lc_vgdb_argv(&args, vgdb, prefix, pid, cmd);
 	snprintf(errpath, sizeof errpath, "%s.err", out_path);
-	/* --max-invoke-ms=1: the server sleeps in poll(), so wake it with ptrace at once instead
-	 * of after vgdb's default 100 ms of waiting for it to poll by itself. */
-	char *argv[] = { (char *)vgdb, "--max-invoke-ms=1", pfx, pidarg, (char *)cmd, NULL };
 	*text = NULL;
 	remove(out_path);
 	pid_t child = lc_spawn(argv, out_path, errpath, why, sizeof why);

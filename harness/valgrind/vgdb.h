@@ -4,9 +4,14 @@
 #ifndef LC_VGDB_H
 #define LC_VGDB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "valgrind/vgxml.h"
+
+/* The next line of *text into line (cap bytes), its "==PID== " prefix removed (valgrind puts
+ * one before every line of a monitor command's answer); false at the end. */
+bool lc_vgdb_next_line(const char **text, char *line, size_t cap);
 
 /* Parse vgdb's output text. Returns 0, or -1 with a reason when no LEAK SUMMARY is in it. */
 int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen);
@@ -32,6 +37,16 @@ int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double t
 /* The same with a given vgdb program (the one beside --valgrind) and monitor command. */
 int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
 			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen);
+
+/* vgdb's command line for process pid of a valgrind started with --vgdb-prefix=prefix: with
+ * cmd, one monitor command; without (NULL), a relay speaking the gdb protocol on its stdin
+ * and stdout. The one builder of vgdb's argv; its strings live in *a. */
+struct lc_vgdb_argv {
+	char prefix[600];
+	char pid[32];
+	char *argv[8];
+};
+char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd);
 
 /* Run one monitor command with one vgdb: *text gets its output, maybe empty (malloc'd; the caller frees
  * it), also written to out_path. Returns 0, or -1 with a reason. */

@@ -203,8 +203,6 @@ void lc_judge(struct lc_report *rep);                      /* sets verdict and r
 /* Output (report.c). */
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet);
 int lc_report_json(const char *path, const struct lc_report *rep, const struct lc_options *o);
-/* s as a JSON string, quotes included (report.c; the SARIF writer uses it too). */
-void lc_json_str(FILE *f, const char *s);
 /* For CI systems (report_ci.c): JUnit XML, one testcase per check (lost at exit, retention,
  * each growing site, fds); SARIF 2.1.0, one result per growing site or loss at exit at its
  * allocation site's file:line; GitHub Actions "::error file=...,line=...::" lines. */
