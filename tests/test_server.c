@@ -238,8 +238,8 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 
 /* A server that is gone, its vgdb FIFOs left behind (valgrind killed: a zombie not yet
  * reaped): vgdb would wait for it for ever, so a vgdb command and a relay end at once with
- * "the server exited", not at their timeout (seen: a daemonizing server's first process held
- * a 30 s --timeout to its end). */
+ * "the server exited", not at their timeout (a daemonizing server's first process, a
+ * zombie, would hold a 30 s --timeout to its end). */
 Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 {
 #ifdef LC_SANITIZE

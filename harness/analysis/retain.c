@@ -1,6 +1,6 @@
-/* The retainer search: see include/lc/retain.h.
+/* The retainer search: see retain.h.
  *
- * The texts come from valgrind 3.19 (FIELD-NOTES), every line after a "==PID== " prefix but
+ * The texts come from valgrind 3.19 (valgrind/FACTS.md), every line after a "==PID== " prefix but
  * the descriptions, which start with a space:
  *   block_list:     "0x4A45990[80]" per block ("  0x..[..] indirect loss record N" lines
  *                   under a definite block are another record's, and skipped)
@@ -344,8 +344,8 @@ static void cycle(struct search *s, struct group *g, int holder)
 	while (j < s->npath && s->path[j] != holder)
 		j++;
 	/* Only memory nothing reaches can be held by a cycle alone. A reachable site that leads
-	 * back to itself (or to one site) was followed through a stale or coincidental word
-	 * (seen in redis: a libcrypto block "holding" a listpack): its root was not found. */
+	 * back to itself (or to one site) was followed through a stale or coincidental word (a
+	 * library's block that happens to hold the value of a pointer): its root was not found. */
 	if ((s->kind != LC_DEFINITE && s->kind != LC_INDIRECT) || s->npath - j < 2) {
 		g->res.kind = LC_ROOT_UNKNOWN;
 		g->res.nchain = 0;

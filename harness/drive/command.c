@@ -1,4 +1,4 @@
-/* The server's command line and config file: see include/lc/command.h. */
+/* The server's command line and config file: see command.h. */
 #include "drive/command.h"
 
 #include <errno.h>

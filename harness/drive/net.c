@@ -1,4 +1,4 @@
-/* Loopback client helpers: see include/lc/net.h. */
+/* Loopback client helpers: see net.h. */
 #define _GNU_SOURCE
 #include "drive/net.h"
 

@@ -1,4 +1,4 @@
-/* Child processes with deadlines: see include/lc/proc.h. */
+/* Child processes with deadlines: see proc.h. */
 #define _GNU_SOURCE
 #include "drive/proc.h"
 

@@ -1,4 +1,4 @@
-/* The wait for a round's connections to be closed: see include/lc/quiesce.h.
+/* The wait for a round's connections to be closed: see quiesce.h.
  *
  * Once the server's idle sockets are known, and every connection got a reply (so the server
  * accepted it: none waits in its accept queue), the connections it has yet to close are the

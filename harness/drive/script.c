@@ -1,4 +1,4 @@
-/* Protocol scripts: see include/lc/script.h. */
+/* Protocol scripts: see script.h. */
 #define _GNU_SOURCE
 #include "drive/script.h"
 

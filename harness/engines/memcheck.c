@@ -93,7 +93,7 @@ static char **mc_argv(struct lc_engine *e, char *const server[])
 	static const char *const fixed[] = {
 		"--tool=memcheck", "--leak-check=full", "--show-leak-kinds=all",
 		"--errors-for-leak-kinds=definite,indirect", "--xml=yes", "--vgdb=yes", "--vgdb-poll=50",
-		/* children: forked workers get FIFOs of their own only when traced (FIELD-NOTES), and
+		/* children: forked workers get FIFOs of their own only when traced (valgrind/FACTS.md), and
 		 * a launcher's exec is followed; a forked child's own exit report stays silent. */
 		"--trace-children=yes", "--child-silent-after-fork=yes", NULL,
 	};

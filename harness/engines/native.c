@@ -31,8 +31,8 @@ static long field_kb(const char *text, const char *name)
 /* Anonymous memory: heap, stacks, anonymous mappings, where a leak grows; not file pages
  * (library code touched late moves RSS and USS alike), and swapped-out anonymous pages count.
  * Not USS either: a forked child shares its parent's heap copy-on-write, so while the probe's
- * child lives (a child per connection) the parent's leaked pages are not private (seen here:
- * a parent leaking 96 B per connection showed +0 USS in every round). */
+ * child lives (a child per connection) the parent's leaked pages are not private: a parent
+ * leaking 96 B per connection shows +0 USS in every round (tests/shapes forkper --leak). */
 static long anon(int pid)
 {
 	char path[64], text[2048];

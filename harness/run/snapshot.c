@@ -40,9 +40,9 @@ static int read_counter(struct lc_run_state *r)
  * cur keeps its loss records; its totals become the settled ones. Only a snapshot that grew
  * needs it: waiting can only shrink a heap, and a round that did not grow already makes the
  * verdict clean. It does not stop once the growth is gone: a snapshot taken while frees still
- * come in would understate the next round (seen here: rounds -103 -100 +50 on a leaking
- * server whose warmup left frees pending). The baseline is not settled (that would cost
- * every clean verdict --settle seconds): see extra_rounds(). */
+ * come in would understate the next round (a leaking server whose warmup left frees pending
+ * gives rounds like -103 -100 +50). The baseline is not settled (that would cost
+ * every clean verdict --settle seconds): see lc_extra_rounds(). */
 static int settle(struct lc_run_state *r, size_t i, struct lc_snapshot *cur)
 {
 	struct lc_snapshot *s = &r->snaps[2 * LC_MAX_PROCS];

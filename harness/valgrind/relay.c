@@ -1,6 +1,6 @@
-/* The persistent vgdb relay: see include/lc/relay.h.
+/* The persistent vgdb relay: see relay.h.
  *
- * Measured here (FIELD-NOTES): with no command, vgdb relays between its stdin/stdout and
+ * With no command (FACTS.md), vgdb relays between its stdin/stdout and
  * valgrind's gdbserver. On connect the target is halted; "QStartNoAckMode" saves the acks,
  * "QPassSignals" lets every signal through (otherwise a SIGTERM halts the server and reports
  * "T0f" to us), "c" resumes, a 0x03 byte halts it again ("T05"), "qRcmd,<hex>" runs a monitor
@@ -148,12 +148,12 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 	if (r->stopped)
 		return 0;
 	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
-	 * it is lost in its buffer, and the interrupt is never answered (seen here). */
+	 * it is lost in its buffer, and the interrupt is never answered (FACTS.md). */
 	double since = lc_now() - r->resumed_at;
 	if (since < RESUME_GAP)
 		lc_sleep_ms((int)((RESUME_GAP - since) * 1000) + 1);
-	/* The gap is not enough when the server is not scheduled in time (a loaded machine: seen
-	 * as "no answer in time" with four suites on two cores), so an unanswered 0x03 is sent
+	/* The gap is not enough when the server is not scheduled in time (a loaded machine), so
+	 * an unanswered 0x03 is sent
 	 * again: a halted gdbserver discards bytes before a packet's '$', so a spare one is
 	 * harmless, and a new byte wakes a gdbserver that holds the lost one in its buffer. */
 	double deadline = lc_now() + timeout;

@@ -1,4 +1,4 @@
-/* gdb remote serial protocol: see include/lc/rsp.h. The format is gdb's "Remote Protocol"
+/* gdb remote serial protocol: see rsp.h. The format is gdb's "Remote Protocol"
  * appendix: packets "$data#cs", '}' escapes the next byte XOR 0x20, "X*n" repeats X n-29 more
  * times (valgrind's gdbserver compresses stop replies this way: "0*\"" is eight zeros). */
 #include "valgrind/rsp.h"

@@ -1,4 +1,4 @@
-/* vgdb monitor leak checks: see include/lc/vgdb.h.
+/* vgdb monitor leak checks: see vgdb.h.
  *
  * The text comes from valgrind 3.19's leak checker; every line starts with "==PID== ". A loss
  * record reads "160 (+80) bytes in 10 (+5) blocks are still reachable in loss record 1 of 5"
@@ -298,8 +298,9 @@ int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int p
 		snprintf(err, errlen, "vgdb: %s", why);
 		return -1;
 	}
-	/* In slices: a server that exits meanwhile never answers, and vgdb keeps trying (seen: a
-	 * daemonizing server's first process, a zombie, held a 30 s --timeout to its end). */
+	/* In slices: a server that exits meanwhile never answers, and vgdb keeps trying for ever
+	 * (FACTS.md): a daemonizing server's first process, a zombie, would hold the whole
+	 * --timeout. */
 	double deadline = lc_now() + timeout;
 	for (;;) {
 		if (lc_wait(child, 0.1, &status) == 0)

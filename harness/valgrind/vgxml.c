@@ -1,4 +1,4 @@
-/* Reader for valgrind memcheck's XML report, on expat: see include/lc/vgxml.h.
+/* Reader for valgrind memcheck's XML report, on expat: see vgxml.h.
  *
  * Checked against valgrind 3.19 on Debian 12 (the reports in tests/fixtures/ are real output):
  * - A Leak_DefinitelyLost record's <leakedbytes> is its direct bytes plus the indirect bytes
