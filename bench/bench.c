@@ -289,7 +289,7 @@ static double snapshot_cost(struct server *s, double *relay_cost)
 		}
 	}
 	double per_command = (lc_now() - t0 - lost) / 3;
-	if (lc_relay_open(&r, "vgdb", prefix, s->pid, 60, err, sizeof err) < 0)
+	if (lc_relay_open(&r, "vgdb", prefix, s->pid, NULL, 60, err, sizeof err) < 0)
 		die(err);
 	lc_sleep_ms(20);
 	t0 = lc_now();

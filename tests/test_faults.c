@@ -21,6 +21,7 @@
 
 #include "lc/leakcheck.h"
 #include "drive/proc.h"
+#include "drive/watchdog.h"
 #include "support.h"
 
 /* A run that must time out waits T (--timeout; --ready-timeout too when the fault is in the
@@ -544,4 +545,87 @@ Test(faults, two_runs_at_once_do_not_collide)
 	}
 	cr_assert_eq(most, 2, "saw at most %d leakcheck-* temp dirs in %s at once, want 2", most, tmpdir);
 	assert_no_trace("two runs");
+}
+
+/* ---- the harness killed: nothing of its run may outlive it ---- */
+
+/* leakcheck killed with SIGKILL at random moments (start-up, warmup, rounds, snapshots, exit),
+ * four runs at a time: 2 s later no process of any run is left (prefork: a parent and a
+ * worker under valgrind; the worker has no PR_SET_PDEATHSIG of its own), nor a work dir. The
+ * moments come from a seed printed on failure. */
+Test(faults, killed_harness_leaves_nothing, .timeout = 120)
+{
+	unsigned seed = (unsigned)getpid();
+	srand(seed);
+	for (int batch = 0; batch < 5; batch++) {
+		pid_t pid[4];
+		double at[4], t0 = lc_now();
+		char tags[4][64], why[256];
+		for (int i = 0; i < 4; i++) {
+			snprintf(tags[i], sizeof tags[i], "lckilled-%u-%d-%d", seed, batch, i);
+			char *argv[] = { strdup(built("harness/leakcheck")), "-q", "--", strdup(built("tests/shapes")),
+					 "prefork", "--tag", tags[i], NULL };
+			pid[i] = lc_spawn(argv, NULL, NULL, why, sizeof why);
+			cr_assert_gt(pid[i], 0, "%s", why);
+			at[i] = 0.05 + 3.0 * rand() / RAND_MAX;
+			free(argv[0]);
+			free(argv[3]);
+		}
+		for (int done = 0; done < 4;) {
+			lc_sleep_ms(10);
+			for (int i = 0; i < 4; i++)
+				if (pid[i] > 0 && lc_now() - t0 >= at[i]) {
+					kill(pid[i], SIGKILL);
+					lc_wait(pid[i], 5, NULL);
+					pid[i] = -1;
+					done++;
+				}
+		}
+		lc_sleep_ms(2000);
+		for (int i = 0; i < 4; i++)
+			cr_assert_eq(count_procs(tags[i], NULL), 0, "seed %u: a process of a run killed after %.2fs is "
+				     "left 2 s later (%s)", seed, at[i], tags[i]);
+		cr_assert_eq(count_workdirs(), 0, "seed %u: a killed run's work dir is left in %s", seed, tmpdir);
+	}
+}
+
+/* A work dir whose owner is gone (a run killed together with its watchdog) is removed by the
+ * next run, FIFOs and all; one whose owner still runs, or that has no owner, is left alone. */
+Test(faults, next_run_sweeps_dead_runs_work_dirs)
+{
+	char dead[128], reused[128], live[128], bare[128], path[200];
+	snprintf(dead, sizeof dead, "%s/leakcheck-deadrun", tmpdir);
+	snprintf(reused, sizeof reused, "%s/leakcheck-reusedpid", tmpdir);
+	snprintf(live, sizeof live, "%s/leakcheck-liverun", tmpdir);
+	snprintf(bare, sizeof bare, "%s/leakcheck-noowner", tmpdir);
+	const char *dirs[] = { dead, reused, live, bare };
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(mkdir(dirs[i], 0700), 0);
+	snprintf(path, sizeof path, "%s/owner", dead);
+	FILE *f = fopen(path, "w");
+	fprintf(f, "%d 1\n", 999999); /* no such process */
+	fclose(f);
+	snprintf(path, sizeof path, "%s/vgdb-from-vgdb-to-1-by-x-on-y", dead); /* a killed valgrind's FIFO */
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof path, "%s/owner", reused);
+	f = fopen(path, "w");
+	fprintf(f, "%d 0\n", (int)getpid()); /* alive, but another start time: the pid was reused */
+	fclose(f);
+	lc_workdir_claim(live); /* us */
+	struct lc_options o;
+	struct lc_report *rep = lc_report_new();
+	char *argv[] = { strdup(built("tests/misbehave")), "echo", NULL };
+	lc_options_init_native(&o);
+	o.server_argv = argv;
+	o.cycles = 20;
+	lc_run(&o, rep);
+	cr_expect_eq(rep->verdict, LC_CLEAN, "%s", rep->reason);
+	cr_expect_neq(access(dead, F_OK), 0, "the dead run's work dir is still there");
+	cr_expect_neq(access(reused, F_OK), 0, "a reused pid (another start time) is a dead run too");
+	cr_expect_eq(access(live, F_OK), 0, "a live run's work dir was removed");
+	cr_expect_eq(access(bare, F_OK), 0, "a work dir without an owner was removed");
+	lc_remove_tree(live);
+	lc_remove_tree(bare);
+	lc_report_delete(rep);
+	free(argv[0]);
 }

@@ -315,6 +315,33 @@ Test(extra, nothing_to_add)
 	cr_expect_eq(extra(0, 0, 0, 0, 50, 99), 0, "bytes under the floor (100 per round) are no growth");
 }
 
+/* Warm-up or a slow leak (a few blocks a round): more rounds until one stays flat or the rate
+ * holds. The rounds are blocks; bytes follow at 16 B a block, under the floor of 200. */
+static bool warming(const long *blocks, size_t total)
+{
+	struct lc_round r[16];
+	for (size_t i = 0; i < total; i++)
+		r[i] = (struct lc_round){ .dblocks = blocks[i], .dbytes = 16 * blocks[i] };
+	return lc_warming(r, total, 3, 200, 200);
+}
+
+Test(warm_up, small_growth_is_measured_more)
+{
+	cr_expect(warming((long[]){ 4, 2, 1 }, 3), "memcached's evmap: +4 +2 +1");
+	cr_expect(warming((long[]){ 7, 1, 2 }, 3), "+7 +1 +2: the rate fell");
+	cr_expect(warming((long[]){ 2, 2, 2 }, 3), "a slow leak and a slow warm-up look alike in 3 rounds");
+	cr_expect(warming((long[]){ 7, 1, 2, 1, 1 }, 5), "2 more rounds: still growing, the rate not held yet");
+}
+
+Test(warm_up, decided)
+{
+	cr_expect_not(warming((long[]){ 7, 1, 2, 1, 0 }, 5), "a round stayed flat: warm-up");
+	cr_expect_not(warming((long[]){ 2, 2, 2, 2, 2, 2 }, 6), "3 more rounds at the same rate: a leak");
+	cr_expect_not(warming((long[]){ 3, 1, 2, 2, 3, 2 }, 6), "the rate held (7 then 7)");
+	cr_expect_not(warming((long[]){ 60, 55, 50 }, 3), "a block for every four connections: not a few");
+	cr_expect_not(warming((long[]){ 0, 2, 1 }, 3), "not every round grew: judged as it is");
+}
+
 /* ---- the native engine: memory in pages, a floor from noise, rounds that must agree ---- */
 
 static void native_rounds(long b1, long b2, long b3)

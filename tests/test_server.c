@@ -218,7 +218,7 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 	char dir[] = "/tmp/lc-relay-XXXXXX", prefix[64], err[256];
 	pid_t pid = serve_with_vgdb(dir, prefix, sizeof prefix);
 	struct lc_relay r;
-	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, 10, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, NULL, 10, err, sizeof err), 0, "%s", err);
 	unsigned failed = 0, rounds = 10;
 	double worst = 0;
 	for (unsigned i = 0; i < rounds && !failed; i++) {
@@ -254,7 +254,7 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 	cr_assert(lc_gone(pid), "the killed server is still running");
 	char *text = NULL;
 	double t0 = lc_now();
-	int rc = lc_vgdb_command("vgdb", "leak_check summary", prefix, pid, out, 20, &text, err, sizeof err);
+	int rc = lc_vgdb_command("vgdb", "leak_check summary", prefix, pid, out, 20, NULL, &text, err, sizeof err);
 	double took = lc_now() - t0;
 	free(text);
 	cr_expect_eq(rc, -1, "vgdb answered for a dead server");
@@ -262,7 +262,7 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 	cr_expect_lt(took, 3, "the vgdb command to a dead server took %.1fs (its timeout: 20 s)", took);
 	struct lc_relay r;
 	t0 = lc_now();
-	rc = lc_relay_open(&r, "vgdb", prefix, pid, 20, err, sizeof err);
+	rc = lc_relay_open(&r, "vgdb", prefix, pid, NULL, 20, err, sizeof err);
 	took = lc_now() - t0;
 	if (rc == 0)
 		lc_relay_close(&r);

@@ -109,6 +109,50 @@ unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes
 	return (unsigned)need;
 }
 
+static long sum(const long *d, size_t n)
+{
+	long t = 0;
+	for (size_t i = 0; i < n; i++)
+		t += d[i];
+	return t;
+}
+
+/* d[0..total): the first n rounds, then the rounds measured more. Undecided while the last n
+ * all grew by floor and the rounds measured more (n of them at least) have not kept the rate
+ * of the first n. */
+static bool undecided(const long *d, size_t total, size_t n, long floor)
+{
+	size_t more = total - n;
+	if (!lc_grows_every_round_by(d + more, n, floor))
+		return false; /* a round stayed flat */
+	if (more >= n && sum(d + n, more) * (long)n >= sum(d, n) * (long)more)
+		return false; /* the rate held */
+	return true;
+}
+
+bool lc_warming(const struct lc_round *r, size_t total, size_t n, unsigned per_round, unsigned long bytes_floor)
+{
+	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS], most = 0;
+	if (n == 0 || total < n || total > LC_MAX_ROUNDS)
+		return false;
+	for (size_t i = 0; i < total; i++) {
+		blocks[i] = r[i].dblocks;
+		bytes[i] = r[i].dbytes;
+		most = blocks[i] > most ? blocks[i] : most;
+	}
+	if (most * 4 >= (long)per_round) /* a block for every four connections or more */
+		return false;
+	return undecided(blocks, total, n, 1) || undecided(bytes, total, n, (long)bytes_floor);
+}
+
+bool lc_proc_warming(const struct lc_proc_result *p, const struct lc_report *rep, size_t n)
+{
+	/* memory in pages has no blocks to count, and its rounds must agree anyway (lc_steady) */
+	if (rep->engine == LC_ENGINE_NATIVE)
+		return false;
+	return lc_warming(p->rounds, p->nrounds, n, rep->per_round, lc_bytes_floor(rep));
+}
+
 void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep)
 {
 	judge_rounds(p, rep->per_round, lc_bytes_floor(rep), rep->engine == LC_ENGINE_NATIVE);

@@ -229,6 +229,18 @@ static void mc_gone(struct lc_engine *e, size_t i)
 	}
 }
 
+/* How vgdb may wake process i when it sleeps in a system call: with ptrace (vgdb's invoker)
+ * only when it has one thread; a multi-threaded process is woken by the run instead (a
+ * connection to the server), never ptraced (valgrind/FACTS.md: the invoker corrupts the result
+ * of a blocked call there). */
+static struct lc_nudge nudge_for(const struct lc_engine *e, size_t i)
+{
+	struct lc_nudge n = { NULL, NULL };
+	if (e->wake && lc_count_threads(e->procs[i].pid) > 1)
+		n = (struct lc_nudge){ e->wake, e->wake_arg };
+	return n;
+}
+
 /* A child forked while its parent had a relay attached inherits the parent's gdbserver
  * connection and answers nobody (vgdb: "no ack mode: unexpected buflen"): such a process, or
  * one that exits meanwhile, is unreachable; only the root's failure means the relay itself
@@ -242,7 +254,8 @@ static void open_relay(struct lc_engine *e, size_t i)
 	double t = root || e->timeout < 2 ? e->timeout : 2;
 	if (m->no_relay)
 		return;
-	if (lc_relay_open(&m->relay[i], m->vgdb, m->prefix, p->pid, t, err, sizeof err) == 0) {
+	struct lc_nudge nudge = nudge_for(e, i);
+	if (lc_relay_open(&m->relay[i], m->vgdb, m->prefix, p->pid, &nudge, t, err, sizeof err) == 0) {
 		m->has_relay[i] = true;
 		return;
 	}
@@ -291,8 +304,10 @@ static int mc_command(struct lc_engine *e, size_t i, const char *cmd, char **tex
 			 p->why[0] ? p->why : m->relay_note);
 		return -1;
 	}
-	if (!m->has_relay[i])
-		return lc_vgdb_command(m->vgdb, cmd, m->prefix, p->pid, m->out, e->timeout, text, err, errlen);
+	if (!m->has_relay[i]) {
+		struct lc_nudge nudge = nudge_for(e, i);
+		return lc_vgdb_command(m->vgdb, cmd, m->prefix, p->pid, m->out, e->timeout, &nudge, text, err, errlen);
+	}
 	if (lc_relay_interrupt(&m->relay[i], e->timeout, err, errlen) < 0 ||
 	    lc_relay_monitor(&m->relay[i], cmd, text, e->timeout, err, errlen) < 0)
 		return -1;
@@ -310,6 +325,8 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 {
 	struct memcheck *m = e->state;
 	char *text = NULL, why[256];
+	/* fds first: a wake connection opened for this very command is not the server's own */
+	int fds = lc_count_fds(e->procs[i].pid);
 	int rc = mc_command(e, i, full ? LC_SNAPSHOT_FULL : LC_SNAPSHOT_SUMMARY, &text, err, errlen);
 	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
 		char errpath[700], last[200] = "";
@@ -325,7 +342,7 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 	}
 	free(text);
 	if (rc == 0) {
-		snap->fds = lc_count_fds(e->procs[i].pid);
+		snap->fds = fds;
 		snap->threads = lc_count_threads(e->procs[i].pid);
 		snap->objects = -1;
 	}

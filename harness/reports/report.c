@@ -207,6 +207,10 @@ static void print_running(FILE *f, const struct lc_report *rep)
 		fprintf(f, "  extra rounds: %u (the first rounds did not grow and the last did, as when frees are "
 			   "pending at the unsettled baseline): the last %zu rounds are judged\n", rep->extra_rounds,
 			rep->nrounds);
+	if (rep->decay_rounds)
+		fprintf(f, "  warm-up?: a few blocks a round, so %u more round%s measured until one stayed flat "
+			   "(warm-up) or the rate held (a leak): the last %zu rounds are judged\n", rep->decay_rounds,
+			rep->decay_rounds > 1 ? "s were" : " was", rep->nrounds);
 	if (rep->retain_calls)
 		fprintf(f, "  holders: found with %u monitor commands, %.2fs\n", rep->retain_calls, rep->retain_seconds);
 	if (rep->pending_left > 0)
@@ -214,6 +218,9 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			rep->pending_left, rep->pending_left > 1 ? "s" : "");
 	if (rep->snapshots[0] && strcmp(rep->snapshots, "vgdb relay") != 0)
 		fprintf(f, "  snapshots: %s\n", rep->snapshots);
+	if (rep->wakes)
+		fprintf(f, "  snapshots: %u connection%s opened only to wake the server (multi-threaded: never "
+			   "interrupted with ptrace), each one of the next round's\n", rep->wakes, rep->wakes > 1 ? "s" : "");
 	if (rep->engine == LC_ENGINE_NATIVE && rep->per_round)
 		fprintf(f, "  detection limit: %.1f B per connection (%lu B per round over %u connections; idle "
 			   "noise %lu B): less growth is invisible natively, memcheck sees one block\n",
@@ -354,13 +361,14 @@ static void json_running(FILE *f, const struct lc_report *rep)
 	}
 	fprintf(f, "], \"bytes_grew\": %s, \"threads_leaked\": %s, \"objects_grew\": %s, \"objects_per_cycle\": %.4f, "
 		   "\"bytes_floor_per_round\": %lu, \"settle\": {\"resampled\": %u, \"seconds\": %.3f, \"unsettled\": %u,"
-		   " \"extra_rounds\": %u},"
+		   " \"extra_rounds\": %u, \"decay_rounds\": %u},"
 		   " \"pending_sockets_left\": %d, \"snapshots\": ",
 		rep->bytes_grew ? "true" : "false", rep->threads_leaked ? "true" : "false",
 		rep->objects_grew ? "true" : "false", rep->objects_per_cycle, lc_bytes_floor(rep), rep->settle_waits, rep->settle_seconds, rep->unsettled,
-		rep->extra_rounds,
+		rep->extra_rounds, rep->decay_rounds,
 		rep->pending_left);
 	lc_json_str(f, rep->snapshots);
+	fprintf(f, ", \"wake_connections\": %u", rep->wakes);
 	fputs(", \"processes\": [", f);
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		const struct lc_proc_result *p = &rep->procs[i];

@@ -110,6 +110,18 @@ static unsigned extra_rounds(const struct lc_run_state *r)
 	return need;
 }
 
+/* Whether a process that will be judged grows by so little that more rounds must tell warm-up
+ * from a leak (judge.c's lc_warming); k rounds were measured more so far. */
+static bool warming(const struct lc_run_state *r, unsigned k)
+{
+	for (size_t i = 0; i < r->rep->nprocs; i++) {
+		const struct lc_proc_result *p = &r->rep->procs[i];
+		if (r->first[i] == 0 && p->nrounds == r->o->rounds + k && lc_proc_warming(p, r->rep, r->o->rounds))
+			return true;
+	}
+	return false;
+}
+
 /* The first k rounds left out: the last R are the ones judged. */
 static void drop_first_rounds(struct lc_run_state *r, unsigned k)
 {
@@ -120,6 +132,20 @@ static void drop_first_rounds(struct lc_run_state *r, unsigned k)
 		memmove(p->rounds, p->rounds + k, (p->nrounds - k) * sizeof *p->rounds);
 		p->nrounds -= k;
 	}
+}
+
+/* One round: exactly --cycles connections closed, the probe and the wake connections of the
+ * last snapshot first, then new ones; snapshot idx after them. */
+static int measure_round(struct lc_run_state *r, const char *phase, unsigned idx)
+{
+	int closed = lc_traffic_close_probe(r);
+	unsigned n = r->o->cycles;
+	if (closed < 0)
+		return -1;
+	n = n > (unsigned)closed ? n - (unsigned)closed : 0;
+	if (lc_traffic_drive(r, n, phase) < 0)
+		return -1;
+	return lc_snapshot_take(r, idx);
 }
 
 static int measure(struct lc_run_state *r)
@@ -140,17 +166,25 @@ static int measure(struct lc_run_state *r)
 	for (unsigned i = 0; i < o->rounds; i++) {
 		char phase[32];
 		snprintf(phase, sizeof phase, "round %u/%u", i + 1, o->rounds);
-		if (lc_traffic_close_probe(r) < 0 || lc_traffic_drive(r, o->cycles - 1, phase) < 0 || lc_snapshot_take(r, i + 1) < 0)
+		if (measure_round(r, phase, i + 1) < 0)
 			goto out;
 	}
 	unsigned extra = extra_rounds(r);
 	if (o->rounds + extra > LC_MAX_ROUNDS)
 		extra = 0;
 	for (unsigned i = 0; i < extra; i++)
-		if (lc_traffic_close_probe(r) < 0 || lc_traffic_drive(r, o->cycles - 1, "extra round") < 0 || lc_snapshot_take(r, o->rounds + 1 + i) < 0)
+		if (measure_round(r, "extra round", o->rounds + 1 + i) < 0)
 			goto out;
 	r->rep->extra_rounds = extra;
 	drop_first_rounds(r, extra);
+	unsigned next = o->rounds + 1 + extra, k = 0;
+	while (k < LC_MAX_DECAY_ROUNDS && o->rounds + k < LC_MAX_ROUNDS && warming(r, k)) {
+		if (measure_round(r, "warm-up round", next++) < 0)
+			goto out;
+		k++;
+	}
+	r->rep->decay_rounds = k;
+	drop_first_rounds(r, k);
 	for (size_t i = 0; i < r->rep->nprocs; i++)
 		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
 	if (check_served(r) < 0)
@@ -160,7 +194,7 @@ static int measure(struct lc_run_state *r)
 	/* The SIGTERM only once the server has closed the probe too: a server that abandons its open
 	 * connections at exit would have the probe's reported as lost at exit (tests/shapes
 	 * --linger: 1096 B "lost" without this wait). */
-	rc = lc_traffic_close_probe(r);
+	rc = lc_traffic_close_probe(r) < 0 ? -1 : 0;
 	if (rc == 0)
 		lc_snapshot_wait_closed(r);
 out:
@@ -223,6 +257,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	r.o = o;
 	r.rep = rep;
 	r.pid = r.probe = r.acceptor = -1;
+	r.dog = (struct lc_watchdog){ -1, -1 };
 	r.t0 = t0;
 	lc_quiesce_init(&r.quiet);
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
@@ -232,6 +267,8 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	if (check_options(&r) < 0 || lc_traffic_script(&r) < 0 || lc_workdir_make(&r) < 0)
 		goto out;
 	snprintf(r.cmd.dir, sizeof r.cmd.dir, "%s", r.dir);
+	r.eng.wake = lc_traffic_wake; /* before open: lc_engine_open keeps them */
+	r.eng.wake_arg = &r;
 	if (lc_engine_open(&r.eng, o, r.dir, r.err, sizeof r.err) < 0 ||
 	    lc_command_read_config(&r.cmd, o->config, r.err, sizeof r.err) < 0)
 		lc_run_fail(&r, "%s", r.err);
@@ -240,10 +277,13 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	lc_command_free(&r.cmd);
 	r.eng.ops->describe(&r.eng, rep->snapshots, sizeof rep->snapshots);
 	lc_engine_close(&r.eng);
+	for (unsigned i = 0; i < r.nwakes; i++) /* what an error left open */
+		close(r.wakes[i]);
 	if (r.probe >= 0)
 		close(r.probe);
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */
 		lc_stop(r.pid, 1);
+	lc_watchdog_stop(&r.dog);
 	lc_reap_new_children(before, nbefore); /* a daemonized server's processes, orphans of a vgdb */
 	if (lc_cancelled())
 		lc_run_fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");

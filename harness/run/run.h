@@ -9,13 +9,16 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "drive/quiesce.h"
-#include "engines/engine.h"
 #include "drive/command.h"
-#include "lc/leakcheck.h"
+#include "drive/quiesce.h"
 #include "drive/script.h"
+#include "drive/watchdog.h"
+#include "engines/engine.h"
+#include "lc/leakcheck.h"
 
 enum lc_run_path { LC_PATH_OUT, LC_PATH_ERR, LC_NPATHS }; /* the server's stdout and stderr */
+
+#define LC_MAX_WAKES 16           /* wake connections held open at once (each snapshot needs one or two) */
 
 struct lc_run_state {
 	const struct lc_options *o;   /* borrowed */
@@ -39,6 +42,9 @@ struct lc_run_state {
 	long counter;                 /* --stats: the server's counter read on the current probe */
 	double t0;                    /* when the run started (lc_now) */
 	struct lc_quiesce quiet;      /* the server's idle sockets, for step 1 */
+	int wakes[LC_MAX_WAKES];      /* connections opened to wake the server (engine.h's wake), owned */
+	unsigned nwakes;
+	struct lc_watchdog dog;       /* kills the server if the harness dies (drive/watchdog.h) */
 };
 
 /* The run ends in an error: the reason (fmt with one %s) into the report. Returns -1. */
@@ -63,7 +69,13 @@ int lc_traffic_script(struct lc_run_state *r);
 int lc_traffic_open(struct lc_run_state *r);
 /* n connections in batches of --concurrency, each closed as the options say. */
 int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase);
+/* Close the probe and the wake connections: the first connections of a round. Returns how
+ * many it closed, or -1 (reason set). */
 int lc_traffic_close_probe(struct lc_run_state *r);
+/* engine.h's wake: a connection to the server, opened and left open (a listener that wakes to
+ * accept it runs a few basic blocks); it is closed with the probe, as a connection of the
+ * next round. arg: the run. */
+void lc_traffic_wake(void *arg);
 
 /* snapshot.c */
 /* Step 1 of the quiescence scheme; the largest rest of unclosed connections into the report. */

@@ -5,7 +5,6 @@
 #include "run/run.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "drive/net.h"
 #include "drive/proc.h"
+#include "drive/watchdog.h"
 #include "util/text.h"
 
 /* The first process exited, cleanly, and a process of the server lives on, adopted by us: it
@@ -86,9 +86,12 @@ int lc_workdir_make(struct lc_run_state *r)
 			return lc_run_fail(r, "cannot create --keep directory: %s", strerror(errno));
 	} else {
 		const char *tmp = getenv("TMPDIR");
-		snprintf(r->dir, sizeof r->dir, "%s/leakcheck-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		tmp = tmp && *tmp ? tmp : "/tmp";
+		lc_workdir_sweep(tmp); /* what runs killed before us left */
+		snprintf(r->dir, sizeof r->dir, "%s/leakcheck-XXXXXX", tmp);
 		if (!mkdtemp(r->dir))
 			return lc_run_fail(r, "cannot create a temp directory: %s", strerror(errno));
+		lc_workdir_claim(r->dir);
 	}
 	static const char *const names[LC_NPATHS] = { "server.out", "server.err" };
 	for (int i = 0; i < LC_NPATHS; i++) {
@@ -99,19 +102,9 @@ int lc_workdir_make(struct lc_run_state *r)
 	return 0;
 }
 
-/* Only for the temp dir we made: valgrind may leave vgdb FIFOs there after a SIGKILL. */
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	remove(path);
-	return 0;
-}
-
-/* The work dir and all in it: a server given {dir} may make folders of its own there (nginx
- * makes its temp folders under its prefix). */
 void lc_workdir_remove(struct lc_run_state *r)
 {
-	nftw(r->dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	lc_remove_tree(r->dir);
 	if (access(r->dir, F_OK) == 0)
 		fprintf(stderr, "leakcheck: warning: could not remove %s\n", r->dir);
 }
@@ -199,6 +192,8 @@ int lc_server_start(struct lc_run_state *r)
 		goto out;
 	}
 	r->eng.root = r->pid;
+	/* the server's own process group (lc_spawn): the watchdog kills it if we die */
+	lc_watchdog_start(&r->dog, r->pid, r->dir, !o->keep_dir);
 	rc = wait_ready(r, chose_port);
 	if (rc == 0)
 		lc_engine_mark_ready(&r->eng); /* again at the baseline; this one covers the warmup */

@@ -69,7 +69,8 @@ static int settle(struct lc_run_state *r, size_t i, struct lc_snapshot *cur)
 			shrank = lc_now();
 		memcpy(cur->bytes, s->bytes, sizeof cur->bytes);
 		memcpy(cur->blocks, s->blocks, sizeof cur->blocks);
-		cur->fds = s->fds;
+		/* not fds: step 1 of quiescence left them exact, and a wake connection opened for an
+		 * earlier re-sample would count now */
 		cur->threads = s->threads;
 		cur->objects = s->objects;
 	}

@@ -108,9 +108,29 @@ int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase)
 
 int lc_traffic_close_probe(struct lc_run_state *r)
 {
-	int fd = r->probe;
+	int fd = r->probe, closed = 0;
 	r->probe = -1;
-	return fd >= 0 ? close_conn(r, fd, LC_CLOSE_EOF) : 0;
+	if (fd >= 0 && close_conn(r, fd, LC_CLOSE_EOF) < 0)
+		fd = -2;
+	closed += fd >= 0;
+	for (unsigned i = 0; i < r->nwakes; i++)
+		close(r->wakes[i]);
+	closed += (int)r->nwakes;
+	r->nwakes = 0;
+	return fd == -2 ? -1 : closed;
+}
+
+void lc_traffic_wake(void *arg)
+{
+	struct lc_run_state *r = arg;
+	if (r->nwakes == LC_MAX_WAKES || r->port == 0)
+		return;
+	int fd = lc_connect(r->port, 1); /* the kernel completes it, the server need not run */
+	if (fd < 0)
+		return; /* the server is going away: the wait that nudged ends on its own */
+	r->wakes[r->nwakes++] = fd;
+	r->rep->cycles++;
+	r->rep->wakes++;
 }
 
 /* What each connection says and waits for: --script, else --send/--expect. */

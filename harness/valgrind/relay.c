@@ -52,9 +52,13 @@ static int send_packet(struct lc_relay *r, const char *payload)
 	return n < 0 ? -1 : relay_write(r, framed, (size_t)n);
 }
 
-/* The next packet within the deadline. Returns 0, or -1 with a reason in why. */
-static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, const char **why)
+/* The next packet within the deadline. A running target that has not answered after
+ * LC_NUDGE_AFTER is nudged, if the relay has a nudge and *nudged (NULL: the target is halted,
+ * no nudge) says it was not nudged yet for this wait. Returns 0, or -1 with a reason. */
+static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, bool *nudged, const char **why)
 {
+	double start = lc_now();
+	bool never = true, *done = nudged && r->nudge.fn ? nudged : &never;
 	for (;;) {
 		enum lc_rsp_result res = lc_rsp_next(&r->rd, out, cap, NULL);
 		if (res == LC_RSP_PACKET)
@@ -69,8 +73,14 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 			*why = r->timed_out ? "no answer in time" : "interrupted";
 			return -1;
 		}
+		if (!*done && lc_now() - start >= LC_NUDGE_AFTER) {
+			r->nudge.fn(r->nudge.arg);
+			r->nudges++;
+			*done = true;
+		}
+		double slice = *done ? 0.1 : LC_NUDGE_AFTER;
 		struct pollfd p = { .fd = r->from, .events = POLLIN };
-		int pr = poll(&p, 1, left > 0.1 ? 100 : (int)(left * 1000) + 1);
+		int pr = poll(&p, 1, left > slice ? (int)(slice * 1000) : (int)(left * 1000) + 1);
 		if (pr == 0 && lc_gone(r->target)) { /* it exited without a word: no answer will come */
 			r->gone = true;
 			*why = "the server exited";
@@ -92,12 +102,12 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 }
 
 /* Reads packets until one that is not console output; stop and exit packets update state. */
-static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline, enum lc_rsp_kind *kind,
-		      const char **why)
+static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline, bool *nudged,
+		      enum lc_rsp_kind *kind, const char **why)
 {
 	int num;
 	do {
-		if (read_packet(r, out, cap, deadline, why) < 0)
+		if (read_packet(r, out, cap, deadline, nudged, why) < 0)
 			return -1;
 		*kind = lc_rsp_classify(out, &num);
 	} while (*kind == LC_RSP_OUTPUT);
@@ -109,17 +119,19 @@ static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline
 	return 0;
 }
 
-int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, double timeout,
-		  char *err, size_t errlen)
+int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, const struct lc_nudge *nudge,
+		  double timeout, char *err, size_t errlen)
 {
 	char reply[256], pass[400];
 	struct lc_vgdb_argv args;
-	char **argv = lc_vgdb_argv(&args, vgdb, prefix, (int)pid, NULL);
+	char **argv = lc_vgdb_argv(&args, vgdb, prefix, (int)pid, NULL, !nudge || !nudge->fn);
 	double deadline = lc_now() + timeout;
 	const char *why = NULL;
 	enum lc_rsp_kind kind;
 	memset(r, 0, sizeof *r);
 	r->target = pid;
+	if (nudge)
+		r->nudge = *nudge;
 	r->stopped = true; /* gdbserver halts the target while a connection is set up */
 	snprintf(r->err_path, sizeof r->err_path, "%s-relay-%d.err", prefix, (int)pid);
 	r->vgdb = lc_spawn_piped(argv, &r->to, &r->from, r->err_path, err, errlen);
@@ -129,8 +141,10 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	size_t len = (size_t)snprintf(pass, sizeof pass, "QPassSignals:");
 	for (int s = 1; s <= 64; s++)
 		len += (size_t)snprintf(pass + len, sizeof pass - len, "%x%s", s, s < 64 ? ";" : "");
-	if (send_packet(r, "QStartNoAckMode") < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
-	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, &kind, &why) < 0 ||
+	/* the target runs until gdbserver reads the first packet: that wait may need a nudge */
+	bool nudged = false;
+	if (send_packet(r, "QStartNoAckMode") < 0 || read_reply(r, reply, sizeof reply, deadline, &nudged, &kind, &why) < 0 ||
+	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, NULL, &kind, &why) < 0 ||
 	    kind != LC_RSP_OK || lc_relay_resume(r, err, errlen) < 0) {
 		relay_fail(r, err, errlen, why ? why : "the handshake was refused");
 		r->broken = true; /* no detach: it would wait for an answer that does not come */
@@ -145,6 +159,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 	char reply[512];
 	const char *why = NULL;
 	enum lc_rsp_kind kind;
+	bool nudged = false; /* once for all the resends */
 	if (r->stopped)
 		return 0;
 	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
@@ -162,7 +177,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 			return relay_fail(r, err, errlen, "cannot write to vgdb");
 		/* A signal passed through may still report a stop first: wait for the interrupt's own. */
 		double until = lc_now() + wait < deadline ? lc_now() + wait : deadline;
-		if (read_reply(r, reply, sizeof reply, until, &kind, &why) == 0)
+		if (read_reply(r, reply, sizeof reply, until, &nudged, &kind, &why) == 0)
 			break;
 		if (until >= deadline || !r->timed_out)
 			return relay_fail(r, err, errlen, why);
@@ -190,7 +205,7 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 	if (lc_rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof pkt - 6) < 0 || send_packet(r, pkt) < 0)
 		goto fail;
 	for (;;) {
-		if (read_packet(r, pkt, sizeof pkt, deadline, &why) < 0)
+		if (read_packet(r, pkt, sizeof pkt, deadline, NULL, &why) < 0)
 			goto fail;
 		enum lc_rsp_kind kind = lc_rsp_classify(pkt, &num);
 		if (kind == LC_RSP_OK)
@@ -242,7 +257,7 @@ void lc_relay_close(struct lc_relay *r)
 		return;
 	/* Detach cleanly if we can: halt (D wants a halted target), D, then vgdb exits itself. */
 	if (!r->gone && !r->broken && lc_relay_interrupt(r, 1.0, err, sizeof err) == 0 && send_packet(r, "D") == 0)
-		read_reply(r, reply, sizeof reply, lc_now() + 1.0, &kind, &why);
+		read_reply(r, reply, sizeof reply, lc_now() + 1.0, NULL, &kind, &why);
 	close(r->to);
 	close(r->from);
 	if (lc_wait(r->vgdb, r->broken ? 0.1 : 1.0, &status) < 0) {

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "valgrind/rsp.h"
+#include "valgrind/vgdb.h"
 
 struct lc_relay {
 	pid_t vgdb;                 /* the relay process (owned), -1 when closed */
@@ -24,15 +25,18 @@ struct lc_relay {
 	bool broken;                /* the handshake failed: close without detaching */
 	bool gone;                  /* the target exited or was killed (an exit packet came) */
 	bool timed_out;             /* the latest wait for a packet got no answer in time */
+	struct lc_nudge nudge;      /* how to wake the target without ptrace; fn NULL: vgdb's invoker */
+	unsigned nudges;            /* times it was called */
 	char err_path[600];         /* vgdb's stderr */
 	struct lc_rsp_reader rd;
 };
 
 /* Start the relay (vgdb is the vgdb program; prefix valgrind's --vgdb-prefix), turn acks off,
- * let every signal pass, and resume the target. Returns 0, or -1 with a reason (the relay is
- * closed then, the target left running). */
-int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, double timeout,
-		  char *err, size_t errlen);
+ * let every signal pass, and resume the target. nudge: NULL (vgdb's ptrace invoker wakes the
+ * target), or how to wake it without ptrace whenever an answer is overdue. Returns 0, or -1
+ * with a reason (the relay is closed then, the target left running). */
+int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, const struct lc_nudge *nudge,
+		  double timeout, char *err, size_t errlen);
 /* Halt the target (no-op if halted). */
 int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t errlen);
 /* Run a monitor command on the halted target; *text gets its output (malloc'd, NUL-ended,

@@ -266,15 +266,17 @@ int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double t
 	return lc_vgdb_snapshot_with("vgdb", LC_SNAPSHOT_FULL, prefix, pid, out_path, timeout, snap, err, errlen);
 }
 
-char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd)
+char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd,
+		    bool ptrace)
 {
 	size_t n = 0;
 	snprintf(a->prefix, sizeof a->prefix, "--vgdb-prefix=%s", prefix);
 	snprintf(a->pid, sizeof a->pid, "--pid=%d", pid);
 	a->argv[n++] = (char *)vgdb;
 	/* --max-invoke-ms=1: the server sleeps in poll(), so wake it with ptrace at once instead
-	 * of after vgdb's default 100 ms of waiting for it to poll by itself. */
-	a->argv[n++] = "--max-invoke-ms=1";
+	 * of after vgdb's default 100 ms of waiting for it to poll by itself. Without ptrace, a
+	 * day: never within a run (0 would make vgdb's invoker thread spin). */
+	a->argv[n++] = ptrace ? "--max-invoke-ms=1" : "--max-invoke-ms=86400000";
 	a->argv[n++] = a->prefix;
 	a->argv[n++] = a->pid;
 	if (cmd)
@@ -284,12 +286,12 @@ char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix
 }
 
 int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
-		    double timeout, char **text, char *err, size_t errlen)
+		    double timeout, const struct lc_nudge *nudge, char **text, char *err, size_t errlen)
 {
 	char errpath[600], why[256];
 	int status;
 	struct lc_vgdb_argv args;
-	char **argv = lc_vgdb_argv(&args, vgdb, prefix, pid, cmd);
+	char **argv = lc_vgdb_argv(&args, vgdb, prefix, pid, cmd, !nudge || !nudge->fn);
 	snprintf(errpath, sizeof errpath, "%s.err", out_path);
 	*text = NULL;
 	remove(out_path);
@@ -301,10 +303,15 @@ int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int p
 	/* In slices: a server that exits meanwhile never answers, and vgdb keeps trying for ever
 	 * (FACTS.md): a daemonizing server's first process, a zombie, would hold the whole
 	 * --timeout. */
-	double deadline = lc_now() + timeout;
+	double start = lc_now(), deadline = start + timeout;
+	bool nudged = !nudge || !nudge->fn;
 	for (;;) {
-		if (lc_wait(child, 0.1, &status) == 0)
+		if (lc_wait(child, nudged ? 0.1 : LC_NUDGE_AFTER, &status) == 0)
 			break;
+		if (!nudged && lc_now() - start >= LC_NUDGE_AFTER) {
+			nudge->fn(nudge->arg);
+			nudged = true;
+		}
 		bool gone = lc_gone(pid);
 		if (gone || lc_now() >= deadline || lc_cancelled()) {
 			lc_stop(child, 0.5);
@@ -326,7 +333,7 @@ int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix,
 			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	char *text = NULL, why[256], errpath[600], last[200];
-	int rc = lc_vgdb_command(vgdb, cmd, prefix, pid, out_path, timeout, &text, err, errlen);
+	int rc = lc_vgdb_command(vgdb, cmd, prefix, pid, out_path, timeout, NULL, &text, err, errlen);
 	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
 		snprintf(errpath, sizeof errpath, "%s.err", out_path);
 		lc_last_line(errpath, last, sizeof last);

@@ -38,6 +38,18 @@ int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double t
 int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
 			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen);
 
+/* How to make a target that sleeps in a system call run a few basic blocks, so that valgrind's
+ * gdbserver reads its FIFO (it polls every --vgdb-poll blocks), without vgdb's ptrace invoker:
+ * the invoker interrupts a blocked system call, and in a multi-threaded process that corrupts
+ * the call's result (FACTS.md: memcached's epoll_wait returned more events than asked, or a
+ * worker never returned to its loop). fn is called when an answer is overdue; NULL fn: use
+ * the invoker (a process with one thread). */
+struct lc_nudge {
+	void (*fn)(void *arg);
+	void *arg;                  /* borrowed: fn's */
+};
+#define LC_NUDGE_AFTER 0.01     /* seconds without an answer before fn is called */
+
 /* vgdb's command line for process pid of a valgrind started with --vgdb-prefix=prefix: with
  * cmd, one monitor command; without (NULL), a relay speaking the gdb protocol on its stdin
  * and stdout. The one builder of vgdb's argv; its strings live in *a. */
@@ -46,12 +58,14 @@ struct lc_vgdb_argv {
 	char pid[32];
 	char *argv[8];
 };
-char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd);
+char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd,
+		    bool ptrace);
 
-/* Run one monitor command with one vgdb: *text gets its output, maybe empty (malloc'd; the caller frees
+/* Run one monitor command with one vgdb (nudge: NULL, or how to wake the target without
+ * ptrace): *text gets its output, maybe empty (malloc'd; the caller frees
  * it), also written to out_path. Returns 0, or -1 with a reason. */
 int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
-		    double timeout, char **text, char *err, size_t errlen);
+		    double timeout, const struct lc_nudge *nudge, char **text, char *err, size_t errlen);
 
 
 #endif

@@ -137,12 +137,17 @@ struct lc_report {
 	unsigned settle_waits;       /* snapshots that grew and were re-sampled until settled */
 	double settle_seconds;       /* time spent on it */
 	unsigned unsettled;          /* of them, still shrinking at the timeout */
+	unsigned decay_rounds;       /* rounds measured more because the growth shrank round by round
+	                              * (lc_decaying): the last --rounds of them are judged */
 	unsigned extra_rounds;       /* the first rounds did not grow, the last did (the baseline
 	                              * is not settled): that many more were measured, the first
 	                              * ones left out */
 	int pending_left;            /* most sockets still unclosed when a snapshot had to go ahead */
 	char snapshots[320];         /* how snapshots were taken: "vgdb relay" or the fallback's reason */
 	unsigned suppressions_written; /* entries --write-suppressions wrote */
+	unsigned wakes;              /* connections opened only to wake a multi-threaded server for a
+	                              * snapshot (it is never ptraced: harness/valgrind/FACTS.md); each
+	                              * counts as one of the next round's connections */
 	double seconds;              /* wall time of the whole run */
 	double at_ready, at_baseline, at_measured; /* when the server was ready, the baseline taken,
 	                              * the last round measured (seconds from the start; 0: never) */
@@ -189,6 +194,17 @@ bool lc_grows_every_round_by(const long *deltas, size_t n, long floor);
 /* Rounds to measure more (0 to n - 1) when the last rounds grew and the first did not, as
  * when frees are pending at the unsettled baseline: the last n are then judged. */
 unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
+/* Warm-up grows less as it goes and stops (a table sized by the highest fd seen, a pool that
+ * fills, one entry per thread and fd: +7 +1 +2 blocks, then flat); a leak keeps its rate. Growth
+ * of a few blocks a round (under one block for four connections) cannot tell them apart in n
+ * rounds: lc_run measures more, up to LC_MAX_DECAY_ROUNDS, while this says undecided: r[0..n)
+ * the first rounds, r[n..total) those measured more; decided once one of the last n rounds
+ * stays flat (warm-up) or the rounds measured more (n at least) keep the first n's rate. The
+ * last n rounds are then judged as usual. */
+bool lc_warming(const struct lc_round *r, size_t total, size_t n, unsigned per_round, unsigned long bytes_floor);
+#define LC_MAX_DECAY_ROUNDS 8
+/* lc_warming for one process of rep, n its first rounds; never for memory in pages. */
+bool lc_proc_warming(const struct lc_proc_result *p, const struct lc_report *rep, size_t n);
 /* Judges one process's rounds by rep's rules (its connections per round, byte floor, engine):
  * sets retained, bytes_grew, fds_leaked, threads_leaked, objects_grew and the means. */
 void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep);

@@ -1,0 +1,36 @@
+/* The server dies with the harness, however the harness dies. The server's first process has
+ * PR_SET_PDEATHSIG (lc_spawn), but the processes it forks do not inherit it, and a SIGKILLed
+ * harness runs no cleanup: its workers, a child per connection, valgrind's traced children
+ * would live on, and its work folder with them. So a watchdog process, forked at the server's
+ * start, waits on a pipe whose only write end the harness holds: end of file without a word
+ * means the harness is gone, and the watchdog kills the server's process group and every
+ * process whose command line names the run's work folder (valgrind's --xml-file does; a
+ * server that left the group by setsid is found so), then removes the work folder.
+ *
+ * Also: a run's work folder records its owner (pid and start time), and a later run removes
+ * the work folders of owners that are gone (a watchdog that was SIGKILLed too). */
+#ifndef LC_WATCHDOG_H
+#define LC_WATCHDOG_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct lc_watchdog {
+	pid_t pid;                  /* the watchdog process (owned: reaped by lc_watchdog_stop), -1 */
+	int fd;                     /* the pipe's write end (owned), -1 */
+};
+
+/* Start a watchdog for the process group group and the work folder dir (its path also the
+ * marker of the run's processes; remove: whether to remove it). Returns 0, or -1 (none). */
+int lc_watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove);
+/* The run ended as it should: the watchdog exits without touching anything. Harmless twice. */
+void lc_watchdog_stop(struct lc_watchdog *w);
+
+/* dir and everything in it (a server given {dir} may make folders of its own there). */
+void lc_remove_tree(const char *dir);
+/* Write dir/owner (this process's pid and start time). */
+void lc_workdir_claim(const char *dir);
+/* Remove the folders tmp/leakcheck-* whose owner no longer runs. Returns how many. */
+unsigned lc_workdir_sweep(const char *tmp);
+
+#endif
