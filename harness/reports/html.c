@@ -790,6 +790,23 @@ static void command_line(FILE *f, const struct lc_options *o)
 	fputs("</code>", f);
 }
 
+/* The site that grew most and its holder, in a line: what to open first. */
+static void head_site(const struct page *p)
+{
+	const struct lc_report *rep = p->rep;
+	const struct lc_frame *at = rep->nsites ? lc_alloc_frame(&rep->sites[0].rec, p->o->alloc_fns) : NULL;
+	const struct lc_retainer *h = &rep->held[0];
+	if (!(rep->retained || rep->bytes_grew) || !at)
+		return;
+	fputs("<p class=\"top\">Grows most at ", p->f);
+	frame_text(p->f, at);
+	if (h->searched && h->kind == LC_ROOT_CYCLE)
+		fputs(", held by nothing but a reference cycle", p->f);
+	else if (h->searched && h->root[0])
+		escf(p->f, ", held by %s", h->root);
+	fputs("</p>", p->f);
+}
+
 static void head(const struct page *p)
 {
 	FILE *f = p->f;
@@ -800,7 +817,9 @@ static void head(const struct page *p)
 		   "<p class=\"reason\">", v, v, rep->verdict == LC_LEAK ? "LEAK" : rep->verdict == LC_CLEAN ? "clean" :
 		   "could not judge");
 	esc(f, rep->reason);
-	fputs("</p><p>", f);
+	fputs("</p>", f);
+	head_site(p);
+	fputs("<p>", f);
 	command_line(f, o);
 	fputs("</p></header>\n", f);
 	fputs("<section id=\"options\"><dl>", f);
@@ -840,7 +859,7 @@ static const char style[] =
 	"header.verdict.error{background:var(--err)}"
 	"header.verdict h1{margin:0;font-size:44px;letter-spacing:.04em;line-height:1.1}"
 	".tool{margin:0;opacity:.85;font-size:13px;text-transform:uppercase;letter-spacing:.12em}"
-	".reason{font-size:19px;margin:6px 0 10px}"
+	".reason{font-size:19px;margin:6px 0 10px}.top{margin:0 0 10px;font-size:15px}.top code.fn{font-size:15px}"
 	"code.cmd{display:inline-block;background:rgba(0,0,0,.22);color:#fff;padding:5px 9px;border-radius:4px;"
 	"word-break:break-all}"
 	"#options dl{display:flex;flex-wrap:wrap;gap:6px 26px;margin:0 0 8px}"
