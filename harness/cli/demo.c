@@ -1,11 +1,15 @@
-/* leakcheck-demo: run leakcheck over every case variant given on the command line, under
- * memcheck and natively (build/cases/<pattern>/<variant>), and print one table, the engines
- * side by side. Exits 0 only if every fixed variant
- * is clean and every leaky one is caught; `make demo` runs it. */
+/* leakcheck-demo [--html DIR] VARIANT...: run leakcheck over every case variant given on the
+ * command line, under memcheck and natively (build/cases/<pattern>/<variant>), and print one
+ * table, the engines side by side. With --html, each run's page (lc_report_html) goes to
+ * DIR/<pattern>-<variant>-<engine>.html and the table, linking them, to DIR/index.html. Exits 0
+ * only if every fixed variant is clean and every leaky one is caught; `make demo` runs it. */
+#include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lc/leakcheck.h"
 
@@ -32,53 +36,194 @@ static bool as_expected(const char *variant, const struct lc_report *rep)
 	return leaky ? rep->verdict == LC_LEAK : rep->verdict == LC_CLEAN;
 }
 
+/* One row of the table, kept for index.html. */
+struct row {
+	char pattern[128], variant[128];
+	char lost[64], kept[64], holder[140], anon[48], limit[32];
+	enum lc_verdict mc, nat;
+	double mc_seconds, nat_seconds;
+	bool ok;
+};
+
+#define MAX_ROWS 64
+static struct row rows[MAX_ROWS];
+static size_t nrows;
+static const char *html_dir; /* borrowed: --html DIR, or NULL */
+
+/* A run's page: DIR/<pattern>-<variant>-<engine>.html. Failing to write it fails the demo. */
+static int write_page(const struct row *r, const char *engine, const struct lc_report *rep,
+		      const struct lc_options *o)
+{
+	char path[1024];
+	if (!html_dir)
+		return 0;
+	snprintf(path, sizeof path, "%s/%s-%s-%s.html", html_dir, r->pattern, r->variant, engine);
+	if (lc_report_html(path, rep, o) == 0)
+		return 0;
+	fprintf(stderr, "leakcheck-demo: cannot write %s: %s\n", path, strerror(errno));
+	return -1;
+}
+
+/* The row's cells from the two reports. */
+static void row_fill(struct row *r, const struct lc_report *mc, const struct lc_report *nat)
+{
+	snprintf(r->lost, sizeof r->lost, "-");
+	snprintf(r->kept, sizeof r->kept, "-");
+	snprintf(r->holder, sizeof r->holder, "-");
+	snprintf(r->anon, sizeof r->anon, "-");
+	snprintf(r->limit, sizeof r->limit, "-");
+	if (mc->have_exit)
+		snprintf(r->lost, sizeof r->lost, "%lu B", mc->exit.bytes[LC_DEFINITE] + mc->exit.bytes[LC_INDIRECT]);
+	if (mc->nrounds)
+		snprintf(r->kept, sizeof r->kept, "%.2f blocks, %.0f B", mc->blocks_per_cycle, mc->bytes_per_cycle);
+	if (mc->nsites && mc->held[0].searched) /* the site that grew most */
+		snprintf(r->holder, sizeof r->holder, "%s", mc->held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
+			 mc->held[0].root[0] ? mc->held[0].root : lc_root_kind_name(mc->held[0].kind));
+	if (nat->nrounds) {
+		snprintf(r->anon, sizeof r->anon, "%.0f B", nat->bytes_per_cycle);
+		snprintf(r->limit, sizeof r->limit, "%.0f B", lc_detection_limit(nat));
+	}
+	r->mc = mc->verdict;
+	r->nat = nat->verdict;
+	r->mc_seconds = mc->seconds;
+	r->nat_seconds = nat->seconds;
+}
+
 /* One variant under memcheck (its defaults), then natively (its defaults): one row. */
 static int run_one(const char *path)
 {
-	char pattern[128], variant[128], lost[64], kept[64], holder[140] = "-", anon[48], limit[32];
 	char *argv[] = { (char *)path, NULL };
 	struct lc_options o;
 	struct lc_report *mc = lc_report_new(), *nat = lc_report_new();
+	struct row *r = &rows[nrows < MAX_ROWS ? nrows++ : MAX_ROWS - 1];
+	int pages = 0;
 	if (!mc || !nat) {
 		fprintf(stderr, "leakcheck-demo: out of memory\n");
 		exit(2);
 	}
-	names(path, pattern, variant, sizeof pattern);
+	memset(r, 0, sizeof *r);
+	names(path, r->pattern, r->variant, sizeof r->pattern);
 	lc_options_init(&o);
 	o.server_argv = argv;
 	lc_run(&o, mc);
+	pages |= write_page(r, "memcheck", mc, &o);
 	lc_options_init_native(&o);
 	o.server_argv = argv;
 	lc_run(&o, nat);
-	bool ok = as_expected(variant, mc) && as_expected(variant, nat);
-	snprintf(lost, sizeof lost, "%lu B", mc->exit.bytes[LC_DEFINITE] + mc->exit.bytes[LC_INDIRECT]);
-	snprintf(kept, sizeof kept, "%.2f blocks, %.0f B", mc->blocks_per_cycle, mc->bytes_per_cycle);
-	if (mc->nsites && mc->held[0].searched) /* the site that grew most */
-		snprintf(holder, sizeof holder, "%s", mc->held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
-			 mc->held[0].root[0] ? mc->held[0].root : lc_root_kind_name(mc->held[0].kind));
-	snprintf(anon, sizeof anon, "%.0f B", nat->bytes_per_cycle);
-	snprintf(limit, sizeof limit, "%.0f B", lc_detection_limit(nat));
-	printf("%-16s %-11s | %-8s %-19s %-15s %-7s %5.1fs | %-9s %-6s %-7s %5.1fs  %s\n", pattern, variant,
-	       mc->have_exit ? lost : "-", mc->nrounds ? kept : "-", holder, verdict_cell(mc->verdict), mc->seconds,
-	       nat->nrounds ? anon : "-", nat->nrounds ? limit : "-", verdict_cell(nat->verdict), nat->seconds,
-	       ok ? "as expected" : "UNEXPECTED");
-	if (!as_expected(variant, mc))
+	pages |= write_page(r, "native", nat, &o);
+	row_fill(r, mc, nat);
+	r->ok = as_expected(r->variant, mc) && as_expected(r->variant, nat) && pages == 0;
+	printf("%-16s %-11s | %-8s %-19s %-15s %-7s %5.1fs | %-9s %-6s %-7s %5.1fs  %s\n", r->pattern, r->variant,
+	       r->lost, r->kept, r->holder, verdict_cell(mc->verdict), mc->seconds, r->anon, r->limit,
+	       verdict_cell(nat->verdict), nat->seconds, r->ok ? "as expected" : "UNEXPECTED");
+	if (!as_expected(r->variant, mc))
 		printf("    memcheck: %s\n", mc->reason);
-	if (!as_expected(variant, nat))
+	if (!as_expected(r->variant, nat))
 		printf("    native: %s\n", nat->reason);
 	lc_report_delete(mc);
 	lc_report_delete(nat);
-	return ok ? 0 : 1;
+	return r->ok ? 0 : 1;
+}
+
+/* Text into HTML: the names come from paths, and a path can hold anything. */
+static void esc(FILE *f, const char *s)
+{
+	for (; *s; s++)
+		if (*s == '<')
+			fputs("&lt;", f);
+		else if (*s == '>')
+			fputs("&gt;", f);
+		else if (*s == '&')
+			fputs("&amp;", f);
+		else if (*s == '"')
+			fputs("&quot;", f);
+		else
+			fputc(*s, f);
+}
+
+static void index_cell(FILE *f, const struct row *r, const char *engine, enum lc_verdict v, double seconds)
+{
+	fprintf(f, "<td class=\"%s\"><a href=\"", lc_verdict_name(v));
+	esc(f, r->pattern);
+	fputc('-', f);
+	esc(f, r->variant);
+	fprintf(f, "-%s.html\">%s</a> <small>%.1f s</small></td>", engine, verdict_cell(v), seconds);
+}
+
+static void index_row(FILE *f, const struct row *r)
+{
+	const char *const cells[] = { r->pattern, r->variant, r->lost, r->kept, r->holder };
+	fputs("<tr>", f);
+	for (size_t i = 0; i < 5; i++) {
+		fputs(i == 1 ? "<td><code>" : "<td>", f);
+		esc(f, cells[i]);
+		fputs(i == 1 ? "</code></td>" : "</td>", f);
+	}
+	index_cell(f, r, "memcheck", r->mc, r->mc_seconds);
+	fputs("<td>", f);
+	esc(f, r->anon);
+	fputs("</td><td>", f);
+	esc(f, r->limit);
+	fputs("</td>", f);
+	index_cell(f, r, "native", r->nat, r->nat_seconds);
+	fprintf(f, "<td class=\"%s\">%s</td></tr>\n", r->ok ? "clean" : "leak", r->ok ? "as expected" : "UNEXPECTED");
+}
+
+/* DIR/index.html: the table, each verdict a link to its run's page. Written beside and renamed. */
+static int write_index(int bad)
+{
+	char path[1024], tmp[1040];
+	snprintf(path, sizeof path, "%s/index.html", html_dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		goto fail;
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>connleaks: leakcheck demo</title>"
+	      "<style>body{font:15px/1.45 system-ui,'DejaVu Sans',sans-serif;color:#1c2833;max-width:1180px;margin:0 auto;"
+	      "padding:0 24px 40px}h1{font-size:26px}table{border-collapse:collapse}th,td{text-align:left;padding:6px 10px;"
+	      "border-bottom:1px solid #d5d8dc;white-space:nowrap}th.engine{text-align:center;border-bottom:2px solid #85929e}"
+	      "td.leak{color:#b03a2e;font-weight:700}td.clean{color:#1e8449;font-weight:700}td.error{color:#b9770e;"
+	      "font-weight:700}td a{color:inherit}small{color:#5d6d7e;font-weight:400}p{max-width:820px}</style></head>\n"
+	      "<body><h1>connleaks: every case variant through leakcheck, both engines</h1>\n", f);
+	fprintf(f, "<p id=\"summary\"><strong>%zu of %zu variants as expected</strong> in both engines (leaky caught, fixed "
+		   "clean). Each verdict links to its run's page: the heap against connections served, the growing "
+		   "sites with their source lines, and what holds them.</p>\n", nrows - (size_t)bad, nrows);
+	fputs("<table><tr><th colspan=\"2\"></th><th class=\"engine\" colspan=\"4\">memcheck engine (valgrind)</th>"
+	      "<th class=\"engine\" colspan=\"3\">native engine (no valgrind)</th><th></th></tr>\n"
+	      "<tr><th>pattern</th><th>variant</th><th>lost at exit</th><th>retained/conn</th><th>held by</th>"
+	      "<th>verdict</th><th>anon/conn</th><th>limit</th><th>verdict</th><th></th></tr>\n", f);
+	for (size_t i = 0; i < nrows; i++)
+		index_row(f, &rows[i]);
+	fputs("</table>\n</body></html>\n", f);
+	if (ferror(f) | fclose(f) || rename(tmp, path) != 0)
+		goto fail;
+	printf("pages: %s\n", path);
+	return 0;
+fail:
+	fprintf(stderr, "leakcheck-demo: cannot write %s: %s\n", path, strerror(errno));
+	unlink(tmp);
+	return -1;
 }
 
 int main(int argc, char **argv)
 {
-	int bad = 0;
+	int bad = 0, first = 1;
+	if (argc > 2 && strcmp(argv[1], "--html") == 0) {
+		html_dir = argv[2];
+		first = 3;
+		if (mkdir(html_dir, 0777) != 0 && errno != EEXIST) {
+			fprintf(stderr, "leakcheck-demo: cannot make %s: %s\n", html_dir, strerror(errno));
+			return 2;
+		}
+	}
 	printf("%-16s %-11s | %-59s | %s\n", "", "", "memcheck engine (valgrind)", "native engine (no valgrind)");
 	printf("%-16s %-11s | %-8s %-19s %-15s %-7s %6s | %-9s %-6s %-7s %6s\n", "pattern", "variant", "lost", "retained/conn",
 	       "held by", "verdict", "time", "anon/conn", "limit", "verdict", "time");
-	for (int i = 1; i < argc; i++)
+	for (int i = first; i < argc; i++)
 		bad += run_one(argv[i]);
-	printf("%d of %d variants as expected in both engines (leaky caught, fixed clean)\n", argc - 1 - bad, argc - 1);
+	printf("%d of %d variants as expected in both engines (leaky caught, fixed clean)\n", argc - first - bad,
+	       argc - first);
+	if (html_dir && write_index(bad) < 0)
+		return 2;
 	return bad ? 1 : 0;
 }

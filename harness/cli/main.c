@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
@@ -67,6 +68,10 @@ static const char usage[] =
 	"  --sarif FILE         SARIF 2.1.0: a result per growing site or loss at exit, at its\n"
 	"                       source line (GitHub code scanning); with GITHUB_ACTIONS=true,\n"
 	"                       ::error annotations are printed as well\n"
+	"  --html FILE          one self-contained page: the verdict, the heap against connections\n"
+	"                       (SVG), each growing site with its source line and what holds it\n"
+	"  --source-dir DIR     where --html looks for source files first (default: beside SERVER\n"
+	"                       and its parents, a build tree's source twin, the current folder)\n"
 	"  --keep DIR           keep valgrind's raw logs (XML, vgdb output, server output) in DIR\n"
 	"  --valgrind PROG      valgrind program to run (default valgrind)\n"
 	"  -q                   print only the verdict line\n"
@@ -115,10 +120,16 @@ static bool writable(const char *path)
 	return f != NULL;
 }
 
+static bool is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD, O_RTIMEOUT };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD, O_RTIMEOUT, O_HTML, O_SRCDIR };
 	static const struct option longopts[] = {
 		{ "version", 0, 0, 'V' },
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
@@ -130,10 +141,11 @@ int main(int argc, char **argv)
 		{ "script", 1, 0, O_SCRIPT }, { "port", 1, 0, O_PORT }, { "config", 1, 0, O_CONFIG },
 		{ "write-suppressions", 1, 0, O_WSUPP }, { "junit", 1, 0, O_JUNIT }, { "sarif", 1, 0, O_SARIF },
 		{ "baseline", 1, 0, O_BASE }, { "write-baseline", 1, 0, O_WBASE }, { "native", 0, 0, O_NATIVE },
-		{ "stats", 1, 0, O_STATS }, { "stats-field", 1, 0, O_SFIELD }, { "help", 0, 0, 'h' }, { 0 },
+		{ "stats", 1, 0, O_STATS }, { "stats-field", 1, 0, O_SFIELD }, { "html", 1, 0, O_HTML },
+		{ "source-dir", 1, 0, O_SRCDIR }, { "help", 0, 0, 'h' }, { 0 },
 	};
 	struct lc_options o;
-	const char *json = NULL, *junit = NULL, *sarif = NULL;
+	const char *json = NULL, *junit = NULL, *sarif = NULL, *html = NULL;
 	static char stats[LC_TEXT_MAX];
 	bool quiet = false, send_given = false, expect_given = false;
 	lc_options_init(&o);
@@ -172,6 +184,8 @@ int main(int argc, char **argv)
 		case O_JSON: json = optarg; bad = !writable(optarg); break;
 		case O_JUNIT: junit = optarg; bad = !writable(optarg); break;
 		case O_SARIF: sarif = optarg; bad = !writable(optarg); break;
+		case O_HTML: html = optarg; bad = !writable(optarg); break;
+		case O_SRCDIR: o.source_dir = optarg; bad = !is_dir(optarg); break;
 		case O_BASE: o.baseline = optarg; bad = access(optarg, R_OK) != 0; break;
 		case O_WBASE: o.write_baseline = optarg; bad = !writable(optarg); break;
 		case O_KEEP: o.keep_dir = optarg; break;
@@ -213,11 +227,11 @@ int main(int argc, char **argv)
 	}
 	enum lc_verdict v = lc_run(&o, rep);
 	lc_report_print(stdout, rep, &o, quiet);
-	const char *paths[] = { json, junit, sarif };
+	const char *paths[] = { json, junit, sarif, html };
 	int (*writers[])(const char *, const struct lc_report *, const struct lc_options *) = {
-		lc_report_json, lc_report_junit, lc_report_sarif,
+		lc_report_json, lc_report_junit, lc_report_sarif, lc_report_html,
 	};
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (paths[i] && writers[i](paths[i], rep, &o) < 0) {
 			fprintf(stderr, "leakcheck: cannot write %s\n", paths[i]);
 			v = LC_ERROR;

@@ -64,6 +64,8 @@ struct lc_options {
 	                              * snapshot, or NULL (escapes already undone; stats_len bytes) */
 	size_t stats_len;
 	const char *stats_field;     /* borrowed: --stats-field REGEX, group 1 = the counter */
+	const char *source_dir;      /* borrowed: --source-dir DIR, where --html looks for the source
+	                              * files of stack frames first, or NULL */
 };
 
 struct lc_round {
@@ -224,6 +226,10 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
  * allocation site's file:line; GitHub Actions "::error file=...,line=...::" lines. */
 int lc_report_junit(const char *path, const struct lc_report *rep, const struct lc_options *o);
 int lc_report_sarif(const char *path, const struct lc_report *rep, const struct lc_options *o);
+/* One self-contained HTML page (html.c): the verdict, the heap against connections served as
+ * SVG, each growing site with its source line and holder, losses at exit, fds, threads. Written
+ * to a temp file beside path and renamed: path is whole or untouched. 0, or -1 (errno set). */
+int lc_report_html(const char *path, const struct lc_report *rep, const struct lc_options *o);
 void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o);
 /* Known leaks (baseline.c): write today's growing sites per connection; apply a file: a LEAK
  * verdict whose only cause is growth at known sites, no faster than recorded, becomes clean. */
