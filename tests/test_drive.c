@@ -123,7 +123,7 @@ Test(drive, a_wrong_reply_is_quoted_and_kept)
 	struct lc_options o;
 	char keep[300], reply[320];
 	setup_files("port {port}\n", "send hello\nexpect \\x02\\0OK\n");
-	snprintf(keep, sizeof keep, "%s/keep", dir);
+	snprintf(keep, sizeof keep, "%s/keep/its/parents/missing", dir); /* made as mkdir -p does */
 	lc_options_init(&o);
 	o.config = conf;
 	o.keep_dir = keep;

@@ -620,7 +620,7 @@ static void site_card(const struct page *p, size_t i, double span)
 	esc(f, at ? at->fn : "");
 	fprintf(f, "\"><header><span class=\"growth\">+%s per connection</span> <span class=\"blocks\">%+.2f blocks"
 		   "</span> <span class=\"kind\">%s</span></header>\n", bytes_text((double)s->dbytes / span, b, sizeof b),
-		(double)s->dblocks / span, lc_kind_name(s->rec.kind));
+		(double)s->dblocks / span, lc_kind_running_name(s->rec.kind));
 	fputs("<p class=\"where\">allocated in ", f);
 	if (at)
 		frame_text(f, at);

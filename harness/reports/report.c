@@ -136,7 +136,7 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 			!leak && grew_some ? " (growth not in every round: one-time, not a leak)" : "");
 	for (size_t i = 0; leak && i < p->nsites && i < 5; i++) {
 		const struct lc_site *s = &p->sites[i];
-		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, lc_kind_name(s->rec.kind));
+		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, lc_kind_running_name(s->rec.kind));
 		print_site(f, &s->rec);
 		fputc('\n', f);
 		if (p->held[i].searched) {

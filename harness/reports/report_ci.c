@@ -57,7 +57,7 @@ static size_t build_checks(const struct lc_report *rep, const struct lc_options 
 			lc_retainer_text(&rep->held[i], held + strlen(held), sizeof held - strlen(held));
 		}
 		snprintf(c[n].message, sizeof c[n].message, "%+ld blocks, %+ld bytes %s in the last round%s",
-			 rep->sites[i].dblocks, rep->sites[i].dbytes, lc_kind_name(rep->sites[i].rec.kind), held);
+			 rep->sites[i].dblocks, rep->sites[i].dbytes, lc_kind_running_name(rep->sites[i].rec.kind), held);
 		n++;
 	}
 	c[n] = (struct check){ "open fds", rep->fds_leaked, "", NULL, "LC003" };

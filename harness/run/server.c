@@ -77,12 +77,27 @@ int lc_server_lost(struct lc_run_state *r)
 	return lc_run_fail(r, "server died during the run (%s) while taking a heap snapshot", how);
 }
 
+/* mkdir -p: dir and every missing parent. */
+static int make_dirs(const char *dir)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s", dir);
+	for (char *p = path + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(path, 0755) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 int lc_workdir_make(struct lc_run_state *r)
 {
 	const char *keep = r->o->keep_dir;
 	if (keep) {
 		snprintf(r->dir, sizeof r->dir, "%s", keep);
-		if (mkdir(r->dir, 0755) < 0 && errno != EEXIST)
+		if (make_dirs(r->dir) < 0)
 			return lc_run_fail(r, "cannot create --keep directory: %s", strerror(errno));
 	} else {
 		const char *tmp = getenv("TMPDIR");

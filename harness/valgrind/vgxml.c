@@ -607,6 +607,11 @@ const char *lc_kind_name(enum lc_kind k)
 	return kind_names[k];
 }
 
+const char *lc_kind_running_name(enum lc_kind k)
+{
+	return k == LC_POSSIBLE ? "reachable only through an interior pointer" : lc_kind_name(k);
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);

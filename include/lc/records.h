@@ -49,6 +49,11 @@ struct lc_exit_report {
 
 void lc_exit_report_free(struct lc_exit_report *r);
 const char *lc_kind_name(enum lc_kind k); /* "definitely lost", ... */
+/* The kind of a record that grew while the server runs, named for what it is: memcheck's
+ * "possibly lost" there is memory a pointer into its middle still reaches (an intrusive list's
+ * node, an allocator layer that returns p + 8), held, not lost: "reachable only through an
+ * interior pointer". The other kinds keep valgrind's names. */
+const char *lc_kind_running_name(enum lc_kind k);
 
 #define LC_MAX_SITES 16
 
