@@ -321,6 +321,7 @@ static void native_rounds(long b1, long b2, long b3)
 {
 	init_report(3, 500);
 	rep.engine = LC_ENGINE_NATIVE;
+	rep.measure = LC_MEASURE_PAGES; /* the rules follow the measure, not the engine */
 	rep.bytes_floor = 4096;
 	set_round(0, 0, b1, 0);
 	set_round(1, 0, b2, 0);

@@ -68,10 +68,24 @@ static void judge_rounds(struct lc_proc_result *p, unsigned per_round, unsigned 
 	p->objects_grew = lc_grows_every_round(objects, n);
 }
 
-unsigned long lc_bytes_floor(const struct lc_report *rep)
+static const char *const measure_names[] = { "heap", "allocator", "pages" };
+
+const char *lc_measure_name(enum lc_measure m)
+{
+	return (unsigned)m < 3 ? measure_names[m] : "?";
+}
+
+/* Counts of blocks (memcheck's, the allocator preload's) are exact: one byte a connection. Pages
+ * move by themselves: the noise floor measured at the baseline, at least that. */
+unsigned long lc_measure_floor(const struct lc_report *rep, enum lc_measure m)
 {
 	unsigned long f = (unsigned long)rep->per_round * LC_BYTES_FLOOR;
-	return rep->bytes_floor > f ? rep->bytes_floor : f;
+	return m == LC_MEASURE_PAGES && rep->bytes_floor > f ? rep->bytes_floor : f;
+}
+
+unsigned long lc_bytes_floor(const struct lc_report *rep)
+{
+	return lc_measure_floor(rep, rep->measure);
 }
 
 double lc_detection_limit(const struct lc_report *rep)
@@ -111,7 +125,7 @@ unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes
 
 void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep)
 {
-	judge_rounds(p, rep->per_round, lc_bytes_floor(rep), rep->engine == LC_ENGINE_NATIVE);
+	judge_rounds(p, rep->per_round, lc_measure_floor(rep, p->measure), p->measure == LC_MEASURE_PAGES);
 }
 
 static bool leaks(const struct lc_proc_result *p)
@@ -143,9 +157,10 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
 		snprintf(why, sizeof why, "%.2f blocks (%.1f bytes) retained per connection while running%s",
 			 p->blocks_per_cycle, p->bytes_per_cycle, at);
 		add(reason, cap, n, why);
-	} else if (p->bytes_grew && rep->engine == LC_ENGINE_NATIVE) {
+	} else if (p->bytes_grew && p->measure == LC_MEASURE_PAGES) {
 		snprintf(why, sizeof why, "anonymous memory grew in every round (%.1f bytes per connection, above "
-			 "the noise floor of %lu bytes per round)%s", p->bytes_per_cycle, lc_bytes_floor(rep), at);
+			 "the noise floor of %lu bytes per round)%s", p->bytes_per_cycle,
+			 lc_measure_floor(rep, LC_MEASURE_PAGES), at);
 		add(reason, cap, n, why);
 	} else if (p->bytes_grew) {
 		snprintf(why, sizeof why, "heap bytes grew in every round (%.1f bytes per connection) while the block "
@@ -183,6 +198,7 @@ static void pick_primary(struct lc_report *rep)
 	}
 	rep->primary = best < rep->nprocs ? best : 0;
 	const struct lc_proc_result *p = &rep->procs[rep->primary];
+	rep->measure = p->measure;
 	memcpy(rep->rounds, p->rounds, sizeof rep->rounds);
 	rep->nrounds = p->nrounds;
 	memcpy(rep->sites, p->sites, sizeof rep->sites);
@@ -205,6 +221,7 @@ void lc_judge(struct lc_report *rep)
 		memset(&solo, 0, sizeof solo);
 		memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
 		solo.nrounds = rep->nrounds;
+		solo.measure = rep->measure;
 	}
 	lc_judge_proc(top, rep);
 	rep->blocks_per_cycle = top->blocks_per_cycle;

@@ -104,7 +104,7 @@ static unsigned extra_rounds(const struct lc_run_state *r)
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
 		unsigned k = r->first[i] == 0 && p->nrounds == r->o->rounds ?
-			lc_extra_rounds(p->rounds, p->nrounds, lc_bytes_floor(r->rep)) : 0;
+			lc_extra_rounds(p->rounds, p->nrounds, lc_measure_floor(r->rep, p->measure)) : 0;
 		need = k > need ? k : need;
 	}
 	return need;
@@ -229,6 +229,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);
 	rep->engine = o->engine;
+	rep->measure = o->engine == LC_ENGINE_NATIVE ? LC_MEASURE_ALLOCATOR : LC_MEASURE_HEAP; /* until measured */
 	if (check_options(&r) < 0 || lc_traffic_script(&r) < 0 || lc_workdir_make(&r) < 0)
 		goto out;
 	snprintf(r.cmd.dir, sizeof r.cmd.dir, "%s", r.dir);
