@@ -208,8 +208,9 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			rep->unsettled ? " (some still shrinking at the timeout)" : "");
 	if (rep->extra_rounds)
 		fprintf(f, "  extra rounds: %u (the first rounds did not grow and the last did, as when frees are "
-			   "pending at the unsettled baseline): the last %zu rounds are judged\n", rep->extra_rounds,
-			rep->nrounds);
+			   "pending at the unsettled baseline; or, counting the allocator, every round grew unevenly, as a "
+			   "garbage collector's pending cycles make them): the last %zu rounds are judged\n",
+			rep->extra_rounds, rep->nrounds);
 	if (rep->retain_calls)
 		fprintf(f, "  holders: found with %u monitor commands, %.2fs\n", rep->retain_calls, rep->retain_seconds);
 	if (rep->pending_left > 0)
