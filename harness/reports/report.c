@@ -208,7 +208,7 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			rep->unsettled ? " (some still shrinking at the timeout)" : "");
 	if (rep->extra_rounds)
 		fprintf(f, "  extra rounds: %u (the first rounds did not grow and the last did, as when frees are "
-			   "pending at the unsettled baseline; or, counting the allocator, every round grew unevenly, as a "
+			   "pending at the unsettled baseline; or, natively, every round grew unevenly, as a "
 			   "garbage collector's pending cycles make them): the last %zu rounds are judged\n",
 			rep->extra_rounds, rep->nrounds);
 	if (rep->retain_calls)

@@ -105,7 +105,7 @@ static unsigned extra_rounds(const struct lc_run_state *r)
 		const struct lc_proc_result *p = &r->rep->procs[i];
 		unsigned long floor = lc_measure_floor(r->rep, p->measure);
 		unsigned k = r->first[i] == 0 && p->nrounds == r->o->rounds ? lc_extra_rounds(p->rounds, p->nrounds, floor) : 0;
-		if (k == 0 && r->first[i] == 0 && p->nrounds == r->o->rounds && p->measure == LC_MEASURE_ALLOCATOR)
+		if (k == 0 && r->first[i] == 0 && p->nrounds == r->o->rounds && p->measure != LC_MEASURE_HEAP)
 			k = lc_uneven_rounds(p->rounds, p->nrounds, floor);
 		need = k > need ? k : need;
 	}

@@ -194,8 +194,9 @@ bool lc_grows_every_round_by(const long *deltas, size_t n, long floor);
 /* Rounds to measure more (0 to n - 1) when the last rounds grew and the first did not, as
  * when frees are pending at the unsettled baseline: the last n are then judged. */
 unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
-/* The allocator measure: rounds to measure more (n, or 0) when every round grew but unevenly,
- * in blocks and in bytes (lc_steady), as a garbage collector's pending cycles make them. */
+/* Natively (allocator, pages): rounds to measure more (n, or 0) when every round grew but
+ * unevenly, in blocks and in bytes (lc_steady), as a garbage collector's pending cycles make
+ * them, or first use forgiven at the start of a leak (pages). */
 unsigned lc_uneven_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
 /* Judges one process's rounds by rep's rules (its connections per round, byte floor, engine):
  * sets retained, bytes_grew, fds_leaked, threads_leaked, objects_grew and the means. */
