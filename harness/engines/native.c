@@ -130,7 +130,10 @@ struct slot {
 };
 
 struct native {
-	char dir[600];              /* where the preload writes alloc.PID: the run's work folder */
+	char dir[600];              /* where the preload writes alloc.PID: a folder of ours in
+	                             * /dev/shm (a file made on tmpfs costs a forked child ~20 us,
+	                             * on ext4 ~400), else the run's work folder */
+	bool own_dir;               /* dir is ours to remove at close */
 	char preload[PATH_MAX];     /* liblcalloc.so, "" if it is not found */
 	char env[3][PATH_MAX + 600];/* LD_PRELOAD, LC_ALLOC_DIR, PYTHONMALLOC entries */
 	char *envp[4];              /* borrowed from env: NULL-ended */
@@ -251,7 +254,10 @@ static void alloc_sites(struct slot *sl, const struct lc_alloc_map *m, struct lc
 	bool first = !sl->prev;
 	if (first && !(sl->prev = calloc(2 * LC_ALLOC_SITES, sizeof *sl->prev)))
 		return;
-	for (uint32_t k = 0; k < LC_ALLOC_SITES; k++) {
+	uint32_t nused = __atomic_load_n(&m->nused, __ATOMIC_ACQUIRE);
+	nused = nused < LC_ALLOC_SITES ? nused : LC_ALLOC_SITES - 1;
+	for (uint32_t u = 0; u <= nused; u++) { /* LC_ALLOC_OTHER, then the slots in use */
+		uint32_t k = u == 0 ? LC_ALLOC_OTHER : m->used[u - 1] & (LC_ALLOC_SITES - 1);
 		const struct lc_alloc_site *s = &m->sites[k];
 		if (k != LC_ALLOC_OTHER && !__atomic_load_n(&s->ready, __ATOMIC_ACQUIRE))
 			continue;
@@ -295,15 +301,16 @@ static int alloc_measure(struct native *n, struct slot *sl, bool full, struct lc
 	return 0;
 }
 
-/* The alloc files of processes that are gone (a child per connection leaves one each). */
-static void sweep(const struct native *n)
+/* The alloc files of processes that are gone (a child per connection leaves one each), or
+ * with all, every one. */
+static void sweep(const struct native *n, bool all)
 {
 	DIR *d = opendir(n->dir);
 	struct dirent *ent;
 	char path[900];
 	while (d && (ent = readdir(d))) {
 		int pid;
-		if (sscanf(ent->d_name, "alloc.%d", &pid) == 1 && kill(pid, 0) < 0 && errno == ESRCH) {
+		if (sscanf(ent->d_name, "alloc.%d", &pid) == 1 && (all || (kill(pid, 0) < 0 && errno == ESRCH))) {
 			snprintf(path, sizeof path, "%s/%s", n->dir, ent->d_name);
 			unlink(path);
 		}
@@ -406,7 +413,10 @@ static int nat_open(struct lc_engine *e, const struct lc_options *o, const char 
 		return -1;
 	}
 	e->state = n;
-	snprintf(n->dir, sizeof n->dir, "%s", dir);
+	snprintf(n->dir, sizeof n->dir, "/dev/shm/leakcheck-alloc-XXXXXX");
+	n->own_dir = mkdtemp(n->dir) != NULL;
+	if (!n->own_dir)
+		snprintf(n->dir, sizeof n->dir, "%s", dir);
 	size_t k = 0;
 	if (lc_native_preload(n->preload, sizeof n->preload) == 0) {
 		const char *was = getenv("LD_PRELOAD"); /* the user's own preloads stay, after ours */
@@ -414,7 +424,7 @@ static int nat_open(struct lc_engine *e, const struct lc_options *o, const char 
 			 was ? was : "");
 		n->envp[k] = n->env[k];
 		k++;
-		snprintf(n->env[k], sizeof n->env[k], "%s=%s", LC_ALLOC_ENV, dir);
+		snprintf(n->env[k], sizeof n->env[k], "%s=%s", LC_ALLOC_ENV, n->dir);
 		n->envp[k] = n->env[k];
 		k++;
 	}
@@ -482,7 +492,7 @@ static int nat_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snap
 	if (sl->pid != pid)
 		slot_reset(sl, pid);
 	if (full && pid == e->root)
-		sweep(n);
+		sweep(n, false);
 	int rc = 0;
 	if (!sl->decided || sl->measure == LC_MEASURE_ALLOCATOR) {
 		rc = alloc_measure(n, sl, full, s);
@@ -562,6 +572,10 @@ static void nat_close(struct lc_engine *e)
 	struct native *n = e->state;
 	for (size_t i = 0; n && i < LC_MAX_PROCS; i++)
 		slot_reset(&n->slots[i], 0);
+	if (n && n->own_dir) { /* the server has exited: nothing writes there any more */
+		sweep(n, true);
+		rmdir(n->dir);
+	}
 	free(n);
 }
 

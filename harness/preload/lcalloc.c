@@ -173,6 +173,7 @@ static uint32_t slot_of(uint32_t fn, const uint64_t *frames, size_t n)
 			s->fn = fn;
 			memcpy(s->frames, frames, n * sizeof *frames);
 			__atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
+			m->used[__atomic_fetch_add(&m->nused, 1, __ATOMIC_RELAXED)] = i;
 			return i;
 		}
 		if (k == key)
@@ -426,9 +427,12 @@ static void after_fork_child(void)
 		return;
 	m->blocks = old->blocks;
 	m->bytes = old->bytes;
-	for (size_t i = 0; i < LC_ALLOC_SITES; i++)
-		if (old->sites[i].key || old->sites[i].blocks)
-			m->sites[i] = old->sites[i];
+	m->sites[LC_ALLOC_OTHER] = old->sites[LC_ALLOC_OTHER];
+	m->nused = old->nused < LC_ALLOC_SITES ? old->nused : LC_ALLOC_SITES;
+	for (uint32_t k = 0; k < m->nused; k++) {
+		uint32_t i = m->used[k] = old->used[k] & (LC_ALLOC_SITES - 1);
+		m->sites[i] = old->sites[i];
+	}
 	munmap(old, sizeof *old);
 	map_publish(m);
 }

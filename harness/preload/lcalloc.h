@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define LC_ALLOC_MAGIC "lcalloc2"     /* 8 bytes: layout changes change the digit */
+#define LC_ALLOC_MAGIC "lcalloc3"     /* 8 bytes: layout changes change the digit */
 #define LC_ALLOC_SITES 8192           /* slots of the site table, a power of two */
 #define LC_ALLOC_DEPTH 6              /* return addresses per site */
 #define LC_ALLOC_OTHER 0              /* the slot of allocations with no site: the table full, or
@@ -30,10 +30,11 @@ struct lc_alloc_site {
 struct lc_alloc_map {
 	char magic[8];                /* LC_ALLOC_MAGIC once the file is set up */
 	int32_t pid;                  /* the process that writes it */
-	uint32_t unwind;              /* 1: frame pointers were walked past the first frame */
+	uint32_t nused;               /* slots claimed so far: used[0..nused) */
 	int64_t blocks, bytes;        /* live totals of the process */
-	uint64_t calls;               /* allocation calls so far (for make bench) */
 	uint64_t full;                /* allocations counted under LC_ALLOC_OTHER: the table was full */
+	uint32_t used[LC_ALLOC_SITES];/* the claimed slots, in claim order: a forked child copies
+	                               * these, not the whole table */
 	struct lc_alloc_site sites[LC_ALLOC_SITES];
 };
 
