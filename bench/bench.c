@@ -448,6 +448,75 @@ static void bench_check(void)
 	       cpu / (double)cores, cores, 100 * cpu / (wall * (double)cores));
 }
 
+/* Per-connection time of one server with and without the allocator preload (liblcalloc.so
+ * counting into a folder of its own), each the median of 5 alternating runs of n connections. */
+static double per_connection_us(char **argv, bool preload, int n)
+{
+	char lib[4096], dir[] = "/dev/shm/lc-bench-alloc-XXXXXX", cmd[160];
+	struct server s;
+	if (preload && (lc_native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
+		die("no liblcalloc.so beside the bench, or no /dev/shm");
+	if (preload) { /* the bench is one thread: its own environment is the server's */
+		setenv("LD_PRELOAD", lib, 1);
+		setenv("LC_ALLOC_DIR", dir, 1);
+	}
+	server_start(&s, argv, false);
+	unsetenv("LD_PRELOAD");
+	unsetenv("LC_ALLOC_DIR");
+	rate_minimal(s.port, 200);
+	double us = 1e6 / rate_minimal(s.port, n);
+	server_stop(&s);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (preload && system(cmd) != 0)
+		fprintf(stderr, "bench: could not remove %s\n", dir);
+	return us;
+}
+
+static double native_verdict(const char *rel, struct lc_report *rep)
+{
+	char *argv[] = { (char *)build(rel), NULL };
+	struct lc_options o;
+	lc_options_init_native(&o);
+	o.server_argv = argv;
+	lc_run(&o, rep);
+	return rep->seconds;
+}
+
+static void bench_preload(void)
+{
+	static const char *const servers[][2] = {
+		{ "runtime/echo", "0" }, { "cases/global_list/fixed", "0" }, { "cases/mutual_refs/fixed", "0" },
+	};
+	printf("\n9. The allocator preload: per-connection time of the server without and with it (median of 5 "
+	       "runs of 3000 connections each), and native verdicts (median of 5)\n");
+	printf("   %-32s %12s %12s %8s\n", "server", "plain us", "preload us", "ratio");
+	for (size_t i = 0; i < sizeof servers / sizeof *servers; i++) {
+		char *argv[] = { (char *)build(servers[i][0]), (char *)servers[i][1], NULL };
+		double plain[5], pre[5];
+		for (int k = 0; k < 5; k++) {
+			plain[k] = per_connection_us(argv, false, 3000);
+			pre[k] = per_connection_us(argv, true, 3000);
+		}
+		double a = median5(plain), b = median5(pre);
+		printf("   %-32s %12.1f %12.1f %8.2f\n", servers[i][0], a, b, b / a);
+	}
+	printf("   %-32s %8s %8s %10s\n", "native verdict", "verdict", "seconds", "measure");
+	static const char *const variants[] = { "cases/global_list/fixed", "cases/global_list/leaky" };
+	for (size_t i = 0; i < 2; i++) {
+		double t[5];
+		struct lc_report *rep = lc_report_new();
+		if (!rep)
+			die("out of memory");
+		for (int k = 0; k < 5; k++) {
+			t[k] = native_verdict(variants[i], rep);
+			lc_report_free(rep);
+		}
+		printf("   %-32s %8s %8.2f %10s\n", variants[i] + 6, lc_verdict_name(rep->verdict), median5(t),
+		       lc_measure_name(rep->measure));
+		lc_report_delete(rep);
+	}
+}
+
 /* leakcheck-bench [SECTION...]: every section, or the ones named. */
 int main(int argc, char **argv)
 {
@@ -458,6 +527,7 @@ int main(int argc, char **argv)
 		{ "client", bench_client }, { "variants", bench_variants }, { "settle", bench_settle },
 		{ "holders", bench_holders }, { "cycles", bench_cycles }, { "snapshots", bench_snapshots },
 		{ "native", bench_native }, { "engines", bench_engines }, { "check", bench_check },
+		{ "preload", bench_preload },
 	};
 	size_t n = sizeof sections / sizeof sections[0];
 	for (int a = 1; a < argc; a++) {
@@ -466,7 +536,7 @@ int main(int argc, char **argv)
 			i++;
 		if (i == n) {
 			fprintf(stderr, "leakcheck-bench: no section '%s' (client variants settle holders cycles snapshots "
-					"native engines check)\n", argv[a]);
+					"native engines check preload)\n", argv[a]);
 			return 2;
 		}
 	}

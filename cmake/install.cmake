@@ -1,5 +1,6 @@
 # Installing leakcheck for other projects (`cmake --install build --prefix P`, and the .deb):
 #   bin/leakcheck                                  the CLI (target leakcheck_cli)
+#   lib/leakcheck/liblcalloc.so                    the native engine's allocator preload
 #   lib/libleakcheck.a, include/lc/*.h             the library and its headers
 #   share/leakcheck/suppressions/*.supp            valgrind suppressions for Debian daemons
 #   share/man/man1/leakcheck.1                     the man page (harness/cli/leakcheck.1)
@@ -16,6 +17,8 @@ set(LC_SUPPRESSIONS_DIR ${CMAKE_INSTALL_DATADIR}/leakcheck/suppressions)
 install(TARGETS leakcheck leakcheck_cli EXPORT leakcheckTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+# The native engine's allocator preload, where the CLI looks for it (LC_PRELOAD_REL from bin/).
+install(TARGETS lcalloc LIBRARY DESTINATION ${LC_PRELOAD_DIR})
 install(DIRECTORY include/lc DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 install(DIRECTORY harness/suppressions/ DESTINATION ${LC_SUPPRESSIONS_DIR}
   FILES_MATCHING PATTERN "*.supp")
@@ -45,7 +48,7 @@ install(FILES ${CMAKE_BINARY_DIR}/leakcheck.pc DESTINATION ${CMAKE_INSTALL_LIBDI
 
 # The .deb (`make package`, or `cpack` in the build dir): the same install rules under /usr.
 # Depends: what dpkg-shlibdeps reads off bin/leakcheck (libc6, libexpat1), valgrind (memcheck
-# and vgdb: leakcheck runs them), and libexpat1-dev, because find_package(leakcheck) looks for
+# and vgdb: leakcheck runs them), and libexpat1-dev and libdw-dev, because find_package(leakcheck) looks for
 # expat on behalf of libleakcheck.a. One package, not a -dev split: the CMake package needs both
 # the program and the library.
 set(CPACK_GENERATOR DEB)
@@ -63,5 +66,5 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "valgrind, libexpat1-dev")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "valgrind, libexpat1-dev, libdw-dev")
 include(CPack)

@@ -30,7 +30,7 @@ echo "installed into a temp prefix:"
 # GNUInstallDirs may say lib64 or lib/<multiarch>: take libdir from where the archive went.
 libdir=$(cd "$prefix" && find . -name libleakcheck.a | sed 's|^\./||; s|/libleakcheck\.a$||')
 [ -n "$libdir" ] || fail "no libleakcheck.a installed"
-expect="bin/leakcheck share/man/man1/leakcheck.1 $libdir/pkgconfig/leakcheck.pc"
+expect="bin/leakcheck share/man/man1/leakcheck.1 $libdir/pkgconfig/leakcheck.pc $libdir/leakcheck/liblcalloc.so"
 for f in leakcheckConfig.cmake leakcheckConfigVersion.cmake leakcheckTargets.cmake LeakcheckAddTest.cmake; do
 	expect="$expect $libdir/cmake/leakcheck/$f"
 done
@@ -46,6 +46,13 @@ echo "  all $(echo "$expect" | wc -w) expected files are there"
 grep -q '^leakcheck [0-9][0-9.]*$' "$tmp/version" || fail "bin/leakcheck --version printed: $(cat "$tmp/version")"
 "$prefix/bin/leakcheck" --help | grep -q -- '--cycles N' || fail "bin/leakcheck --help lists no --cycles"
 echo "  $(cat "$tmp/version"); --help works"
+# The installed CLI finds its allocator preload (beside it, not in the build tree).
+json=$tmp/native.json
+"$prefix/bin/leakcheck" -q --native --cycles 50 --json "$json" -- "$build/runtime/echo" {port} >"$tmp/native.log" 2>&1 ||
+	fail "bin/leakcheck --native on runtime/echo" "$tmp/native.log"
+grep -q '"measure": "allocator"' "$json" || fail "bin/leakcheck --native did not count the allocator" "$json"
+grep -q "$prefix/$libdir/leakcheck/liblcalloc.so" "$json" || fail "bin/leakcheck --native used a preload outside the prefix" "$json"
+echo "  bin/leakcheck --native counts the allocator with the installed preload"
 
 # 3. pkg-config, from the prefix's .pc alone.
 cat >"$tmp/pc.c" <<'PROG'

@@ -348,6 +348,7 @@ static void native_rounds(long b1, long b2, long b3)
 {
 	init_report(3, 500);
 	rep.engine = LC_ENGINE_NATIVE;
+	rep.measure = LC_MEASURE_PAGES; /* the rules follow the measure, not the engine */
 	rep.bytes_floor = 4096;
 	set_round(0, 0, b1, 0);
 	set_round(1, 0, b2, 0);
@@ -401,4 +402,22 @@ Test(native, steady)
 	cr_expect_not(lc_steady(c, 3));
 	cr_expect_not(lc_steady(d, 3));
 	cr_expect_not(lc_steady(a, 0), "no rounds");
+}
+
+/* Natively, rounds that all grew but disagree are measured again (lc_uneven_rounds). */
+static unsigned uneven(long b1, long b2, long b3, long B1, long B2, long B3)
+{
+	struct lc_round r[3] = { { .dblocks = b1, .dbytes = B1 }, { .dblocks = b2, .dbytes = B2 },
+				 { .dblocks = b3, .dbytes = B3 } };
+	return lc_uneven_rounds(r, 3, 500);
+}
+
+Test(native, uneven_rounds_are_measured_again)
+{
+	cr_expect_eq(uneven(402, 133, 305, 30584, 7623, 22140), 3, "a collector's pending cycles (fixed.py)");
+	cr_expect_eq(uneven(0, 0, 0, 65536, 176128, 176128), 3, "first use forgiven at a leak's start (pages)");
+	cr_expect_eq(uneven(3044, 3856, 2866, 289736, 343403, 275202), 0, "the leaky twin: steady, judged as it is");
+	cr_expect_eq(uneven(1500, 1500, 1500, 184000, 184000, 184000), 0, "a C leak: exact");
+	cr_expect_eq(uneven(0, 0, 0, 176128, 176128, 176128), 0, "bytes only, steady: judged as it is");
+	cr_expect_eq(uneven(402, -133, 305, 30584, -7623, 22140), 0, "not every round grew: clean as it is");
 }

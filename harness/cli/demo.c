@@ -39,7 +39,7 @@ static bool as_expected(const char *variant, const struct lc_report *rep)
 /* One row of the table, kept for index.html. */
 struct row {
 	char pattern[128], variant[128];
-	char lost[64], kept[64], holder[140], anon[48], limit[32];
+	char lost[64], kept[64], holder[140], anon[48], site[40];
 	enum lc_verdict mc, nat;
 	double mc_seconds, nat_seconds;
 	bool ok;
@@ -71,7 +71,7 @@ static void row_fill(struct row *r, const struct lc_report *mc, const struct lc_
 	snprintf(r->kept, sizeof r->kept, "-");
 	snprintf(r->holder, sizeof r->holder, "-");
 	snprintf(r->anon, sizeof r->anon, "-");
-	snprintf(r->limit, sizeof r->limit, "-");
+	snprintf(r->site, sizeof r->site, "-");
 	if (mc->have_exit)
 		snprintf(r->lost, sizeof r->lost, "%lu B", mc->exit.bytes[LC_DEFINITE] + mc->exit.bytes[LC_INDIRECT]);
 	if (mc->nrounds)
@@ -79,9 +79,14 @@ static void row_fill(struct row *r, const struct lc_report *mc, const struct lc_
 	if (mc->nsites && mc->held[0].searched) /* the site that grew most */
 		snprintf(r->holder, sizeof r->holder, "%s", mc->held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
 			 mc->held[0].root[0] ? mc->held[0].root : lc_root_kind_name(mc->held[0].kind));
-	if (nat->nrounds) {
-		snprintf(r->anon, sizeof r->anon, "%.0f B", nat->bytes_per_cycle);
-		snprintf(r->limit, sizeof r->limit, "%.0f B", lc_detection_limit(nat));
+	/* natively: the allocator's blocks and bytes, and its largest growing site (pages: bytes only) */
+	if (nat->nrounds && nat->measure == LC_MEASURE_PAGES)
+		snprintf(r->anon, sizeof r->anon, "%.0f B (pages)", nat->bytes_per_cycle);
+	else if (nat->nrounds)
+		snprintf(r->anon, sizeof r->anon, "%.2f blocks, %.0f B", nat->blocks_per_cycle, nat->bytes_per_cycle);
+	if (nat->nsites && nat->verdict == LC_LEAK) {
+		const struct lc_frame *f = &nat->sites[0].rec.frames[nat->sites[0].rec.nframes > 1 ? 1 : 0];
+		snprintf(r->site, sizeof r->site, "%.30s", f->fn);
 	}
 	r->mc = mc->verdict;
 	r->nat = nat->verdict;
@@ -113,8 +118,8 @@ static int run_one(const char *path)
 	pages |= write_page(r, "native", nat, &o);
 	row_fill(r, mc, nat);
 	r->ok = as_expected(r->variant, mc) && as_expected(r->variant, nat) && pages == 0;
-	printf("%-16s %-11s | %-8s %-19s %-15s %-7s %5.1fs | %-9s %-6s %-7s %5.1fs  %s\n", r->pattern, r->variant,
-	       r->lost, r->kept, r->holder, verdict_cell(mc->verdict), mc->seconds, r->anon, r->limit,
+	printf("%-16s %-11s | %-8s %-19s %-15s %-7s %5.1fs | %-19s %-12s %-7s %5.1fs  %s\n", r->pattern, r->variant,
+	       r->lost, r->kept, r->holder, verdict_cell(mc->verdict), mc->seconds, r->anon, r->site,
 	       verdict_cell(nat->verdict), nat->seconds, r->ok ? "as expected" : "UNEXPECTED");
 	if (!as_expected(r->variant, mc))
 		printf("    memcheck: %s\n", mc->reason);
@@ -163,7 +168,7 @@ static void index_row(FILE *f, const struct row *r)
 	fputs("<td>", f);
 	esc(f, r->anon);
 	fputs("</td><td>", f);
-	esc(f, r->limit);
+	esc(f, r->site);
 	fputs("</td>", f);
 	index_cell(f, r, "native", r->nat, r->nat_seconds);
 	fprintf(f, "<td class=\"%s\">%s</td></tr>\n", r->ok ? "clean" : "leak", r->ok ? "as expected" : "UNEXPECTED");
@@ -191,7 +196,7 @@ static int write_index(int bad)
 	fputs("<table><tr><th colspan=\"2\"></th><th class=\"engine\" colspan=\"4\">memcheck engine (valgrind)</th>"
 	      "<th class=\"engine\" colspan=\"3\">native engine (no valgrind)</th><th></th></tr>\n"
 	      "<tr><th>pattern</th><th>variant</th><th>lost at exit</th><th>retained/conn</th><th>held by</th>"
-	      "<th>verdict</th><th>anon/conn</th><th>limit</th><th>verdict</th><th></th></tr>\n", f);
+	      "<th>verdict</th><th>retained/conn</th><th>grew most at</th><th>verdict</th><th></th></tr>\n", f);
 	for (size_t i = 0; i < nrows; i++)
 		index_row(f, &rows[i]);
 	fputs("</table>\n</body></html>\n", f);
@@ -217,8 +222,8 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%-16s %-11s | %-59s | %s\n", "", "", "memcheck engine (valgrind)", "native engine (no valgrind)");
-	printf("%-16s %-11s | %-8s %-19s %-15s %-7s %6s | %-9s %-6s %-7s %6s\n", "pattern", "variant", "lost", "retained/conn",
-	       "held by", "verdict", "time", "anon/conn", "limit", "verdict", "time");
+	printf("%-16s %-11s | %-8s %-19s %-15s %-7s %6s | %-19s %-12s %-7s %6s\n", "pattern", "variant", "lost", "retained/conn",
+	       "held by", "verdict", "time", "retained/conn", "grew most at", "verdict", "time");
 	for (int i = first; i < argc; i++)
 		bad += run_one(argv[i]);
 	printf("%d of %d variants as expected in both engines (leaky caught, fixed clean)\n", argc - first - bad,

@@ -59,7 +59,7 @@ static void cloexec_above_stderr(void)
 }
 
 /* In the child: wire stdio, then exec. Only async-signal-safe calls. in < 0: /dev/null. */
-static void child_exec(char *const argv[], int in, int out, int err, int errpipe, pid_t parent)
+static void child_exec(char *const argv[], char *const envp[], int in, int out, int err, int errpipe, pid_t parent)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent) /* the parent died before prctl: nobody would kill us */
@@ -76,7 +76,7 @@ static void child_exec(char *const argv[], int in, int out, int err, int errpipe
 	signal(SIGPIPE, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-	execvp(argv[0], argv);
+	execvpe(argv[0], argv, envp ? envp : environ);
 fail:;
 	int e = errno;
 	(void)!write(errpipe, &e, sizeof e);
@@ -84,7 +84,7 @@ fail:;
 }
 
 /* Fork and exec with the given stdio (in: -1 for /dev/null). Returns the pid or -1. */
-static pid_t spawn_fds(char *const argv[], int in, int out, int errfd, char *err, size_t errlen)
+static pid_t spawn_fds(char *const argv[], char *const envp[], int in, int out, int errfd, char *err, size_t errlen)
 {
 	int pipefd[2] = { -1, -1 }, e;
 	pid_t parent = getpid(), pid = -1;
@@ -96,7 +96,7 @@ static pid_t spawn_fds(char *const argv[], int in, int out, int errfd, char *err
 	if (pid < 0)
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 	if (pid == 0)
-		child_exec(argv, in, out, errfd, pipefd[1], parent);
+		child_exec(argv, envp, in, out, errfd, pipefd[1], parent);
 	close(pipefd[1]);
 	if (pid > 0 && read(pipefd[0], &e, sizeof e) == (ssize_t)sizeof e) { /* EOF means exec worked */
 		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(e));
@@ -109,16 +109,51 @@ static pid_t spawn_fds(char *const argv[], int in, int out, int errfd, char *err
 
 pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen)
 {
+	return lc_spawn_env(argv, NULL, out_path, err_path, err, errlen);
+}
+
+/* Our environment with add's NAME=VALUE entries in place of those of the same names: built
+ * before the fork (the child of a threaded parent must not allocate). malloc'd, its strings
+ * borrowed; NULL when out of memory. */
+static char **merge_env(char *const add[])
+{
+	size_t n = 0, k = 0, m = 0;
+	while (environ[n])
+		n++;
+	while (add[k])
+		k++;
+	char **envp = calloc(n + k + 1, sizeof *envp);
+	for (size_t i = 0; envp && i < n; i++) {
+		bool replaced = false;
+		for (size_t j = 0; j < k && !replaced; j++) {
+			size_t len = strcspn(add[j], "=");
+			replaced = strncmp(environ[i], add[j], len + 1) == 0;
+		}
+		if (!replaced)
+			envp[m++] = environ[i];
+	}
+	for (size_t j = 0; envp && j < k; j++)
+		envp[m++] = add[j];
+	return envp;
+}
+
+pid_t lc_spawn_env(char *const argv[], char *const add_env[], const char *out_path, const char *err_path, char *err,
+		   size_t errlen)
+{
 	int out = open_out(out_path), errfd = open_out(err_path);
+	char **envp = add_env ? merge_env(add_env) : NULL;
 	pid_t pid = -1;
-	if (out < 0 || errfd < 0)
+	if (add_env && !envp)
+		snprintf(err, errlen, "out of memory");
+	else if (out < 0 || errfd < 0)
 		snprintf(err, errlen, "cannot set up output files: %s", strerror(errno));
 	else
-		pid = spawn_fds(argv, -1, out, errfd, err, errlen);
+		pid = spawn_fds(argv, envp, -1, out, errfd, err, errlen);
 	if (out >= 0)
 		close(out);
 	if (errfd >= 0)
 		close(errfd);
+	free(envp);
 	return pid;
 }
 
@@ -131,7 +166,7 @@ pid_t lc_spawn_piped(char *const argv[], int *to_child, int *from_child, const c
 		snprintf(err, errlen, "cannot set up pipes: %s", strerror(errno));
 		goto out;
 	}
-	pid = spawn_fds(argv, in[0], out[1], errfd, err, errlen);
+	pid = spawn_fds(argv, NULL, in[0], out[1], errfd, err, errlen);
 	if (pid > 0) {
 		*to_child = in[1];
 		*from_child = out[0];

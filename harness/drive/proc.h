@@ -18,6 +18,10 @@ void lc_sleep_ms(int ms);
  * (NULL: /dev/null), stdin from /dev/null, its own process group, and PR_SET_PDEATHSIG
  * SIGKILL so it dies with us. Returns the pid, or -1 with a reason in err. */
 pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen);
+/* The same with add_env's NAME=VALUE entries (NULL-ended) added to our environment, replacing
+ * those of the same names (add_env NULL: our environment as it is). */
+pid_t lc_spawn_env(char *const argv[], char *const add_env[], const char *out_path, const char *err_path, char *err,
+		   size_t errlen);
 
 /* The same with the child's stdin and stdout on pipes: *to_child is our write end, *from_child
  * our read end (both CLOEXEC); stderr appended to err_path. */

@@ -28,6 +28,22 @@ void lc_remove_tree(const char *dir)
 	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+void lc_workdir_shm(const char *dir, char *out, size_t len)
+{
+	const char *base = strrchr(dir, '/');
+	snprintf(out, len, "/dev/shm/%s-alloc", base ? base + 1 : dir);
+}
+
+/* A run's work folder and its tmpfs twin. */
+static void remove_run(const char *dir, bool workdir)
+{
+	char shm[600];
+	lc_workdir_shm(dir, shm, sizeof shm);
+	lc_remove_tree(shm);
+	if (workdir)
+		lc_remove_tree(dir);
+}
+
 /* SIGKILL every process whose command line contains marker. */
 static void kill_marked(const char *marker)
 {
@@ -71,8 +87,7 @@ static void watch(int rd, pid_t group, const char *dir, bool remove)
 	kill_marked(dir);
 	lc_sleep_ms(100); /* a killed valgrind's children go with it; then its FIFOs can go */
 	kill_marked(dir);
-	if (remove)
-		lc_remove_tree(dir);
+	remove_run(dir, remove);
 	_exit(0);
 }
 
@@ -160,7 +175,7 @@ unsigned lc_workdir_sweep(const char *tmp)
 		if (owner_alive(dir))
 			continue;
 		kill_marked(dir); /* a server a dead run left (its watchdog killed too) */
-		lc_remove_tree(dir);
+		remove_run(dir, true);
 		n++;
 	}
 	if (d)

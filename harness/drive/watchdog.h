@@ -28,6 +28,9 @@ void lc_watchdog_stop(struct lc_watchdog *w);
 
 /* dir and everything in it (a server given {dir} may make folders of its own there). */
 void lc_remove_tree(const char *dir);
+/* The tmpfs folder that belongs to work folder dir: /dev/shm/<its name>-alloc (the native
+ * engine's allocator counts); removed with it by the watchdog and the sweep. */
+void lc_workdir_shm(const char *dir, char *out, size_t len);
 /* Write dir/owner (this process's pid and start time). */
 void lc_workdir_claim(const char *dir);
 /* Remove the folders tmp/leakcheck-* whose owner no longer runs. Returns how many. */

@@ -4,7 +4,8 @@
  * file_operations, so adding an engine is a new table, not a new branch in run.c.
  *
  *   memcheck (memcheck.c)  the server under valgrind; a snapshot is a vgdb leak check
- *   native (native.c)      the server as it is; a snapshot reads /proc
+ *   native (native.c)      the server as it is; a snapshot reads the allocator preload's
+ *                          counts (preload/lcalloc.c), or where it is absent, /proc's pages
  *
  * What every engine shares lives here (engine.c): the server's process tree, the slot each
  * measured process keeps for the whole run, and which of them can be measured.
@@ -40,6 +41,9 @@ struct lc_engine_ops {
 	/* The command that starts the server: malloc'd, NULL-ended, strings borrowed from e and
 	 * server. NULL: out of memory. */
 	char **(*argv)(struct lc_engine *e, char *const server[]);
+	/* NAME=VALUE entries the server's environment gets (NULL-ended, borrowed from e), or NULL:
+	 * the native engine's allocator preload (LD_PRELOAD, its folder, PYTHONMALLOC). */
+	char *const *(*env)(struct lc_engine *e);
 	/* Whether process pid of the server's tree is the engine's to measure at all (memcheck:
 	 * it has a vgdb FIFO; a child valgrind does not trace has none). */
 	bool (*traced)(struct lc_engine *e, int pid);

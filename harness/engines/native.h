@@ -20,4 +20,9 @@ long lc_native_noise(int pid, int n, int gap_ms);
  * largest spread. */
 unsigned long lc_native_floor(const int *pids, size_t n, unsigned long *noise);
 
+/* The allocator preload, liblcalloc.so: $LEAKCHECK_PRELOAD, else LC_PRELOAD_REL from the
+ * folder of the running program (build/harness/ and PREFIX/bin/ alike). 0 with its path in
+ * out, or -1 (out ""): not found. */
+int lc_native_preload(char *out, size_t len);
+
 #endif

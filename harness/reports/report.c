@@ -91,7 +91,8 @@ static void rounds_text(const struct lc_round *r, size_t n, enum measure m, char
 		lc_appendf(buf, cap, "%s%+ld", i ? " " : "", round_value(&r[i], m));
 }
 
-/* Natively: memory is anonymous memory (native.c), and there are no blocks or sites. */
+/* The pages measure (native.c, where the allocator preload is not in the process): anonymous
+ * memory less first use, and there are no blocks or sites. */
 static void print_native_memory(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
 {
 	char what[320], bytes[240], title[64];
@@ -136,7 +137,8 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 			!leak && grew_some ? " (growth not in every round: one-time, not a leak)" : "");
 	for (size_t i = 0; leak && i < p->nsites && i < 5; i++) {
 		const struct lc_site *s = &p->sites[i];
-		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes, lc_kind_running_name(s->rec.kind));
+		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes,
+			p->measure == LC_MEASURE_ALLOCATOR ? "live" : lc_kind_running_name(s->rec.kind));
 		print_site(f, &s->rec);
 		fputc('\n', f);
 		if (p->held[i].searched) {
@@ -154,7 +156,7 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 	char what[320], fds[200];
 	if (p->base_objects >= 0 && p->nrounds)
 		print_count(f, p, M_OBJECTS, "objects (--stats)", p->base_objects, p->objects_grew);
-	if (rep->engine == LC_ENGINE_NATIVE)
+	if (p->measure == LC_MEASURE_PAGES)
 		print_native_memory(f, rep, p, multi);
 	else
 		print_heap(f, rep, p, multi);
@@ -172,7 +174,8 @@ static void print_running(FILE *f, const struct lc_report *rep)
 				       .fds_leaked = rep->fds_leaked, .blocks_per_cycle = rep->blocks_per_cycle,
 				       .bytes_per_cycle = rep->bytes_per_cycle, .base_fds = rep->fds_baseline,
 				       .threads_leaked = rep->threads_leaked, .objects_grew = rep->objects_grew,
-				       .objects_per_cycle = rep->objects_per_cycle, .base_objects = -1 };
+				       .objects_per_cycle = rep->objects_per_cycle, .base_objects = -1,
+				       .measure = rep->measure };
 	if (rep->nprocs) {
 		solo.pid = rep->procs[rep->primary].pid;
 		solo.base_threads = rep->procs[rep->primary].base_threads;
@@ -205,8 +208,9 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			rep->unsettled ? " (some still shrinking at the timeout)" : "");
 	if (rep->extra_rounds)
 		fprintf(f, "  extra rounds: %u (the first rounds did not grow and the last did, as when frees are "
-			   "pending at the unsettled baseline): the last %zu rounds are judged\n", rep->extra_rounds,
-			rep->nrounds);
+			   "pending at the unsettled baseline; or, natively, every round grew unevenly, as a "
+			   "garbage collector's pending cycles make them): the last %zu rounds are judged\n",
+			rep->extra_rounds, rep->nrounds);
 	if (rep->decay_rounds)
 		fprintf(f, "  warm-up?: a few blocks a round, so %u more round%s measured until one stayed flat "
 			   "(warm-up) or the rate held (a leak): the last %zu rounds are judged\n", rep->decay_rounds,
@@ -221,7 +225,12 @@ static void print_running(FILE *f, const struct lc_report *rep)
 	if (rep->wakes)
 		fprintf(f, "  snapshots: %u connection%s opened only to wake the server (multi-threaded: never "
 			   "interrupted with ptrace), each one of the next round's\n", rep->wakes, rep->wakes > 1 ? "s" : "");
-	if (rep->engine == LC_ENGINE_NATIVE && rep->per_round)
+	if (rep->engine == LC_ENGINE_NATIVE && rep->nprocs)
+		fprintf(f, "  measure: %s\n", rep->measure == LC_MEASURE_PAGES ?
+			"pages (the allocator preload is not in the process: a static binary, or no preload): anonymous "
+			"memory, first use of memory mapped at the baseline not counted" :
+			"allocator (live blocks and bytes counted by the preload in the server, per call site)");
+	if (rep->measure == LC_MEASURE_PAGES && rep->per_round)
 		fprintf(f, "  detection limit: %.1f B per connection (%lu B per round over %u connections; idle "
 			   "noise %lu B): less growth is invisible natively, memcheck sees one block\n",
 			lc_detection_limit(rep), lc_bytes_floor(rep), rep->per_round, rep->noise);
@@ -339,7 +348,9 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 
 static void json_running(FILE *f, const struct lc_report *rep)
 {
-	fprintf(f, "  \"retained\": {\"leaked\": %s, \"connections_per_round\": %u,"
+	fputs("  \"retained\": {\"measure\": ", f);
+	lc_json_str(f, lc_measure_name(rep->measure));
+	fprintf(f, ", \"leaked\": %s, \"connections_per_round\": %u,"
 		   " \"blocks_per_cycle\": %.4f, \"bytes_per_cycle\": %.4f,"
 		   " \"baseline_blocks\": %lu, \"baseline_bytes\": %lu, \"rounds\": [",
 		rep->retained ? "true" : "false", rep->per_round, rep->blocks_per_cycle, rep->bytes_per_cycle,
@@ -374,6 +385,8 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		const struct lc_proc_result *p = &rep->procs[i];
 		fprintf(f, "%s{\"pid\": %d, \"name\": ", i ? ", " : "", p->pid);
 		lc_json_str(f, p->name);
+		fputs(", \"measure\": ", f);
+		lc_json_str(f, lc_measure_name(p->measure));
 		fprintf(f, ", \"served_connections\": %s, \"judged\": %s, \"leaked\": %s, \"bytes_grew\": %s,"
 			   " \"fds_leaked\": %s, \"rounds\": [", p->accepted ? "true" : "false", p->judged ? "true" : "false",
 			p->retained ? "true" : "false", p->bytes_grew ? "true" : "false", p->fds_leaked ? "true" : "false");
@@ -408,8 +421,9 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	fputs("  \"engine\": ", f);
 	lc_json_str(f, lc_engine_name(rep->engine));
 	if (rep->engine == LC_ENGINE_NATIVE)
-		fprintf(f, ", \"native\": {\"memory\": \"anonymous\", \"noise_bytes\": %lu, \"bytes_floor_per_round\": %lu,"
-			   " \"detection_limit_bytes_per_connection\": %.3f}", rep->noise, lc_bytes_floor(rep),
+		fprintf(f, ", \"native\": {\"memory\": \"%s\", \"noise_bytes\": %lu, \"bytes_floor_per_round\": %lu,"
+			   " \"detection_limit_bytes_per_connection\": %.3f}",
+			rep->measure == LC_MEASURE_PAGES ? "anonymous" : "allocator", rep->noise, lc_bytes_floor(rep),
 			lc_detection_limit(rep));
 	fputs(",\n", f);
 	json_exit(f, rep);

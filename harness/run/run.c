@@ -103,8 +103,10 @@ static unsigned extra_rounds(const struct lc_run_state *r)
 	unsigned need = 0;
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
-		unsigned k = r->first[i] == 0 && p->nrounds == r->o->rounds ?
-			lc_extra_rounds(p->rounds, p->nrounds, lc_bytes_floor(r->rep)) : 0;
+		unsigned long floor = lc_measure_floor(r->rep, p->measure);
+		unsigned k = r->first[i] == 0 && p->nrounds == r->o->rounds ? lc_extra_rounds(p->rounds, p->nrounds, floor) : 0;
+		if (k == 0 && r->first[i] == 0 && p->nrounds == r->o->rounds && p->measure != LC_MEASURE_HEAP)
+			k = lc_uneven_rounds(p->rounds, p->nrounds, floor);
 		need = k > need ? k : need;
 	}
 	return need;
@@ -264,6 +266,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);
 	rep->engine = o->engine;
+	rep->measure = o->engine == LC_ENGINE_NATIVE ? LC_MEASURE_ALLOCATOR : LC_MEASURE_HEAP; /* until measured */
 	if (check_options(&r) < 0 || lc_traffic_script(&r) < 0 || lc_workdir_make(&r) < 0)
 		goto out;
 	snprintf(r.cmd.dir, sizeof r.cmd.dir, "%s", r.dir);

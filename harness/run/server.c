@@ -201,7 +201,8 @@ int lc_server_start(struct lc_run_state *r)
 		lc_run_fail(r, "%s", "out of memory");
 		goto out;
 	}
-	r->pid = lc_spawn(argv, r->path[LC_PATH_OUT], r->path[LC_PATH_ERR], r->err, sizeof r->err);
+	r->pid = lc_spawn_env(argv, r->eng.ops->env ? r->eng.ops->env(&r->eng) : NULL, r->path[LC_PATH_OUT],
+			      r->path[LC_PATH_ERR], r->err, sizeof r->err);
 	if (r->pid < 0) {
 		lc_run_fail(r, "%s", r->err);
 		goto out;

@@ -145,6 +145,7 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 		r->first[i] = (int)idx;
 		m->pinned = idx == 0; /* judged: its slot stays */
 		p->pid = m->pid;
+		p->measure = cur->measure;
 		snprintf(p->name, sizeof p->name, "%s", m->name);
 		p->base_blocks = lc_snapshot_blocks(cur);
 		p->base_bytes = lc_snapshot_bytes(cur);
@@ -152,7 +153,7 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 		p->base_threads = cur->threads;
 		p->base_objects = cur->objects;
 	} else {
-		if (grew(prev, cur, lc_bytes_floor(r->rep)) && settle(r, i, cur) < 0)
+		if (grew(prev, cur, lc_measure_floor(r->rep, p->measure)) && settle(r, i, cur) < 0)
 			return -1;
 		struct lc_round *d = &p->rounds[p->nrounds++];
 		d->dblocks = (long)lc_snapshot_blocks(cur) - (long)lc_snapshot_blocks(prev);

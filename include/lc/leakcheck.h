@@ -12,7 +12,8 @@
 enum lc_verdict { LC_CLEAN = 0, LC_LEAK = 1, LC_ERROR = 2 }; /* also the CLI's exit status */
 
 /* What measures the server (harness/engines/): memcheck, the server under valgrind, a snapshot
- * a leak check through vgdb; native, the server as it is, a snapshot what /proc tells. */
+ * a leak check through vgdb; native, the server as it is with an allocator preload, a snapshot
+ * its counts (or /proc's pages where it cannot be preloaded). */
 enum lc_engine_kind { LC_ENGINE_MEMCHECK, LC_ENGINE_NATIVE };
 const char *lc_engine_name(enum lc_engine_kind k); /* "memcheck", "native" */
 
@@ -80,6 +81,7 @@ struct lc_round {
 struct lc_proc_result {
 	int pid;
 	char name[32];
+	enum lc_measure measure;     /* what its memory was measured in (from its baseline) */
 	bool accepted;               /* held the server end of a probe connection */
 	bool judged;                 /* alive from the baseline to the last round: its rounds count */
 	unsigned long base_blocks, base_bytes;
@@ -106,10 +108,13 @@ struct lc_report {
 	char reason[512];
 	unsigned long cycles;        /* connections driven, warmup and probes included */
 	unsigned per_round;          /* connections closed between two snapshots */
-	unsigned long bytes_floor;   /* the byte rule: growth per round that counts (memcheck: one
-	                              * byte per connection; native: the noise floor, at least a page) */
+	unsigned long bytes_floor;   /* the byte rule for the pages measure: growth per round that
+	                              * counts (the noise floor, at least a page); 0 if none */
 	enum lc_engine_kind engine;  /* what measured it */
-	unsigned long noise;         /* native: the spread of idle re-samples of memory, bytes */
+	enum lc_measure measure;     /* what the memory of procs[primary] was measured in: the
+	                              * judge's rules follow it, not the engine (pages: the noise
+	                              * floor and rounds that agree) */
+	unsigned long noise;         /* pages: the spread of idle re-samples of memory, bytes */
 	/* at exit */
 	bool have_exit;
 	struct lc_exit_report exit;       /* owned: parsed XML (free with lc_report_free) */
@@ -207,14 +212,21 @@ bool lc_warming(const struct lc_round *r, size_t total, size_t n, unsigned per_r
 #define LC_MAX_DECAY_ROUNDS 8
 /* lc_warming for one process of rep, n its first rounds; never for memory in pages. */
 bool lc_proc_warming(const struct lc_proc_result *p, const struct lc_report *rep, size_t n);
+/* Natively (allocator, pages): rounds to measure more (n, or 0) when every round grew but
+ * unevenly, in blocks and in bytes (lc_steady), as a garbage collector's pending cycles make
+ * them, or first use forgiven at the start of a leak (pages). */
+unsigned lc_uneven_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
 /* Judges one process's rounds by rep's rules (its connections per round, byte floor, engine):
  * sets retained, bytes_grew, fds_leaked, threads_leaked, objects_grew and the means. */
 void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep);
 /* Natively, rounds of memory growth that agree: the smallest at least the spread (max - min). */
 bool lc_steady(const long *d, size_t n);
-/* The byte rule's floor per round for a run: memcheck's, or native's from its noise. */
+/* The byte rule's floor per round for memory measured in m: one byte per connection for the
+ * heap and the allocator, the noise floor (at least that) for pages. */
+unsigned long lc_measure_floor(const struct lc_report *rep, enum lc_measure m);
+/* lc_measure_floor for rep->measure, the primary process's. */
 unsigned long lc_bytes_floor(const struct lc_report *rep);
-/* Natively: the smallest growth per connection the run could see (the floor over a round). */
+/* The smallest growth per connection the run could see: lc_bytes_floor over a round. */
 double lc_detection_limit(const struct lc_report *rep);
 void lc_judge(struct lc_report *rep);                      /* sets verdict and reason */
 

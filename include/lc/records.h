@@ -64,7 +64,14 @@ struct lc_site {
 	                        * process's next leak check */
 };
 
+/* What a process's memory was measured in: memcheck's heap; natively, the allocator preload's
+ * live blocks and bytes (exact, as memcheck's, with sites); or, where the allocator cannot be
+ * interposed (a static binary), anonymous pages, with a noise floor and without sites. */
+enum lc_measure { LC_MEASURE_HEAP, LC_MEASURE_ALLOCATOR, LC_MEASURE_PAGES };
+const char *lc_measure_name(enum lc_measure m); /* "heap", "allocator", "pages" */
+
 struct lc_snapshot {
+	enum lc_measure measure;          /* what bytes[] and blocks[] count */
 	unsigned long bytes[LC_NKINDS];  /* LEAK SUMMARY, per kind (reachable included) */
 	unsigned long blocks[LC_NKINDS];
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew, largest growth in bytes first */

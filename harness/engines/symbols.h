@@ -1,0 +1,20 @@
+/* Return addresses of a live process to function, file and line, with elfutils' libdw (dwfl):
+ * the native engine names its allocation sites as memcheck names its loss records. */
+#ifndef LC_SYMBOLS_H
+#define LC_SYMBOLS_H
+
+#include <stdint.h>
+
+#include "lc/records.h"
+
+struct lc_symbols;
+
+/* The modules of process pid, as /proc/PID/maps lists them now. NULL if it cannot be read. */
+struct lc_symbols *lc_symbols_open(int pid);
+/* Return address ret (the instruction after a call) to the calling frame: fn, file (no
+ * directory) and line, each left empty or 0 where the module has no such information. A module
+ * mapped since open (dlopen) is found by reading the maps again once. */
+void lc_symbols_frame(struct lc_symbols *s, uint64_t ret, struct lc_frame *f);
+void lc_symbols_close(struct lc_symbols *s);
+
+#endif

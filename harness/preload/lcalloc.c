@@ -1,0 +1,448 @@
+/* liblcalloc.so: the native engine's allocator preload. LD_PRELOADed into the server and into
+ * every process it forks or execs (LD_PRELOAD is inherited), it interposes the allocator
+ * (malloc, calloc, realloc, free, posix_memalign, aligned_alloc, memalign, valloc, pvalloc,
+ * reallocarray, malloc_usable_size) and counts live blocks and bytes, in all and per call site,
+ * into DIR/alloc.PID (lcalloc.h; DIR from LC_ALLOC_DIR), a shared mapping the harness reads at
+ * each snapshot without stopping the server. Without LC_ALLOC_DIR it only passes calls on.
+ *
+ * Each block carries a 16-byte header in front of it (its size, its site, the distance back to
+ * what the real allocator returned), so free knows what to subtract without a lock or a table
+ * of live pointers; aligned allocations are over-allocated from the real malloc and aligned
+ * inside, so only malloc, calloc, realloc and free are needed from below.
+ *
+ * A site is the allocating function and up to LC_ALLOC_DEPTH return addresses: the first from
+ * __builtin_return_address, the rest from the frame-pointer chain, walked only while each frame
+ * stays on this thread's stack (a program built without frame pointers gives its first frame
+ * only). Sites are slots of an open-addressed table claimed with a compare-and-swap; counters
+ * are atomics: no lock anywhere, so none is held across fork. The child of a fork gets a file of
+ * its own (pthread_atfork), a copy of its parent's counts: it inherited those blocks. exec runs
+ * the constructor again in the new program. dlsym's own allocations (the bootstrap) come from a
+ * static buffer, and any allocation made while a site is being found (pthread_getattr_np's)
+ * counts under LC_ALLOC_OTHER instead of unwinding again. */
+#define _GNU_SOURCE
+#include "lcalloc.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+
+#define HDR 16u                       /* the header: keeps malloc's 16-byte alignment */
+#define TAG (0xa11cull << 48)         /* in size_tag's top bits: a block of ours */
+#define SIZE_MASK ((1ull << 48) - 1)
+#define NO_SITE 0xffffffffu           /* allocated before the mapping existed: never counted */
+#define MAX_HOP (256u * 1024)         /* a frame larger than this ends the walk */
+
+struct hdr {
+	uint64_t size_tag;            /* TAG | the size asked for */
+	uint32_t site;                /* slot in the site table, or NO_SITE */
+	uint32_t off;                 /* user pointer - what the real allocator returned */
+};
+
+static void *(*real_malloc)(size_t);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void (*real_free)(void *);
+static size_t (*real_usable)(void *);
+
+static struct lc_alloc_map *map;      /* owned: this process's shared file, or NULL */
+static TLS int busy;                  /* finding a site: allocations now are not unwound */
+static TLS uintptr_t stack_hi;        /* this thread's stack top, 1 if unknown */
+
+static char boot[16384] __attribute__((aligned(16))); /* dlsym's allocations, never freed */
+static size_t boot_used;
+
+extern void *__libc_stack_end;
+
+static bool in_boot(const void *p)
+{
+	return (const char *)p >= boot && (const char *)p < boot + sizeof boot;
+}
+
+static void *boot_alloc(size_t n)
+{
+	size_t need = (n + 15) & ~(size_t)15;
+	size_t at = __atomic_fetch_add(&boot_used, need, __ATOMIC_RELAXED);
+	return at + need <= sizeof boot ? boot + at : NULL; /* zeroed: static storage, never reused */
+}
+
+/* dlsym may allocate: those calls see real_malloc still NULL and take boot_alloc. */
+static void resolve(void)
+{
+	static int resolving;
+	if (__atomic_load_n(&real_malloc, __ATOMIC_ACQUIRE) || __atomic_exchange_n(&resolving, 1, __ATOMIC_ACQ_REL))
+		return;
+	real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+	real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+	real_free = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+	real_usable = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+	__atomic_store_n(&real_malloc, (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc"), __ATOMIC_RELEASE);
+}
+
+static void count(uint32_t site, int64_t blocks, int64_t bytes)
+{
+	struct lc_alloc_map *m = map;
+	if (!m || site == NO_SITE)
+		return;
+	__atomic_fetch_add(&m->blocks, blocks, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&m->bytes, bytes, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&m->sites[site].blocks, blocks, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&m->sites[site].bytes, bytes, __ATOMIC_RELAXED);
+}
+
+/* This thread's stack top: the main thread's from __libc_stack_end, another's from its
+ * attributes (pthread_getattr_np allocates: busy is set, so that counts without unwinding). */
+static uintptr_t stack_top(void)
+{
+	if (stack_hi)
+		return stack_hi;
+	stack_hi = 1;
+	if (gettid() == getpid()) {
+		stack_hi = (uintptr_t)__libc_stack_end;
+	} else {
+		pthread_attr_t a;
+		void *addr;
+		size_t size;
+		if (pthread_getattr_np(pthread_self(), &a) == 0) {
+			if (pthread_attr_getstack(&a, &addr, &size) == 0)
+				stack_hi = (uintptr_t)addr + size;
+			pthread_attr_destroy(&a);
+		}
+	}
+	return stack_hi;
+}
+
+/* The return addresses above the allocator: ret0, then the frame-pointer chain from frame
+ * (the interposed function's own frame), while each next frame lies above the last, within
+ * MAX_HOP, and below the stack top. A program without frame pointers ends it at once. */
+static size_t unwind(uint64_t *out, const void *ret0, const void *frame)
+{
+	size_t n = 0;
+	uintptr_t hi = stack_top(), lo = (uintptr_t)frame;
+	out[n++] = (uintptr_t)ret0;
+	if (hi <= lo || hi - lo > (64u << 20)) /* not on this thread's own stack (a coroutine's) */
+		return n;
+	const uintptr_t *fp = (const uintptr_t *)((const uintptr_t *)frame)[0];
+	while (n < LC_ALLOC_DEPTH) {
+		uintptr_t at = (uintptr_t)fp;
+		if ((at & 7) || at <= lo || at - lo > MAX_HOP || at + 16 > hi || fp[1] < 4096)
+			break;
+		out[n++] = fp[1];
+		lo = at;
+		fp = (const uintptr_t *)fp[0];
+	}
+	return n;
+}
+
+static uint64_t hash(uint32_t fn, const uint64_t *frames, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ fn;
+	for (size_t i = 0; i < n; i++) {
+		h ^= frames[i];
+		h *= 0xff51afd7ed558ccdull;
+		h ^= h >> 33;
+	}
+	return h > 1 ? h : h + 2;
+}
+
+/* The slot of this site: found, or claimed with a compare-and-swap (a few probes, then
+ * LC_ALLOC_OTHER: the table is full). */
+static uint32_t slot_of(uint32_t fn, const uint64_t *frames, size_t n)
+{
+	struct lc_alloc_map *m = map;
+	uint64_t key = hash(fn, frames, n);
+	uint32_t i = (uint32_t)key & (LC_ALLOC_SITES - 1);
+	for (int probe = 0; probe < 64; probe++, i = (i + 1) & (LC_ALLOC_SITES - 1)) {
+		struct lc_alloc_site *s = &m->sites[i];
+		uint64_t k = i == LC_ALLOC_OTHER ? 1 : __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
+		if (k == key)
+			return i;
+		if (k != 0)
+			continue;
+		if (__atomic_compare_exchange_n(&s->key, &k, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			s->fn = fn;
+			memcpy(s->frames, frames, n * sizeof *frames);
+			__atomic_store_n(&s->ready, 1, __ATOMIC_RELEASE);
+			m->used[__atomic_fetch_add(&m->nused, 1, __ATOMIC_RELAXED)] = i;
+			return i;
+		}
+		if (k == key)
+			return i;
+	}
+	__atomic_fetch_add(&m->full, 1, __ATOMIC_RELAXED);
+	return LC_ALLOC_OTHER;
+}
+
+static uint32_t site_of(uint32_t fn, const void *ret0, const void *frame)
+{
+	uint64_t frames[LC_ALLOC_DEPTH] = { 0 };
+	if (!map)
+		return NO_SITE;
+	if (busy)
+		return LC_ALLOC_OTHER;
+	busy++;
+	size_t n = unwind(frames, ret0, frame);
+	uint32_t slot = slot_of(fn, frames, n);
+	busy--;
+	return slot;
+}
+
+/* The header in front of user pointer p, NULL for a block that is not ours (allocated below
+ * us before we were there): it goes to the real allocator as it is. */
+static struct hdr *hdr_of(void *p)
+{
+	struct hdr *h = (struct hdr *)((char *)p - HDR);
+	return (h->size_tag & ~SIZE_MASK) == TAG ? h : NULL;
+}
+
+static void *finish(char *raw, size_t off, size_t n, uint32_t site)
+{
+	struct hdr *h = (struct hdr *)(raw + off - HDR);
+	h->size_tag = TAG | n;
+	h->site = site;
+	h->off = (uint32_t)off;
+	count(site, 1, (int64_t)n);
+	return raw + off;
+}
+
+/* n bytes aligned to align (a power of two, at least 16), zeroed if zero. */
+static void *alloc(size_t n, size_t align, bool zero, uint32_t site)
+{
+	if (n > SIZE_MASK - align - HDR) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	resolve();
+	size_t extra = align > HDR ? align + HDR : HDR;
+	char *raw = !real_malloc ? boot_alloc(n + extra) : zero ? real_calloc(1, n + extra) : real_malloc(n + extra);
+	if (!raw) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t off = align > HDR ? (((uintptr_t)raw + HDR + align - 1) & ~(uintptr_t)(align - 1)) - (uintptr_t)raw : HDR;
+	return finish(raw, off, n, site);
+}
+
+static void release(void *p)
+{
+	struct hdr *h;
+	if (!p || in_boot(p))
+		return;
+	resolve();
+	if (!(h = hdr_of(p))) {
+		real_free(p);
+		return;
+	}
+	count(h->site, -1, -(int64_t)(h->size_tag & SIZE_MASK));
+	h->size_tag = 0;
+	real_free((char *)p - h->off);
+}
+
+static void *resize(void *p, size_t n, uint32_t fn, const void *ret0, const void *frame)
+{
+	if (!p)
+		return alloc(n, HDR, false, site_of(fn, ret0, frame));
+	if (n == 0) { /* glibc's realloc(p, 0) frees */
+		release(p);
+		return NULL;
+	}
+	resolve();
+	struct hdr *h = in_boot(p) ? (struct hdr *)((char *)p - HDR) : hdr_of(p);
+	if (!h)
+		return real_realloc(p, n); /* not ours: stays not ours */
+	uint32_t site = site_of(fn, ret0, frame);
+	size_t old = h->size_tag & SIZE_MASK;
+	if (h->off == HDR && !in_boot(p) && n <= SIZE_MASK - HDR) {
+		uint32_t was = h->site;
+		char *raw = real_realloc((char *)p - HDR, n + HDR);
+		if (!raw)
+			return NULL; /* the old block stays, counted as it was */
+		count(was, -1, -(int64_t)old);
+		return finish(raw, HDR, n, site);
+	}
+	void *q = alloc(n, HDR, false, site); /* aligned or bootstrap blocks move */
+	if (q) {
+		memcpy(q, p, old < n ? old : n);
+		release(p);
+	}
+	return q;
+}
+
+static void *aligned(size_t align, size_t n, uint32_t fn, const void *ret0, const void *frame)
+{
+	if (align < HDR)
+		align = HDR;
+	return alloc(n, align, false, site_of(fn, ret0, frame));
+}
+
+static bool power_of_two(size_t a)
+{
+	return a && !(a & (a - 1));
+}
+
+#define HERE __builtin_return_address(0), __builtin_frame_address(0)
+
+EXPORT void *malloc(size_t n)
+{
+	return alloc(n, HDR, false, site_of(LC_FN_MALLOC, HERE));
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return alloc(total, HDR, true, site_of(LC_FN_CALLOC, HERE));
+}
+
+EXPORT void free(void *p)
+{
+	release(p);
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+	return resize(p, n, LC_FN_REALLOC, HERE);
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return resize(p, total, LC_FN_REALLOCARRAY, HERE);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+	if (align > (1u << 30)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (!power_of_two(align)) /* glibc rounds it up */
+		align = align < HDR ? HDR : (align | (align - 1)) + 1;
+	return aligned(align, n, LC_FN_MEMALIGN, HERE);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	if (!power_of_two(align) || align % sizeof(void *) || align > (1u << 30))
+		return EINVAL;
+	int e = errno;
+	void *p = aligned(align, n, LC_FN_POSIX_MEMALIGN, HERE);
+	if (!p)
+		return ENOMEM;
+	errno = e;
+	*out = p;
+	return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	if (!power_of_two(align) || align > (1u << 30)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return aligned(align, n, LC_FN_ALIGNED_ALLOC, HERE);
+}
+
+EXPORT void *valloc(size_t n)
+{
+	return aligned((size_t)sysconf(_SC_PAGESIZE), n, LC_FN_VALLOC, HERE);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	if (n > SIZE_MASK) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	n = n ? (n + page - 1) & ~(page - 1) : page;
+	return aligned(page, n, LC_FN_PVALLOC, HERE);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+	if (!p)
+		return 0;
+	resolve();
+	struct hdr *h = in_boot(p) ? (struct hdr *)((char *)p - HDR) : hdr_of(p);
+	return h ? h->size_tag & SIZE_MASK : real_usable ? real_usable(p) : 0;
+}
+
+/* DIR/alloc.PID, made afresh (a new inode: a reader of an earlier program's file, before an
+ * exec, keeps reading that one), mapped shared. NULL without LC_ALLOC_DIR or on failure. */
+static struct lc_alloc_map *map_create(void)
+{
+	const char *dir = getenv(LC_ALLOC_ENV);
+	char path[4096];
+	if (!dir || !*dir || snprintf(path, sizeof path, "%s/alloc.%d", dir, (int)getpid()) >= (int)sizeof path)
+		return NULL;
+	unlink(path);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	void *m = MAP_FAILED;
+	if (ftruncate(fd, sizeof(struct lc_alloc_map)) == 0)
+		m = mmap(NULL, sizeof(struct lc_alloc_map), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED) {
+		unlink(path);
+		return NULL;
+	}
+	((struct lc_alloc_map *)m)->pid = (int32_t)getpid();
+	return m;
+}
+
+static void map_publish(struct lc_alloc_map *m)
+{
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	memcpy(m->magic, LC_ALLOC_MAGIC, sizeof m->magic);
+	map = m;
+}
+
+/* The child of a fork holds its parent's blocks: its own file starts as a copy of the counts
+ * (only the slots in use, so the copy touches few pages). */
+static void after_fork_child(void)
+{
+	struct lc_alloc_map *old = map, *m;
+	map = NULL;
+	stack_hi = 0; /* the same stack, but the main thread's test needs a fresh look */
+	if (!old || !(m = map_create()))
+		return;
+	m->blocks = old->blocks;
+	m->bytes = old->bytes;
+	m->sites[LC_ALLOC_OTHER] = old->sites[LC_ALLOC_OTHER];
+	m->nused = old->nused < LC_ALLOC_SITES ? old->nused : LC_ALLOC_SITES;
+	for (uint32_t k = 0; k < m->nused; k++) {
+		uint32_t i = m->used[k] = old->used[k] & (LC_ALLOC_SITES - 1);
+		m->sites[i] = old->sites[i];
+	}
+	munmap(old, sizeof *old);
+	map_publish(m);
+}
+
+__attribute__((constructor)) static void lcalloc_init(void)
+{
+	resolve();
+	struct lc_alloc_map *m = map_create();
+	if (!m)
+		return;
+	map_publish(m);
+	pthread_atfork(NULL, NULL, after_fork_child);
+}

@@ -1,0 +1,41 @@
+/* The shared mapping the allocator preload (lcalloc.c) writes and the native engine reads
+ * (engines/native.c): one file per process, DIR/alloc.PID, DIR from LC_ALLOC_DIR. A fixed-size
+ * header with the live totals, then a table of allocation sites keyed by a hash of a few return
+ * addresses. The preload updates the counters with atomics; the harness maps the file read-only
+ * at each snapshot and never stops the server. Private: both sides are built from this tree. */
+#ifndef LC_ALLOC_H
+#define LC_ALLOC_H
+
+#include <stdint.h>
+
+#define LC_ALLOC_MAGIC "lcalloc3"     /* 8 bytes: layout changes change the digit */
+#define LC_ALLOC_SITES 8192           /* slots of the site table, a power of two */
+#define LC_ALLOC_DEPTH 6              /* return addresses per site */
+#define LC_ALLOC_OTHER 0              /* the slot of allocations with no site: the table full, or
+                                       * made while the preload unwinds (its own bootstrap) */
+#define LC_ALLOC_ENV "LC_ALLOC_DIR"   /* the folder the harness gives the preload */
+
+/* Which function allocated: frames[0] of a site, as memcheck names it. */
+enum lc_alloc_fn { LC_FN_MALLOC, LC_FN_CALLOC, LC_FN_REALLOC, LC_FN_MEMALIGN, LC_FN_POSIX_MEMALIGN,
+		   LC_FN_ALIGNED_ALLOC, LC_FN_VALLOC, LC_FN_PVALLOC, LC_FN_REALLOCARRAY, LC_FN_COUNT };
+
+struct lc_alloc_site {
+	uint64_t key;                 /* hash of fn and frames; 0: a free slot */
+	uint32_t ready;               /* fn and frames written: the reader may use them */
+	uint32_t fn;                  /* enum lc_alloc_fn */
+	uint64_t frames[LC_ALLOC_DEPTH]; /* return addresses, the allocator's caller first; 0 ends */
+	int64_t blocks, bytes;        /* live blocks and bytes allocated here */
+};
+
+struct lc_alloc_map {
+	char magic[8];                /* LC_ALLOC_MAGIC once the file is set up */
+	int32_t pid;                  /* the process that writes it */
+	uint32_t nused;               /* slots claimed so far: used[0..nused) */
+	int64_t blocks, bytes;        /* live totals of the process */
+	uint64_t full;                /* allocations counted under LC_ALLOC_OTHER: the table was full */
+	uint32_t used[LC_ALLOC_SITES];/* the claimed slots, in claim order: a forked child copies
+	                               * these, not the whole table */
+	struct lc_alloc_site sites[LC_ALLOC_SITES];
+};
+
+#endif
