@@ -109,6 +109,9 @@ Test(report, cycle)
 	r = record(1, LC_INDIRECT, 256, 4);
 	expect_frame(r, 1, "new_buf", "cycle.c", 38);
 	r = record(2, LC_DEFINITE, 576, 4);
+	/* "576 (192 direct, 384 indirect)": its own bytes are 192, the 384 are the records above */
+	cr_expect_eq(r->indirect, 384);
+	cr_expect_eq(lc_record_own_bytes(r), 192);
 	cr_expect_eq(r->nframes, 3);
 	expect_frame(r, 0, "calloc", "", 0);
 	expect_frame(r, 1, "new_conn", "cycle.c", 28);
@@ -593,4 +596,40 @@ Test(bad, tiny_or_no_error_buffer)
 	cr_expect_str_eq(small, "unsuppo");
 	cr_expect_eq(lc_exit_report_parse_file(FIXTURES "version3.xml", &rep, NULL, 0), -1);
 	cr_expect(report_is_empty(&rep));
+}
+
+/* Allocator layers are skipped by a rule, not a list: a name that holds "alloc" in any case, or
+ * ends in strdup (real servers' layers), names the caller without --alloc-fn. */
+static const char *site_of(const char *const *fns)
+{
+	static struct lc_record rec;
+	memset(&rec, 0, sizeof rec);
+	for (rec.nframes = 0; fns[rec.nframes]; rec.nframes++)
+		snprintf(rec.frames[rec.nframes].fn, sizeof rec.frames[0].fn, "%s", fns[rec.nframes]);
+	return lc_alloc_frame(&rec, NULL)->fn;
+}
+
+Test(alloc_frame, allocator_layers_by_rule)
+{
+	cr_expect_str_eq(site_of((const char *[]){ "malloc", "ztrymalloc_usable", "zmalloc", "createClient", NULL }),
+			 "createClient", "a key-value store's zmalloc -> ztrymalloc_usable -> malloc");
+	cr_expect_str_eq(site_of((const char *[]){ "calloc", "mosquitto__calloc", "context__init", NULL }),
+			 "context__init");
+	cr_expect_str_eq(site_of((const char *[]){ "malloc", "PyMem_Malloc", "new_keys_object", NULL }),
+			 "new_keys_object");
+	cr_expect_str_eq(site_of((const char *[]){ "malloc", "ngx_alloc", "ngx_palloc", "ngx_http_init", NULL }),
+			 "ngx_http_init");
+	cr_expect_str_eq(site_of((const char *[]){ "malloc", "g_malloc0", "xstrdup", "parse", NULL }), "parse");
+	cr_expect_str_eq(site_of((const char *[]){ "calloc", "conn_new", "on_open", NULL }), "conn_new",
+			 "a constructor that does not say alloc is the site");
+}
+
+/* valgrind's sentence for a definite record: its indirect part, thousands separators and all. */
+Test(alloc_frame, indirect_part_of_a_definite_record)
+{
+	cr_expect_eq(lc_indirect_of("87,080 (24,880 direct, 62,200 indirect) bytes in 622 blocks are definitely "
+				    "lost in loss record 5 of 7"), 62200);
+	cr_expect_eq(lc_indirect_of("576 (192 direct, 384 indirect) bytes in 4 blocks are definitely lost"), 384);
+	cr_expect_eq(lc_indirect_of("64 bytes in 1 blocks are definitely lost in loss record 1 of 2"), 0);
+	cr_expect_eq(lc_indirect_of("9 (1 direct, 2 indirect) bytes"), 0, "a split that does not add up");
 }

@@ -455,7 +455,23 @@ static bool is_inode(unsigned long inode, void *arg)
  * kernel directly (no dump: a dump walks every TIME_WAIT socket, ~6 ms with 7,000 of them);
  * in AF_INET, then AF_INET6 (a dual-stack listener's v4-mapped sockets). 0 if none, -1 if
  * sock_diag is not there. */
+static long diag_find(unsigned port, unsigned peer, unsigned *rqueue);
+
 static long diag_lookup(unsigned port, unsigned peer)
+{
+	unsigned rq;
+	return diag_find(port, peer, &rq);
+}
+
+long lc_server_unread(unsigned port, unsigned peer)
+{
+	unsigned rq = 0;
+	long inode = diag_find(port, peer, &rq);
+	return inode > 0 ? (long)rq : inode;
+}
+
+/* diag_lookup's work: also the bytes the server has not read yet from that connection. */
+static long diag_find(unsigned port, unsigned peer, unsigned *rqueue)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	long result = -1;
@@ -490,6 +506,7 @@ static long diag_lookup(unsigned port, unsigned peer)
 		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY && m->idiag_state == 1 && ntohs(m->id.idiag_dport) == peer) {
 			seen.port = port;
 			seen.family = families[f];
+			*rqueue = m->idiag_rqueue;
 			return (long)m->idiag_inode;
 		}
 		if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY)

@@ -25,6 +25,10 @@ int lc_close_reset(int fd);
 /* Server-side TCP sockets on local port `port` the server has not closed yet
  * (ESTABLISHED, SYN_RECV, CLOSE_WAIT in /proc/net/tcp and tcp6); -1 if unreadable. */
 int lc_server_pending(unsigned port);
+/* Bytes the server has not read yet from its end of the connection from local port peer (its
+ * socket's receive queue, from sock_diag): 0 once it took what it was sent; 0 as well when the
+ * connection is gone; -1 when sock_diag is not there. */
+long lc_server_unread(unsigned port, unsigned peer);
 /* Connections the server has yet to close: TCP sockets on `port` in ESTABLISHED, SYN_RECV or
  * CLOSE_WAIT, plus socket fds of the given processes that a reset took off the TCP tables
  * but that are still open (a thread has not handled the reset yet). -1 if unreadable. */

@@ -697,7 +697,7 @@ static void section_exit(const struct page *p)
 			continue;
 		fprintf(f, "<article class=\"loss\"><header><span class=\"growth\">%s</span> in %lu blocks <span "
 			   "class=\"kind\">%s</span></header>\n<p class=\"where\">allocated in ",
-			bytes_text((double)rec->bytes, a, sizeof a), rec->blocks, lc_kind_name(rec->kind));
+			bytes_text((double)lc_record_own_bytes(rec), a, sizeof a), rec->blocks, lc_kind_name(rec->kind));
 		if (at)
 			frame_text(f, at);
 		fputs("</p>\n", f);

@@ -41,7 +41,7 @@ static size_t build_checks(const struct lc_report *rep, const struct lc_options 
 	for (size_t i = 0; lost && i < x->nrecords && n < 5; i++) /* the losses, each at its site */
 		if (x->records[i].kind == LC_DEFINITE || x->records[i].kind == LC_INDIRECT) {
 			c[n] = (struct check){ "lost at exit: site", true, "", site_of(&x->records[i], o), "LC002" };
-			snprintf(c[n].message, sizeof c[n].message, "%lu bytes in %lu blocks %s at exit", x->records[i].bytes,
+			snprintf(c[n].message, sizeof c[n].message, "%lu bytes in %lu blocks %s at exit", lc_record_own_bytes(&x->records[i]),
 				 x->records[i].blocks, lc_kind_name(x->records[i].kind));
 			n++;
 		}

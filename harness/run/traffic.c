@@ -37,10 +37,24 @@ int lc_traffic_open(struct lc_run_state *r)
 	return lc_server_failed(r, "waiting for the reply", rc == -2 ? why : NULL);
 }
 
+/* A reset throws away what the server has not read yet: without a reply to wait for, wait
+ * instead until the server has taken what the connection sent (its receive queue is empty),
+ * so a reset connection did its work as the others did. Bounded by --timeout. */
+static void served(struct lc_run_state *r, int fd)
+{
+	if (lc_script_expects(&r->script))
+		return; /* the reply came: the request was read */
+	unsigned peer = lc_local_port(fd);
+	for (double until = lc_now() + r->o->timeout; lc_now() < until && !lc_cancelled(); lc_sleep_ms(1))
+		if (lc_server_unread(r->port, peer) <= 0)
+			return;
+}
+
 static int close_conn(struct lc_run_state *r, int fd, enum lc_close how)
 {
 	const struct lc_options *o = r->o;
 	if (how == LC_CLOSE_RESET) {
+		served(r, fd);
 		if (lc_close_reset(fd) < 0)
 			return lc_run_fail(r, "cannot reset a connection (SO_LINGER): %s", strerror(errno));
 		return 0;

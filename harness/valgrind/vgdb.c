@@ -57,6 +57,24 @@ static int kind_of(const char *s)
 }
 
 /* "N (+d) [(x direct, y indirect)] bytes in M (+e) blocks are KIND in loss record" */
+/* A definite record's own part, from "x (+dx) direct, y (+dy) indirect)": its bytes become x and
+ * its growth dx; the y indirect bytes it holds are records of their own, listed apart. */
+static void split_direct(const char *p, struct lc_site *site)
+{
+	unsigned long x = read_num(&p);
+	long dx = read_delta(&p);
+	if (strncmp(p, " direct, ", 9) != 0)
+		return;
+	p += 9;
+	unsigned long y = read_num(&p);
+	read_delta(&p);
+	if (strncmp(p, " indirect)", 10) != 0 || x + y != site->rec.bytes)
+		return;
+	site->rec.bytes = x;
+	site->rec.indirect = 0; /* rec.bytes is the own part already */
+	site->dbytes = dx;
+}
+
 static int parse_record(const char *p, struct lc_site *site)
 {
 	memset(site, 0, sizeof *site);
@@ -65,6 +83,7 @@ static int parse_record(const char *p, struct lc_site *site)
 	site->rec.bytes = read_num(&p);
 	site->dbytes = read_delta(&p);
 	if (strncmp(p, " (", 2) == 0) { /* "(x direct, y indirect)": the indirect records follow anyway */
+		split_direct(p + 2, site);
 		/* with deltas, "(x (+dx) direct, y (+dy) indirect)" nests: skip to the matching ')' */
 		int depth = 0;
 		for (p++; *p; p++)

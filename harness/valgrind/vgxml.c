@@ -21,8 +21,10 @@
  *   (midrun.xml), so earlier records are dropped when FINISHED arrives.
  * - A SIGKILLed valgrind leaves the document open (killed.xml).
  */
+#define _GNU_SOURCE
 #include "valgrind/vgxml.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <expat.h>
 #include <limits.h>
@@ -37,7 +39,7 @@
 
 enum tag {
 	T_OTHER, T_ROOT, T_PROTOVERSION, T_PROTOTOOL, T_PID, T_STATUS, T_STATE,
-	T_ERROR, T_KIND, T_XWHAT, T_LEAKEDBYTES, T_LEAKEDBLOCKS,
+	T_ERROR, T_KIND, T_XWHAT, T_LEAKEDBYTES, T_LEAKEDBLOCKS, T_TEXT,
 	T_STACK, T_FRAME, T_FN, T_FILE, T_LINE,
 	T_SUPP, T_SKIND, T_SKAUX, T_SFRAME, T_SFUN, T_SOBJ,
 };
@@ -52,7 +54,7 @@ static const struct {
 	{ "leakedbytes", T_LEAKEDBYTES }, { "leakedblocks", T_LEAKEDBLOCKS },
 	{ "stack", T_STACK }, { "frame", T_FRAME }, { "fn", T_FN }, { "file", T_FILE },
 	{ "line", T_LINE }, { "suppression", T_SUPP }, { "skind", T_SKIND }, { "skaux", T_SKAUX },
-	{ "sframe", T_SFRAME }, { "fun", T_SFUN }, { "obj", T_SOBJ },
+	{ "sframe", T_SFRAME }, { "fun", T_SFUN }, { "obj", T_SOBJ }, { "text", T_TEXT },
 };
 
 static const char *const kind_xml[LC_NKINDS] = {
@@ -417,6 +419,8 @@ static void end_leaf(struct parser *p)
 		end_count(p, &p->cur.rec.bytes, &p->cur.have_bytes, "leakedbytes");
 	else if (AT(p, T_ROOT, T_ERROR, T_XWHAT, T_LEAKEDBLOCKS))
 		end_count(p, &p->cur.rec.blocks, &p->cur.have_blocks, "leakedblocks");
+	else if (AT(p, T_ROOT, T_ERROR, T_XWHAT, T_TEXT))
+		p->cur.rec.indirect = lc_indirect_of(text(p));
 	else if (AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_FN) ||
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_SOBJ) ||
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_FILE) ||
@@ -607,6 +611,27 @@ const char *lc_kind_name(enum lc_kind k)
 	return kind_names[k];
 }
 
+unsigned long lc_indirect_of(const char *sentence)
+{
+	unsigned long total, direct, indirect;
+	char plain[MAX_TEXT], sep[2];
+	size_t n = 0;
+	/* "1,576 (192 direct, 1,384 indirect) bytes in 4 blocks": thousands written with commas */
+	for (const char *s = sentence; *s && n < sizeof plain - 1; s++)
+		if (!(*s == ',' && s > sentence && isdigit((unsigned char)s[-1]) && isdigit((unsigned char)s[1])))
+			plain[n++] = *s;
+	plain[n] = '\0';
+	if (sscanf(plain, "%lu (%lu direct%1[,] %lu indirect)", &total, &direct, sep, &indirect) == 4 &&
+	    direct + indirect == total)
+		return indirect;
+	return 0;
+}
+
+unsigned long lc_record_own_bytes(const struct lc_record *rec)
+{
+	return rec->bytes >= rec->indirect ? rec->bytes - rec->indirect : rec->bytes;
+}
+
 const char *lc_kind_running_name(enum lc_kind k)
 {
 	return k == LC_POSSIBLE ? "reachable only through an interior pointer" : lc_kind_name(k);
@@ -618,17 +643,17 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* An allocator layer, by a rule that holds for such layers in general rather than a list of
+ * names: a function whose name holds "alloc" in any case (malloc, xmalloc, g_malloc0,
+ * ztrymalloc_usable, zmalloc_usable, mosquitto__calloc, ngx_palloc, PyMem_Malloc, je_malloc),
+ * ends in "strdup" or "strndup", or is operator new; or one of extra (--alloc-fn). Only the
+ * frames above the first that is not a layer are skipped, so a layer called from the code's
+ * own allocator-like function (conn_alloc) names that function's caller. */
 static bool is_allocator(const char *fn, const char *const *extra)
 {
-	static const char *const exact[] = { "operator new", "operator new[]", "memalign", "posix_memalign",
-					     "aligned_alloc", "strndup", NULL };
-	static const char *const suffix[] = { "alloc", "alloc0", "strdup", NULL };
-	for (size_t i = 0; exact[i]; i++)
-		if (strncmp(fn, exact[i], strlen(exact[i])) == 0)
-			return true;
-	for (size_t i = 0; suffix[i]; i++)
-		if (ends_with(fn, suffix[i]))
-			return true;
+	if (strcasestr(fn, "alloc") || ends_with(fn, "strdup") || ends_with(fn, "strndup") ||
+	    strncmp(fn, "operator new", 12) == 0)
+		return true;
 	for (size_t i = 0; extra && extra[i]; i++)
 		if (strcmp(fn, extra[i]) == 0)
 			return true;

@@ -22,4 +22,8 @@ int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_repo
  * NULL-terminated list that may be NULL). NULL only without frames. */
 const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra);
 
+/* The indirect bytes of valgrind's "T (D direct, I indirect) bytes in N blocks" sentence (at
+ * exit, or while running with deltas stripped), 0 if it has no such split. */
+unsigned long lc_indirect_of(const char *sentence);
+
 #endif

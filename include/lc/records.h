@@ -28,6 +28,10 @@ struct lc_record {
 	unsigned long bytes;   /* valgrind's leakedbytes: for LC_DEFINITE, direct + the indirect
 	                        * bytes it holds (the XML has no per-record split) */
 	unsigned long blocks;
+	unsigned long indirect;  /* of bytes, a definite record's: the indirectly lost bytes its blocks
+	                        * hold, listed as records of their own (from valgrind's "T (D direct, I
+	                        * indirect) bytes" sentence; 0 where it has none). A record's own
+	                        * bytes are bytes - indirect: lc_record_own_bytes */
 	size_t nframes;
 	struct lc_frame frames[LC_MAX_FRAMES]; /* frames[0] is the allocator (malloc...) */
 	char *suppression;     /* owned by the lc_exit_report (exit reports only, with valgrind's
@@ -48,6 +52,8 @@ struct lc_exit_report {
 };
 
 void lc_exit_report_free(struct lc_exit_report *r);
+/* A record's own bytes: its blocks', without the indirect bytes they hold (listed apart). */
+unsigned long lc_record_own_bytes(const struct lc_record *rec);
 const char *lc_kind_name(enum lc_kind k); /* "definitely lost", ... */
 /* The kind of a record that grew while the server runs, named for what it is: memcheck's
  * "possibly lost" there is memory a pointer into its middle still reaches (an intrusive list's
