@@ -150,6 +150,13 @@ void lc_workdir_claim(const char *dir)
 	fclose(f);
 }
 
+void lc_workdir_release(const char *dir)
+{
+	char path[700];
+	snprintf(path, sizeof path, "%s/owner", dir);
+	unlink(path);
+}
+
 /* Whether the run that claimed dir still runs: its pid alive with the same start time. */
 static bool owner_alive(const char *dir)
 {

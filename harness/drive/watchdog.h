@@ -33,6 +33,8 @@ void lc_remove_tree(const char *dir);
 void lc_workdir_shm(const char *dir, char *out, size_t len);
 /* Write dir/owner (this process's pid and start time). */
 void lc_workdir_claim(const char *dir);
+/* Remove dir/owner: a folder the user keeps is nobody's to sweep. */
+void lc_workdir_release(const char *dir);
 /* Remove the folders tmp/leakcheck-* whose owner no longer runs. Returns how many. */
 unsigned lc_workdir_sweep(const char *tmp);
 

@@ -298,6 +298,8 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 				    !lc_cancelled());
 	if (!rep->kept)
 		lc_workdir_remove(&r);
+	else
+		lc_workdir_release(r.dir); /* kept: no later run may sweep it */
 out:
 	prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	sigaction(SIGPIPE, &old_pipe, NULL);
