@@ -266,6 +266,8 @@ static void pick_primary(struct lc_report *rep)
 	memcpy(rep->rounds, p->rounds, sizeof rep->rounds);
 	rep->nrounds = p->nrounds;
 	memcpy(rep->sites, p->sites, sizeof rep->sites);
+	memcpy(rep->site_rounds, p->site_rounds, sizeof rep->site_rounds);
+	rep->some_rounds = p->some_rounds;
 	memcpy(rep->held, p->held, sizeof rep->held);
 	rep->nsites = p->nsites;
 	rep->fds_baseline = p->base_fds;

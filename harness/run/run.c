@@ -133,6 +133,7 @@ static void drop_first_rounds(struct lc_run_state *r, unsigned k)
 			continue;
 		memmove(p->rounds, p->rounds + k, (p->nrounds - k) * sizeof *p->rounds);
 		p->nrounds -= k;
+		lc_sites_drop(r, i, k);
 	}
 }
 
@@ -191,6 +192,9 @@ static int measure(struct lc_run_state *r)
 		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
 	if (check_served(r) < 0)
 		goto out;
+	for (size_t i = 0; i < r->rep->nprocs; i++)
+		if (r->rep->procs[i].judged)
+			lc_sites_select(r, i);
 	r->rep->at_measured = lc_now() - r->t0;
 	lc_retain_report(&r->eng, r->rep, o->alloc_fns);
 	/* The SIGTERM only once the server has closed the probe too: a server that abandons its open

@@ -18,7 +18,14 @@
 
 enum lc_run_path { LC_PATH_OUT, LC_PATH_ERR, LC_NPATHS }; /* the server's stdout and stderr */
 
-#define LC_MAX_WAKES 16           /* wake connections held open at once (each snapshot needs one or two) */
+#define LC_MAX_WAKES 16
+#define LC_MAX_HISTORY 32         /* sites followed per process across the rounds */
+
+/* A site seen growing in some round of one process, and its growth in each round. */
+struct lc_site_history {
+	struct lc_site site;          /* as last seen */
+	struct lc_site_rounds rounds;
+};           /* wake connections held open at once (each snapshot needs one or two) */
 
 struct lc_run_state {
 	const struct lc_options *o;   /* borrowed */
@@ -45,6 +52,8 @@ struct lc_run_state {
 	int wakes[LC_MAX_WAKES];      /* connections opened to wake the server (engine.h's wake), owned */
 	unsigned nwakes;
 	struct lc_watchdog dog;       /* kills the server if the harness dies (drive/watchdog.h) */
+	struct lc_site_history hist[LC_MAX_PROCS][LC_MAX_HISTORY]; /* sites.c */
+	size_t nhist[LC_MAX_PROCS];
 };
 
 /* The run ends in an error: the reason (fmt with one %s) into the report. Returns -1. */
@@ -76,6 +85,15 @@ int lc_traffic_close_probe(struct lc_run_state *r);
  * accept it runs a few basic blocks); it is closed with the probe, as a connection of the
  * next round. arg: the run. */
 void lc_traffic_wake(void *arg);
+
+/* sites.c: which sites grew in every round */
+/* Slot i's sites of round k (the loss records that grew since the previous snapshot). */
+void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur);
+/* The first n rounds of slot i left out, as its rounds are. */
+void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n);
+/* Slot i's growing sites: those that grew in every one of its rounds, into its result; the
+ * others summarized (some_rounds). */
+void lc_sites_select(struct lc_run_state *r, size_t i);
 
 /* snapshot.c */
 /* Step 1 of the quiescence scheme; the largest rest of unclosed connections into the report. */

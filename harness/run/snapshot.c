@@ -89,6 +89,7 @@ static size_t discover(struct lc_run_state *r)
 			r->first[i] = -1;
 			r->accepts[i] = 0;
 			r->alive_at[i] = 0;
+			r->nhist[i] = 0;
 			memset(&r->rep->procs[i], 0, sizeof r->rep->procs[i]);
 		}
 	return alive;
@@ -163,6 +164,7 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 		d->dobjects = cur->objects >= 0 && prev->objects >= 0 ? cur->objects - prev->objects : 0;
 		memcpy(p->sites, cur->sites, sizeof p->sites);
 		p->nsites = cur->nsites;
+		lc_sites_record(r, i, p->nrounds - 1, cur);
 	}
 	if (r->rep->nseries < LC_MAX_SERIES)
 		r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->cycles, p->pid, lc_snapshot_blocks(cur),

@@ -69,6 +69,18 @@ struct lc_options {
 	                              * files of stack frames first, or NULL */
 };
 
+/* One growing site's growth in each measured round. */
+struct lc_site_rounds {
+	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS];
+};
+
+/* Sites that grew in some measured rounds only (a connection caught in flight, one-time growth):
+ * not listed as growing sites, summarized. */
+struct lc_some_rounds {
+	unsigned sites;
+	long bytes;                  /* their growth over all the measured rounds */
+};
+
 struct lc_round {
 	long dblocks, dbytes;        /* heap growth over the round (all kinds); natively: blocks 0,
 	                              * bytes of anonymous memory */
@@ -91,8 +103,11 @@ struct lc_proc_result {
 	size_t nrounds;
 	bool retained, bytes_grew, fds_leaked, threads_leaked, objects_grew;
 	double blocks_per_cycle, bytes_per_cycle, objects_per_cycle;
-	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
+	struct lc_site sites[LC_MAX_SITES]; /* records that grew in every measured round (the
+	                              * last round's figures), largest growth first */
 	size_t nsites;
+	struct lc_site_rounds site_rounds[LC_MAX_SITES]; /* sites[i]'s growth per round */
+	struct lc_some_rounds some_rounds;
 	struct lc_retainer held[LC_MAX_SITES]; /* who holds sites[i], when it leaks */
 };
 
@@ -126,8 +141,10 @@ struct lc_report {
 	bool retained;               /* heap blocks grew in every round */
 	bool bytes_grew;             /* heap bytes grew by >= LC_BYTES_FLOOR per connection in every round */
 	double blocks_per_cycle, bytes_per_cycle;
-	struct lc_site sites[LC_MAX_SITES]; /* records that grew in the last round */
+	struct lc_site sites[LC_MAX_SITES]; /* records that grew in every measured round */
 	size_t nsites;
+	struct lc_site_rounds site_rounds[LC_MAX_SITES]; /* sites[i]'s growth per round */
+	struct lc_some_rounds some_rounds;
 	struct lc_retainer held[LC_MAX_SITES]; /* who holds sites[i] (searched only for a leak) */
 	unsigned retain_calls;       /* monitor commands the retainer search ran */
 	double retain_seconds;       /* and its time */

@@ -1,0 +1,93 @@
+/* Which sites grow: a site is listed as growing only when it grew in every measured round, as
+ * the process's heap must; one that grew in some rounds only (a connection caught in flight by
+ * a snapshot, one-time growth) is summarized. Each snapshot lists the loss records that grew
+ * since the previous one; a site is a record's kind and allocation stack. See run.h. */
+#include <string.h>
+
+#include "run/run.h"
+
+static bool same_site(const struct lc_site *a, const struct lc_site *b)
+{
+	if (a->rec.kind != b->rec.kind || a->rec.nframes != b->rec.nframes)
+		return false;
+	for (size_t f = 0; f < a->rec.nframes; f++) {
+		const struct lc_frame *x = &a->rec.frames[f], *y = &b->rec.frames[f];
+		if (x->line != y->line || strcmp(x->fn, y->fn) != 0 || strcmp(x->file, y->file) != 0)
+			return false;
+	}
+	return true;
+}
+
+void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur)
+{
+	if (k >= LC_MAX_ROUNDS)
+		return;
+	for (size_t j = 0; j < cur->nsites; j++) {
+		const struct lc_site *s = &cur->sites[j];
+		size_t h = 0;
+		while (h < r->nhist[i] && !same_site(&r->hist[i][h].site, s))
+			h++;
+		if (h == r->nhist[i]) {
+			if (h == LC_MAX_HISTORY)
+				continue;
+			memset(&r->hist[i][h], 0, sizeof r->hist[i][h]);
+			r->nhist[i]++;
+		}
+		r->hist[i][h].site = *s;
+		r->hist[i][h].rounds.blocks[k] = s->dblocks;
+		r->hist[i][h].rounds.bytes[k] = s->dbytes;
+	}
+}
+
+void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n)
+{
+	for (size_t h = 0; h < r->nhist[i] && n > 0; h++) {
+		struct lc_site_rounds *g = &r->hist[i][h].rounds;
+		memmove(g->blocks, g->blocks + n, (LC_MAX_ROUNDS - n) * sizeof *g->blocks);
+		memmove(g->bytes, g->bytes + n, (LC_MAX_ROUNDS - n) * sizeof *g->bytes);
+		memset(g->blocks + LC_MAX_ROUNDS - n, 0, n * sizeof *g->blocks);
+		memset(g->bytes + LC_MAX_ROUNDS - n, 0, n * sizeof *g->bytes);
+	}
+}
+
+static bool every_round(const struct lc_site_rounds *g, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (g->blocks[k] <= 0 && g->bytes[k] <= 0)
+			return false;
+	return n > 0;
+}
+
+void lc_sites_select(struct lc_run_state *r, size_t i)
+{
+	struct lc_proc_result *p = &r->rep->procs[i];
+	size_t n = p->nrounds;
+	p->nsites = 0;
+	memset(&p->some_rounds, 0, sizeof p->some_rounds);
+	for (size_t h = 0; h < r->nhist[i]; h++) {
+		const struct lc_site_history *s = &r->hist[i][h];
+		if (!every_round(&s->rounds, n)) {
+			long grew = 0;
+			for (size_t k = 0; k < n; k++)
+				grew += s->rounds.bytes[k] > 0 ? s->rounds.bytes[k] : 0;
+			p->some_rounds.sites += grew > 0;
+			p->some_rounds.bytes += grew;
+			continue;
+		}
+		/* largest growth in the last round first, as the snapshot lists them */
+		long last = s->rounds.bytes[n - 1];
+		bool full = p->nsites == LC_MAX_SITES;
+		if (full && p->sites[LC_MAX_SITES - 1].dbytes >= last)
+			continue; /* the smallest kept grew more */
+		size_t at = full ? LC_MAX_SITES - 1 : p->nsites++;
+		while (at > 0 && p->sites[at - 1].dbytes < last) {
+			p->sites[at] = p->sites[at - 1];
+			p->site_rounds[at] = p->site_rounds[at - 1];
+			at--;
+		}
+		p->sites[at] = s->site;
+		p->sites[at].dblocks = s->rounds.blocks[n - 1];
+		p->sites[at].dbytes = last;
+		p->site_rounds[at] = s->rounds;
+	}
+}
