@@ -4,6 +4,7 @@
  * suppression workflow for a one-time loss at exit (--write-suppressions, then --suppressions). */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "lc/leakcheck.h"
 #include "drive/net.h"
+#include "drive/proc.h"
 #include "support.h"
 
 static struct lc_report rep;
@@ -160,4 +162,39 @@ Test(drive, suppressions_for_a_one_time_loss)
 	cr_expect_eq(v, LC_CLEAN, "with the written suppressions: %s", rep.reason);
 	lc_report_free(&rep);
 	cleanup();
+}
+
+/* A reset throws away what the server has not read: with no reply to wait for, the harness
+ * resets a connection only once the server's receive queue is empty (lc_server_unread). Here
+ * the queue itself, on real sockets: a server that never reads keeps the 6 bytes unread; one
+ * that echoes takes them. */
+Test(drive, unread_bytes_of_the_server_end)
+{
+	char tmp[] = "/tmp/lc-unread-XXXXXX", err[256];
+	cr_assert_not_null(mkdtemp(tmp));
+	const char *modes[] = { "hang", "echo" };
+	for (int m = 0; m < 2; m++) {
+		unsigned port;
+		char *argv[] = { strdup(built("tests/misbehave")), (char *)modes[m], NULL };
+		char sub[64];
+		snprintf(sub, sizeof sub, "%s/%s", tmp, modes[m]); /* its own server.out */
+		cr_assert_eq(mkdir(sub, 0700), 0);
+		pid_t pid = lc_serve(argv, sub, 20, &port, err, sizeof err);
+		cr_assert_gt(pid, 0, "%s", err);
+		int fd = lc_connect(port, 5);
+		cr_assert_geq(fd, 0, "%s: cannot connect to port %u: %s", modes[m], port, strerror(errno));
+		cr_assert_eq(lc_send_all(fd, "hello\n", 6, 5), 0);
+		long unread = -1;
+		for (int i = 0; i < 200 && unread != (m == 0 ? 6 : 0); i++) {
+			lc_sleep_ms(5);
+			unread = lc_server_unread(port, lc_local_port(fd));
+		}
+		cr_expect_eq(unread, m == 0 ? 6 : 0, "%s: %ld bytes unread by the server", modes[m], unread);
+		close(fd);
+		lc_stop(pid, 1);
+		free(argv[0]);
+	}
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+	cr_expect_eq(system(cmd), 0);
 }
