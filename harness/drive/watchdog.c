@@ -79,16 +79,31 @@ static void watch(int rd, pid_t group, const char *dir, bool remove)
 	for (int fd = 0; fd < 1024; fd++)
 		if (fd != rd)
 			close(fd);
-	while ((n = read(rd, &c, 1)) < 0 && errno == EINTR)
-		;
-	if (n == 1)
-		_exit(0); /* the run ended as it should */
-	kill(-group, SIGKILL);
+	for (;;) { /* 'g' and a pid: the server's group; 'x': the run ended as it should */
+		while ((n = read(rd, &c, 1)) < 0 && errno == EINTR)
+			;
+		if (n == 1 && c == 'g' && read(rd, &group, sizeof group) == (ssize_t)sizeof group)
+			continue;
+		if (n == 1)
+			_exit(0);
+		break; /* end of file: the harness is gone */
+	}
+	if (group > 0)
+		kill(-group, SIGKILL);
 	kill_marked(dir);
 	lc_sleep_ms(100); /* a killed valgrind's children go with it; then its FIFOs can go */
 	kill_marked(dir);
 	remove_run(dir, remove);
 	_exit(0);
+}
+
+void lc_watchdog_group(struct lc_watchdog *w, pid_t group)
+{
+	char msg[1 + sizeof group];
+	msg[0] = 'g';
+	memcpy(msg + 1, &group, sizeof group);
+	if (w->fd >= 0 && write(w->fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+		kill(group, 0); /* nothing to do: the watchdog still kills by the work dir's name */
 }
 
 int lc_watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove)

@@ -20,9 +20,12 @@ struct lc_watchdog {
 	int fd;                     /* the pipe's write end (owned), -1 */
 };
 
-/* Start a watchdog for the process group group and the work folder dir (its path also the
- * marker of the run's processes; remove: whether to remove it). Returns 0, or -1 (none). */
+/* Start a watchdog for the work folder dir (its path also the marker of the run's processes;
+ * remove: whether to remove it), as soon as it exists: a harness killed before the server
+ * starts must not leave it either. group: the server's process group, or 0 until
+ * lc_watchdog_group tells it. Returns 0, or -1 (none). */
 int lc_watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove);
+void lc_watchdog_group(struct lc_watchdog *w, pid_t group);
 /* The run ended as it should: the watchdog exits without touching anything. Harmless twice. */
 void lc_watchdog_stop(struct lc_watchdog *w);
 

@@ -114,6 +114,7 @@ int lc_workdir_make(struct lc_run_state *r)
 		remove(r->path[i]);
 	}
 	snprintf(r->rep->workdir, sizeof r->rep->workdir, "%s", r->dir);
+	lc_watchdog_start(&r->dog, 0, r->dir, !keep); /* from now on nothing of the run outlives us */
 	return 0;
 }
 
@@ -209,7 +210,7 @@ int lc_server_start(struct lc_run_state *r)
 	}
 	r->eng.root = r->pid;
 	/* the server's own process group (lc_spawn): the watchdog kills it if we die */
-	lc_watchdog_start(&r->dog, r->pid, r->dir, !o->keep_dir);
+	lc_watchdog_group(&r->dog, r->pid);
 	rc = wait_ready(r, chose_port);
 	if (rc == 0)
 		lc_engine_mark_ready(&r->eng); /* again at the baseline; this one covers the warmup */
