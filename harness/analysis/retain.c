@@ -65,7 +65,7 @@ struct search {
 
 const char *lc_root_kind_name(enum lc_root_kind k)
 {
-	static const char *const names[] = { "unknown", "global", "stack", "cycle" };
+	static const char *const names[] = { "unknown", "global", "stack", "cycle", "none", "mapping" };
 	return names[k];
 }
 
@@ -491,10 +491,12 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 	buf[0] = '\0';
 	if (r->kind == LC_ROOT_GLOBAL)
 		lc_appendf(buf, len, "%s (data symbol)", r->root);
-	else if (r->kind == LC_ROOT_STACK)
+	else if (r->kind == LC_ROOT_STACK || r->kind == LC_ROOT_MAPPING)
 		lc_appendf(buf, len, "%s", r->root);
 	else if (r->kind == LC_ROOT_CYCLE)
 		lc_appendf(buf, len, "%s", "no root, a cycle:");
+	else if (r->kind == LC_ROOT_NONE)
+		lc_appendf(buf, len, "%s", "no root: lost");
 	else
 		lc_appendf(buf, len, "no root found (%s)", r->note[0] ? r->note : "?");
 	for (size_t i = 0; i < r->nchain; i++) {
@@ -503,6 +505,13 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 		if (r->kind == LC_ROOT_CYCLE && i + 1 == r->ncycle)
 			lc_appendf(buf, len, " (back to %s)", r->chain[0].at.fn);
 	}
+	if (r->nholders == 0)
+		return;
+	lc_appendf(buf, len, " [%lu of %lu blocks", r->holders[0].blocks, r->blocks);
+	for (size_t i = 1; i < r->nholders; i++)
+		lc_appendf(buf, len, "%s%s%s %lu", i == 1 ? "; also " : ", ", r->holders[i].root,
+			   r->holders[i].kind == LC_ROOT_GLOBAL ? " (data symbol)" : "", r->holders[i].blocks);
+	lc_appendf(buf, len, "]");
 }
 
 
@@ -538,8 +547,14 @@ void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *co
 		if (n == 0)
 			continue;
 		struct holder_ctx c = { e, i };
-		unsigned budget = e->slow_commands ? 20 : 10 * (unsigned)n; /* one vgdb each costs ~0.1 s */
-		rep->retain_calls += lc_retain_search(monitor, &c, pick, n, alloc_fns, found, budget);
+		unsigned calls = 0;
+		char err[200];
+		if (lc_holders_search(monitor, &c, p->pid, pick, n, alloc_fns, found, &calls, err, sizeof err) < 0) {
+			/* the memory cannot be read: sample a few blocks per site with who_points_at */
+			unsigned budget = e->slow_commands ? 20 : 10 * (unsigned)n; /* one vgdb each: ~0.1 s */
+			calls += lc_retain_search(monitor, &c, pick, n, alloc_fns, found, budget);
+		}
+		rep->retain_calls += calls;
 		for (size_t j = 0; j < n; j++)
 			p->held[idx[j]] = found[j];
 		size_t kept = 0; /* sites whose growth was freed since the snapshot are not growing */

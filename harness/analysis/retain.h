@@ -30,6 +30,13 @@ unsigned lc_retain_search(lc_monitor_fn run, void *ctx, const struct lc_site *si
 			  const char *const *alloc_fns, struct lc_retainer *out, unsigned max_calls);
 
 
+/* The holders of sites[0..n) from the heap graph (analysis/graph.h) of process pid, halted:
+ * every block and root region read, each growing record's blocks counted for the root nearest
+ * them (out[i].holders, ranked), and the path from the top holder to the nearest of them.
+ * *calls gets the commands run. Returns 0, or -1 with a reason (the memory cannot be read). */
+int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_site *sites, size_t n,
+		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err, size_t errlen);
+
 /* For each process of rep that leaks, who holds each site that grew by the byte rule's floor
  * at least, searched through the engine's monitor commands (none: nothing searched); a site
  * whose growth was freed since the snapshot is dropped from the growing sites. */

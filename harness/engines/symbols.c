@@ -79,6 +79,22 @@ void lc_symbols_frame(struct lc_symbols *s, uint64_t ret, struct lc_frame *f)
 	}
 }
 
+bool lc_symbols_data(struct lc_symbols *s, uint64_t addr, uint64_t module_at, char *name, size_t len, uint64_t *start)
+{
+	Dwfl_Module *mod = s ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+	if (!mod && s && module_at)
+		mod = dwfl_addrmodule(s->dwfl, module_at);
+	GElf_Sym sym;
+	GElf_Off off = 0;
+	const char *sname = mod ? dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL) : NULL;
+	if (!sname || (GELF_ST_TYPE(sym.st_info) != STT_OBJECT && GELF_ST_TYPE(sym.st_info) != STT_TLS &&
+		       GELF_ST_TYPE(sym.st_info) != STT_NOTYPE) || off >= (sym.st_size ? sym.st_size : 1))
+		return false; /* in no data symbol: between them, or in a module without a symbol table */
+	snprintf(name, len, "%s", sname);
+	*start = addr - off;
+	return true;
+}
+
 void lc_symbols_close(struct lc_symbols *s)
 {
 	if (!s)

@@ -3,6 +3,8 @@
 #ifndef LC_SYMBOLS_H
 #define LC_SYMBOLS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lc/records.h"
@@ -15,6 +17,11 @@ struct lc_symbols *lc_symbols_open(int pid);
  * directory) and line, each left empty or 0 where the module has no such information. A module
  * mapped since open (dlopen) is found by reading the maps again once. */
 void lc_symbols_frame(struct lc_symbols *s, uint64_t ret, struct lc_frame *f);
+/* The data symbol (a global or static variable) that contains addr: its name and its start.
+ * module_at (or 0): an address of the module, for a bss past the module's file-backed
+ * mappings, which /proc/PID/maps shows as anonymous memory. false: in none. */
+bool lc_symbols_data(struct lc_symbols *s, uint64_t addr, uint64_t module_at, char *name, size_t len,
+		     uint64_t *start);
 void lc_symbols_close(struct lc_symbols *s);
 
 #endif

@@ -91,9 +91,13 @@ struct lc_snapshot {
 unsigned long lc_snapshot_blocks(const struct lc_snapshot *s);
 unsigned long lc_snapshot_bytes(const struct lc_snapshot *s);
 
-enum lc_root_kind { LC_ROOT_UNKNOWN, LC_ROOT_GLOBAL, LC_ROOT_STACK, LC_ROOT_CYCLE };
+/* What holds a block: a global or static variable, a thread's stack, other mapped memory (an
+ * anonymous mapping: an arena, thread-local storage); nothing, as blocks that form a cycle or
+ * hang from a lost block (LC_ROOT_CYCLE, LC_ROOT_NONE); or not found (LC_ROOT_UNKNOWN). */
+enum lc_root_kind { LC_ROOT_UNKNOWN, LC_ROOT_GLOBAL, LC_ROOT_STACK, LC_ROOT_CYCLE, LC_ROOT_NONE, LC_ROOT_MAPPING };
 
 #define LC_MAX_CHAIN 6
+#define LC_MAX_HOLDERS 4
 #define LC_MAX_ALLOC_FNS 8
 
 struct lc_link {                /* one step of the path: the blocks of one allocation site */
@@ -101,6 +105,12 @@ struct lc_link {                /* one step of the path: the blocks of one alloc
 	long offset;                /* where the pointer that holds them lands inside (interior > 0) */
 	unsigned long count;        /* blocks of the site */
 	long linked_at;             /* the site's blocks point at each other from this offset, or -1 */
+};
+
+struct lc_holder {              /* one root and the share of a record's blocks it holds */
+	enum lc_root_kind kind;
+	char root[128];
+	unsigned long blocks, bytes;
 };
 
 struct lc_retainer {
@@ -114,12 +124,16 @@ struct lc_retainer {
 	size_t nchain;
 	size_t ncycle;              /* LC_ROOT_CYCLE: chain[0..ncycle) are the cycle's members */
 	char note[160];             /* why a search ended without a root, or "" */
+	struct lc_holder holders[LC_MAX_HOLDERS]; /* ranked, most blocks first: each of the
+	                             * record's blocks counted for the one root nearest it */
+	size_t nholders;
+	unsigned long blocks, bytes;/* the record's blocks searched (holders' shares are of these) */
 };
 
 /* One line: "all_conns (data symbol) -> block at conn_new leaky.c:68 (+32, x600, linked
  * through +32) -> block at conn_new leaky.c:75 (x600)". */
 void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len);
-/* "global", "stack", "cycle", "unknown": the JSON's root_kind. */
+/* "global", "stack", "cycle", "none", "mapping", "unknown": the JSON's root_kind. */
 const char *lc_root_kind_name(enum lc_root_kind k);
 
 #endif
