@@ -2,8 +2,8 @@
  *
  * Edges are kept per block in address order (a CSR array: block i's edges are
  * edges[first[i] .. first[i + 1])), root words in one array. The holders come from one
- * Dijkstra search over the keys (sites entered, rank, pointers followed, root word), seeded
- * with every root word: O(E log V), about 50 ms for 60,000 blocks. */
+ * Dijkstra search over the keys (rank, sites entered, root word, pointers followed), seeded
+ * with every root word: O(E log V). */
 #define _GNU_SOURCE
 #include "analysis/graph.h"
 
@@ -26,9 +26,11 @@ struct rword {                  /* a root word that points into a block */
 	uint32_t region;
 };
 
-struct key {
-	uint32_t sites, rank, hops;
-	uint64_t word;
+struct key {                    /* compared in this order */
+	uint32_t rank;              /* the root region's */
+	uint32_t sites;             /* allocation sites entered from the root word */
+	uint64_t word;              /* the root word's address */
+	uint32_t hops;              /* pointers followed */
 };
 
 struct node {
@@ -160,13 +162,13 @@ static void scan_root(struct lc_graph *g, size_t r, lc_gread_fn read, void *ctx,
 
 static int key_cmp(const struct key *a, const struct key *b)
 {
-	if (a->sites != b->sites)
-		return a->sites < b->sites ? -1 : 1;
 	if (a->rank != b->rank)
 		return a->rank < b->rank ? -1 : 1;
-	if (a->hops != b->hops)
-		return a->hops < b->hops ? -1 : 1;
-	return a->word < b->word ? -1 : a->word > b->word;
+	if (a->sites != b->sites)
+		return a->sites < b->sites ? -1 : 1;
+	if (a->word != b->word)
+		return a->word < b->word ? -1 : 1;
+	return a->hops < b->hops ? -1 : a->hops > b->hops;
 }
 
 struct pq {                     /* a binary heap of (key, block), smallest key first */
@@ -227,7 +229,7 @@ static void find_holders(struct lc_graph *g)
 		g->nodes[i].k.sites = UNREACHED;
 	for (size_t w = 0; w < g->nwords && !g->failed; w++) {
 		const struct rword *rw = &g->words[w];
-		struct key k = { 1, g->roots[rw->region].rank, 1, rw->addr };
+		struct key k = { g->roots[rw->region].rank, 1, rw->addr, 1 };
 		g->failed = !offer(g, &q, rw->to, k, (uint32_t)w, UNREACHED, 0, rw->to_off);
 	}
 	while (q.n && !g->failed) {

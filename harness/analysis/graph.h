@@ -7,11 +7,13 @@
  * that reads the halted process's memory. analysis/holders.c feeds it from memcheck; an engine
  * that tracks every live block another way can feed it the same.
  *
- * Every block gets one holder, the root word nearest it: distance counts the allocation sites a
- * path enters (walking between blocks of one site is free, so a list, a tree or a hash table of
- * one site is as near as its entry), then the region's rank (a global before a stack), then the
- * pointers followed, then the root word's address. So each block is counted once, for one holder,
- * and the shares of a record's blocks add up to the blocks a root reaches. */
+ * Every block gets one holder: of the root words that reach it, the one of the best region rank
+ * (the program's globals before a library's, both before a stack, where stale words abound),
+ * then the nearest, by allocation sites the path enters (walking between blocks of one site is
+ * free: a list, a tree or a hash table of one site is as near as its entry), then the lowest
+ * address (so a structure is not split between two words that reach it alike). The path kept
+ * is the shortest from that word. Each block is counted once, for one holder: the shares of a
+ * record's blocks add up to the blocks a root reaches. */
 #ifndef LC_GRAPH_H
 #define LC_GRAPH_H
 
@@ -57,7 +59,7 @@ void lc_graph_stats(const struct lc_graph *g, uint64_t *bytes_read, size_t *edge
 
 /* Whether a root reaches block b; if so, the root word that holds it and the root region's index. */
 bool lc_graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region);
-/* How near its holder b is: sites entered, then pointers followed (for choosing a typical block). */
+/* How near its holder b is: sites entered, pointers followed (for choosing a typical block). */
 void lc_graph_distance(const struct lc_graph *g, size_t b, unsigned *sites, unsigned *hops);
 /* The path from b's holder to b, root side first; the count of steps (at most cap: the
  * steps nearest the root are kept), 0 if no root reaches b. */

@@ -28,8 +28,8 @@
 
 struct rec {                    /* a loss record */
 	struct lc_record r;
-	unsigned site;              /* the first record with its stack */
-	uint64_t hash;              /* of its stack */
+	unsigned site;              /* the first record allocated at its line: the graph's site */
+	uint64_t hash;              /* of that line */
 };
 
 struct region {
@@ -56,17 +56,26 @@ struct hsearch {
 	char err[200];
 };
 
-static uint64_t stack_hash(const struct lc_record *r)
+/* The line that allocated rec's blocks (allocators and --alloc-fn wrappers skipped): blocks
+ * of one line are one site of the graph, whatever called that line (a tree's root node and
+ * its children come from one line, called from two places). */
+static uint64_t line_hash(const struct lc_record *r, const char *const *alloc_fns)
 {
+	const struct lc_frame *f = lc_alloc_frame(r, alloc_fns);
 	uint64_t h = 1469598103934665603ULL;
-	for (size_t i = 0; i < r->nframes; i++) {
-		for (const char *p = r->frames[i].fn; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		for (const char *p = r->frames[i].file; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		h = (h ^ r->frames[i].line) * 1099511628211ULL;
-	}
-	return h;
+	if (!f)
+		return h;
+	for (const char *p = f->fn; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	for (const char *p = f->file; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return (h ^ f->line) * 1099511628211ULL;
+}
+
+static bool same_line(const struct lc_record *a, const struct lc_record *b, const char *const *alloc_fns)
+{
+	const struct lc_frame *x = lc_alloc_frame(a, alloc_fns), *y = lc_alloc_frame(b, alloc_fns);
+	return x && y ? strcmp(x->fn, y->fn) == 0 && strcmp(x->file, y->file) == 0 && x->line == y->line : !x && !y;
 }
 
 static bool same_stack(const struct lc_record *a, const struct lc_record *b)
@@ -95,10 +104,10 @@ static void add_rec(const struct lc_site *site, void *arg)
 	}
 	struct rec *r = &s->recs[site->nr - 1];
 	r->r = site->rec;
-	r->hash = stack_hash(&site->rec);
+	r->hash = line_hash(&site->rec, s->alloc_fns);
 	r->site = site->nr - 1;
 	for (size_t i = 0; i + 1 < site->nr; i++)
-		if (s->recs[i].hash == r->hash && same_stack(&s->recs[i].r, &r->r)) {
+		if (s->recs[i].r.nframes && s->recs[i].hash == r->hash && same_line(&s->recs[i].r, &r->r, s->alloc_fns)) {
 			r->site = s->recs[i].site;
 			break;
 		}
@@ -143,14 +152,15 @@ static int list_blocks(struct hsearch *s)
 	return 0;
 }
 
-static void add_root(struct hsearch *s, uint64_t start, uint64_t end, enum lc_root_kind kind, const char *name,
-		     uint64_t module_at)
+/* rank: the program's data 0, a library's 1, other mapped memory 2, a stack 3 (stacks hold
+ * stale copies of what a function last touched; a library's data, of what it was handed). */
+static void add_root(struct hsearch *s, uint64_t start, uint64_t end, enum lc_root_kind kind, unsigned rank,
+		     const char *name, uint64_t module_at)
 {
-	static const unsigned rank[] = { [LC_ROOT_GLOBAL] = 0, [LC_ROOT_MAPPING] = 1, [LC_ROOT_STACK] = 2 };
 	if (start >= end || s->nroots == MAX_ROOTS)
 		return;
 	struct region *r = &s->roots[s->nroots++];
-	r->g = (struct lc_groot){ start, end, rank[kind] };
+	r->g = (struct lc_groot){ start, end, rank };
 	r->kind = kind;
 	r->module_at = module_at;
 	snprintf(r->name, sizeof r->name, "%s", name);
@@ -168,7 +178,7 @@ static int add_stacks(struct hsearch *s)
 		if (sscanf(line, "Thread %u:", &tid) == 1)
 			snprintf(name, sizeof name, "thread %u's stack", tid);
 		else if (sscanf(line, "client stack range: [0x%lx 0x%lx] client SP: 0x%lx", &lo, &hi, &sp) == 3 && name[0])
-			add_root(s, sp - RED_ZONE > lo && sp <= hi ? sp - RED_ZONE : lo, hi + 1, LC_ROOT_STACK, name, 0);
+			add_root(s, sp - RED_ZONE > lo && sp <= hi ? sp - RED_ZONE : lo, hi + 1, LC_ROOT_STACK, 3, name, 0);
 	}
 	free(text);
 	return 0;
@@ -191,10 +201,15 @@ static int add_mappings(struct hsearch *s)
 	if (!f)
 		return -1;
 	uint64_t tool = UINT64_MAX, prev_end = 0, prev_start = 0;
-	char prev_file[512] = "";
-	while (fgets(line, sizeof line, f)) /* valgrind's tool is loaded above all of the guest's */
+	char prev_file[512] = "", prog[512] = "";
+	while (fgets(line, sizeof line, f)) { /* valgrind's tool is loaded above all of the guest's */
+		char file[512] = "";
 		if (strstr(line, "/valgrind/") && !strstr(line, ".so"))
 			tool = tool < strtoull(line, NULL, 16) ? tool : strtoull(line, NULL, 16);
+		else if (!prog[0] && sscanf(line, "%*s %*s %*s %*s %*s %511[^\n]", file) == 1 && file[0] == '/' &&
+			 !strstr(file, "/valgrind/"))
+			snprintf(prog, sizeof prog, "%s", file); /* the program: loaded first, lowest */
+	}
 	rewind(f);
 	size_t nstacks = s->nroots;
 	while (fgets(line, sizeof line, f)) {
@@ -223,7 +238,8 @@ static int add_mappings(struct hsearch *s)
 			snprintf(name, sizeof name, "anonymous memory at 0x%lx", lo);
 		else
 			snprintf(name, sizeof name, "data of %.80s", mod ? mod + 1 : owner);
-		add_root(s, lo, hi, anon && !bss ? LC_ROOT_MAPPING : LC_ROOT_GLOBAL, name, module_at);
+		add_root(s, lo, hi, anon && !bss ? LC_ROOT_MAPPING : LC_ROOT_GLOBAL,
+			 anon && !bss ? 2 : strcmp(owner, prog) == 0 ? 0 : 1, name, module_at);
 next:;
 	}
 	fclose(f);

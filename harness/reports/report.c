@@ -308,7 +308,9 @@ void lc_json_str(FILE *f, const char *s)
 }
 
 /* "retainer": {"root_kind": ..., "root": ... | null, "chain": [{"site", "file", "line",
- * "offset", "count"}, ...]}: the key names CI scripts read, kept as they are. */
+ * "offset", "count"}, ...], "holders": [{"root_kind", "root", "blocks", "bytes"}, ...],
+ * "blocks", "bytes"}: the first three as CI scripts read them; the holders ranked, each with
+ * its share of the record's blocks searched ("blocks", "bytes"). */
 static void json_retainer(FILE *f, const struct lc_retainer *r)
 {
 	fputs(", \"retainer\": {\"root_kind\": ", f);
@@ -327,7 +329,15 @@ static void json_retainer(FILE *f, const struct lc_retainer *r)
 		lc_json_str(f, l->at.file);
 		fprintf(f, ", \"line\": %u, \"offset\": %ld, \"count\": %lu}", l->at.line, l->offset, l->count);
 	}
-	fputs("]}", f);
+	fputs("], \"holders\": [", f);
+	for (size_t i = 0; i < r->nholders; i++) {
+		fputs(i ? ", {\"root_kind\": " : "{\"root_kind\": ", f);
+		lc_json_str(f, lc_root_kind_name(r->holders[i].kind));
+		fputs(", \"root\": ", f);
+		lc_json_str(f, r->holders[i].root);
+		fprintf(f, ", \"blocks\": %lu, \"bytes\": %lu}", r->holders[i].blocks, r->holders[i].bytes);
+	}
+	fprintf(f, "], \"blocks\": %lu, \"bytes\": %lu}", r->blocks, r->bytes);
 }
 
 /* growth: the site's growth in each of nrounds rounds, or NULL (a loss at exit). */
