@@ -17,10 +17,11 @@
  *   lost_and_kept  one line (buf_new) per connection: an even connection's buffer is kept in the
  *                  global list `kept_bufs`, an odd one's is dropped (definitely lost): the kept
  *                  record held by kept_bufs, the lost record by no root at all.
- *   thread_slot    a thread per connection; every session (sess_new) stays in the global list
- *                  `all_sessions` (newest first), and the live connection's session also sits
- *                  in `thread_slots`, an array of one block (slots_new) indexed by thread: held
- *                  by all_sessions, the slot holding the live ones at most.
+ *   thread_slot    a thread per connection; every session (sess_new) stays in the list of the
+ *                  server's state (`server`, a block of server_new: newest first), and the live
+ *                  connection's session also sits in `thread_slots`, an array of one block
+ *                  (slots_new) indexed by thread: held by server -> server_new -> sess_new, the
+ *                  slot array holding the live ones at most.
  *   big_heap       60,000 unrelated live blocks made at start (a cache: `cache`, cache_fill),
  *                  and per connection a session kept in the list `kept` (kept_new): held by kept,
  *                  found within the search's time.
@@ -89,7 +90,7 @@ struct buf {
 };
 
 struct sess {
-	struct sess *next;          /* strong ref: all_sessions, newest first */
+	struct sess *next;          /* strong ref: the next older session of the list */
 	int fd;
 	char pad[52];
 };
@@ -98,7 +99,13 @@ static struct topic *db_root;
 static struct user *users;
 static struct audit *audits;
 static struct buf *kept_bufs;
-static struct sess *all_sessions;
+struct server {                 /* thread_slot mode: the server's state, on the heap */
+	struct sess *sessions;      /* strong ref: every session, newest first */
+	unsigned nsessions;
+	char pad[52];
+};
+
+static struct server *server;   /* owned */
 static struct sess **thread_slots; /* owned: NSLOTS, the live sessions by thread */
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
 static void **cache;            /* owned: CACHE unrelated blocks */
@@ -250,6 +257,7 @@ static __attribute__((noinline)) struct sess *sess_new(int fd)
 }
 
 static __attribute__((noinline)) struct sess **slots_new(void) { return calloc(NSLOTS, sizeof(struct sess *)); }
+static __attribute__((noinline)) struct server *server_new(void) { return calloc(1, sizeof(struct server)); }
 
 static __attribute__((noinline)) void *cache_fill(unsigned i)
 {
@@ -292,8 +300,9 @@ static void *conn_thread(void *arg)
 	struct sess *s = sess_new(a.fd);
 	if (s) {
 		pthread_mutex_lock(&sessions_lock);
-		s->next = all_sessions;
-		all_sessions = s;
+		s->next = server->sessions;
+		server->sessions = s;
+		server->nsessions++;
 		thread_slots[a.slot] = s;
 		pthread_mutex_unlock(&sessions_lock);
 	}
@@ -360,10 +369,11 @@ static void free_all(void)
 		n = b->next;
 		free(b);
 	}
-	for (struct sess *s = all_sessions, *n; s; s = n) {
+	for (struct sess *s = server ? server->sessions : NULL, *n; s; s = n) {
 		n = s->next;
 		free(s);
 	}
+	free(server);
 	for (struct sess *s = kept, *n; s; s = n) {
 		n = s->next;
 		free(s);
@@ -378,7 +388,10 @@ static int setup(void)
 {
 	switch (mode) {
 	case TREE: db_root = topic_new(NULL, ""); return db_root ? 0 : -1;
-	case THREAD_SLOT: thread_slots = slots_new(); return thread_slots ? 0 : -1;
+	case THREAD_SLOT:
+		server = server_new();
+		thread_slots = slots_new();
+		return server && thread_slots ? 0 : -1;
 	case BIG_HEAP:
 		if (!(cache = calloc(CACHE, sizeof *cache)))
 			return -1;

@@ -239,14 +239,16 @@ Test(holders, one_line_lost_and_kept)
 	lc_report_free(&rep);
 }
 
-/* A thread per connection: every session in the global list all_sessions, the live ones also
- * in a slot array of one block. The list holds them, not the slot array. */
+/* A thread per connection: every session in the server's list (server -> a server_new block),
+ * the live ones also in a slot array of one block. The list holds them, not the slot array. */
 Test(holders, thread_slot_beside_the_list)
 {
 	judge_server("tests/holder_shapes", "thread_slot", 100, 0);
 	const struct lc_retainer *r = held("thread_slot", "sess_new");
-	expect_root("thread_slot", r, LC_ROOT_GLOBAL, "all_sessions");
-	expect_share("thread_slot", r, "all_sessions");
+	expect_root("thread_slot", r, LC_ROOT_GLOBAL, "server");
+	expect_share("thread_slot", r, "server");
+	expect_link("thread_slot", r, 0, "server_new", 1);
+	expect_link("thread_slot", r, 1, "sess_new", 200);
 	lc_report_free(&rep);
 }
 

@@ -489,8 +489,8 @@ static void link_text(const struct lc_link *l, char *buf, size_t len)
 void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 {
 	buf[0] = '\0';
-	if (r->kind == LC_ROOT_GLOBAL)
-		lc_appendf(buf, len, "%s (data symbol)", r->root);
+	if (r->kind == LC_ROOT_GLOBAL) /* a symbol's name, or "data of libc.so.6" between symbols */
+		lc_appendf(buf, len, "%s%s", r->root, strchr(r->root, ' ') ? "" : " (data symbol)");
 	else if (r->kind == LC_ROOT_STACK || r->kind == LC_ROOT_MAPPING)
 		lc_appendf(buf, len, "%s", r->root);
 	else if (r->kind == LC_ROOT_CYCLE)
@@ -507,10 +507,14 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 	}
 	if (r->nholders == 0)
 		return;
-	lc_appendf(buf, len, " [%lu of %lu blocks", r->holders[0].blocks, r->blocks);
+	if (r->holders[0].blocks == r->blocks)
+		lc_appendf(buf, len, " [all %lu blocks", r->blocks);
+	else
+		lc_appendf(buf, len, " [%lu of %lu blocks", r->holders[0].blocks, r->blocks);
 	for (size_t i = 1; i < r->nholders; i++)
 		lc_appendf(buf, len, "%s%s%s %lu", i == 1 ? "; also " : ", ", r->holders[i].root,
-			   r->holders[i].kind == LC_ROOT_GLOBAL ? " (data symbol)" : "", r->holders[i].blocks);
+			   r->holders[i].kind == LC_ROOT_GLOBAL && !strchr(r->holders[i].root, ' ') ? " (data symbol)" : "",
+			   r->holders[i].blocks);
 	lc_appendf(buf, len, "]");
 }
 
