@@ -22,7 +22,8 @@
  *                  connection's session also sits in `thread_slots`, an array of one block
  *                  (slots_new) indexed by thread: held by server -> server_new -> sess_new, the
  *                  slot array holding the live ones at most.
- *   big_heap       60,000 unrelated live blocks made at start (a cache: `cache`, cache_fill),
+ *   big_heap       60,000 unrelated live blocks made at start (a cache: `cache`, cache_fill;
+ *                  HOLDER_SHAPES_BLOCKS=N in the environment: N of them),
  *                  and per connection a session kept in the list `kept` (kept_new): held by kept,
  *                  found within the search's time.
  * SIGTERM/SIGINT: everything is freed and the process exits 0 (the lost buffers excepted), so
@@ -43,7 +44,7 @@
 #include "listen.h"
 
 #define NSLOTS 64
-#define CACHE 60000
+#define CACHE 60000             /* big_heap's unrelated blocks; HOLDER_SHAPES_BLOCKS=N for N */
 
 enum mode { TREE, TWO_GLOBALS, LOST_AND_KEPT, THREAD_SLOT, BIG_HEAP, NMODES };
 static const char *const mode_names[NMODES] = { "tree", "two_globals", "lost_and_kept", "thread_slot", "big_heap" };
@@ -108,7 +109,8 @@ struct server {                 /* thread_slot mode: the server's state, on the 
 static struct server *server;   /* owned */
 static struct sess **thread_slots; /* owned: NSLOTS, the live sessions by thread */
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
-static void **cache;            /* owned: CACHE unrelated blocks */
+static void **cache;            /* owned: ncache unrelated blocks */
+static unsigned ncache = CACHE;
 static struct sess *kept;
 
 static void on_stop(int sig)
@@ -379,7 +381,7 @@ static void free_all(void)
 		free(s);
 	}
 	free(thread_slots);
-	for (unsigned i = 0; cache && i < CACHE; i++)
+	for (unsigned i = 0; cache && i < ncache; i++)
 		free(cache[i]);
 	free(cache);
 }
@@ -393,9 +395,11 @@ static int setup(void)
 		thread_slots = slots_new();
 		return server && thread_slots ? 0 : -1;
 	case BIG_HEAP:
-		if (!(cache = calloc(CACHE, sizeof *cache)))
+		if (getenv("HOLDER_SHAPES_BLOCKS"))
+			ncache = (unsigned)strtoul(getenv("HOLDER_SHAPES_BLOCKS"), NULL, 10);
+		if (!(cache = calloc(ncache ? ncache : 1, sizeof *cache)))
 			return -1;
-		for (unsigned i = 0; i < CACHE; i++)
+		for (unsigned i = 0; i < ncache; i++)
 			cache[i] = cache_fill(i);
 		return 0;
 	default: return 0;
