@@ -264,3 +264,28 @@ Test(holders, large_unrelated_heap)
 	cr_expect_lt(rep.retain_seconds, 5, "big heap: the search took %.2fs", rep.retain_seconds);
 	lc_report_free(&rep);
 }
+
+/* The JSON report: each growing site's retainer with its ranked holders and their shares of
+ * the record's new blocks; the lost record with root_kind "none" and no holder. */
+Test(holders, json_holders_and_shares)
+{
+	char dir[] = "/tmp/lc-holders-json-XXXXXX", cmd[2048], lc[600];
+	cr_assert(mkdtemp(dir), "mkdtemp");
+	snprintf(lc, sizeof lc, "%s", built("harness/leakcheck")); /* built() returns one buffer */
+	snprintf(cmd, sizeof cmd,
+		 "%s --cycles 100 --json %s/r.json -- %s lost_and_kept >/dev/null 2>&1; "
+		 "python3 -c 'import json\n"
+		 "d = json.load(open(\"%s/r.json\"))\n"
+		 "s = [x for x in d[\"retained\"][\"sites\"] if x[\"site\"] == \"buf_new\"]\n"
+		 "assert len(s) == 2, (d[\"verdict\"], d[\"reason\"], d[\"retained\"][\"sites\"])\n"
+		 "kept = [x[\"retainer\"] for x in s if x[\"kind\"] == \"still reachable\"][0]\n"
+		 "lost = [x[\"retainer\"] for x in s if x[\"kind\"] == \"definitely lost\"][0]\n"
+		 "h = kept[\"holders\"][0]\n"
+		 "assert h[\"root_kind\"] == \"global\" and h[\"root\"] == \"kept_bufs\", h\n"
+		 "assert 0 < h[\"blocks\"] <= kept[\"blocks\"] and h[\"bytes\"] == 96 * h[\"blocks\"], kept\n"
+		 "assert kept[\"new_blocks\"] and kept[\"blocks\"] >= 50, kept\n"
+		 "assert lost[\"root_kind\"] == \"none\" and lost[\"holders\"] == [] and lost[\"root\"] is None, lost\n"
+		 "'; rc=$?; rm -rf %s; exit $rc",
+		 lc, dir, built("tests/holder_shapes"), dir, dir);
+	cr_expect_eq(system(cmd), 0, "the JSON's holders are wrong (see the assertion above)");
+}

@@ -13,6 +13,7 @@
 #include "analysis/retain.h"
 
 #include "analysis/graph.h"
+#include "engines/engine.h"
 #include "engines/symbols.h"
 #include "util/text.h"
 #include "valgrind/vgxml.h"
@@ -363,30 +364,53 @@ static void chain_of(struct hsearch *s, const struct lc_gstep *st, size_t n, siz
 	}
 }
 
-/* The search for growing record site: its blocks are the targets. */
-static void search_one(struct hsearch *s, const struct lc_site *site, struct lc_retainer *out)
+/* The blocks of the growing record site into t: those new since before when it listed the
+ * record (none new: all of them), else all. Returns their count. */
+static size_t targets(struct hsearch *s, const struct lc_seen *before, const struct lc_site *site, size_t *t,
+		      struct lc_retainer *out)
+{
+	size_t nb, n = 0;
+	const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
+	bool diff = lc_seen_record(before, &site->rec);
+	for (int pass = diff ? 0 : 1; pass < 2 && n == 0; pass++)
+		for (size_t i = 0; i < nb; i++) {
+			const struct rec *r = &s->recs[b[i].tag];
+			if (r->r.kind != site->rec.kind || !same_stack(&r->r, &site->rec))
+				continue;
+			if (pass == 0 && lc_seen_block(before, b[i].addr))
+				continue;
+			t[n++] = i;
+			out->blocks++;
+			out->bytes += b[i].size;
+			out->new_blocks = pass == 0;
+		}
+	return n;
+}
+
+/* The search for growing record site: its new blocks are the targets. */
+static void search_one(struct hsearch *s, const struct lc_seen *before, const struct lc_site *site,
+		       struct lc_retainer *out)
 {
 	size_t nb, n = 0;
 	const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
 	size_t *t = malloc((nb ? nb : 1) * sizeof *t);
+	unsigned long live_blocks = 0, live_bytes = 0;
 	memset(out, 0, sizeof *out);
 	out->searched = true;
-	for (size_t i = 0; t && i < nb; i++) {
-		const struct rec *r = &s->recs[b[i].tag];
-		if (r->r.kind == site->rec.kind && same_stack(&r->r, &site->rec)) {
-			t[n++] = i;
-			out->blocks++;
-			out->bytes += b[i].size;
+	for (size_t i = 0; i < nb; i++) /* the record now, for "gone" */
+		if (s->recs[b[i].tag].r.kind == site->rec.kind && same_stack(&s->recs[b[i].tag].r, &site->rec)) {
+			live_blocks++;
+			live_bytes += b[i].size;
 		}
-	}
-	if (n == 0) {
+	if (live_blocks == 0 || !t) {
 		snprintf(out->note, sizeof out->note, "its loss record is gone");
 		goto out;
 	}
-	if ((long)out->blocks < site->dblocks || (long)out->bytes < site->dbytes) {
+	if ((long)live_blocks < site->dblocks || (long)live_bytes < site->dbytes) {
 		out->gone = true; /* what it grew by was freed since the snapshot */
 		goto out;
 	}
+	n = targets(s, before, site, t, out);
 	struct lc_gstep steps[64];
 	size_t nsteps = 0, ncycle = 0;
 	bool lost = site->rec.kind == LC_DEFINITE || site->rec.kind == LC_INDIRECT;
@@ -436,8 +460,9 @@ out:
 	free(t);
 }
 
-int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_site *sites, size_t n,
-		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err, size_t errlen)
+int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_seen *before, const struct lc_site *sites,
+		      size_t n, const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err,
+		      size_t errlen)
 {
 	struct hsearch *s = calloc(1, sizeof *s);
 	int rc = -1;
@@ -451,7 +476,7 @@ int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_sit
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
-		search_one(s, &sites[i], &out[i]);
+		search_one(s, before, &sites[i], &out[i]);
 	rc = 0;
 out:
 	*calls = 3;

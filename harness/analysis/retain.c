@@ -507,10 +507,11 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 	}
 	if (r->nholders == 0)
 		return;
+	const char *what = r->new_blocks ? "new blocks" : "blocks";
 	if (r->holders[0].blocks == r->blocks)
-		lc_appendf(buf, len, " [all %lu blocks", r->blocks);
+		lc_appendf(buf, len, " [all %lu %s", r->blocks, what);
 	else
-		lc_appendf(buf, len, " [%lu of %lu blocks", r->holders[0].blocks, r->blocks);
+		lc_appendf(buf, len, " [%lu of %lu %s", r->holders[0].blocks, r->blocks, what);
 	for (size_t i = 1; i < r->nholders; i++)
 		lc_appendf(buf, len, "%s%s%s %lu", i == 1 ? "; also " : ", ", r->holders[i].root,
 			   r->holders[i].kind == LC_ROOT_GLOBAL && !strchr(r->holders[i].root, ' ') ? " (data symbol)" : "",
@@ -553,7 +554,8 @@ void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *co
 		struct holder_ctx c = { e, i };
 		unsigned calls = 0;
 		char err[200];
-		if (lc_holders_search(monitor, &c, p->pid, pick, n, alloc_fns, found, &calls, err, sizeof err) < 0) {
+		const struct lc_seen *before = e->ops->seen_before ? e->ops->seen_before(e, i) : NULL;
+		if (lc_holders_search(monitor, &c, p->pid, before, pick, n, alloc_fns, found, &calls, err, sizeof err) < 0) {
 			/* the memory cannot be read: sample a few blocks per site with who_points_at */
 			unsigned budget = e->slow_commands ? 20 : 10 * (unsigned)n; /* one vgdb each: ~0.1 s */
 			calls += lc_retain_search(monitor, &c, pick, n, alloc_fns, found, budget);

@@ -32,10 +32,14 @@ unsigned lc_retain_search(lc_monitor_fn run, void *ctx, const struct lc_site *si
 
 /* The holders of sites[0..n) from the heap graph (analysis/graph.h) of process pid, halted:
  * every block and root region read, each growing record's blocks counted for the root nearest
- * them (out[i].holders, ranked), and the path from the top holder to the nearest of them.
+ * them (out[i].holders, ranked), and the path from the top holder to the nearest of them. The
+ * blocks are those new since the snapshot before (missing from before, when it listed the
+ * record), else all the record's.
  * *calls gets the commands run. Returns 0, or -1 with a reason (the memory cannot be read). */
-int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_site *sites, size_t n,
-		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err, size_t errlen);
+struct lc_seen;
+int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_seen *before, const struct lc_site *sites,
+		      size_t n, const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err,
+		      size_t errlen);
 
 /* For each process of rep that leaks, who holds each site that grew by the byte rule's floor
  * at least, searched through the engine's monitor commands (none: nothing searched); a site

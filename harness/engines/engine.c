@@ -135,3 +135,47 @@ size_t lc_engine_pids(const struct lc_engine *e, int *pids, size_t cap)
 			pids[n++] = e->procs[i].pid;
 	return n;
 }
+
+uint64_t lc_record_key(const struct lc_record *r)
+{
+	uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->kind;
+	for (size_t i = 0; i < r->nframes; i++) {
+		for (const char *p = r->frames[i].fn; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		for (const char *p = r->frames[i].file; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		h = (h ^ r->frames[i].line) * 1099511628211ULL;
+	}
+	return h;
+}
+
+bool lc_seen_record(const struct lc_seen *s, const struct lc_record *r)
+{
+	uint64_t k = lc_record_key(r);
+	for (size_t i = 0; s && i < s->nkeys; i++)
+		if (s->keys[i] == k)
+			return true;
+	return false;
+}
+
+bool lc_seen_block(const struct lc_seen *s, uint64_t addr)
+{
+	size_t lo = 0, hi = s ? s->n : 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->addrs[mid] == addr)
+			return true;
+		if (s->addrs[mid] < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+void lc_seen_clear(struct lc_seen *s)
+{
+	free(s->addrs);
+	free(s->keys);
+	memset(s, 0, sizeof *s);
+}

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lc/leakcheck.h"
 
@@ -31,6 +32,22 @@ struct lc_proc {
 };
 
 struct lc_engine;
+
+/* The blocks a full snapshot listed, of the loss records that grew in it: the holder search
+ * takes a record's blocks missing here as the ones new since that snapshot. */
+struct lc_seen {
+	uint64_t *addrs;            /* owned, sorted */
+	size_t n;
+	uint64_t *keys;             /* owned: lc_record_key() of each record listed */
+	size_t nkeys;
+};
+
+/* A loss record's identity across leak checks: its kind and allocation stack. */
+uint64_t lc_record_key(const struct lc_record *r);
+/* Whether s listed r's record; whether addr was one of its blocks. */
+bool lc_seen_record(const struct lc_seen *s, const struct lc_record *r);
+bool lc_seen_block(const struct lc_seen *s, uint64_t addr);
+void lc_seen_clear(struct lc_seen *s);
 
 struct lc_engine_ops {
 	const char *name;           /* "memcheck", "native": the report's engine */
@@ -63,6 +80,9 @@ struct lc_engine_ops {
 	 * one heap); *text gets the answer (malloc'd). NULL: the engine has no commands. */
 	int (*command)(struct lc_engine *e, size_t i, const char *cmd, char **text, char *err, size_t errlen);
 	int (*resume)(struct lc_engine *e, size_t i, char *err, size_t errlen);
+	/* The blocks slot i's full snapshot before the latest listed (struct lc_seen), or NULL:
+	 * none kept (the engine has no block lists, or the slot had one full snapshot). */
+	const struct lc_seen *(*seen_before)(struct lc_engine *e, size_t i);
 	/* After the baseline: what the engine learns from it (native: the byte rule's floor). */
 	void (*baseline)(struct lc_engine *e, struct lc_report *rep);
 	/* Let go of every process (detach, resume), so signals reach the server as they are. */

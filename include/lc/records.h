@@ -128,6 +128,8 @@ struct lc_retainer {
 	                             * record's blocks counted for the one root nearest it */
 	size_t nholders;
 	unsigned long blocks, bytes;/* the record's blocks searched (holders' shares are of these) */
+	bool new_blocks;            /* those are its blocks new since the snapshot before the
+	                             * latest (else all its blocks: no list of that snapshot) */
 };
 
 /* One line: "all_conns (data symbol) -> block at conn_new leaky.c:68 (+32, x600, linked
