@@ -96,19 +96,40 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size, bool *failed)
 }
 
 /* The pointers inside block i, whose bytes are at mem. */
-static void scan_block(struct lc_graph *g, size_t i, const unsigned char *mem)
+/* The pointers in [from, to) of block i, whose bytes from offset from on are at mem. */
+static void scan_part(struct lc_graph *g, size_t i, const unsigned char *mem, uint64_t from, uint64_t to)
 {
 	const struct lc_gblock *bl = &g->b[i];
-	for (uint64_t off = (8 - bl->addr % 8) % 8; off + 8 <= bl->size; off += 8) {
+	for (uint64_t off = from + (8 - (bl->addr + from) % 8) % 8; off + 8 <= to; off += 8) {
 		uint64_t v;
-		memcpy(&v, mem + off, 8);
-		long to = lc_graph_find(g, v);
-		if (to < 0 || (size_t)to == i)
+		memcpy(&v, mem + (off - from), 8);
+		long t = lc_graph_find(g, v);
+		if (t < 0 || (size_t)t == i)
 			continue;
 		g->edges = grow(g->edges, &g->capedges, g->nedges + 1, sizeof *g->edges, &g->failed);
 		if (g->failed)
 			return;
-		g->edges[g->nedges++] = (struct edge){ (uint32_t)to, (uint32_t)off, (uint32_t)(v - g->b[to].addr) };
+		g->edges[g->nedges++] = (struct edge){ (uint32_t)t, (uint32_t)off, (uint32_t)(v - g->b[t].addr) };
+	}
+}
+
+static void scan_block(struct lc_graph *g, size_t i, const unsigned char *mem)
+{
+	scan_part(g, i, mem, 0, g->b[i].size);
+}
+
+/* A block read on its own: one bigger than a run (a large hash table's buckets), a chunk at a
+ * time, or one whose run could not be read whole. */
+static void scan_alone(struct lc_graph *g, size_t i, lc_gread_fn read, void *ctx, unsigned char *buf)
+{
+	const struct lc_gblock *bl = &g->b[i];
+	for (uint64_t off = 0; off < bl->size && !g->failed; off += CHUNK) {
+		size_t len = bl->size - off < CHUNK ? bl->size - off : CHUNK;
+		long got = read(ctx, bl->addr + off, buf, len);
+		if (got <= 0)
+			return;
+		g->bytes_read += (uint64_t)got;
+		scan_part(g, i, buf, off, off + (uint64_t)got);
 	}
 }
 
@@ -123,12 +144,15 @@ static void scan_blocks(struct lc_graph *g, lc_gread_fn read, void *ctx, unsigne
 			j++;
 		uint64_t start = g->b[i].addr, end = g->b[j - 1].addr + g->b[j - 1].size;
 		long got = end - start <= CHUNK ? read(ctx, start, buf, end - start) : -1;
+		bool whole = true; /* buf still holds the run: a block read alone overwrites it */
 		for (size_t k = i; k < j; k++) {
 			g->first[k] = g->nedges;
-			if (got >= 0 && g->b[k].addr + g->b[k].size <= start + (uint64_t)got)
+			if (whole && got >= 0 && g->b[k].addr + g->b[k].size <= start + (uint64_t)got) {
 				scan_block(g, k, buf + (g->b[k].addr - start));
-			else if (g->b[k].size <= CHUNK && read(ctx, g->b[k].addr, buf, g->b[k].size) == (long)g->b[k].size)
-				scan_block(g, k, buf); /* a block too big for a run, or a run that failed */
+			} else {
+				scan_alone(g, k, read, ctx, buf);
+				whole = false;
+			}
 		}
 		g->bytes_read += got > 0 ? (uint64_t)got : 0;
 		i = j;
