@@ -17,11 +17,13 @@
 
 static struct lc_report rep;
 
-static void judge_server(const char *server, const char *mode, unsigned cycles, unsigned every)
+static void judge_engine(const char *server, const char *mode, unsigned cycles, unsigned every,
+			 enum lc_engine_kind engine)
 {
 	char *argv[] = { strdup(built(server)), strdup(mode), NULL };
 	struct lc_options o;
 	lc_options_init(&o);
+	o.engine = engine;
 	o.server_argv = argv;
 	o.cycles = cycles;
 	o.rounds = 2;
@@ -33,6 +35,11 @@ static void judge_server(const char *server, const char *mode, unsigned cycles, 
 	free(argv[0]);
 	free(argv[1]);
 	cr_assert_eq(v, LC_LEAK, "holders %s: positive control NOT caught (%d): %s", mode, v, rep.reason);
+}
+
+static void judge_server(const char *server, const char *mode, unsigned cycles, unsigned every)
+{
+	judge_engine(server, mode, cycles, every, LC_ENGINE_MEMCHECK);
 }
 
 static void judge_holders_every(const char *mode, unsigned cycles, unsigned every)
@@ -288,4 +295,22 @@ Test(holders, json_holders_and_shares)
 		 "'; rc=$?; rm -rf %s; exit $rc",
 		 lc, dir, built("tests/holder_shapes"), dir, dir);
 	cr_expect_eq(system(cmd), 0, "the JSON's holders are wrong (see the assertion above)");
+}
+
+/* Natively, the same graph from the allocator preload's blocks (found in the server's memory by
+ * their headers): the tree is db_root's; of one line's blocks, the kept half is kept_bufs' and
+ * the dropped half reached by no root. */
+Test(holders, natively_from_the_preloads_blocks)
+{
+	judge_engine("tests/holder_shapes", "tree", 100, 0, LC_ENGINE_NATIVE);
+	const struct lc_retainer *r = held("tree natively", "payload_new");
+	expect_root("tree natively", r, LC_ROOT_GLOBAL, "db_root");
+	expect_share("tree natively", r, "db_root");
+	lc_report_free(&rep);
+	judge_engine("tests/holder_shapes", "lost_and_kept", 100, 0, LC_ENGINE_NATIVE);
+	r = held("lost_and_kept natively", "buf_new");
+	expect_root("lost_and_kept natively", r, LC_ROOT_GLOBAL, "kept_bufs");
+	cr_expect(r->unreached * 10 >= r->blocks * 4 && r->unreached * 10 <= r->blocks * 6,
+		  "lost_and_kept natively: %lu of %lu blocks reached by no root, not about half", r->unreached, r->blocks);
+	lc_report_free(&rep);
 }

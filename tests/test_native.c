@@ -63,6 +63,45 @@ static void expect_site(const struct lc_report *rep, const char *what, const cha
 		  f ? f->line : 0, fn ? fn : "a function", file);
 }
 
+/* The holder cases/PATTERN/leaky.c's "leakcheck-expect:" line names: a data symbol, or "cycle". */
+static void case_holder(const char *pattern, char *holder, size_t len)
+{
+	char path[600], line[512];
+	snprintf(path, sizeof path, "%s/cases/%s/leaky.c", LC_SOURCE_DIR, pattern);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "cannot open %s", path);
+	holder[0] = '\0';
+	while (!holder[0] && fgets(line, sizeof line, f)) {
+		const char *p = strstr(line, "leakcheck-expect:");
+		if (p && (p = strstr(p, " holder=")))
+			snprintf(holder, len, "%.*s", (int)strcspn(p + 8, " \n"), p + 8);
+	}
+	fclose(f);
+	cr_assert(holder[0], "%s: no holder= on its leakcheck-expect: line", path);
+}
+
+/* Natively too, the holder of every growing site is the case's (the preload's blocks, found in
+ * the server's memory, as the heap graph's nodes). */
+static void expect_holders(const struct lc_report *rep, const char *pattern)
+{
+	char holder[64], text[1024];
+	size_t searched = 0;
+	case_holder(pattern, holder, sizeof holder);
+	for (size_t i = 0; i < rep->nsites; i++) {
+		const struct lc_retainer *r = &rep->held[i];
+		if (!r->searched)
+			continue;
+		searched++;
+		lc_retainer_text(r, text, sizeof text);
+		if (strcmp(holder, "cycle") == 0)
+			cr_expect_eq(r->kind, LC_ROOT_CYCLE, "%s/leaky natively: held by %s, expected a cycle", pattern, text);
+		else
+			cr_expect(r->kind == LC_ROOT_GLOBAL && strcmp(r->root, holder) == 0,
+				  "%s/leaky natively: held by %s, expected %s", pattern, text, holder);
+	}
+	cr_expect_geq(searched, 1, "%s/leaky natively: no growing site searched for a holder", pattern);
+}
+
 static void expect_case(const char *pattern, const char *variant)
 {
 	char rel[256], port[] = "{port}";
@@ -79,6 +118,7 @@ static void expect_case(const char *pattern, const char *variant)
 		/* the allocator measure names the site, in the variant's own source, as memcheck does */
 		cr_expect(rep.retained, "%s/leaky: its blocks did not count: %s", pattern, rep.reason);
 		expect_site(&rep, pattern, NULL, "leaky.c");
+		expect_holders(&rep, pattern);
 	} else {
 		cr_expect_eq(v, LC_CLEAN, "%s/%s: flagged natively: %s", pattern, variant, rep.reason);
 	}

@@ -17,6 +17,7 @@
 #include "engines/symbols.h"
 #include "util/text.h"
 #include "valgrind/vgxml.h"
+#include "preload/lcalloc.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ struct hsearch {
 	struct lc_graph *g;         /* owned */
 	struct lc_symbols *sym;     /* owned: names data symbols */
 	int mem;                    /* /proc/PID/mem */
+	bool kinds;                 /* records have memcheck's kinds (natively: all "reachable") */
 	const char *const *alloc_fns;
 	char err[200];
 };
@@ -90,28 +92,35 @@ static bool same_stack(const struct lc_record *a, const struct lc_record *b)
 	return true;
 }
 
-static void add_rec(const struct lc_site *site, void *arg)
+/* Record tag (a loss record's number - 1, natively a site slot) is rec. */
+static void set_rec(struct hsearch *s, size_t tag, const struct lc_record *rec)
 {
-	struct hsearch *s = arg;
-	if (site->nr == 0 || site->nr > 1000000)
+	if (tag >= 1000000)
 		return;
-	if (site->nr > s->nrecs) {
-		struct rec *n = realloc(s->recs, site->nr * sizeof *n);
+	if (tag >= s->nrecs) {
+		struct rec *n = realloc(s->recs, (tag + 1) * sizeof *n);
 		if (!n)
 			return;
-		memset(n + s->nrecs, 0, (site->nr - s->nrecs) * sizeof *n);
+		memset(n + s->nrecs, 0, (tag + 1 - s->nrecs) * sizeof *n);
 		s->recs = n;
-		s->nrecs = site->nr;
+		s->nrecs = tag + 1;
 	}
-	struct rec *r = &s->recs[site->nr - 1];
-	r->r = site->rec;
-	r->hash = line_hash(&site->rec, s->alloc_fns);
-	r->site = site->nr - 1;
-	for (size_t i = 0; i + 1 < site->nr; i++)
-		if (s->recs[i].r.nframes && s->recs[i].hash == r->hash && same_line(&s->recs[i].r, &r->r, s->alloc_fns)) {
+	struct rec *r = &s->recs[tag];
+	r->r = *rec;
+	r->hash = line_hash(rec, s->alloc_fns);
+	r->site = (unsigned)tag;
+	for (size_t i = 0; i < s->nrecs; i++)
+		if (i != tag && s->recs[i].r.nframes && s->recs[i].hash == r->hash &&
+		    same_line(&s->recs[i].r, &r->r, s->alloc_fns)) {
 			r->site = s->recs[i].site;
 			break;
 		}
+}
+
+static void add_rec(const struct lc_site *site, void *arg)
+{
+	if (site->nr > 0)
+		set_rec(arg, site->nr - 1, &site->rec);
 }
 
 static int command(struct hsearch *s, const char *cmd, char **text)
@@ -218,6 +227,13 @@ static int add_mappings(struct hsearch *s)
 		char perms[8], file[512] = "";
 		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %511[^\n]", &lo, &hi, perms, file) < 3)
 			continue;
+		if (strcmp(file, "[stack]") == 0 && lo < tool) { /* natively: the main thread's */
+			add_root(s, lo, hi, LC_ROOT_STACK, 3, "thread 1's stack", 0);
+			prev_file[0] = '\0';
+			continue;
+		}
+		if (file[0] == '[')
+			file[0] = '\0'; /* [heap] and the like: anonymous memory */
 		bool anon = file[0] == '\0', bss = anon && lo == prev_end && prev_file[0];
 		char owner[512]; /* the object whose data it is: a bss follows its file's mapping */
 		snprintf(owner, sizeof owner, "%s", bss ? prev_file : file);
@@ -254,23 +270,35 @@ static long read_mem(void *ctx, uint64_t addr, void *buf, size_t len)
 	return n < 0 ? -1 : (long)n;
 }
 
-/* The graph of the halted process: 0, or -1 with s->err. */
-static int build(struct hsearch *s)
+static int open_mem(struct hsearch *s)
 {
-	char *text = NULL, path[64];
+	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/mem", s->pid);
 	s->mem = open(path, O_RDONLY | O_CLOEXEC);
-	if (s->mem < 0) {
+	if (s->mem < 0)
 		snprintf(s->err, sizeof s->err, "cannot read %s", path);
-		return -1;
-	}
+	return s->mem < 0 ? -1 : 0;
+}
+
+/* Memcheck's blocks, records and thread stacks, from the halted process: 0, or -1. */
+static int gather_memcheck(struct hsearch *s)
+{
+	char *text = NULL;
 	if (command(s, "leak_check full reachable any", &text) < 0 || lc_vgdb_records(text, add_rec, s) < 0) {
 		free(text);
 		return -1;
 	}
 	free(text);
-	if (list_blocks(s) < 0 || add_stacks(s) < 0 || add_mappings(s) < 0)
+	return list_blocks(s) < 0 || add_stacks(s) < 0 ? -1 : 0;
+}
+
+/* The graph of the blocks and the roots gathered: 0, or -1 with s->err. */
+static int build(struct hsearch *s)
+{
+	if (add_mappings(s) < 0) {
+		snprintf(s->err, sizeof s->err, "cannot read /proc/%d/maps", s->pid);
 		return -1;
+	}
 	struct lc_groot roots[MAX_ROOTS];
 	for (size_t i = 0; i < s->nroots; i++)
 		roots[i] = s->roots[i].g;
@@ -311,8 +339,10 @@ static void rank_holders(struct hsearch *s, const size_t *t, size_t n, struct lc
 		uint64_t word, key;
 		size_t region;
 		struct lc_holder h = { 0 };
-		if (!lc_graph_holder(s->g, t[i], &word, &region))
+		if (!lc_graph_holder(s->g, t[i], &word, &region)) {
+			out->unreached++;
 			continue;
+		}
 		root_of(s, word, region, &h, &key);
 		size_t j = 0;
 		while (j < na && a[j].key != key)
@@ -413,8 +443,16 @@ static void search_one(struct hsearch *s, const struct lc_seen *before, const st
 	n = targets(s, before, site, t, out);
 	struct lc_gstep steps[64];
 	size_t nsteps = 0, ncycle = 0;
+	uint64_t top;
 	bool lost = site->rec.kind == LC_DEFINITE || site->rec.kind == LC_INDIRECT;
+	if (!lost) {
+		rank_holders(s, t, n, out, &top);
+		/* natively (no kinds), a record most of whose blocks no root reaches is lost: a stale
+		 * word on a stack that reaches a few is not its holder */
+		lost = !s->kinds && out->unreached > (out->nholders ? out->holders[0].blocks : 0);
+	}
 	if (lost) { /* nothing memcheck counts as a root reaches it: never a global's */
+		out->nholders = 0;
 		size_t k = 0;
 		while (k < n && lc_graph_holder(s->g, t[k], &(uint64_t){ 0 }, &(size_t){ 0 }))
 			k++;
@@ -428,8 +466,6 @@ static void search_one(struct hsearch *s, const struct lc_seen *before, const st
 		chain_of(s, steps, nsteps, ncycle, out);
 		goto out;
 	}
-	uint64_t top;
-	rank_holders(s, t, n, out, &top);
 	if (out->nholders == 0) {
 		out->kind = LC_ROOT_UNKNOWN;
 		snprintf(out->note, sizeof out->note, "no root in the memory read reaches its blocks (a register may hold them)");
@@ -460,26 +496,8 @@ out:
 	free(t);
 }
 
-int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_seen *before, const struct lc_site *sites,
-		      size_t n, const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err,
-		      size_t errlen)
+static void hsearch_free(struct hsearch *s)
 {
-	struct hsearch *s = calloc(1, sizeof *s);
-	int rc = -1;
-	if (!s) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	*s = (struct hsearch){ .run = run, .ctx = ctx, .pid = pid, .mem = -1, .alloc_fns = alloc_fns };
-	if (build(s) < 0) {
-		snprintf(err, errlen, "%s", s->err[0] ? s->err : "no loss records");
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		search_one(s, before, &sites[i], &out[i]);
-	rc = 0;
-out:
-	*calls = 3;
 	if (s->mem >= 0)
 		close(s->mem);
 	lc_graph_free(s->g);
@@ -487,5 +505,129 @@ out:
 	free(s->recs);
 	free(s->blocks);
 	free(s);
+}
+
+/* gathered (0: the blocks and records are in s), the graph, then each site searched; frees s.
+ * 0, or -1 with a reason. */
+static int search_all(struct hsearch *s, int gathered, const struct lc_seen *before, const struct lc_site *sites,
+		      size_t n, struct lc_retainer *out, char *err, size_t errlen)
+{
+	int rc = gathered == 0 ? build(s) : -1;
+	if (rc < 0)
+		snprintf(err, errlen, "%s", s->err[0] ? s->err : "no blocks");
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		search_one(s, before, &sites[i], &out[i]);
+	hsearch_free(s);
 	return rc;
+}
+
+int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_seen *before, const struct lc_site *sites,
+		      size_t n, const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err,
+		      size_t errlen)
+{
+	struct hsearch *s = calloc(1, sizeof *s);
+	*calls = 3;
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	*s = (struct hsearch){ .run = run, .ctx = ctx, .pid = pid, .mem = -1, .kinds = true, .alloc_fns = alloc_fns };
+	int gathered = open_mem(s) < 0 || gather_memcheck(s) < 0 ? -1 : 0;
+	return search_all(s, gathered, before, sites, n, out, err, errlen);
+}
+
+static void add_block(struct hsearch *s, uint64_t addr, uint64_t size, unsigned tag)
+{
+	if (s->nblocks == s->capblocks) {
+		size_t cap = s->capblocks ? s->capblocks * 2 : 4096;
+		struct lc_gblock *n = realloc(s->blocks, cap * sizeof *n);
+		if (!n)
+			return;
+		s->blocks = n;
+		s->capblocks = cap;
+	}
+	s->blocks[s->nblocks++] = (struct lc_gblock){ addr, size, s->recs[tag].site, tag };
+}
+
+/* The preload's headers in [lo, hi) of the process's memory: each a live block (a free clears
+ * its header), named by its site slot. */
+static void scan_headers(struct hsearch *s, uint64_t lo, uint64_t hi, lc_slot_name_fn name, void *ctx, unsigned char *buf)
+{
+	enum { CHUNK = 1 << 20 };
+	for (uint64_t at = lo; at < hi; at += CHUNK) {
+		ssize_t got = pread(s->mem, buf, hi - at < CHUNK ? hi - at : CHUNK, (off_t)at);
+		for (ssize_t off = 0; off + (ssize_t)LC_ALLOC_HDR <= got; off += 16) {
+			struct lc_alloc_hdr h;
+			memcpy(&h, buf + off, sizeof h);
+			uint64_t size = h.size_tag & LC_ALLOC_SIZE_MASK, user = at + (uint64_t)off + LC_ALLOC_HDR;
+			if ((h.size_tag & ~LC_ALLOC_SIZE_MASK) != LC_ALLOC_TAG || size > hi - user || h.off < LC_ALLOC_HDR ||
+			    h.off % 16 || (h.site >= LC_ALLOC_SITES && h.site != LC_ALLOC_NO_SITE))
+				continue;
+			unsigned tag = h.site == LC_ALLOC_NO_SITE ? LC_ALLOC_SITES : h.site;
+			if (tag >= s->nrecs || !s->recs[tag].r.nframes) {
+				static const struct lc_record before = { .nframes = 1, .frames = { { .fn = "(allocated before the preload)" } } };
+				const struct lc_record *r = tag == LC_ALLOC_SITES ? &before : name(ctx, tag);
+				if (!r)
+					continue;
+				set_rec(s, tag, r);
+				if (tag >= s->nrecs)
+					continue;
+			}
+			add_block(s, user, size, tag);
+		}
+	}
+}
+
+static int by_addr(const void *a, const void *b)
+{
+	const struct lc_gblock *x = a, *y = b;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Natively: the blocks of the allocator preload, found in the heap's mappings ([heap] and
+ * anonymous memory: malloc's arenas, its large blocks) by their headers. */
+static int gather_native(struct hsearch *s, lc_slot_name_fn name, void *ctx)
+{
+	char path[64], line[1024];
+	unsigned char *buf = malloc(1 << 20);
+	snprintf(path, sizeof path, "/proc/%d/maps", s->pid);
+	FILE *f = fopen(path, "r");
+	if (!f || !buf) {
+		free(buf);
+		if (f)
+			fclose(f);
+		snprintf(s->err, sizeof s->err, "cannot read %s", path);
+		return -1;
+	}
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		char perms[8], file[512] = "";
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %511[^\n]", &lo, &hi, perms, file) >= 3 && perms[0] == 'r' &&
+		    perms[1] == 'w' && (!file[0] || strcmp(file, "[heap]") == 0))
+			scan_headers(s, lo, hi, name, ctx, buf);
+	}
+	fclose(f);
+	free(buf);
+	/* a header left in memory that is no longer a block's (a stale copy inside another) would
+	 * overlap a live block: the first of two overlapping ones is kept */
+	qsort(s->blocks, s->nblocks, sizeof *s->blocks, by_addr);
+	size_t kept = 0;
+	for (size_t i = 0; i < s->nblocks; i++)
+		if (kept == 0 || s->blocks[i].addr >= s->blocks[kept - 1].addr + s->blocks[kept - 1].size)
+			s->blocks[kept++] = s->blocks[i];
+	s->nblocks = kept;
+	return 0;
+}
+
+int lc_holders_native(int pid, lc_slot_name_fn name, void *ctx, const struct lc_site *sites, size_t n,
+		      const char *const *alloc_fns, struct lc_retainer *out, char *err, size_t errlen)
+{
+	struct hsearch *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	*s = (struct hsearch){ .pid = pid, .mem = -1, .kinds = false, .alloc_fns = alloc_fns };
+	int gathered = open_mem(s) < 0 || gather_native(s, name, ctx) < 0 ? -1 : 0;
+	return search_all(s, gathered, NULL, sites, n, out, err, errlen);
 }

@@ -505,8 +505,12 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 		if (r->kind == LC_ROOT_CYCLE && i + 1 == r->ncycle)
 			lc_appendf(buf, len, " (back to %s)", r->chain[0].at.fn);
 	}
-	if (r->nholders == 0)
+	if (r->nholders == 0) {
+		if (r->unreached)
+			lc_appendf(buf, len, " [%lu of %lu %s reached by no root]", r->unreached, r->blocks,
+				   r->new_blocks ? "new blocks" : "blocks");
 		return;
+	}
 	const char *what = r->new_blocks ? "new blocks" : "blocks";
 	if (r->holders[0].blocks == r->blocks)
 		lc_appendf(buf, len, " [all %lu %s", r->blocks, what);
@@ -516,23 +520,13 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 		lc_appendf(buf, len, "%s%s%s %lu", i == 1 ? "; also " : ", ", r->holders[i].root,
 			   r->holders[i].kind == LC_ROOT_GLOBAL && !strchr(r->holders[i].root, ' ') ? " (data symbol)" : "",
 			   r->holders[i].blocks);
+	if (r->unreached)
+		lc_appendf(buf, len, "; %lu reached by no root: lost", r->unreached);
 	lc_appendf(buf, len, "]");
 }
 
 
-struct holder_ctx {
-	struct lc_engine *e;          /* borrowed */
-	size_t i;                     /* the slot searched */
-};
-
-static int monitor(void *ctx, const char *cmd, char **text, char *err, size_t errlen)
-{
-	struct holder_ctx *c = ctx;
-	return c->e->ops->command(c->e, c->i, cmd, text, err, errlen);
-}
-
-/* The process stays halted for the whole search, so every command sees one heap. A clean
- * verdict costs nothing. */
+/* A clean verdict costs nothing. */
 void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *const *alloc_fns)
 {
 	double t0 = lc_now();
@@ -541,7 +535,7 @@ void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *co
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		struct lc_proc_result *p = &rep->procs[i];
 		size_t n = 0, idx[LC_MAX_SITES];
-		if (!p->judged || !e->ops->command) /* no commands: no search (natively: no sites either) */
+		if (!p->judged || !e->ops->holders)
 			continue;
 		lc_judge_proc(p, rep);
 		for (size_t j = 0; (p->retained || p->bytes_grew) && j < p->nsites; j++)
@@ -551,15 +545,10 @@ void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *co
 			}
 		if (n == 0)
 			continue;
-		struct holder_ctx c = { e, i };
 		unsigned calls = 0;
-		char err[200];
-		const struct lc_seen *before = e->ops->seen_before ? e->ops->seen_before(e, i) : NULL;
-		if (lc_holders_search(monitor, &c, p->pid, before, pick, n, alloc_fns, found, &calls, err, sizeof err) < 0) {
-			/* the memory cannot be read: sample a few blocks per site with who_points_at */
-			unsigned budget = e->slow_commands ? 20 : 10 * (unsigned)n; /* one vgdb each: ~0.1 s */
-			calls += lc_retain_search(monitor, &c, pick, n, alloc_fns, found, budget);
-		}
+		memset(found, 0, n * sizeof *found);
+		if (e->ops->holders(e, i, pick, n, alloc_fns, found, &calls) < 0)
+			continue; /* nothing searched: the sites stay as they are */
 		rep->retain_calls += calls;
 		for (size_t j = 0; j < n; j++)
 			p->held[idx[j]] = found[j];
@@ -570,8 +559,6 @@ void lc_retain_report(struct lc_engine *e, struct lc_report *rep, const char *co
 				p->held[kept++] = p->held[j];
 			}
 		p->nsites = kept;
-		char why[256];
-		e->ops->resume(e, i, why, sizeof why);
 	}
 	rep->retain_seconds = lc_now() - t0;
 }

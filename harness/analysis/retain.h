@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "valgrind/vgdb.h"
 
@@ -40,6 +41,12 @@ struct lc_seen;
 int lc_holders_search(lc_monitor_fn run, void *ctx, int pid, const struct lc_seen *before, const struct lc_site *sites,
 		      size_t n, const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls, char *err,
 		      size_t errlen);
+
+/* The same natively: the blocks of the allocator preload (preload/lcalloc.h), found in process
+ * pid's memory by their headers; the record of site slot k from name (a symbolized site). */
+typedef const struct lc_record *(*lc_slot_name_fn)(void *ctx, uint32_t slot);
+int lc_holders_native(int pid, lc_slot_name_fn name, void *ctx, const struct lc_site *sites, size_t n,
+		      const char *const *alloc_fns, struct lc_retainer *out, char *err, size_t errlen);
 
 /* For each process of rep that leaks, who holds each site that grew by the byte rule's floor
  * at least, searched through the engine's monitor commands (none: nothing searched); a site

@@ -80,6 +80,10 @@ struct lc_engine_ops {
 	 * one heap); *text gets the answer (malloc'd). NULL: the engine has no commands. */
 	int (*command)(struct lc_engine *e, size_t i, const char *cmd, char **text, char *err, size_t errlen);
 	int (*resume)(struct lc_engine *e, size_t i, char *err, size_t errlen);
+	/* Who holds each of sites[0..n) (growing sites of slot i, halted or idle) into out; *calls
+	 * gets the commands that took. 0, or -1: nothing could be searched. NULL: no search. */
+	int (*holders)(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
+		       const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls);
 	/* The blocks slot i's full snapshot before the latest listed (struct lc_seen), or NULL:
 	 * none kept (the engine has no block lists, or the slot had one full snapshot). */
 	const struct lc_seen *(*seen_before)(struct lc_engine *e, size_t i);

@@ -4,6 +4,7 @@
  * cannot be opened, one vgdb per command (valgrind/vgdb.h) is the fallback and the report
  * says so. The exit report is valgrind's XML (valgrind/vgxml.h). See engine.h. */
 #define _GNU_SOURCE
+#include "analysis/retain.h"
 #include "engines/engine.h"
 
 #include <glob.h>
@@ -378,6 +379,34 @@ static const struct lc_seen *mc_seen_before(struct lc_engine *e, size_t i)
 	return m->nfull[i] >= 2 ? &m->seen[i][m->latest[i] ^ 1] : NULL;
 }
 
+struct monitor_ctx {
+	struct lc_engine *e;        /* borrowed */
+	size_t i;                   /* the slot searched */
+};
+
+static int monitor(void *ctx, const char *cmd, char **text, char *err, size_t errlen)
+{
+	struct monitor_ctx *c = ctx;
+	return mc_command(c->e, c->i, cmd, text, err, errlen);
+}
+
+/* From the heap graph (analysis/holders.c); where the process's memory cannot be read, with
+ * who_points_at on a few blocks of each site (analysis/retain.c). The process stays halted for
+ * the whole search, so every command sees one heap. */
+static int mc_holders(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
+		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls)
+{
+	struct monitor_ctx c = { e, i };
+	char err[200];
+	if (lc_holders_search(monitor, &c, e->procs[i].pid, mc_seen_before(e, i), sites, n, alloc_fns, out, calls, err,
+			      sizeof err) < 0) {
+		unsigned budget = e->slow_commands ? 20 : 10 * (unsigned)n; /* one vgdb each: ~0.1 s */
+		*calls += lc_retain_search(monitor, &c, sites, n, alloc_fns, out, budget);
+	}
+	mc_resume(e, i, err, sizeof err);
+	return 0;
+}
+
 static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	struct memcheck *m = e->state;
@@ -475,6 +504,7 @@ const struct lc_engine_ops lc_memcheck_ops = {
 	.snapshot = mc_snapshot,
 	.command = mc_command,
 	.resume = mc_resume,
+	.holders = mc_holders,
 	.seen_before = mc_seen_before,
 	.baseline = mc_baseline,
 	.detach = mc_detach,

@@ -15,6 +15,7 @@
  * See engine.h. */
 #define _GNU_SOURCE
 #include "engines/native.h"
+#include "analysis/retain.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -276,6 +277,38 @@ static void alloc_sites(struct slot *sl, const struct lc_alloc_map *m, struct lc
 		snap->sites[i].rec.blocks = (unsigned long)sl->prev[which[i]];
 		snap->sites[i].rec.bytes = (unsigned long)sl->prev[LC_ALLOC_SITES + which[i]];
 	}
+}
+
+struct name_ctx {
+	struct slot *sl;            /* borrowed */
+	const struct lc_alloc_map *m; /* borrowed */
+};
+
+static const struct lc_record *name_slot(void *ctx, uint32_t k)
+{
+	const struct name_ctx *c = ctx;
+	if (k >= LC_ALLOC_SITES || (k != LC_ALLOC_OTHER && !__atomic_load_n(&c->m->sites[k].ready, __ATOMIC_ACQUIRE)))
+		return NULL;
+	return site_record(c->sl, c->m, k);
+}
+
+/* From the heap graph of the preload's blocks, read while the server is idle between rounds
+ * (it is not stopped: SIGSTOP would make its epoll_wait return EINTR). */
+static int nat_holders(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
+		       const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls)
+{
+	struct native *nat = e->state;
+	struct slot *sl = &nat->slots[i];
+	const struct lc_alloc_map *m;
+	ino_t ino;
+	char err[200];
+	*calls = 0;
+	if (sl->measure != LC_MEASURE_ALLOCATOR || alloc_map(nat, sl->pid, &m, &ino) < 0)
+		return -1; /* pages: no blocks to follow */
+	struct name_ctx c = { sl, m };
+	int rc = lc_holders_native(sl->pid, name_slot, &c, sites, n, alloc_fns, out, err, sizeof err);
+	munmap((void *)m, sizeof *m);
+	return rc;
 }
 
 /* The allocator measure of slot sl. 0; -1: the process has no counts (or no longer). */
@@ -601,6 +634,7 @@ const struct lc_engine_ops lc_native_ops = {
 	.snapshot = nat_snapshot,
 	.command = NULL,
 	.resume = nat_resume,
+	.holders = nat_holders,
 	.baseline = nat_baseline,
 	.detach = nat_nothing,
 	.exit_report = nat_exit_report,

@@ -37,17 +37,11 @@
 #define EXPORT __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))
 
-#define HDR 16u                       /* the header: keeps malloc's 16-byte alignment */
-#define TAG (0xa11cull << 48)         /* in size_tag's top bits: a block of ours */
-#define SIZE_MASK ((1ull << 48) - 1)
-#define NO_SITE 0xffffffffu           /* allocated before the mapping existed: never counted */
+#define HDR LC_ALLOC_HDR              /* the header (lcalloc.h) */
+#define TAG LC_ALLOC_TAG
+#define SIZE_MASK LC_ALLOC_SIZE_MASK
+#define NO_SITE LC_ALLOC_NO_SITE      /* allocated before the mapping existed: never counted */
 #define MAX_HOP (256u * 1024)         /* a frame larger than this ends the walk */
-
-struct hdr {
-	uint64_t size_tag;            /* TAG | the size asked for */
-	uint32_t site;                /* slot in the site table, or NO_SITE */
-	uint32_t off;                 /* user pointer - what the real allocator returned */
-};
 
 static void *(*real_malloc)(size_t);
 static void *(*real_calloc)(size_t, size_t);
@@ -199,15 +193,15 @@ static uint32_t site_of(uint32_t fn, const void *ret0, const void *frame)
 
 /* The header in front of user pointer p, NULL for a block that is not ours (allocated below
  * us before we were there): it goes to the real allocator as it is. */
-static struct hdr *hdr_of(void *p)
+static struct lc_alloc_hdr *hdr_of(void *p)
 {
-	struct hdr *h = (struct hdr *)((char *)p - HDR);
+	struct lc_alloc_hdr *h = (struct lc_alloc_hdr *)((char *)p - HDR);
 	return (h->size_tag & ~SIZE_MASK) == TAG ? h : NULL;
 }
 
 static void *finish(char *raw, size_t off, size_t n, uint32_t site)
 {
-	struct hdr *h = (struct hdr *)(raw + off - HDR);
+	struct lc_alloc_hdr *h = (struct lc_alloc_hdr *)(raw + off - HDR);
 	h->size_tag = TAG | n;
 	h->site = site;
 	h->off = (uint32_t)off;
@@ -235,7 +229,7 @@ static void *alloc(size_t n, size_t align, bool zero, uint32_t site)
 
 static void release(void *p)
 {
-	struct hdr *h;
+	struct lc_alloc_hdr *h;
 	if (!p || in_boot(p))
 		return;
 	resolve();
@@ -257,16 +251,20 @@ static void *resize(void *p, size_t n, uint32_t fn, const void *ret0, const void
 		return NULL;
 	}
 	resolve();
-	struct hdr *h = in_boot(p) ? (struct hdr *)((char *)p - HDR) : hdr_of(p);
+	struct lc_alloc_hdr *h = in_boot(p) ? (struct lc_alloc_hdr *)((char *)p - HDR) : hdr_of(p);
 	if (!h)
 		return real_realloc(p, n); /* not ours: stays not ours */
 	uint32_t site = site_of(fn, ret0, frame);
 	size_t old = h->size_tag & SIZE_MASK;
 	if (h->off == HDR && !in_boot(p) && n <= SIZE_MASK - HDR) {
 		uint32_t was = h->site;
+		uint64_t tag = h->size_tag;
+		h->size_tag = 0; /* a block moved leaves no header behind for the holder search */
 		char *raw = real_realloc((char *)p - HDR, n + HDR);
-		if (!raw)
+		if (!raw) {
+			h->size_tag = tag;
 			return NULL; /* the old block stays, counted as it was */
+		}
 		count(was, -1, -(int64_t)old);
 		return finish(raw, HDR, n, site);
 	}
@@ -381,7 +379,7 @@ EXPORT size_t malloc_usable_size(void *p)
 	if (!p)
 		return 0;
 	resolve();
-	struct hdr *h = in_boot(p) ? (struct hdr *)((char *)p - HDR) : hdr_of(p);
+	struct lc_alloc_hdr *h = in_boot(p) ? (struct lc_alloc_hdr *)((char *)p - HDR) : hdr_of(p);
 	return h ? h->size_tag & SIZE_MASK : real_usable ? real_usable(p) : 0;
 }
 

@@ -15,6 +15,19 @@
                                        * made while the preload unwinds (its own bootstrap) */
 #define LC_ALLOC_ENV "LC_ALLOC_DIR"   /* the folder the harness gives the preload */
 
+/* The header in front of each block the preload returns (16 bytes: malloc's alignment kept).
+ * The harness finds live blocks in the process's memory by it: a free clears size_tag. */
+#define LC_ALLOC_HDR 16u
+#define LC_ALLOC_TAG (0xa11cull << 48)      /* in size_tag's top bits: a block of ours */
+#define LC_ALLOC_SIZE_MASK ((1ull << 48) - 1)
+#define LC_ALLOC_NO_SITE 0xffffffffu        /* allocated before the mapping existed */
+
+struct lc_alloc_hdr {
+	uint64_t size_tag;            /* LC_ALLOC_TAG | the size asked for; 0 once freed */
+	uint32_t site;                /* slot in the site table, or LC_ALLOC_NO_SITE */
+	uint32_t off;                 /* user pointer - what the real allocator returned */
+};
+
 /* Which function allocated: frames[0] of a site, as memcheck names it. */
 enum lc_alloc_fn { LC_FN_MALLOC, LC_FN_CALLOC, LC_FN_REALLOC, LC_FN_MEMALIGN, LC_FN_POSIX_MEMALIGN,
 		   LC_FN_ALIGNED_ALLOC, LC_FN_VALLOC, LC_FN_PVALLOC, LC_FN_REALLOCARRAY, LC_FN_COUNT };

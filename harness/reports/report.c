@@ -309,7 +309,7 @@ void lc_json_str(FILE *f, const char *s)
 
 /* "retainer": {"root_kind": ..., "root": ... | null, "chain": [{"site", "file", "line",
  * "offset", "count"}, ...], "holders": [{"root_kind", "root", "blocks", "bytes"}, ...],
- * "blocks", "bytes", "new_blocks"}: the first three as CI scripts read them; the holders
+ * "blocks", "bytes", "new_blocks", "unreached_blocks"}: the first three as CI scripts read them; the holders
  * ranked, each with its share of the record's blocks searched ("blocks", "bytes": those new
  * since the snapshot before the last when "new_blocks"). */
 static void json_retainer(FILE *f, const struct lc_retainer *r)
@@ -338,8 +338,8 @@ static void json_retainer(FILE *f, const struct lc_retainer *r)
 		lc_json_str(f, r->holders[i].root);
 		fprintf(f, ", \"blocks\": %lu, \"bytes\": %lu}", r->holders[i].blocks, r->holders[i].bytes);
 	}
-	fprintf(f, "], \"blocks\": %lu, \"bytes\": %lu, \"new_blocks\": %s}", r->blocks, r->bytes,
-		r->new_blocks ? "true" : "false");
+	fprintf(f, "], \"blocks\": %lu, \"bytes\": %lu, \"new_blocks\": %s, \"unreached_blocks\": %lu}", r->blocks,
+		r->bytes, r->new_blocks ? "true" : "false", r->unreached);
 }
 
 /* growth: the site's growth in each of nrounds rounds, or NULL (a loss at exit). */

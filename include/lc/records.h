@@ -128,6 +128,7 @@ struct lc_retainer {
 	                             * record's blocks counted for the one root nearest it */
 	size_t nholders;
 	unsigned long blocks, bytes;/* the record's blocks searched (holders' shares are of these) */
+	unsigned long unreached;    /* of those, the blocks no root reaches (natively: lost) */
 	bool new_blocks;            /* those are its blocks new since the snapshot before the
 	                             * latest (else all its blocks: no list of that snapshot) */
 };
