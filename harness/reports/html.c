@@ -572,8 +572,13 @@ static void held_path(FILE *f, const struct lc_retainer *r)
 	} else if (r->kind == LC_ROOT_STACK) {
 		esc(f, r->root);
 		fputs("<small>a thread's stack</small>", f);
+	} else if (r->kind == LC_ROOT_MAPPING) {
+		esc(f, r->root);
+		fputs("<small>mapped memory outside the heap</small>", f);
 	} else if (r->kind == LC_ROOT_CYCLE) {
 		fputs("no root<small>a reference cycle nothing outside points at</small>", f);
+	} else if (r->kind == LC_ROOT_NONE) {
+		fputs("no root<small>lost: nothing points at the first block of the path</small>", f);
 	} else {
 		fputs("no root found", f);
 		fputs("<small>", f);
