@@ -1,6 +1,6 @@
 /* alloc_shapes: a TCP line server whose memory fools a checker that counts pages.
  *
- *   alloc_shapes [PORT] [--leak] [--record N]
+ *   alloc_shapes [PORT] [--leak] [--record N] [--errors-first]
  *
  * At start it mallocs a 1 MiB ring buffer (an mmap'd block of its own: glibc maps any block over
  * 128 KiB) and touches none of it. Each connection appends one record of --record N bytes (128)
@@ -11,6 +11,9 @@
  * the ring wraps (first use, not growth).
  * --leak: plus a kept session per connection on a list (struct session 64 B + a 256 B copy of its
  * first line = 2 blocks, 320 B), as a registry that is never emptied: +2 blocks, +320 B.
+ * --errors-first: a connection whose socket has an error (a reset) is closed without reading what
+ * it sent, as an event loop that handles an error event before a read event does: a reset that
+ * arrives before the server read the request loses the request, and its session.
  * Built twice: dynamically (the allocator preload counts it) and with -static (alloc_shapes_static:
  * the preload cannot be in it, the checker falls back to pages).
  * Protocol as tests/shapes.c: echo each line, QUIT closes, "listening on 127.0.0.1:PORT" when
@@ -66,6 +69,8 @@ static void session_keep(const char *line, size_t len)
 	kept = s;
 }
 
+static int errors_first;
+
 /* One connection, to its end: echo lines until EOF, QUIT or a reset. */
 static void serve(int fd, int leak)
 {
@@ -73,6 +78,9 @@ static void serve(int fd, int leak)
 	size_t have = 0;
 	int first = 1;
 	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (errors_first && poll(&p, 1, -1) == 1 && (p.revents & (POLLERR | POLLHUP)))
+			break;
 		ssize_t n = recv(fd, buf + have, sizeof buf - have - 1, 0);
 		if (n <= 0)
 			break;
@@ -109,6 +117,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--leak") == 0)
 			leak = 1;
+		else if (strcmp(argv[i], "--errors-first") == 0)
+			errors_first = 1;
 		else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc)
 			record = strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)

@@ -198,3 +198,30 @@ Test(drive, unread_bytes_of_the_server_end)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
 	cr_expect_eq(system(cmd), 0);
 }
+
+/* End to end, the same rule: a server whose per-connection work starts when it reads the
+ * request (alloc_shapes --leak keeps a session made from the first line) and that drops a
+ * connection with an error before reading it (--errors-first, as event loops do), a script that
+ * sends and expects nothing, and --close mix (a third of the connections reset). Every
+ * connection must have done its work: exactly 2 blocks per connection. Reset as soon as sent,
+ * a reset connection's request was dropped unread: 1.4 blocks per connection. */
+Test(drive, reset_connections_did_their_work)
+{
+	char *argv[] = { strdup(built("tests/alloc_shapes")), "0", "--leak", "--errors-first", NULL };
+	struct lc_options o;
+	lc_options_init(&o);
+	o.server_argv = argv;
+	o.cycles = 60;
+	o.rounds = 3;
+	o.warmup = 5;
+	o.close = LC_CLOSE_MIX;
+	snprintf(o.send, sizeof o.send, "%s", "hello\n");
+	o.expect[0] = '\0';
+	o.expect_any = false;
+	enum lc_verdict v = lc_run(&o, &rep);
+	free(argv[0]);
+	cr_assert_eq(v, LC_LEAK, "alloc_shapes --leak not caught: %s", rep.reason);
+	cr_expect_eq(rep.blocks_per_cycle, 2.0, "%.2f blocks per connection, not 2: reset connections did no work",
+		     rep.blocks_per_cycle);
+	lc_report_free(&rep);
+}

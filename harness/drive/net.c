@@ -197,6 +197,7 @@ const char *lc_close_name(enum lc_close c)
 struct tcp_entry {
 	unsigned long inode;
 	unsigned lport, rport, state;
+	unsigned rqueue;            /* bytes received, not read yet */
 };
 
 static int read_proc_tcp(struct tcp_entry *t, int cap);
@@ -253,7 +254,8 @@ static int diag_dump(int family, struct tcp_entry *t, int n, int cap)
 			const struct inet_diag_msg *m = NLMSG_DATA(h);
 			if (n < cap)
 				t[n++] = (struct tcp_entry){ .inode = m->idiag_inode, .lport = ntohs(m->id.idiag_sport),
-							     .rport = ntohs(m->id.idiag_dport), .state = m->idiag_state };
+							     .rport = ntohs(m->id.idiag_dport), .state = m->idiag_state,
+							     .rqueue = m->idiag_rqueue };
 		}
 	}
 out:
@@ -291,7 +293,8 @@ static int read_proc_tcp(struct tcp_entry *t, int cap)
 		while (n < cap && fgets(line, sizeof line, f)) {
 			char local[64], remote[64];
 			struct tcp_entry e;
-			if (sscanf(line, "%*s %63s %63s %x %*s %*s %*s %*s %*s %lu", local, remote, &e.state, &e.inode) != 4)
+			if (sscanf(line, "%*s %63s %63s %x %*x:%x %*s %*s %*s %*s %lu", local, remote, &e.state, &e.rqueue,
+				   &e.inode) != 5)
 				continue;
 			char *lc = strrchr(local, ':'), *rc = strrchr(remote, ':');
 			e.lport = lc ? (unsigned)strtoul(lc + 1, NULL, 16) : 0;
@@ -467,7 +470,16 @@ long lc_server_unread(unsigned port, unsigned peer)
 {
 	unsigned rq = 0;
 	long inode = diag_find(port, peer, &rq);
-	return inode > 0 ? (long)rq : inode;
+	if (inode > 0)
+		return (long)rq;
+	/* A connection the server has not accepted yet is not found by the kernel's lookup (it
+	 * answers with the listener), though a dump lists it, with what it holds unread. */
+	static struct tcp_entry t[4096];
+	int n = read_tcp(t, 4096);
+	for (int i = 0; i < n; i++)
+		if (t[i].lport == port && t[i].rport == peer && t[i].state == 0x01)
+			return (long)t[i].rqueue;
+	return n < 0 ? inode : 0;
 }
 
 /* diag_lookup's work: also the bytes the server has not read yet from that connection. */
