@@ -591,6 +591,13 @@ Test(faults, killed_harness_leaves_nothing, .timeout = 120)
 		 * machine (make check's) may take it more than the 2 s */
 		for (int t = 0; t < 100 && count_workdirs(); t++)
 			lc_sleep_ms(100);
+		if (count_workdirs()) { /* what is left, and when its run was killed */
+			char cmd[256];
+			snprintf(cmd, sizeof cmd, "ls -la --time-style=+%%T.%%N %s/leakcheck-* >&2", tmpdir);
+			for (int i = 0; i < 4; i++)
+				fprintf(stderr, "run %d killed after %.2fs\n", i, at[i]);
+			cr_expect_eq(system(cmd), 0);
+		}
 		cr_assert_eq(count_workdirs(), 0, "seed %u: a killed run's work dir is left in %s 12 s later", seed, tmpdir);
 	}
 }

@@ -197,6 +197,19 @@ Test(holders, series_every_n_connections)
 	cr_expect_geq(last->blocks - first->blocks, 2 * (last->connections - first->connections) - 4,
 		      "--every: %lu -> %lu blocks from %lu to %lu connections", first->blocks, last->blocks,
 		      first->connections, last->connections);
+	/* the points are leak checks too: a site's growth is still the whole round's (100 sessions
+	 * a round), not what grew since the round's last point (25) */
+	bool found = false;
+	for (size_t i = 0; i < rep.nsites; i++) {
+		const struct lc_frame *at = lc_alloc_frame(&rep.sites[i].rec, NULL);
+		if (!at || strcmp(at->fn, "sess_new") != 0)
+			continue;
+		found = true;
+		for (size_t k = 0; k < rep.nrounds; k++)
+			cr_expect_geq(rep.site_rounds[i].blocks[k], 100, "--every 25: sess_new grew %ld blocks in round %zu of 100 "
+				      "connections", rep.site_rounds[i].blocks[k], k + 1);
+	}
+	cr_expect(found, "--every 25: sess_new is not a growing site");
 	lc_report_free(&rep);
 }
 

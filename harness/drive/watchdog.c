@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,28 @@ static void kill_marked(const char *marker)
 		closedir(d);
 }
 
+/* Remove the run's folder (with remove, every folder named dir*: dir is its name's prefix) and
+ * its tmpfs twin. Whether nothing is left. */
+static bool remove_all(const char *dir, bool remove)
+{
+	char pattern[600];
+	glob_t g;
+	bool gone = true;
+	if (!remove) {
+		remove_run(dir, false);
+		return true;
+	}
+	snprintf(pattern, sizeof pattern, "%s*", dir);
+	if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) { /* the folder, if it was made */
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			remove_run(g.gl_pathv[i], true);
+			gone = gone && access(g.gl_pathv[i], F_OK) != 0;
+		}
+		globfree(&g);
+	}
+	return gone;
+}
+
 /* The watchdog itself: in a process group of its own (a signal to the harness's group does not
  * reach it), deaf to the signals that end a harness, holding no fd but its pipe's read end. */
 static void watch(int rd, pid_t group, const char *dir, bool remove)
@@ -91,9 +114,13 @@ static void watch(int rd, pid_t group, const char *dir, bool remove)
 	if (group > 0)
 		kill(-group, SIGKILL);
 	kill_marked(dir);
-	lc_sleep_ms(100); /* a killed valgrind's children go with it; then its FIFOs can go */
-	kill_marked(dir);
-	remove_run(dir, remove);
+	/* A process that was starting (a server's worker forked a moment ago) can still make its
+	 * files (valgrind's XML and FIFOs) while the folder is removed, and the folder stays: kill
+	 * and remove again until it is gone, for up to 2 s. */
+	for (int tries = 0; tries < 20 && !remove_all(dir, remove); tries++) {
+		lc_sleep_ms(100);
+		kill_marked(dir);
+	}
 	_exit(0);
 }
 

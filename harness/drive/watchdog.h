@@ -20,9 +20,11 @@ struct lc_watchdog {
 	int fd;                     /* the pipe's write end (owned), -1 */
 };
 
-/* Start a watchdog for the work folder dir (its path also the marker of the run's processes;
- * remove: whether to remove it), as soon as it exists: a harness killed before the server
- * starts must not leave it either. group: the server's process group, or 0 until
+/* Start a watchdog for the work folder dir (its path also the marker of the run's processes),
+ * before the server starts: a harness killed then must not leave anything either. With
+ * remove, dir is the prefix of the folder's name (TMPDIR/leakcheck-PID-): the watchdog starts
+ * before the folder is made, and removes every folder of that name; without, dir is the
+ * user's folder (--keep), left in place. group: the server's process group, or 0 until
  * lc_watchdog_group tells it. Returns 0, or -1 (none). */
 int lc_watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove);
 void lc_watchdog_group(struct lc_watchdog *w, pid_t group);

@@ -35,6 +35,11 @@ struct memcheck {
 	                             * full snapshot (seen[i][latest[i]]) and the one before */
 	int latest[LC_MAX_PROCS];
 	unsigned nfull[LC_MAX_PROCS];/* full snapshots listed */
+	/* What grew at the summary snapshots since the latest full one (a series point of --every,
+	 * a settling re-sample): every leak check restarts memcheck's "increased" from itself, so
+	 * a full snapshot alone would miss what grew before them. Added to the next full one. */
+	struct lc_site pending[LC_MAX_PROCS][LC_MAX_SITES];
+	size_t npending[LC_MAX_PROCS];
 };
 
 #define SEEN_RECORDS 8          /* records listed per full snapshot at most: a command each */
@@ -233,6 +238,7 @@ static void mc_gone(struct lc_engine *e, size_t i)
 	lc_seen_clear(&m->seen[i][0]);
 	lc_seen_clear(&m->seen[i][1]);
 	m->nfull[i] = 0;
+	m->npending[i] = 0;
 	if (m->has_relay[i]) {
 		lc_relay_close(&m->relay[i]);
 		m->has_relay[i] = false;
@@ -407,13 +413,63 @@ static int mc_holders(struct lc_engine *e, size_t i, const struct lc_site *sites
 	return 0;
 }
 
+/* The site of sites[0..n) with s's record (kind and stack), or NULL. */
+static struct lc_site *same_record(struct lc_site *sites, size_t n, const struct lc_site *s)
+{
+	uint64_t key = lc_record_key(&s->rec);
+	for (size_t j = 0; j < n; j++)
+		if (lc_record_key(&sites[j].rec) == key)
+			return &sites[j];
+	return NULL;
+}
+
+/* A summary snapshot's growth, kept for the next full one. */
+static void pend_add(struct memcheck *m, size_t i, const struct lc_snapshot *snap)
+{
+	for (size_t j = 0; j < snap->nsites; j++) {
+		struct lc_site *p = same_record(m->pending[i], m->npending[i], &snap->sites[j]);
+		if (p) {
+			p->dblocks += snap->sites[j].dblocks;
+			p->dbytes += snap->sites[j].dbytes;
+			p->rec = snap->sites[j].rec;
+		} else if (m->npending[i] < LC_MAX_SITES) {
+			m->pending[i][m->npending[i]++] = snap->sites[j];
+		}
+	}
+}
+
+/* The full snapshot's growth is since the latest leak check: add what grew before it since the
+ * previous full one, largest growth first again. */
+static void pend_merge(struct memcheck *m, size_t i, struct lc_snapshot *snap)
+{
+	for (size_t j = 0; j < m->npending[i]; j++) {
+		const struct lc_site *p = &m->pending[i][j];
+		struct lc_site *s = same_record(snap->sites, snap->nsites, p);
+		if (s) {
+			s->dblocks += p->dblocks;
+			s->dbytes += p->dbytes;
+		} else if (snap->nsites < LC_MAX_SITES) {
+			snap->sites[snap->nsites] = *p;
+			snap->sites[snap->nsites++].nr = 0; /* a record of an earlier leak check */
+		}
+	}
+	m->npending[i] = 0;
+	for (size_t j = 1; j < snap->nsites; j++)
+		for (size_t k = j; k > 0 && snap->sites[k - 1].dbytes < snap->sites[k].dbytes; k--) {
+			struct lc_site t = snap->sites[k];
+			snap->sites[k] = snap->sites[k - 1];
+			snap->sites[k - 1] = t;
+		}
+}
+
 static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	struct memcheck *m = e->state;
 	char *text = NULL, why[256];
 	/* fds first: a wake connection opened for this very command is not the server's own */
 	int fds = lc_count_fds(e->procs[i].pid);
-	int rc = mc_command(e, i, full ? LC_SNAPSHOT_FULL : LC_SNAPSHOT_SUMMARY, &text, err, errlen);
+	/* a summary snapshot lists what grew too: it restarts "increased" all the same */
+	int rc = mc_command(e, i, LC_SNAPSHOT_FULL, &text, err, errlen);
 	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
 		char errpath[700], last[200] = "";
 		snprintf(errpath, sizeof errpath, "%s.err", m->out);
@@ -423,7 +479,13 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 		rc = -1;
 	}
 	if (rc == 0 && full && m->has_relay[i])
-		list_grown(e, i, snap);
+		list_grown(e, i, snap); /* before the merge: the pending sites' numbers are stale */
+	if (rc == 0 && full)
+		pend_merge(m, i, snap);
+	else if (rc == 0) {
+		pend_add(m, i, snap);
+		snap->nsites = 0;
+	}
 	if (mc_resume(e, i, why, sizeof why) < 0 && rc == 0) {
 		snprintf(err, errlen, "%s", why);
 		rc = -1;

@@ -290,7 +290,8 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		close(r.probe);
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */
 		lc_stop(r.pid, 1);
-	lc_watchdog_stop(&r.dog);
+	if (r.dog.pid > 0 && nbefore < 256)
+		before[nbefore++] = r.dog.pid; /* still on watch: lc_watchdog_stop reaps it */
 	lc_reap_new_children(before, nbefore); /* a daemonized server's processes, orphans of a vgdb */
 	if (lc_cancelled())
 		lc_run_fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
@@ -305,6 +306,8 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	else
 		lc_workdir_release(r.dir); /* kept: no later run may sweep it */
 out:
+	/* last: killed before the work dir is gone, the run leaves it to its watchdog */
+	lc_watchdog_stop(&r.dog);
 	prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	rep->seconds = lc_now() - t0;

@@ -103,7 +103,12 @@ int lc_workdir_make(struct lc_run_state *r)
 		const char *tmp = getenv("TMPDIR");
 		tmp = tmp && *tmp ? tmp : "/tmp";
 		lc_workdir_sweep(tmp); /* what runs killed before us left */
-		snprintf(r->dir, sizeof r->dir, "%s/leakcheck-XXXXXX", tmp);
+		/* the watchdog first, for the folder's name: a harness killed between making the
+		 * folder and starting a watchdog for it would leave it (and no owner file yet) */
+		char prefix[sizeof r->dir - 8];
+		snprintf(prefix, sizeof prefix, "%.400s/leakcheck-%d-", tmp, (int)getpid());
+		lc_watchdog_start(&r->dog, 0, prefix, true);
+		snprintf(r->dir, sizeof r->dir, "%sXXXXXX", prefix);
 		if (!mkdtemp(r->dir))
 			return lc_run_fail(r, "cannot create a temp directory: %s", strerror(errno));
 		lc_workdir_claim(r->dir);
@@ -114,7 +119,8 @@ int lc_workdir_make(struct lc_run_state *r)
 		remove(r->path[i]);
 	}
 	snprintf(r->rep->workdir, sizeof r->rep->workdir, "%s", r->dir);
-	lc_watchdog_start(&r->dog, 0, r->dir, !keep); /* from now on nothing of the run outlives us */
+	if (keep) /* from now on nothing of the run outlives us */
+		lc_watchdog_start(&r->dog, 0, r->dir, false);
 	return 0;
 }
 

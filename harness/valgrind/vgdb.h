@@ -29,10 +29,9 @@ void lc_vgdb_frame(const char *line, struct lc_record *rec);
 int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double timeout,
 		     struct lc_snapshot *snap, char *err, size_t errlen);
 
-/* The monitor commands: a snapshot with the loss records that grew since the previous check,
- * and the totals alone (settling re-samples with it: no records to print). */
+/* The monitor command of a snapshot: the totals and the loss records that grew since the
+ * previous leak check (any leak check, a summary one too, restarts "increased" from itself). */
 #define LC_SNAPSHOT_FULL "leak_check full reachable increased"
-#define LC_SNAPSHOT_SUMMARY "leak_check summary reachable any"
 
 /* The same with a given vgdb program (the one beside --valgrind) and monitor command. */
 int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
