@@ -196,7 +196,7 @@ static int key_cmp(const struct key *a, const struct key *b)
 }
 
 struct pq {                     /* a binary heap of (key, block), smallest key first */
-	struct pqe { struct key k; uint32_t b; } *e;
+	struct pqe { struct key k; uint32_t b; } *e; /* owned: n of cap */
 	size_t n, cap;
 };
 

@@ -55,7 +55,7 @@ struct hsearch {
 	struct lc_symbols *sym;     /* owned: names data symbols */
 	int mem;                    /* /proc/PID/mem */
 	bool kinds;                 /* records have memcheck's kinds (natively: all "reachable") */
-	const char *const *alloc_fns;
+	const char *const *alloc_fns; /* borrowed: --alloc-fn wrappers, NULL-terminated, or NULL */
 	char err[200];
 };
 
@@ -79,17 +79,6 @@ static bool same_line(const struct lc_record *a, const struct lc_record *b, cons
 {
 	const struct lc_frame *x = lc_alloc_frame(a, alloc_fns), *y = lc_alloc_frame(b, alloc_fns);
 	return x && y ? strcmp(x->fn, y->fn) == 0 && strcmp(x->file, y->file) == 0 && x->line == y->line : !x && !y;
-}
-
-static bool same_stack(const struct lc_record *a, const struct lc_record *b)
-{
-	if (a->nframes != b->nframes)
-		return false;
-	for (size_t i = 0; i < a->nframes; i++)
-		if (strcmp(a->frames[i].fn, b->frames[i].fn) || strcmp(a->frames[i].file, b->frames[i].file) ||
-		    a->frames[i].line != b->frames[i].line)
-			return false;
-	return true;
 }
 
 /* Record tag (a loss record's number - 1, natively a site slot) is rec. */
@@ -325,8 +314,8 @@ static void root_of(struct hsearch *s, uint64_t word, size_t region, struct lc_h
 	*key = r->g.start;
 }
 
-/* The holders of targets t[0..n): each block counted for its own, ranked by blocks. Returns
- * the rank's top and fills holders (at most LC_MAX_HOLDERS). */
+/* The holders of targets t[0..n) into out: each block counted for its own holder, ranked by
+ * blocks (at most LC_MAX_HOLDERS kept); *top_key: the top holder's, for its typical block. */
 static void rank_holders(struct hsearch *s, const size_t *t, size_t n, struct lc_retainer *out,
 			 uint64_t *top_key)
 {
@@ -405,7 +394,7 @@ static size_t targets(struct hsearch *s, const struct lc_seen *before, const str
 	for (int pass = diff ? 0 : 1; pass < 2 && n == 0; pass++)
 		for (size_t i = 0; i < nb; i++) {
 			const struct rec *r = &s->recs[b[i].tag];
-			if (r->r.kind != site->rec.kind || !same_stack(&r->r, &site->rec))
+			if (r->r.kind != site->rec.kind || !lc_same_stack(&r->r, &site->rec))
 				continue;
 			if (pass == 0 && lc_seen_block(before, b[i].addr))
 				continue;
@@ -428,7 +417,7 @@ static void search_one(struct hsearch *s, const struct lc_seen *before, const st
 	memset(out, 0, sizeof *out);
 	out->searched = true;
 	for (size_t i = 0; i < nb; i++) /* the record now, for "gone" */
-		if (s->recs[b[i].tag].r.kind == site->rec.kind && same_stack(&s->recs[b[i].tag].r, &site->rec)) {
+		if (s->recs[b[i].tag].r.kind == site->rec.kind && lc_same_stack(&s->recs[b[i].tag].r, &site->rec)) {
 			live_blocks++;
 			live_bytes += b[i].size;
 		}

@@ -69,21 +69,10 @@ const char *lc_root_kind_name(enum lc_root_kind k)
 	return names[k];
 }
 
-static bool same_stack(const struct lc_record *a, const struct lc_record *b)
-{
-	if (a->nframes != b->nframes)
-		return false;
-	for (size_t i = 0; i < a->nframes; i++)
-		if (strcmp(a->frames[i].fn, b->frames[i].fn) || strcmp(a->frames[i].file, b->frames[i].file) ||
-		    a->frames[i].line != b->frames[i].line)
-			return false;
-	return true;
-}
-
 static int find_group(const struct search *s, const struct lc_record *rec)
 {
 	for (size_t i = 0; i < s->ngroups; i++)
-		if (same_stack(&s->groups[i].rec, rec))
+		if (lc_same_stack(&s->groups[i].rec, rec))
 			return (int)i;
 	return -1;
 }

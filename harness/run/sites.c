@@ -5,17 +5,11 @@
 #include <string.h>
 
 #include "run/run.h"
+#include "valgrind/vgxml.h"
 
 static bool same_site(const struct lc_site *a, const struct lc_site *b)
 {
-	if (a->rec.kind != b->rec.kind || a->rec.nframes != b->rec.nframes)
-		return false;
-	for (size_t f = 0; f < a->rec.nframes; f++) {
-		const struct lc_frame *x = &a->rec.frames[f], *y = &b->rec.frames[f];
-		if (x->line != y->line || strcmp(x->fn, y->fn) != 0 || strcmp(x->file, y->file) != 0)
-			return false;
-	}
-	return true;
+	return a->rec.kind == b->rec.kind && lc_same_stack(&a->rec, &b->rec);
 }
 
 void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur)

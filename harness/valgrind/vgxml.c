@@ -660,6 +660,17 @@ static bool is_allocator(const char *fn, const char *const *extra)
 	return false;
 }
 
+bool lc_same_stack(const struct lc_record *a, const struct lc_record *b)
+{
+	if (a->nframes != b->nframes)
+		return false;
+	for (size_t i = 0; i < a->nframes; i++)
+		if (strcmp(a->frames[i].fn, b->frames[i].fn) || strcmp(a->frames[i].file, b->frames[i].file) ||
+		    a->frames[i].line != b->frames[i].line)
+			return false;
+	return true;
+}
+
 const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra)
 {
 	for (size_t i = 0; i < rec->nframes; i++)

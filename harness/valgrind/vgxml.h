@@ -21,6 +21,8 @@ int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_repo
  * "alloc0" or "strdup": ngx_alloc, xmalloc, g_malloc0, zmalloc; or one of extra, a
  * NULL-terminated list that may be NULL). NULL only without frames. */
 const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra);
+/* Whether a and b were allocated by one stack: the same frames (fn, file, line), kind aside. */
+bool lc_same_stack(const struct lc_record *a, const struct lc_record *b);
 
 /* The indirect bytes of valgrind's "T (D direct, I indirect) bytes in N blocks" sentence (at
  * exit, or while running with deltas stripped), 0 if it has no such split. */
