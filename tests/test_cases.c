@@ -140,6 +140,12 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 	cr_assert_eq(rep.verdict, LC_LEAK, "%s/leaky: positive control NOT caught: %s", LC_PATTERN, rep.reason);
 
 	/* while running: exactly one connection's blocks and bytes for every connection served */
+	if (rep.blocks_per_cycle != (double)e.retained_blocks || rep.bytes_per_cycle != (double)e.retained_bytes) {
+		char dir[512], name[128];
+		snprintf(dir, sizeof dir, "%s/transcripts", LC_BUILD_DIR);
+		snprintf(name, sizeof name, "%s-leaky.json", LC_PATTERN);
+		cr_log_error("%s/leaky: the run's report (rounds, connections):\n%s", LC_PATTERN, slurp(dir, name));
+	}
 	cr_expect_eq(rep.retained, e.retained_blocks > 0, "%s/leaky: retention %s", LC_PATTERN,
 		     rep.retained ? "reported but not promised" : "promised but not reported");
 	cr_expect_eq(rep.blocks_per_cycle, (double)e.retained_blocks, "%s/leaky: %.3f blocks per connection, header says %ld",

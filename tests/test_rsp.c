@@ -115,3 +115,21 @@ Test(rsp, bad_checksum_escape_and_overflow)
 	cr_assert_eq(lc_rsp_feed(&rd, rec_out, strlen(rec_out)), 0);
 	cr_assert_eq(lc_rsp_next(&rd, small, sizeof small, NULL), LC_RSP_BAD, "payload over cap");
 }
+
+/* The stopped thread of a stop reply (valgrind 3.19's, recorded): the relay points gdbserver's
+ * resume at it ("Hc"), as gdbserver would otherwise re-store the first thread's registers. */
+Test(rsp, stop_reply_names_its_thread)
+{
+	char id[24];
+	cr_assert_eq(lc_rsp_stop_thread("T0506:0*,;07:701e24050*\"00;10:45c592040*\"00;thread:243e;", id, sizeof id), 0);
+	cr_assert_str_eq(id, "243e");
+	cr_assert_eq(lc_rsp_stop_thread("T05thread:p1f.2a;", id, sizeof id), 0);
+	cr_assert_str_eq(id, "2a");
+	cr_assert_eq(lc_rsp_stop_thread("T05thread:7", id, sizeof id), 0);
+	cr_assert_str_eq(id, "7");
+	cr_assert_eq(lc_rsp_stop_thread("T0506:00;", id, sizeof id), -1, "no thread named");
+	cr_assert_eq(lc_rsp_stop_thread("S05", id, sizeof id), -1);
+	cr_assert_eq(lc_rsp_stop_thread("T05thread:;", id, sizeof id), -1);
+	cr_assert_eq(lc_rsp_stop_thread("T05thread:12zz;", id, sizeof id), -1);
+	cr_assert_eq(lc_rsp_stop_thread("T05thread:123456;", id, 4), -1, "does not fit");
+}

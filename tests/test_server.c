@@ -184,20 +184,27 @@ Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
 	served_cleanup(&vs);
 }
 
-/* echo under valgrind with vgdb on, its FIFOs at DIR/vgdb (prefix) in a fresh dir. */
-static pid_t serve_with_vgdb(char *dir, char *prefix, size_t len)
+/* BIN (built(), argument "0") under valgrind with vgdb on, its FIFOs at DIR/vgdb (prefix) in
+ * a fresh dir; *port gets its port when port is not NULL. */
+static pid_t serve_bin_with_vgdb(const char *rel, char *dir, char *prefix, size_t len, unsigned *port)
 {
 	char opt[96], err[256];
-	unsigned port;
+	unsigned p;
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(prefix, len, "%s/vgdb", dir);
 	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
-	char *bin = strdup(built("runtime/echo"));
+	char *bin = strdup(built(rel));
 	char *vg[] = { "valgrind", "-q", "--vgdb=yes", "--vgdb-poll=50", opt, bin, "0", NULL };
-	pid_t pid = lc_serve(vg, dir, 20, &port, err, sizeof err);
+	pid_t pid = lc_serve(vg, dir, 20, port ? port : &p, err, sizeof err);
 	free(bin);
 	cr_assert_gt(pid, 0, "%s", err);
 	return pid;
+}
+
+/* echo under valgrind with vgdb on, its FIFOs at DIR/vgdb (prefix) in a fresh dir. */
+static pid_t serve_with_vgdb(char *dir, char *prefix, size_t len)
+{
+	return serve_bin_with_vgdb("runtime/echo", dir, prefix, len, NULL);
 }
 
 static void remove_dir(const char *dir)
@@ -272,4 +279,52 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 	int status;
 	waitpid(pid, &status, 0);
 	remove_dir(dir);
+}
+
+/* Wakes a server with all its threads asleep: a connection, as the harness does. */
+static void connect_to(void *arg)
+{
+	int fd = lc_connect(*(unsigned *)arg, 1.0);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Halting a multi-threaded server must never change what its blocked system calls return.
+ * gdbserver, told "c", re-stored the registers of the process's first thread; when that
+ * thread's epoll_wait returned in between, its result became the call's number (232), and
+ * memcached aborted in libevent. tests/blocked_calls.c checks every result its main thread
+ * gets while a feeder process ends its calls at random moments; before the relay resumed from
+ * the stopped thread ("Hc"), it died after 25, 118 and 311 halts ("BAD epoll_wait returned
+ * 232"). HALTS halts (1500), or 25 s, whichever comes first. */
+Test(server_valgrind, relay_halts_leave_blocked_calls_alone, .timeout = 120)
+{
+#ifdef LC_SANITIZE
+	cr_skip_test("blocked_calls is built with ASan (LC_SANITIZE), which cannot run under valgrind");
+#endif
+	char dir[] = "/tmp/lc-halts-XXXXXX", prefix[64], err[256], errpath[128];
+	unsigned port = 0, halts = 0, want = getenv("HALTS") ? (unsigned)atoi(getenv("HALTS")) : 1500;
+	pid_t pid = serve_bin_with_vgdb("tests/blocked_calls", dir, prefix, sizeof prefix, &port);
+	struct lc_nudge nudge = { connect_to, &port };
+	struct lc_relay r;
+	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, &nudge, 10, err, sizeof err), 0, "%s", err);
+	double end = lc_now() + 25;
+	int failed = 0;
+	while (halts < want && lc_now() < end && !failed) {
+		char *text = NULL;
+		failed = lc_relay_interrupt(&r, 5, err, sizeof err) < 0 ||
+			 lc_relay_monitor(&r, "v.info n_errs_found", &text, 5, err, sizeof err) < 0 ||
+			 lc_relay_resume(&r, err, sizeof err) < 0;
+		free(text);
+		halts += !failed;
+	}
+	bool alive = !lc_gone(pid);
+	lc_relay_close(&r);
+	lc_stop(pid, 10);
+	snprintf(errpath, sizeof errpath, "%s/server.err", dir);
+	char said[200];
+	lc_last_line(errpath, said, sizeof said);
+	remove_dir(dir);
+	cr_log_info("%u halts, %u interrupts sent again", halts, r.resends);
+	cr_assert(alive && !failed, "the server died after %u halts: %s (%s)", halts, said, failed ? err : "");
+	cr_assert_gt(halts, 300, "only %u halts in 25 s: nothing was measured", halts);
 }

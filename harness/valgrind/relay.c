@@ -5,7 +5,16 @@
  * "QPassSignals" lets every signal through (otherwise a SIGTERM halts the server and reports
  * "T0f" to us), "c" resumes, a 0x03 byte halts it again ("T05"), "qRcmd,<hex>" runs a monitor
  * command ("O<hex>" packets, then "OK"). If vgdb dies while the target is halted, the target
- * stays stopped (state T) until a SIGCONT: close sends one when it had to kill vgdb. */
+ * stays stopped (state T) until a SIGCONT: close sends one when it had to kill vgdb.
+ *
+ * Why every "c" is preceded by "Hc<the stopped thread>" (valgrind/FACTS.md): on "c",
+ * gdbserver makes the continue thread current (by default the process's first thread), reads
+ * that thread's registers, then stores them back. When that thread is blocked in a system
+ * call, it does not hold valgrind's lock, and a call that returns between the read and the
+ * store has its result overwritten by the register's old value, the call's number: memcached's
+ * main thread saw epoll_wait return 232 (libevent's "res <= epollop->nevents" assertion) and
+ * accept4 return 288. The thread that stopped the target holds the lock while gdbserver runs,
+ * so its registers cannot change under the store. */
 #define _GNU_SOURCE
 #include "valgrind/relay.h"
 
@@ -22,6 +31,7 @@
 
 #define RESUME_GAP 0.005       /* seconds between a resume and the next interrupt */
 #define INTERRUPT_RESEND 0.1   /* seconds before an unanswered interrupt is sent again (doubling) */
+#define HALTED_ANSWER 10.0     /* seconds a halted gdbserver may take to answer a packet */
 
 static int relay_fail(struct lc_relay *r, char *err, size_t errlen, const char *what)
 {
@@ -111,6 +121,8 @@ static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline
 			return -1;
 		*kind = lc_rsp_classify(out, &num);
 	} while (*kind == LC_RSP_OUTPUT);
+	if (*kind == LC_RSP_STOPPED && lc_rsp_stop_thread(out, r->stop_thread, sizeof r->stop_thread) < 0)
+		r->stop_thread[0] = '\0';
 	if (*kind == LC_RSP_EXITED || *kind == LC_RSP_KILLED) {
 		r->gone = true;
 		*why = "the server exited";
@@ -133,6 +145,7 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	if (nudge)
 		r->nudge = *nudge;
 	r->stopped = true; /* gdbserver halts the target while a connection is set up */
+	/* the reply to "?" names the thread to resume from (see the top of this file) */
 	snprintf(r->err_path, sizeof r->err_path, "%s-relay-%d.err", prefix, (int)pid);
 	r->vgdb = lc_spawn_piped(argv, &r->to, &r->from, r->err_path, err, errlen);
 	if (r->vgdb < 0)
@@ -145,7 +158,8 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	bool nudged = false;
 	if (send_packet(r, "QStartNoAckMode") < 0 || read_reply(r, reply, sizeof reply, deadline, &nudged, &kind, &why) < 0 ||
 	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, NULL, &kind, &why) < 0 ||
-	    kind != LC_RSP_OK || lc_relay_resume(r, err, errlen) < 0) {
+	    kind != LC_RSP_OK || send_packet(r, "?") < 0 || read_reply(r, reply, sizeof reply, deadline, NULL, &kind, &why) < 0 ||
+	    kind != LC_RSP_STOPPED || lc_relay_resume(r, err, errlen) < 0) {
 		relay_fail(r, err, errlen, why ? why : "the handshake was refused");
 		r->broken = true; /* no detach: it would wait for an answer that does not come */
 		lc_relay_close(r);
@@ -238,8 +252,16 @@ fail:
 
 int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen)
 {
+	char pkt[40], reply[256];
+	const char *why = NULL;
+	enum lc_rsp_kind kind;
 	if (!r->stopped)
 		return 0;
+	/* An unknown thread (it exited meanwhile) gets "E..": then "c" as before. */
+	snprintf(pkt, sizeof pkt, "Hc%s", r->stop_thread);
+	if (r->stop_thread[0] &&
+	    (send_packet(r, pkt) < 0 || read_reply(r, reply, sizeof reply, lc_now() + HALTED_ANSWER, NULL, &kind, &why) < 0))
+		return relay_fail(r, err, errlen, why ? why : "cannot write to vgdb");
 	if (send_packet(r, "c") < 0)
 		return relay_fail(r, err, errlen, "cannot write to vgdb");
 	r->stopped = false;

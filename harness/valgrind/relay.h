@@ -20,6 +20,7 @@ struct lc_relay {
 	pid_t target;               /* the server process it talks to (borrowed) */
 	int to, from;               /* pipes to vgdb's stdin and from its stdout (owned) */
 	bool stopped;               /* the target is halted in valgrind's gdbserver */
+	char stop_thread[24];       /* the thread the latest stop reply named (hex), "" if none */
 	double resumed_at;          /* when "c" was sent (lc_now) */
 	unsigned resends;           /* interrupts sent again because one went unanswered */
 	bool broken;                /* the handshake failed: close without detaching */
@@ -43,7 +44,8 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
  * the caller frees it). */
 int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double timeout, char *err,
 		     size_t errlen);
-/* Let the target run again (no-op if running). */
+/* Let the target run again (no-op if running), resuming from the thread that stopped it
+ * ("Hc" first: see relay.c). */
 int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen);
 /* Detach and reap the relay; the target runs on whatever happened before. Safe to call twice. */
 void lc_relay_close(struct lc_relay *r);

@@ -138,3 +138,22 @@ enum lc_rsp_kind lc_rsp_classify(const char *p, int *num)
 	default: return LC_RSP_KILLED;
 	}
 }
+
+int lc_rsp_stop_thread(const char *p, char *out, size_t cap)
+{
+	const char *t = p[0] == 'T' ? strstr(p, "thread:") : NULL;
+	size_t n = 0;
+	if (!t)
+		return -1;
+	t += strlen("thread:");
+	const char *dot = t[0] == 'p' ? strchr(t, '.') : NULL;
+	if (dot && (!strchr(t, ';') || dot < strchr(t, ';')))
+		t = dot + 1;
+	while (hexval(t[n]) >= 0)
+		n++;
+	if (n == 0 || n + 1 > cap || (t[n] != ';' && t[n] != '\0'))
+		return -1;
+	memcpy(out, t, n);
+	out[n] = '\0';
+	return 0;
+}

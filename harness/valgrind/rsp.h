@@ -47,5 +47,9 @@ enum lc_rsp_kind {
 };
 /* Classifies payload; *num gets the signal or status (0 when none). */
 enum lc_rsp_kind lc_rsp_classify(const char *payload, int *num);
+/* The thread a "T" stop reply names ("...;thread:243e;": the stopped thread's id in hex, a
+ * "pPID.TID" form reduced to its TID) into out. Returns 0, or -1 when it names none or the id
+ * does not fit. */
+int lc_rsp_stop_thread(const char *payload, char *out, size_t cap);
 
 #endif
