@@ -2,11 +2,49 @@
 #include "support.h"
 
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drive/proc.h"
+
+/* The runner's pid, in the environment before it starts any worker (Criterion's workers are
+ * processes exec'd anew: they inherit the environment, not the runner's variables). Outside a
+ * worker (--no-fork), the process's own pid. */
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+	char pid[24];
+	(void)set;
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	setenv("LC_TEST_RUNNER", pid, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	char pattern[64], cmd[600];
+	glob_t g;
+	(void)stats;
+	snprintf(pattern, sizeof pattern, "/tmp/lc-test-%d-*", (int)getpid());
+	if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+		return;
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", g.gl_pathv[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cannot remove %s\n", g.gl_pathv[i]);
+	}
+	globfree(&g);
+}
+
+char *test_tmpdir(char *dir, size_t cap, const char *tag)
+{
+	const char *runner = getenv("LC_TEST_RUNNER");
+	snprintf(dir, cap, "/tmp/lc-test-%d-%s-XXXXXX", runner ? atoi(runner) : (int)getpid(), tag);
+	cr_assert_not_null(mkdtemp(dir), "cannot make %s", dir);
+	return dir;
+}
 
 const char *built(const char *rel)
 {
@@ -18,8 +56,7 @@ const char *built(const char *rel)
 void served_start(struct served *s, const char *rel, bool valgrind)
 {
 	char log[300], err[256];
-	snprintf(s->dir, sizeof s->dir, "/tmp/lc-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(s->dir));
+	test_tmpdir(s->dir, sizeof s->dir, "served");
 	snprintf(log, sizeof log, "--log-file=%s/valgrind.log", s->dir);
 	char *bin = strdup(built(rel));
 	char *plain[] = { bin, "0", NULL };

@@ -11,6 +11,12 @@ struct served {
 	char dir[128];   /* private temp dir: server.out, server.err, valgrind.log */
 };
 
+/* A fresh private dir, /tmp/lc-test-RUNNER-TAG-XXXXXX, into dir (cap bytes; fails the test
+ * if it cannot be made). RUNNER is the pid of the Criterion runner, which removes every such
+ * dir of its own when all tests are done: a test's dir is gone even when an assertion cut the
+ * test short or its worker was killed at its timeout. Returns dir. */
+char *test_tmpdir(char *dir, size_t cap, const char *tag);
+
 /* Path of a built binary, relative to the build dir ("runtime/echo"). */
 const char *built(const char *rel);
 /* Start the binary with port 0; under valgrind (text log in dir/valgrind.log) if asked.

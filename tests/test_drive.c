@@ -33,8 +33,7 @@ static void write_file(const char *path, const char *text)
 /* A config template and a script in a fresh directory. */
 static void setup_files(const char *conf_text, const char *script_text)
 {
-	snprintf(dir, sizeof dir, "/tmp/lc-drive-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	test_tmpdir(dir, sizeof dir, "drive");
 	snprintf(conf, sizeof conf, "%s/server.conf", dir);
 	snprintf(script, sizeof script, "%s/proto.script", dir);
 	write_file(conf, conf_text);
@@ -170,13 +169,13 @@ Test(drive, suppressions_for_a_one_time_loss)
  * that echoes takes them. */
 Test(drive, unread_bytes_of_the_server_end)
 {
-	char tmp[] = "/tmp/lc-unread-XXXXXX", err[256];
-	cr_assert_not_null(mkdtemp(tmp));
+	char tmp[64], err[256];
+	test_tmpdir(tmp, sizeof tmp, "unread");
 	const char *modes[] = { "hang", "echo" };
 	for (int m = 0; m < 2; m++) {
 		unsigned port;
 		char *argv[] = { strdup(built("tests/misbehave")), (char *)modes[m], NULL };
-		char sub[64];
+		char sub[96];
 		snprintf(sub, sizeof sub, "%s/%s", tmp, modes[m]); /* its own server.out */
 		cr_assert_eq(mkdir(sub, 0700), 0);
 		pid_t pid = lc_serve(argv, sub, 20, &port, err, sizeof err);

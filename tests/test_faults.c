@@ -40,8 +40,7 @@ static char tag[96];      /* marker in the current server's argv, to find it in 
 
 static void setup(void)
 {
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/lc-faults-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+	test_tmpdir(tmpdir, sizeof tmpdir, "faults");
 	setenv("TMPDIR", tmpdir, 1);
 	/* Every run here must leave nothing behind, which is the default: CI's workflow sets
 	 * LEAKCHECK_KEEP_FAILED=1 for make check, and every fault run would keep its work dir. */
@@ -641,4 +640,47 @@ Test(faults, next_run_sweeps_dead_runs_work_dirs)
 	lc_remove_tree(bare);
 	lc_report_delete(rep);
 	free(argv[0]);
+}
+
+/* SIGTERM while the harness waits for its server to be ready: it stops the server, removes its
+ * work dir and exits at once, whatever it waits for (the readiness line, or a connection on
+ * the port it chose: every connect fails at once once a signal came, and that wait kept
+ * trying until --ready-timeout, 60 s; seen on beanstalkd when a test runner was stopped). */
+Test(faults, sigterm_while_waiting_for_the_server, .timeout = 60)
+{
+	const char *ports[] = { "{port}", NULL };
+	for (int i = 0; i < 2; i++) {
+		char **m = misbehave("silent", NULL, ports[i]);
+		char *argv[16], out[200], err[200], why[256];
+		size_t n = 0;
+		argv[n++] = strdup(built("harness/leakcheck"));
+		argv[n++] = "-q";
+		argv[n++] = "--";
+		for (size_t k = 0; m[k]; k++)
+			argv[n++] = m[k];
+		argv[n] = NULL;
+		snprintf(out, sizeof out, "%s/term%d.out", tmpdir, i);
+		snprintf(err, sizeof err, "%s/term%d.err", tmpdir, i);
+		pid_t pid = lc_spawn(argv, out, err, why, sizeof why);
+		cr_assert_gt(pid, 0, "%s", why);
+		lc_sleep_ms(1500); /* valgrind has started the server, which never gets ready */
+		kill(pid, SIGTERM);
+		double t0 = lc_now();
+		int status;
+		bool ended = lc_wait(pid, 10, &status) == 0;
+		double took = lc_now() - t0;
+		if (!ended)
+			lc_stop(pid, 1);
+		free(argv[0]);
+		char *said = read_all(out), *said_err = read_all(err);
+		cr_assert(ended, "%s: leakcheck still waits 10 s after SIGTERM", ports[i] ? ports[i] : "readiness line");
+		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0, "status 0x%x", status);
+		cr_expect(strstr(said, "interrupted by a signal"), "%s: said %s%s", ports[i] ? ports[i] : "line", said, said_err);
+		cr_expect_lt(took, 5, "%s: %.1fs from SIGTERM to its exit", ports[i] ? ports[i] : "line", took);
+		free(said);
+		free(said_err);
+		lc_sleep_ms(500);
+		cr_assert_eq(count_procs(tag, NULL), 0, "a server process (%s) survived the run", tag);
+		cr_assert_eq(count_workdirs(), 0, "a work dir is left");
+	}
 }

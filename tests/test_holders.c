@@ -289,8 +289,8 @@ Test(holders, large_unrelated_heap)
  * the record's new blocks; the lost record with root_kind "none" and no holder. */
 Test(holders, json_holders_and_shares)
 {
-	char dir[] = "/tmp/lc-holders-json-XXXXXX", cmd[2048], lc[600];
-	cr_assert(mkdtemp(dir), "mkdtemp");
+	char dir[128], cmd[2048], lc[600];
+	test_tmpdir(dir, sizeof dir, "holders-json");
 	snprintf(lc, sizeof lc, "%s", built("harness/leakcheck")); /* built() returns one buffer */
 	snprintf(cmd, sizeof cmd,
 		 "%s --cycles 100 --json %s/r.json -- %s lost_and_kept >/dev/null 2>&1; "

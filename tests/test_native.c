@@ -328,10 +328,8 @@ Test(native, stats_field_that_never_matches_is_an_error)
 /* The CLI: --native with memcheck-only options is a usage error; the JSON names the engine. */
 Test(native, cli)
 {
-	char cmd[1200], lc[512], json[] = "/tmp/lc-native-XXXXXX";
-	int fd = mkstemp(json);
-	cr_assert_geq(fd, 0);
-	close(fd);
+	char cmd[1200], lc[512], dir[128], json[200];
+	snprintf(json, sizeof json, "%s/r.json", test_tmpdir(dir, sizeof dir, "native"));
 	snprintf(lc, sizeof lc, "%s", built("harness/leakcheck")); /* built() returns one static buffer */
 	snprintf(cmd, sizeof cmd, "%s --native --suppressions /dev/null -- %s {port} 2>&1 | grep -q 'not --native'",
 		 lc, built("cases/global_list/fixed"));
@@ -347,6 +345,7 @@ Test(native, cli)
 	cr_expect(strstr(text, "\"detection_limit_bytes_per_connection\": "), "no detection limit in the JSON");
 	cr_expect(strstr(text, "\"measure\": \"allocator\""), "no allocator measure in the JSON");
 	unlink(json);
+	rmdir(dir);
 }
 
 /* ---- the allocator preload (harness/preload/lcalloc.c) on shapes that fool pages ---- */

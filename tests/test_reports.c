@@ -114,8 +114,8 @@ TestSuite(reports, .timeout = 60);
 
 Test(reports, junit_and_sarif_for_a_leak_and_a_fix)
 {
-	char dir[] = "/tmp/lc-reports-XXXXXX", junit[64], sarif[64];
-	cr_assert_not_null(mkdtemp(dir));
+	char dir[64], junit[200], sarif[200];
+	test_tmpdir(dir, sizeof dir, "reports");
 	snprintf(junit, sizeof junit, "%s/leaky.xml", dir);
 	snprintf(sarif, sizeof sarif, "%s/leaky.sarif", dir);
 	cr_assert_eq(chdir(LC_SOURCE_DIR), 0, "sources are found under the current directory");
@@ -135,7 +135,7 @@ Test(reports, junit_and_sarif_for_a_leak_and_a_fix)
 	cr_expect_eq(j.failures, 0, "%d failures for the fixed twin", j.failures);
 	cr_expect_geq(j.cases, 3);
 	cr_expect_eq(check_sarif(sarif, false), 0, "SARIF of the fixed run: see the assertion above");
-	char cmd[128];
+	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_expect_eq(system(cmd), 0);
 }
@@ -160,8 +160,8 @@ static enum lc_verdict run_with(const char *variant, const char *baseline, const
 Test(reports, baseline_of_known_leaks)
 {
 	static struct lc_report rep;
-	char dir[] = "/tmp/lc-base-XXXXXX", base[64], faster[64], cmd[256];
-	cr_assert_not_null(mkdtemp(dir));
+	char dir[64], base[200], faster[200], cmd[600];
+	test_tmpdir(dir, sizeof dir, "base");
 	snprintf(base, sizeof base, "%s/known", dir);
 	snprintf(faster, sizeof faster, "%s/halved", dir);
 	cr_assert_eq(run_with("cases/global_list/leaky", NULL, base, &rep), LC_LEAK, "%s", rep.reason);

@@ -140,8 +140,8 @@ Test(server, sigint_shuts_down_like_sigterm)
 
 Test(server_usage, bad_port_is_a_clear_error, .timeout = 10)
 {
-	char dir[] = "/tmp/lc-usage-XXXXXX", err[256], path[64];
-	cr_assert_not_null(mkdtemp(dir));
+	char dir[128], err[256], path[200];
+	test_tmpdir(dir, sizeof dir, "usage");
 	snprintf(path, sizeof path, "%s/err", dir);
 	char *argv[] = { (char *)built("runtime/echo"), "99999", NULL };
 	pid_t pid = lc_spawn(argv, NULL, path, err, sizeof err);
@@ -185,12 +185,12 @@ Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
 }
 
 /* BIN (built(), argument "0") under valgrind with vgdb on, its FIFOs at DIR/vgdb (prefix) in
- * a fresh dir; *port gets its port when port is not NULL. */
+ * a fresh dir (dir: 128 bytes); *port gets its port when port is not NULL. */
 static pid_t serve_bin_with_vgdb(const char *rel, char *dir, char *prefix, size_t len, unsigned *port)
 {
-	char opt[96], err[256];
+	char opt[200], err[256];
 	unsigned p;
-	cr_assert_not_null(mkdtemp(dir));
+	test_tmpdir(dir, 128, "vgdb");
 	snprintf(prefix, len, "%s/vgdb", dir);
 	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
 	char *bin = strdup(built(rel));
@@ -222,7 +222,7 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 #ifdef LC_SANITIZE
 	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
 #endif
-	char dir[] = "/tmp/lc-relay-XXXXXX", prefix[64], err[256];
+	char dir[128], prefix[160], err[256];
 	pid_t pid = serve_with_vgdb(dir, prefix, sizeof prefix);
 	struct lc_relay r;
 	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, NULL, 10, err, sizeof err), 0, "%s", err);
@@ -252,7 +252,7 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 #ifdef LC_SANITIZE
 	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
 #endif
-	char dir[] = "/tmp/lc-gone-XXXXXX", prefix[64], err[256], out[128];
+	char dir[128], prefix[160], err[256], out[200];
 	pid_t pid = serve_with_vgdb(dir, prefix, sizeof prefix);
 	snprintf(out, sizeof out, "%s/vgdb.out", dir);
 	kill(pid, SIGKILL); /* no clean-up: the FIFOs stay; not reaped yet: a zombie */
@@ -301,7 +301,7 @@ Test(server_valgrind, relay_halts_leave_blocked_calls_alone, .timeout = 120)
 #ifdef LC_SANITIZE
 	cr_skip_test("blocked_calls is built with ASan (LC_SANITIZE), which cannot run under valgrind");
 #endif
-	char dir[] = "/tmp/lc-halts-XXXXXX", prefix[64], err[256], errpath[128];
+	char dir[128], prefix[160], err[256], errpath[200];
 	unsigned port = 0, halts = 0, want = getenv("HALTS") ? (unsigned)atoi(getenv("HALTS")) : 1500;
 	pid_t pid = serve_bin_with_vgdb("tests/blocked_calls", dir, prefix, sizeof prefix, &port);
 	struct lc_nudge nudge = { connect_to, &port };

@@ -231,8 +231,8 @@ Test(trust_procs, launcher_that_execs)
 /* The harness's own fds (and its caller's) stay out of the server. */
 Test(trust_procs, children_inherit_no_fds)
 {
-	char dir[] = "/tmp/lc-fds-XXXXXX", out[600], err[256];
-	cr_assert_not_null(mkdtemp(dir));
+	char dir[128], out[600], err[256];
+	test_tmpdir(dir, sizeof dir, "fds");
 	int leaked = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: as a careless caller's */
 	cr_assert_geq(leaked, 3);
 	snprintf(out, sizeof out, "%s/fds", dir);

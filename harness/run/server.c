@@ -173,6 +173,8 @@ static int wait_ready(struct lc_run_state *r, bool chose_port)
 			r->pid = -1;
 			return lc_run_fail(r, "server exited before it accepted connections (%s)", how);
 		}
+		if (lc_cancelled()) /* every connect fails at once then: this loop would hold the whole --ready-timeout */
+			return lc_run_fail(r, "%s", "interrupted by a signal");
 		if (lc_now() >= deadline) {
 			char msg[128];
 			snprintf(msg, sizeof msg, "server did not accept connections on its port within %gs (--ready-timeout)",
