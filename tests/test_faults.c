@@ -684,3 +684,30 @@ Test(faults, sigterm_while_waiting_for_the_server, .timeout = 60)
 		cr_assert_eq(count_workdirs(), 0, "a work dir is left");
 	}
 }
+
+/* A process with one thread when its relay came is woken with ptrace (vgdb's invoker); one
+ * that starts a thread later (a pool made on first use) must not be ptraced from then on
+ * (valgrind/FACTS.md): its relay is opened again, without ptrace, and the halts of an idle
+ * server with every thread asleep in a system call then need wake connections. blocked_calls
+ * --late-thread 15: one thread until its 15th connection (the probe and the 5 warm-up ones
+ * come first, then the baseline snapshot opens the relay), then two. Before the relay was
+ * reopened, the run made no wake connection at all: every halt after the 15th connection was
+ * a ptrace. */
+Test(faults, thread_started_later_is_not_ptraced, .timeout = 90)
+{
+	char json[128];
+	snprintf(json, sizeof json, "%s/late.json", tmpdir);
+	char *bin = strdup(built("tests/blocked_calls"));
+	const char *args[] = { "-q", "--json", json, "--cycles", "30", "--rounds", "2", "--warmup", "5", "--",
+			       bin, "{port}", "--late-thread", "15", NULL };
+	struct cli c = run_cli(args, 60);
+	free(bin);
+	const char *text = read_all(json), *w = strstr(text, "\"wake_connections\": ");
+	unsigned wakes = 0;
+	cr_assert(w && sscanf(w, "\"wake_connections\": %u", &wakes) == 1, "no wake_connections in %s", json);
+	cr_expect_eq(WEXITSTATUS(c.status), 0, "verdict: %s%s", c.out, c.err);
+	cr_assert_gt(wakes, 0, "the late thread's halts were ptraced: no wake connection (%s)", c.out);
+	free((char *)text);
+	free((char *)c.out);
+	free((char *)c.err);
+}

@@ -314,6 +314,15 @@ static int mc_command(struct lc_engine *e, size_t i, const char *cmd, char **tex
 	if (!m->has_relay[i] && !m->relay_tried[i] && !p->unreachable) { /* lazily: only those we measure */
 		m->relay_tried[i] = true;
 		open_relay(e, i);
+	} else if (m->has_relay[i] && !m->relay[i].nudge.fn && nudge_for(e, i).fn) {
+		/* It had one thread when its relay came (ptrace), it has more now (a pool started
+		 * on first use): a new relay, without ptrace. The old one goes without a detach,
+		 * whose halt would be a ptrace: its vgdb ends, and gdbserver sees it gone at its
+		 * next poll. */
+		m->relay[i].broken = true;
+		lc_relay_close(&m->relay[i]);
+		m->has_relay[i] = false;
+		open_relay(e, i);
 	}
 	if (p->unreachable) {
 		snprintf(err, errlen, "vgdb cannot reach pid %d (%s): %s", p->pid, p->name,

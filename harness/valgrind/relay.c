@@ -154,9 +154,15 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	size_t len = (size_t)snprintf(pass, sizeof pass, "QPassSignals:");
 	for (int s = 1; s <= 64; s++)
 		len += (size_t)snprintf(pass + len, sizeof pass - len, "%x%s", s, s < 64 ? ";" : "");
-	/* the target runs until gdbserver reads the first packet: that wait may need a nudge */
+	/* the target runs until gdbserver reads the first packet: that wait may need a nudge. A
+	 * relay that ended without a detach left gdbserver owing its "c" a stop reply: it comes
+	 * first, before the answer to this packet. */
 	bool nudged = false;
-	if (send_packet(r, "QStartNoAckMode") < 0 || read_reply(r, reply, sizeof reply, deadline, &nudged, &kind, &why) < 0 ||
+	int first = send_packet(r, "QStartNoAckMode");
+	while (first == 0 && (first = read_reply(r, reply, sizeof reply, deadline, &nudged, &kind, &why)) == 0 &&
+	       kind == LC_RSP_STOPPED)
+		;
+	if (first < 0 ||
 	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, NULL, &kind, &why) < 0 ||
 	    kind != LC_RSP_OK || send_packet(r, "?") < 0 || read_reply(r, reply, sizeof reply, deadline, NULL, &kind, &why) < 0 ||
 	    kind != LC_RSP_STOPPED || lc_relay_resume(r, err, errlen) < 0) {
@@ -173,7 +179,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 	char reply[512];
 	const char *why = NULL;
 	enum lc_rsp_kind kind;
-	bool nudged = false; /* once for all the resends */
+	bool nudged = false; /* once per 0x03 sent */
 	if (r->stopped)
 		return 0;
 	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
@@ -196,6 +202,9 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 		if (until >= deadline || !r->timed_out)
 			return relay_fail(r, err, errlen, why);
 		r->resends++;
+		/* One wake may run too few basic blocks for gdbserver to poll (every --vgdb-poll
+		 * of them): an accept and back to epoll_wait is ~40; each resend wakes it again. */
+		nudged = false;
 	}
 	if (kind != LC_RSP_STOPPED)
 		return relay_fail(r, err, errlen, "unexpected reply to an interrupt");
