@@ -63,12 +63,15 @@ static int send_packet(struct lc_relay *r, const char *payload)
 }
 
 /* The next packet within the deadline. A running target that has not answered after
- * LC_NUDGE_AFTER is nudged, if the relay has a nudge and *nudged (NULL: the target is halted,
- * no nudge) says it was not nudged yet for this wait. Returns 0, or -1 with a reason. */
+ * LC_NUDGE_AFTER is nudged, if the relay has a nudge and nudged is not NULL (NULL: the target
+ * is halted); then again after 0.1 s, 0.2 s, 0.4 s... (at most 1 s apart) while it stays
+ * silent: one wake may run fewer basic blocks than gdbserver's poll interval (an accept that
+ * goes straight back to epoll_wait runs ~40 of the 50). *nudged tells whether it was. Returns
+ * 0, or -1 with a reason. */
 static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, bool *nudged, const char **why)
 {
-	double start = lc_now();
-	bool never = true, *done = nudged && r->nudge.fn ? nudged : &never;
+	bool may = nudged && r->nudge.fn;
+	double gap = LC_NUDGE_AFTER, next = lc_now() + gap;
 	for (;;) {
 		enum lc_rsp_result res = lc_rsp_next(&r->rd, out, cap, NULL);
 		if (res == LC_RSP_PACKET)
@@ -83,12 +86,15 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 			*why = r->timed_out ? "no answer in time" : "interrupted";
 			return -1;
 		}
-		if (!*done && lc_now() - start >= LC_NUDGE_AFTER) {
+		if (may && lc_now() >= next) {
 			r->nudge.fn(r->nudge.arg);
 			r->nudges++;
-			*done = true;
+			*nudged = true;
+			gap = gap < 0.1 ? 0.1 : gap * 2 < 1.0 ? gap * 2 : 1.0;
+			next = lc_now() + gap;
 		}
-		double slice = *done ? 0.1 : LC_NUDGE_AFTER;
+		double slice = may ? next - lc_now() : 0.1;
+		slice = slice < 0.001 ? 0.001 : slice > 0.1 ? 0.1 : slice;
 		struct pollfd p = { .fd = r->from, .events = POLLIN };
 		int pr = poll(&p, 1, left > slice ? (int)(slice * 1000) : (int)(left * 1000) + 1);
 		if (pr == 0 && lc_gone(r->target)) { /* it exited without a word: no answer will come */
@@ -179,7 +185,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 	char reply[512];
 	const char *why = NULL;
 	enum lc_rsp_kind kind;
-	bool nudged = false; /* once per 0x03 sent */
+	bool nudged = false;
 	if (r->stopped)
 		return 0;
 	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
@@ -202,9 +208,6 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 		if (until >= deadline || !r->timed_out)
 			return relay_fail(r, err, errlen, why);
 		r->resends++;
-		/* One wake may run too few basic blocks for gdbserver to poll (every --vgdb-poll
-		 * of them): an accept and back to epoll_wait is ~40; each resend wakes it again. */
-		nudged = false;
 	}
 	if (kind != LC_RSP_STOPPED)
 		return relay_fail(r, err, errlen, "unexpected reply to an interrupt");
