@@ -189,6 +189,10 @@ int main(int argc, char **argv)
 		perror("blocked_calls: write");
 	if (kept)
 		pthread_join(keeper, NULL);
+	if (wake[0] >= 0) {
+		close(wake[0]);
+		close(wake[1]);
+	}
 	if (feeder > 0) {
 		kill(feeder, SIGKILL);
 		waitpid(feeder, NULL, 0);

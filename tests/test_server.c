@@ -185,12 +185,12 @@ Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
 }
 
 /* BIN (built(), argument "0") under valgrind with vgdb on, its FIFOs at DIR/vgdb (prefix) in
- * a fresh dir (dir: 128 bytes); *port gets its port when port is not NULL. */
-static pid_t serve_bin_with_vgdb(const char *rel, char *dir, char *prefix, size_t len, unsigned *port)
+ * a fresh dir; *port gets its port when port is not NULL. */
+static pid_t serve_bin_with_vgdb(const char *rel, char *dir, size_t dirlen, char *prefix, size_t len, unsigned *port)
 {
 	char opt[200], err[256];
 	unsigned p;
-	test_tmpdir(dir, 128, "vgdb");
+	test_tmpdir(dir, dirlen, "vgdb");
 	snprintf(prefix, len, "%s/vgdb", dir);
 	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
 	char *bin = strdup(built(rel));
@@ -202,9 +202,9 @@ static pid_t serve_bin_with_vgdb(const char *rel, char *dir, char *prefix, size_
 }
 
 /* echo under valgrind with vgdb on, its FIFOs at DIR/vgdb (prefix) in a fresh dir. */
-static pid_t serve_with_vgdb(char *dir, char *prefix, size_t len)
+static pid_t serve_with_vgdb(char *dir, size_t dirlen, char *prefix, size_t len)
 {
-	return serve_bin_with_vgdb("runtime/echo", dir, prefix, len, NULL);
+	return serve_bin_with_vgdb("runtime/echo", dir, dirlen, prefix, len, NULL);
 }
 
 static void remove_dir(const char *dir)
@@ -223,7 +223,7 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
 #endif
 	char dir[128], prefix[160], err[256];
-	pid_t pid = serve_with_vgdb(dir, prefix, sizeof prefix);
+	pid_t pid = serve_with_vgdb(dir, sizeof dir, prefix, sizeof prefix);
 	struct lc_relay r;
 	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, NULL, 10, err, sizeof err), 0, "%s", err);
 	unsigned failed = 0, rounds = 10;
@@ -253,7 +253,7 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 	cr_skip_test("echo is built with ASan (LC_SANITIZE), which cannot run under valgrind");
 #endif
 	char dir[128], prefix[160], err[256], out[200];
-	pid_t pid = serve_with_vgdb(dir, prefix, sizeof prefix);
+	pid_t pid = serve_with_vgdb(dir, sizeof dir, prefix, sizeof prefix);
 	snprintf(out, sizeof out, "%s/vgdb.out", dir);
 	kill(pid, SIGKILL); /* no clean-up: the FIFOs stay; not reaped yet: a zombie */
 	for (int i = 0; i < 100 && !lc_gone(pid); i++)
@@ -303,7 +303,7 @@ Test(server_valgrind, relay_halts_leave_blocked_calls_alone, .timeout = 120)
 #endif
 	char dir[128], prefix[160], err[256], errpath[200];
 	unsigned port = 0, halts = 0, want = getenv("HALTS") ? (unsigned)atoi(getenv("HALTS")) : 1500;
-	pid_t pid = serve_bin_with_vgdb("tests/blocked_calls", dir, prefix, sizeof prefix, &port);
+	pid_t pid = serve_bin_with_vgdb("tests/blocked_calls", dir, sizeof dir, prefix, sizeof prefix, &port);
 	struct lc_nudge nudge = { connect_to, &port };
 	struct lc_relay r;
 	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, &nudge, 10, err, sizeof err), 0, "%s", err);

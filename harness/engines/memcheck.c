@@ -317,10 +317,8 @@ static int mc_command(struct lc_engine *e, size_t i, const char *cmd, char **tex
 	} else if (m->has_relay[i] && !m->relay[i].nudge.fn && nudge_for(e, i).fn) {
 		/* It had one thread when its relay came (ptrace), it has more now (a pool started
 		 * on first use): a new relay, without ptrace. The old one goes without a detach,
-		 * whose halt would be a ptrace: its vgdb ends, and gdbserver sees it gone at its
-		 * next poll. */
-		m->relay[i].broken = true;
-		lc_relay_close(&m->relay[i]);
+		 * whose halt would be a ptrace. */
+		lc_relay_drop(&m->relay[i]);
 		m->has_relay[i] = false;
 		open_relay(e, i);
 	}

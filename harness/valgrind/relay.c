@@ -62,15 +62,14 @@ static int send_packet(struct lc_relay *r, const char *payload)
 	return n < 0 ? -1 : relay_write(r, framed, (size_t)n);
 }
 
-/* The next packet within the deadline. A running target that has not answered after
- * LC_NUDGE_AFTER is nudged, if the relay has a nudge and nudged is not NULL (NULL: the target
- * is halted); then again after 0.1 s, 0.2 s, 0.4 s... (at most 1 s apart) while it stays
- * silent: one wake may run fewer basic blocks than gdbserver's poll interval (an accept that
- * goes straight back to epoll_wait runs ~40 of the 50). *nudged tells whether it was. Returns
- * 0, or -1 with a reason. */
-static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, bool *nudged, const char **why)
+/* The next packet within the deadline. A running target (running: not halted) that has not
+ * answered after LC_NUDGE_AFTER is nudged, if the relay has a nudge; then again after 0.1 s,
+ * 0.2 s, 0.4 s... (at most 1 s apart) while it stays silent: one wake may run fewer basic
+ * blocks than gdbserver's poll interval (an accept that goes straight back to epoll_wait runs
+ * ~40 of the 50). Returns 0, or -1 with a reason. */
+static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, bool running, const char **why)
 {
-	bool may = nudged && r->nudge.fn;
+	bool may = running && r->nudge.fn;
 	double gap = LC_NUDGE_AFTER, next = lc_now() + gap;
 	for (;;) {
 		enum lc_rsp_result res = lc_rsp_next(&r->rd, out, cap, NULL);
@@ -89,7 +88,6 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 		if (may && lc_now() >= next) {
 			r->nudge.fn(r->nudge.arg);
 			r->nudges++;
-			*nudged = true;
 			gap = gap < 0.1 ? 0.1 : gap * 2 < 1.0 ? gap * 2 : 1.0;
 			next = lc_now() + gap;
 		}
@@ -118,12 +116,12 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 }
 
 /* Reads packets until one that is not console output; stop and exit packets update state. */
-static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline, bool *nudged,
+static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline, bool running,
 		      enum lc_rsp_kind *kind, const char **why)
 {
 	int num;
 	do {
-		if (read_packet(r, out, cap, deadline, nudged, why) < 0)
+		if (read_packet(r, out, cap, deadline, running, why) < 0)
 			return -1;
 		*kind = lc_rsp_classify(out, &num);
 	} while (*kind == LC_RSP_OUTPUT);
@@ -151,7 +149,6 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	if (nudge)
 		r->nudge = *nudge;
 	r->stopped = true; /* gdbserver halts the target while a connection is set up */
-	/* the reply to "?" names the thread to resume from (see the top of this file) */
 	snprintf(r->err_path, sizeof r->err_path, "%s-relay-%d.err", prefix, (int)pid);
 	r->vgdb = lc_spawn_piped(argv, &r->to, &r->from, r->err_path, err, errlen);
 	if (r->vgdb < 0)
@@ -162,15 +159,15 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 		len += (size_t)snprintf(pass + len, sizeof pass - len, "%x%s", s, s < 64 ? ";" : "");
 	/* the target runs until gdbserver reads the first packet: that wait may need a nudge. A
 	 * relay that ended without a detach left gdbserver owing its "c" a stop reply: it comes
-	 * first, before the answer to this packet. */
-	bool nudged = false;
+	 * first, before the answer to this packet. The reply to "?" names the thread to resume
+	 * from (see the top of this file). */
 	int first = send_packet(r, "QStartNoAckMode");
-	while (first == 0 && (first = read_reply(r, reply, sizeof reply, deadline, &nudged, &kind, &why)) == 0 &&
+	while (first == 0 && (first = read_reply(r, reply, sizeof reply, deadline, true, &kind, &why)) == 0 &&
 	       kind == LC_RSP_STOPPED)
 		;
 	if (first < 0 ||
-	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, NULL, &kind, &why) < 0 ||
-	    kind != LC_RSP_OK || send_packet(r, "?") < 0 || read_reply(r, reply, sizeof reply, deadline, NULL, &kind, &why) < 0 ||
+	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, false, &kind, &why) < 0 ||
+	    kind != LC_RSP_OK || send_packet(r, "?") < 0 || read_reply(r, reply, sizeof reply, deadline, false, &kind, &why) < 0 ||
 	    kind != LC_RSP_STOPPED || lc_relay_resume(r, err, errlen) < 0) {
 		relay_fail(r, err, errlen, why ? why : "the handshake was refused");
 		r->broken = true; /* no detach: it would wait for an answer that does not come */
@@ -185,7 +182,6 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 	char reply[512];
 	const char *why = NULL;
 	enum lc_rsp_kind kind;
-	bool nudged = false;
 	if (r->stopped)
 		return 0;
 	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
@@ -203,7 +199,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 			return relay_fail(r, err, errlen, "cannot write to vgdb");
 		/* A signal passed through may still report a stop first: wait for the interrupt's own. */
 		double until = lc_now() + wait < deadline ? lc_now() + wait : deadline;
-		if (read_reply(r, reply, sizeof reply, until, &nudged, &kind, &why) == 0)
+		if (read_reply(r, reply, sizeof reply, until, true, &kind, &why) == 0)
 			break;
 		if (until >= deadline || !r->timed_out)
 			return relay_fail(r, err, errlen, why);
@@ -231,7 +227,7 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 	if (lc_rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof pkt - 6) < 0 || send_packet(r, pkt) < 0)
 		goto fail;
 	for (;;) {
-		if (read_packet(r, pkt, sizeof pkt, deadline, NULL, &why) < 0)
+		if (read_packet(r, pkt, sizeof pkt, deadline, false, &why) < 0)
 			goto fail;
 		enum lc_rsp_kind kind = lc_rsp_classify(pkt, &num);
 		if (kind == LC_RSP_OK)
@@ -272,13 +268,19 @@ int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen)
 	/* An unknown thread (it exited meanwhile) gets "E..": then "c" as before. */
 	snprintf(pkt, sizeof pkt, "Hc%s", r->stop_thread);
 	if (r->stop_thread[0] &&
-	    (send_packet(r, pkt) < 0 || read_reply(r, reply, sizeof reply, lc_now() + HALTED_ANSWER, NULL, &kind, &why) < 0))
+	    (send_packet(r, pkt) < 0 || read_reply(r, reply, sizeof reply, lc_now() + HALTED_ANSWER, false, &kind, &why) < 0))
 		return relay_fail(r, err, errlen, why ? why : "cannot write to vgdb");
 	if (send_packet(r, "c") < 0)
 		return relay_fail(r, err, errlen, "cannot write to vgdb");
 	r->stopped = false;
 	r->resumed_at = lc_now();
 	return 0;
+}
+
+void lc_relay_drop(struct lc_relay *r)
+{
+	r->broken = true;
+	lc_relay_close(r);
 }
 
 void lc_relay_close(struct lc_relay *r)
@@ -291,7 +293,7 @@ void lc_relay_close(struct lc_relay *r)
 		return;
 	/* Detach cleanly if we can: halt (D wants a halted target), D, then vgdb exits itself. */
 	if (!r->gone && !r->broken && lc_relay_interrupt(r, 1.0, err, sizeof err) == 0 && send_packet(r, "D") == 0)
-		read_reply(r, reply, sizeof reply, lc_now() + 1.0, NULL, &kind, &why);
+		read_reply(r, reply, sizeof reply, lc_now() + 1.0, false, &kind, &why);
 	close(r->to);
 	close(r->from);
 	if (lc_wait(r->vgdb, r->broken ? 0.1 : 1.0, &status) < 0) {

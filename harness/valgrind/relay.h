@@ -23,7 +23,7 @@ struct lc_relay {
 	char stop_thread[24];       /* the thread the latest stop reply named (hex), "" if none */
 	double resumed_at;          /* when "c" was sent (lc_now) */
 	unsigned resends;           /* interrupts sent again because one went unanswered */
-	bool broken;                /* the handshake failed: close without detaching */
+	bool broken;                /* close without detaching (a failed handshake, lc_relay_drop) */
 	bool gone;                  /* the target exited or was killed (an exit packet came) */
 	bool timed_out;             /* the latest wait for a packet got no answer in time */
 	struct lc_nudge nudge;      /* how to wake the target without ptrace; fn NULL: vgdb's invoker */
@@ -49,5 +49,9 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen);
 /* Detach and reap the relay; the target runs on whatever happened before. Safe to call twice. */
 void lc_relay_close(struct lc_relay *r);
+/* End the relay without a detach (whose halt may be a ptrace): vgdb exits at the end of its
+ * input, gdbserver sees it gone at its next poll and owes the next relay the stop reply of
+ * this one's last "c". The target must be running (resumed). */
+void lc_relay_drop(struct lc_relay *r);
 
 #endif
