@@ -3,12 +3,13 @@
 
 The post's server made runnable (cases/pyserver.py adds the port argument, the listening line,
 STATS and SIGTERM). logging.getLogger(name) keeps every logger it ever made in
-logging.Logger.manager.loggerDict, and each logger keeps its handlers: a name per peer is a
-logger and a handler per connection, for ever. `diff leaky.py fixed.py` is the fix: one
+logging.Logger.manager.loggerDict, and each logger keeps its handlers: a name per connection
+is a logger and a handler per connection, for ever. `diff leaky.py fixed.py` is the fix: one
 logger, and the peer passed with each record (a LoggerAdapter).
 STATS after N connections: Logger=N+1 StreamHandler=N+1 here, Logger=1 StreamHandler=1 in fixed.py.
 Nothing is logged (INFO records, the WARNING default level): the leak needs no output.
 """
+import itertools
 import logging
 import os
 import sys
@@ -26,10 +27,14 @@ def conn_logger(name):
     return log
 
 
+conn_ids = itertools.count(1)           # a session id per connection, never reused
+
+
 class Connection:
     def __init__(self, sock, peer):
         self.sock = sock
         self.peer = "%s:%d" % peer
+        self.id = next(conn_ids)
         self.log = logging.LoggerAdapter(conn_logger("conn"), {"peer": self.peer})  # one logger
 
 
