@@ -21,6 +21,7 @@ Exit status 0 if every check holds, 1 otherwise (each failure printed).
 import html.parser
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -94,7 +95,7 @@ class Tree(html.parser.HTMLParser):
 
 
 def chromium(page, *args):
-    profile = tempfile.mkdtemp(prefix="lc-chromium-")
+    profile = tempfile.mkdtemp(prefix="lc-test-%d-chromium-" % os.getpid())
     try:
         return subprocess.run(["chromium", *CHROMIUM_FLAGS, "--user-data-dir=" + profile, *args,
                                "file://" + os.path.abspath(page)],
@@ -252,7 +253,16 @@ def error_pages(lc, work):
     check(not left, f"temp files left: {left}")
 
 
+def exit_on_signal(sig, frame):
+    """SIGTERM or SIGHUP (a runner stopping us): exit through the finally blocks, which remove
+    what this run made; a dir a SIGKILL leaves is named lc-test-PID-*, for the next C test
+    runner's sweep (tests/support.h)."""
+    sys.exit(128 + sig)
+
+
 def main():
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, exit_on_signal)
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     lc, build = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -260,7 +270,7 @@ def main():
         sys.exit("html.py: no chromium on PATH (ci/install-deps installs it)")
     shots = os.path.join(build, "html-shots")
     os.makedirs(shots, exist_ok=True)
-    work = tempfile.mkdtemp(prefix="lc-html-")
+    work = tempfile.mkdtemp(prefix="lc-test-%d-html-" % os.getpid())
     try:
         leaky_page(lc, build, shots, work)
         clean_page(lc, build, shots, work)

@@ -3,7 +3,9 @@
 
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
+#include <errno.h>
 #include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,24 +20,39 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
 	char pid[24];
 	(void)set;
+	test_tmpdir_sweep();
 	snprintf(pid, sizeof pid, "%d", (int)getpid());
 	setenv("LC_TEST_RUNNER", pid, 1);
 }
 
-ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+/* Removes the test dirs of runner PID (0: of every runner that is gone). */
+static void remove_dirs(int pid)
 {
-	char pattern[64], cmd[600];
+	char cmd[600];
 	glob_t g;
-	(void)stats;
-	snprintf(pattern, sizeof pattern, "/tmp/lc-test-%d-*", (int)getpid());
-	if (glob(pattern, GLOB_NOSORT, NULL, &g) != 0)
+	if (glob("/tmp/lc-test-*", GLOB_NOSORT | GLOB_ONLYDIR, NULL, &g) != 0)
 		return;
 	for (size_t i = 0; i < g.gl_pathc; i++) {
+		int owner = atoi(g.gl_pathv[i] + strlen("/tmp/lc-test-"));
+		bool gone = owner > 0 && kill(owner, 0) == -1 && errno == ESRCH;
+		if (owner <= 0 || (pid ? owner != pid : !gone))
+			continue;
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", g.gl_pathv[i]);
 		if (system(cmd) != 0)
 			fprintf(stderr, "cannot remove %s\n", g.gl_pathv[i]);
 	}
 	globfree(&g);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	(void)stats;
+	remove_dirs((int)getpid());
+}
+
+void test_tmpdir_sweep(void)
+{
+	remove_dirs(0);
 }
 
 char *test_tmpdir(char *dir, size_t cap, const char *tag)

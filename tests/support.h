@@ -16,6 +16,10 @@ struct served {
  * dir of its own when all tests are done: a test's dir is gone even when an assertion cut the
  * test short or its worker was killed at its timeout. Returns dir. */
 char *test_tmpdir(char *dir, size_t cap, const char *tag);
+/* Removes the /tmp/lc-test-PID-* dirs whose PID is gone: a runner killed outright (SIGKILL)
+ * never removed its own. Every runner calls it as it starts; the Python tests name their dirs
+ * the same way (with their own pid), so theirs are swept too. */
+void test_tmpdir_sweep(void);
 
 /* Path of a built binary, relative to the build dir ("runtime/echo"). */
 const char *built(const char *rel);

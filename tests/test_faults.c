@@ -642,6 +642,31 @@ Test(faults, next_run_sweeps_dead_runs_work_dirs)
 	free(argv[0]);
 }
 
+/* The tests' own dirs: a runner killed outright (SIGKILL at a CI timeout) never removes its
+ * /tmp/lc-test-RUNNER-* dirs; the next runner's start does, and leaves a live runner's alone. */
+Test(faults, dead_runners_test_dirs_are_swept)
+{
+	char dead[128], live[128], file[160];
+	pid_t child = fork();
+	cr_assert_geq(child, 0);
+	if (child == 0)
+		_exit(0);
+	cr_assert_eq(waitpid(child, NULL, 0), child); /* its pid now names no process */
+	snprintf(dead, sizeof dead, "/tmp/lc-test-%d-sweep-XXXXXX", (int)child);
+	snprintf(live, sizeof live, "/tmp/lc-test-%d-sweep-XXXXXX", (int)getpid());
+	cr_assert_not_null(mkdtemp(dead));
+	cr_assert_not_null(mkdtemp(live));
+	snprintf(file, sizeof file, "%s/server.out", dead);
+	FILE *f = fopen(file, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	test_tmpdir_sweep();
+	cr_expect_neq(access(dead, F_OK), 0, "a dead runner's dir %s is still there", dead);
+	cr_expect_eq(access(live, F_OK), 0, "a live runner's dir %s was removed", live);
+	lc_remove_tree(dead);
+	lc_remove_tree(live);
+}
+
 /* SIGTERM while the harness waits for its server to be ready: it stops the server, removes its
  * work dir and exits at once, whatever it waits for (the readiness line, or a connection on
  * the port it chose: every connect fails at once once a signal came, and that wait kept

@@ -106,7 +106,15 @@ def check(pattern, variant, extra, expect, counted, cycles):
         err.close()
 
 
+def exit_on_signal(sig, frame):
+    """SIGTERM or SIGHUP (a runner stopping us): exit through check()'s finally, which kills
+    the server it started."""
+    sys.exit(128 + sig)
+
+
 def main():
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, exit_on_signal)
     args = sys.argv[1:]
     cycles = 200
     if args[:1] == ["--cycles"]:
