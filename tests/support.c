@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "drive/proc.h"
+#include "drive/watchdog.h"
 
 /* The runner's pid, in the environment before it starts any worker (Criterion's workers are
  * processes exec'd anew: they inherit the environment, not the runner's variables). Outside a
@@ -28,17 +29,16 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 /* Removes the test dirs of runner PID (0: of every runner that is gone). */
 static void remove_dirs(int pid)
 {
-	char cmd[600];
 	glob_t g;
 	if (glob("/tmp/lc-test-*", GLOB_NOSORT | GLOB_ONLYDIR, NULL, &g) != 0)
 		return;
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		int owner = atoi(g.gl_pathv[i] + strlen("/tmp/lc-test-"));
-		bool gone = owner > 0 && kill(owner, 0) == -1 && errno == ESRCH;
-		if (owner <= 0 || (pid ? owner != pid : !gone))
+		bool remove = pid ? owner == pid : owner > 0 && kill(owner, 0) == -1 && errno == ESRCH;
+		if (!remove)
 			continue;
-		snprintf(cmd, sizeof cmd, "rm -rf '%s'", g.gl_pathv[i]);
-		if (system(cmd) != 0)
+		lc_remove_tree(g.gl_pathv[i]);
+		if (access(g.gl_pathv[i], F_OK) == 0)
 			fprintf(stderr, "cannot remove %s\n", g.gl_pathv[i]);
 	}
 	globfree(&g);
@@ -90,9 +90,10 @@ int served_stop(struct served *s, double timeout)
 
 void served_cleanup(struct served *s)
 {
-	char cmd[200];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
-	if (s->dir[0] && system(cmd) != 0)
+	if (!s->dir[0])
+		return;
+	lc_remove_tree(s->dir);
+	if (access(s->dir, F_OK) == 0)
 		cr_log_error("cannot remove %s", s->dir);
 }
 
