@@ -13,7 +13,7 @@
 
 #include "lc/leakcheck.h"
 #include "support.h"
-#include "valgrind/vgxml.h"
+#include "util/records.h"
 
 static struct lc_report rep;
 

@@ -23,7 +23,7 @@
 
 #include "lc/leakcheck.h"
 #include "support.h"
-#include "valgrind/vgxml.h"
+#include "util/records.h"
 
 TestSuite(native, .timeout = 120);
 

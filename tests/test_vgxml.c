@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "valgrind/vgxml.h"
+#include "util/records.h"
 
 #define FIXTURES LC_SOURCE_DIR "/tests/fixtures/"
 

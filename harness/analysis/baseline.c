@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "lc/leakcheck.h"
-#include "valgrind/vgxml.h"
+#include "util/records.h"
 #include "util/text.h"
 
 #define MAX_KNOWN 64

@@ -68,13 +68,6 @@ static void judge_rounds(struct lc_proc_result *p, unsigned per_round, unsigned 
 	p->objects_grew = lc_grows_every_round(objects, n);
 }
 
-static const char *const measure_names[] = { "heap", "allocator", "pages" };
-
-const char *lc_measure_name(enum lc_measure m)
-{
-	return (unsigned)m < 3 ? measure_names[m] : "?";
-}
-
 /* Counts of blocks (memcheck's, the allocator preload's) are exact: one byte a connection. Pages
  * move by themselves: the noise floor measured at the baseline, at least that. */
 unsigned long lc_measure_floor(const struct lc_report *rep, enum lc_measure m)

@@ -174,24 +174,6 @@ int lc_count_fds(int pid)
 	return lc_count_entries(path);
 }
 
-static const char *const close_names[] = { "eof", "server", "reset", "mix" };
-
-int lc_close_parse(const char *s, enum lc_close *out)
-{
-	for (int i = 0; i < 4; i++) {
-		if (strcmp(s, close_names[i]) == 0) {
-			*out = (enum lc_close)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-const char *lc_close_name(enum lc_close c)
-{
-	return (unsigned)c < 4 ? close_names[c] : "?";
-}
-
 /* ---- which process holds which TCP connection (quiescence beyond one event loop) ---- */
 
 struct tcp_entry {

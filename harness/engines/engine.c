@@ -38,9 +38,81 @@ void lc_engine_close(struct lc_engine *e)
 {
 	if (!e->ops)
 		return;
-	e->ops->detach(e);
+	lc_engine_detach(e);
 	e->ops->close(e);
 	e->state = NULL;
+}
+
+int lc_engine_check(enum lc_engine_kind k, const struct lc_options *o, char *err, size_t errlen)
+{
+	const struct lc_engine_ops *ops = lc_engine_ops_of(k);
+	return ops->check ? ops->check(o, err, errlen) : 0;
+}
+
+char **lc_engine_argv(struct lc_engine *e, char *const server[])
+{
+	return e->ops->argv(e, server);
+}
+
+char *const *lc_engine_env(struct lc_engine *e)
+{
+	return e->ops->env ? e->ops->env(e) : NULL;
+}
+
+int lc_engine_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *s, char *err, size_t errlen)
+{
+	return e->ops->snapshot(e, i, full, s, err, errlen);
+}
+
+int lc_engine_holders(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
+		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls)
+{
+	*calls = 0;
+	return e->ops->holders ? e->ops->holders(e, i, sites, n, alloc_fns, out, calls) : -1;
+}
+
+void lc_engine_baseline(struct lc_engine *e, struct lc_report *rep)
+{
+	if (e->ops->baseline)
+		e->ops->baseline(e, rep);
+}
+
+void lc_engine_detach(struct lc_engine *e)
+{
+	if (e->ops->detach)
+		e->ops->detach(e);
+}
+
+bool lc_engine_has_exit_report(const struct lc_engine *e)
+{
+	return e->ops->exit_report != NULL;
+}
+
+int lc_engine_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen)
+{
+	return e->ops->exit_report ? e->ops->exit_report(e, rep, err, errlen) : 0;
+}
+
+void lc_engine_describe(const struct lc_engine *e, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (e->ops->describe)
+		e->ops->describe(e, buf, len);
+}
+
+void lc_engine_unmeasured(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len)
+{
+	e->ops->unmeasured(e, pid, exe, buf, len);
+}
+
+void lc_engine_lost(const struct lc_engine *e, char *buf, size_t len)
+{
+	e->ops->lost(e, buf, len);
+}
+
+enum lc_measure lc_engine_measure(enum lc_engine_kind k)
+{
+	return lc_engine_ops_of(k)->measure;
 }
 
 void lc_engine_mark_ready(struct lc_engine *e)
@@ -93,9 +165,9 @@ static void refresh(struct lc_engine *e, const int *pids, size_t n)
 		for (size_t j = 0; j < n && !p->alive; j++)
 			p->alive = pids[j] == p->pid;
 		p->alive = p->alive && !lc_gone(p->pid); /* the tree lists the root even once it exited */
-		if (p->alive && !p->unreachable)
+		if (p->alive && !p->unreachable && e->ops->check_proc)
 			e->ops->check_proc(e, i);
-		if (!p->alive)
+		if (!p->alive && e->ops->gone)
 			e->ops->gone(e, i);
 	}
 }
@@ -104,7 +176,7 @@ size_t lc_engine_discover(struct lc_engine *e)
 {
 	int pids[64];
 	size_t n = lc_descendants(e->root, pids, 64), alive = 0;
-	if (new_since_ready(e, pids, n))
+	if (new_since_ready(e, pids, n) && e->ops->forks)
 		e->ops->forks(e);
 	refresh(e, pids, n);
 	for (size_t i = 0; i < n; i++) {
@@ -120,7 +192,8 @@ size_t lc_engine_discover(struct lc_engine *e)
 		if (e->ops->name_of)
 			e->ops->name_of(p->pid, p->name, sizeof p->name);
 		p->alive = true;
-		e->ops->check_proc(e, (size_t)(p - e->procs));
+		if (e->ops->check_proc)
+			e->ops->check_proc(e, (size_t)(p - e->procs));
 	}
 	for (size_t i = 0; i < e->nprocs; i++)
 		alive += e->procs[i].alive;
@@ -134,48 +207,4 @@ size_t lc_engine_pids(const struct lc_engine *e, int *pids, size_t cap)
 		if (e->procs[i].alive)
 			pids[n++] = e->procs[i].pid;
 	return n;
-}
-
-uint64_t lc_record_key(const struct lc_record *r)
-{
-	uint64_t h = 1469598103934665603ULL ^ (uint64_t)r->kind;
-	for (size_t i = 0; i < r->nframes; i++) {
-		for (const char *p = r->frames[i].fn; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		for (const char *p = r->frames[i].file; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-		h = (h ^ r->frames[i].line) * 1099511628211ULL;
-	}
-	return h;
-}
-
-bool lc_seen_record(const struct lc_seen *s, const struct lc_record *r)
-{
-	uint64_t k = lc_record_key(r);
-	for (size_t i = 0; s && i < s->nkeys; i++)
-		if (s->keys[i] == k)
-			return true;
-	return false;
-}
-
-bool lc_seen_block(const struct lc_seen *s, uint64_t addr)
-{
-	size_t lo = 0, hi = s ? s->n : 0;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (s->addrs[mid] == addr)
-			return true;
-		if (s->addrs[mid] < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-void lc_seen_clear(struct lc_seen *s)
-{
-	free(s->addrs);
-	free(s->keys);
-	memset(s, 0, sizeof *s);
 }

@@ -10,6 +10,11 @@
  * What every engine shares lives here (engine.c): the server's process tree, the slot each
  * measured process keeps for the whole run, and which of them can be measured.
  *
+ * One rule for the table: an op left NULL means its default, and only engine.c calls the
+ * table: everyone else calls the lc_engine_* wrapper below, which applies the default (as
+ * redis's connection.h wraps its ConnectionType). Nothing outside engines/ tests which engine
+ * it has: what a report needs to know is a capability (has_exit_report, the measure).
+ *
  * Ownership: struct lc_engine is the caller's (run.c's); its state is the engine's own,
  * allocated by open and freed by close. Slots are indexes into procs[]: a slot stays the same
  * process until that process is dead and not pinned (engine.c's free_slot). */
@@ -21,6 +26,7 @@
 #include <stdint.h>
 
 #include "lc/leakcheck.h"
+#include "util/records.h"
 
 struct lc_proc {
 	int pid;
@@ -33,25 +39,11 @@ struct lc_proc {
 
 struct lc_engine;
 
-/* The blocks a full snapshot listed, of the loss records that grew in it: the holder search
- * takes a record's blocks missing here as the ones new since that snapshot. */
-struct lc_seen {
-	uint64_t *addrs;            /* owned, sorted */
-	size_t n;
-	uint64_t *keys;             /* owned: lc_record_key() of each record listed */
-	size_t nkeys;
-};
-
-/* A loss record's identity across leak checks: its kind and allocation stack. */
-uint64_t lc_record_key(const struct lc_record *r);
-/* Whether s listed r's record; whether addr was one of its blocks. */
-bool lc_seen_record(const struct lc_seen *s, const struct lc_record *r);
-bool lc_seen_block(const struct lc_seen *s, uint64_t addr);
-void lc_seen_clear(struct lc_seen *s);
-
 struct lc_engine_ops {
 	const char *name;           /* "memcheck", "native": the report's engine */
-	/* Options this engine cannot take. Returns 0, or -1 with a one-line reason. */
+	enum lc_measure measure;    /* what it measures until a snapshot says (native: allocator) */
+	const char *reacher;        /* what reaches a process to measure it: "X cannot reach it" */
+	/* Options this engine cannot take. Returns 0, or -1 with a one-line reason. NULL: any. */
 	int (*check)(const struct lc_options *o, char *err, size_t errlen);
 	/* Allocate e->state for a run whose work folder is dir. Returns 0, or -1 with a reason. */
 	int (*open)(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen);
@@ -69,29 +61,24 @@ struct lc_engine_ops {
 	/* Refresh slot i's unreachable/why: a live process may have become one the engine cannot
 	 * reach (memcheck: a worker that switched user). */
 	void (*check_proc)(struct lc_engine *e, size_t i);
-	/* A process of the tree appeared after the server was ready: it forks while serving. */
+	/* A process of the tree appeared after the server was ready: it forks while serving.
+	 * NULL: nothing to do (so for check_proc, gone, baseline, detach). */
 	void (*forks)(struct lc_engine *e);
 	/* Slot i's process is dead: release what the engine holds of it. */
 	void (*gone)(struct lc_engine *e, size_t i);
 	/* One snapshot of slot i into s: heap totals, fds, threads; with full, the loss records
 	 * that grew since the previous full one too. Returns 0, or -1 with a reason. */
 	int (*snapshot)(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *s, char *err, size_t errlen);
-	/* One monitor command on slot i, which stays halted until resume (so several commands see
-	 * one heap); *text gets the answer (malloc'd). NULL: the engine has no commands. */
-	int (*command)(struct lc_engine *e, size_t i, const char *cmd, char **text, char *err, size_t errlen);
-	int (*resume)(struct lc_engine *e, size_t i, char *err, size_t errlen);
 	/* Who holds each of sites[0..n) (growing sites of slot i, halted or idle) into out; *calls
-	 * gets the commands that took. 0, or -1: nothing could be searched. NULL: no search. */
+	 * gets the commands that took. 0, or -1: nothing could be searched. NULL: no search (-1). */
 	int (*holders)(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
 		       const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls);
-	/* The blocks slot i's full snapshot before the latest listed (struct lc_seen), or NULL:
-	 * none kept (the engine has no block lists, or the slot had one full snapshot). */
-	const struct lc_seen *(*seen_before)(struct lc_engine *e, size_t i);
 	/* After the baseline: what the engine learns from it (native: the byte rule's floor). */
 	void (*baseline)(struct lc_engine *e, struct lc_report *rep);
 	/* Let go of every process (detach, resume), so signals reach the server as they are. */
 	void (*detach)(struct lc_engine *e);
-	/* After the server exited: the exit report into rep (memcheck: the XML). 0 or -1. */
+	/* After the server exited: the exit report into rep (memcheck: the XML). 0 or -1. NULL:
+	 * the engine has no exit report (lc_engine_has_exit_report). */
 	int (*exit_report)(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen);
 	/* How snapshots were taken, for the report. */
 	void (*describe)(const struct lc_engine *e, char *buf, size_t len);
@@ -126,6 +113,23 @@ const struct lc_engine_ops *lc_engine_ops_of(enum lc_engine_kind k);
 int lc_engine_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen);
 /* Detach, then free the engine's state; harmless twice. */
 void lc_engine_close(struct lc_engine *e);
+/* The table's ops, each with its default where the op is NULL (see the table's comments). */
+int lc_engine_check(enum lc_engine_kind k, const struct lc_options *o, char *err, size_t errlen);
+char **lc_engine_argv(struct lc_engine *e, char *const server[]);
+char *const *lc_engine_env(struct lc_engine *e);
+int lc_engine_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *s, char *err, size_t errlen);
+int lc_engine_holders(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
+		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls);
+void lc_engine_baseline(struct lc_engine *e, struct lc_report *rep);
+void lc_engine_detach(struct lc_engine *e);
+bool lc_engine_has_exit_report(const struct lc_engine *e);
+int lc_engine_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen);
+void lc_engine_describe(const struct lc_engine *e, char *buf, size_t len);
+void lc_engine_unmeasured(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len);
+void lc_engine_lost(const struct lc_engine *e, char *buf, size_t len);
+/* What the engine measures before any snapshot said. */
+enum lc_measure lc_engine_measure(enum lc_engine_kind k);
+
 /* Remember the server's processes (at the baseline: workers forked at start-up are there by
  * then): one that appears later means it forks while serving. */
 void lc_engine_mark_ready(struct lc_engine *e);

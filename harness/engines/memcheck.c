@@ -4,7 +4,7 @@
  * cannot be opened, one vgdb per command (valgrind/vgdb.h) is the fallback and the report
  * says so. The exit report is valgrind's XML (valgrind/vgxml.h). See engine.h. */
 #define _GNU_SOURCE
-#include "analysis/retain.h"
+#include "engines/heap.h"
 #include "engines/engine.h"
 
 #include <glob.h>
@@ -403,18 +403,30 @@ static int monitor(void *ctx, const char *cmd, char **text, char *err, size_t er
 	return mc_command(c->e, c->i, cmd, text, err, errlen);
 }
 
-/* From the heap graph (analysis/holders.c); where the process's memory cannot be read, with
- * who_points_at on a few blocks of each site (analysis/retain.c). The process stays halted for
- * the whole search, so every command sees one heap. */
+/* From the heap graph (engines/heap.c gathers it, analysis/holders.c searches it). The
+ * process stays halted for the whole search, so every command sees one heap. Where its memory
+ * cannot be read, each site says why. */
 static int mc_holders(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
 		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls)
 {
 	struct monitor_ctx c = { e, i };
-	char err[200];
-	if (lc_holders_search(monitor, &c, e->procs[i].pid, mc_seen_before(e, i), sites, n, alloc_fns, out, calls, err,
-			      sizeof err) < 0) {
-		unsigned budget = e->slow_commands ? 20 : 10 * (unsigned)n; /* one vgdb each: ~0.1 s */
-		*calls += lc_retain_search(monitor, &c, sites, n, alloc_fns, out, budget);
+	char err[200] = "";
+	struct lc_heap_proc *h = lc_heap_proc_open(e->procs[i].pid, true, alloc_fns, err, sizeof err);
+	int rc = -1;
+	*calls = 0;
+	if (h) {
+		*calls = 3;
+		rc = lc_heap_gather_memcheck(h, monitor, &c) < 0 ? -1 :
+		     lc_holders_find(&h->heap, mc_seen_before(e, i), sites, n, out, err, sizeof err);
+		if (rc < 0 && !err[0])
+			snprintf(err, sizeof err, "%s", h->err);
+		lc_heap_proc_close(h);
+	}
+	for (size_t j = 0; rc < 0 && j < n; j++) {
+		memset(&out[j], 0, sizeof out[j]);
+		out[j].searched = true;
+		out[j].kind = LC_ROOT_UNKNOWN;
+		snprintf(out[j].note, sizeof out[j].note, "%.150s", err);
 	}
 	mc_resume(e, i, err, sizeof err);
 	return 0;
@@ -423,9 +435,8 @@ static int mc_holders(struct lc_engine *e, size_t i, const struct lc_site *sites
 /* The site of sites[0..n) with s's record (kind and stack), or NULL. */
 static struct lc_site *same_record(struct lc_site *sites, size_t n, const struct lc_site *s)
 {
-	uint64_t key = lc_record_key(&s->rec);
 	for (size_t j = 0; j < n; j++)
-		if (lc_record_key(&sites[j].rec) == key)
+		if (lc_same_record(&sites[j].rec, &s->rec))
 			return &sites[j];
 	return NULL;
 }
@@ -506,11 +517,6 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 	return rc;
 }
 
-static void mc_baseline(struct lc_engine *e, struct lc_report *rep)
-{
-	(void)e, (void)rep; /* the byte rule's floor is one byte a connection: lc_bytes_floor() */
-}
-
 /* The first process's report: valgrind writes one per process (--xml-file with %p). */
 static int mc_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen)
 {
@@ -562,6 +568,8 @@ static void mc_close(struct lc_engine *e)
 
 const struct lc_engine_ops lc_memcheck_ops = {
 	.name = "memcheck",
+	.measure = LC_MEASURE_HEAP,
+	.reacher = "vgdb",
 	.check = mc_check,
 	.open = mc_open,
 	.argv = mc_argv,
@@ -571,11 +579,7 @@ const struct lc_engine_ops lc_memcheck_ops = {
 	.forks = mc_forks,
 	.gone = mc_gone,
 	.snapshot = mc_snapshot,
-	.command = mc_command,
-	.resume = mc_resume,
 	.holders = mc_holders,
-	.seen_before = mc_seen_before,
-	.baseline = mc_baseline,
 	.detach = mc_detach,
 	.exit_report = mc_exit_report,
 	.describe = mc_describe,

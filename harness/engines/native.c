@@ -15,7 +15,7 @@
  * See engine.h. */
 #define _GNU_SOURCE
 #include "engines/native.h"
-#include "analysis/retain.h"
+#include "engines/heap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -306,7 +306,9 @@ static int nat_holders(struct lc_engine *e, size_t i, const struct lc_site *site
 	if (sl->measure != LC_MEASURE_ALLOCATOR || alloc_map(nat, sl->pid, &m, &ino) < 0)
 		return -1; /* pages: no blocks to follow */
 	struct name_ctx c = { sl, m };
-	int rc = lc_holders_native(sl->pid, name_slot, &c, sites, n, alloc_fns, out, err, sizeof err);
+	struct lc_heap_proc *h = lc_heap_proc_open(sl->pid, false, alloc_fns, err, sizeof err);
+	int rc = h && lc_heap_gather_native(h, name_slot, &c) == 0 ? lc_holders_find(&h->heap, NULL, sites, n, out, err, sizeof err) : -1;
+	lc_heap_proc_close(h);
 	munmap((void *)m, sizeof *m);
 	return rc;
 }
@@ -500,16 +502,6 @@ static bool nat_traced(struct lc_engine *e, int pid)
 	return true; /* every process of the tree */
 }
 
-static void nat_nothing(struct lc_engine *e)
-{
-	(void)e;
-}
-
-static void nat_slot(struct lc_engine *e, size_t i)
-{
-	(void)e, (void)i;
-}
-
 /* Slot i's process is dead: what we kept of it, and its file. */
 static void nat_gone(struct lc_engine *e, size_t i)
 {
@@ -560,12 +552,6 @@ static int nat_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snap
 	return 0;
 }
 
-static int nat_resume(struct lc_engine *e, size_t i, char *err, size_t errlen)
-{
-	(void)e, (void)i, (void)err, (void)errlen;
-	return 0; /* never halted */
-}
-
 /* The pages measure's floor, from the noise of the processes it measures (none: no floor). */
 static void nat_baseline(struct lc_engine *e, struct lc_report *rep)
 {
@@ -579,12 +565,6 @@ static void nat_baseline(struct lc_engine *e, struct lc_report *rep)
 }
 
 /* No exit report natively: what is freed at exit proves nothing anyway. */
-static int nat_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen)
-{
-	(void)e, (void)rep, (void)err, (void)errlen;
-	return 0;
-}
-
 static void nat_describe(const struct lc_engine *e, char *buf, size_t len)
 {
 	const struct native *n = e->state;
@@ -623,21 +603,17 @@ static void nat_close(struct lc_engine *e)
 
 const struct lc_engine_ops lc_native_ops = {
 	.name = "native",
+	.measure = LC_MEASURE_ALLOCATOR,
+	.reacher = "the harness",
 	.check = nat_check,
 	.open = nat_open,
 	.argv = nat_argv,
 	.env = nat_env,
 	.traced = nat_traced,
-	.check_proc = nat_slot,
-	.forks = nat_nothing,
 	.gone = nat_gone,
 	.snapshot = nat_snapshot,
-	.command = NULL,
-	.resume = nat_resume,
 	.holders = nat_holders,
 	.baseline = nat_baseline,
-	.detach = nat_nothing,
-	.exit_report = nat_exit_report,
 	.describe = nat_describe,
 	.unmeasured = nat_unmeasured,
 	.lost = nat_lost,

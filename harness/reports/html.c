@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
-#include "valgrind/vgxml.h"
+#include "util/records.h"
 #include "reports/reports.h"
 #include "util/text.h"
 

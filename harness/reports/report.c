@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "lc/leakcheck.h"
-#include "valgrind/vgxml.h"
+#include "util/records.h"
 #include "reports/reports.h"
 #include "util/text.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "lc/leakcheck.h"
-#include "valgrind/vgxml.h"
+#include "util/records.h"
 #include "reports/reports.h"
 
 /* ---- checks: what both formats report ---- */

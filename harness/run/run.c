@@ -37,7 +37,6 @@
 #include <unistd.h>
 
 #include "drive/proc.h"
-#include "analysis/retain.h"
 
 int lc_run_fail(struct lc_run_state *r, const char *fmt, const char *detail)
 {
@@ -80,7 +79,8 @@ void lc_options_init_native(struct lc_options *o)
  * serves (nginx's worker, respawned after the baseline, was). */
 static int check_served(struct lc_run_state *r)
 {
-	char msg[500];
+	char msg[500], reach[64];
+	snprintf(reach, sizeof reach, "; %s cannot reach it: ", r->eng.ops->reacher);
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
 		bool lived = r->alive_at[i] >= 2 && r->eng.procs[i].alive;
@@ -90,7 +90,7 @@ static int check_served(struct lc_run_state *r)
 		snprintf(msg, sizeof msg, "pid %d (%s) %s but could not be measured in every round: no verdict on "
 			 "what it holds%s%.220s", m->pid, m->name[0] ? m->name : "?",
 			 r->accepts[i] >= 2 ? "served the connections" : "lived through the run (it may be what serves the connections)",
-			 m->unreachable ? "; vgdb cannot reach it: " : "", m->unreachable ? m->why : "");
+			 m->unreachable ? reach : "", m->unreachable ? m->why : "");
 		(void)p;
 		return lc_run_fail(r, "%s", msg);
 	}
@@ -196,7 +196,7 @@ static int measure(struct lc_run_state *r)
 		if (r->rep->procs[i].judged)
 			lc_sites_select(r, i);
 	r->rep->at_measured = lc_now() - r->t0;
-	lc_retain_report(&r->eng, r->rep, o->alloc_fns);
+	lc_holders_run(r);
 	/* The SIGTERM only once the server has closed the probe too: a server that abandons its open
 	 * connections at exit would have the probe's reported as lost at exit (tests/shapes
 	 * --linger: 1096 B "lost" without this wait). */
@@ -225,7 +225,7 @@ static int check_options(struct lc_run_state *r)
 		return lc_run_fail(r, "%s", "--concurrency must be between 1 and 256");
 	if (o->timeout <= 0 || o->ready_timeout <= 0)
 		return lc_run_fail(r, "%s", "--timeout and --ready-timeout must be > 0");
-	if (lc_engine_ops_of(o->engine)->check(o, r->err, sizeof r->err) < 0)
+	if (lc_engine_check(o->engine, o, r->err, sizeof r->err) < 0)
 		return lc_run_fail(r, "%s", r->err);
 	if (o->stats_field && !o->stats)
 		return lc_run_fail(r, "%s", "--stats-field without --stats: nothing asks the server for its counter");
@@ -270,7 +270,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		r.first[i] = -1;
 	memset(rep, 0, sizeof *rep);
 	rep->engine = o->engine;
-	rep->measure = o->engine == LC_ENGINE_NATIVE ? LC_MEASURE_ALLOCATOR : LC_MEASURE_HEAP; /* until measured */
+	rep->measure = lc_engine_measure(o->engine); /* until measured */
 	if (check_options(&r) < 0 || lc_traffic_script(&r) < 0 || lc_workdir_make(&r) < 0)
 		goto out;
 	snprintf(r.cmd.dir, sizeof r.cmd.dir, "%s", r.dir);
@@ -282,7 +282,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	else if (lc_server_start(&r) == 0 && measure(&r) == 0)
 		lc_server_finish(&r);
 	lc_command_free(&r.cmd);
-	r.eng.ops->describe(&r.eng, rep->snapshots, sizeof rep->snapshots);
+	lc_engine_describe(&r.eng, rep->snapshots, sizeof rep->snapshots);
 	lc_engine_close(&r.eng);
 	for (unsigned i = 0; i < r.nwakes; i++) /* what an error left open */
 		close(r.wakes[i]);

@@ -2,6 +2,8 @@
  *   server.c    the server's lifecycle and work folder: start, readiness, SIGTERM, failures
  *   traffic.c   the connections: what each says (the script), batches, close modes, the probe
  *   snapshot.c  a snapshot of every measured process, quiescent and settled (run.c's header)
+ *   sites.c     which allocation sites grew in every round
+ *   holders.c   who holds the sites that grew, once the verdict is a leak
  * Private to harness/run/: nothing here is installed. */
 #ifndef LC_RUN_H
 #define LC_RUN_H
@@ -94,6 +96,12 @@ void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n);
 /* Slot i's growing sites: those that grew in every one of its rounds, into its result; the
  * others summarized (some_rounds). */
 void lc_sites_select(struct lc_run_state *r, size_t i);
+
+/* holders.c */
+/* For each process that leaks, who holds each site that grew by the byte rule's floor at
+ * least, searched by the engine (an engine without holders: nothing searched); a site whose
+ * growth was freed since the snapshot is dropped from the growing sites. */
+void lc_holders_run(struct lc_run_state *r);
 
 /* snapshot.c */
 /* Step 1 of the quiescence scheme; the largest rest of unclosed connections into the report. */

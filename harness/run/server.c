@@ -205,12 +205,12 @@ int lc_server_start(struct lc_run_state *r)
 	if (lc_command_write_config(&r->cmd) < 0)
 		return lc_run_fail(r, "cannot write the --config copy: %s", strerror(errno));
 	server = lc_command_argv(&r->cmd, o->server_argv);
-	argv = server ? r->eng.ops->argv(&r->eng, server) : NULL;
+	argv = server ? lc_engine_argv(&r->eng, server) : NULL;
 	if (!argv) {
 		lc_run_fail(r, "%s", "out of memory");
 		goto out;
 	}
-	r->pid = lc_spawn_env(argv, r->eng.ops->env ? r->eng.ops->env(&r->eng) : NULL, r->path[LC_PATH_OUT],
+	r->pid = lc_spawn_env(argv, lc_engine_env(&r->eng), r->path[LC_PATH_OUT],
 			      r->path[LC_PATH_ERR], r->err, sizeof r->err);
 	if (r->pid < 0) {
 		lc_run_fail(r, "%s", r->err);
@@ -250,7 +250,7 @@ int lc_server_finish(struct lc_run_state *r)
 	if (waited < 0) {
 		/* Still there: the SIGTERM may have been stopped at a relay after all (the process
 		 * halted, the signal taken). Detaching resumes it; then the signal once more. */
-		r->eng.ops->detach(&r->eng);
+		lc_engine_detach(&r->eng);
 		kill(r->pid, SIGTERM);
 		waited = lc_wait(r->pid, r->o->timeout, &status);
 	}
@@ -263,12 +263,12 @@ int lc_server_finish(struct lc_run_state *r)
 		return lc_run_fail(r, "%s", msg);
 	}
 	r->pid = -1;
-	r->eng.ops->detach(&r->eng);
+	lc_engine_detach(&r->eng);
 	lc_status_str(status, how, sizeof how);
 	snprintf(rep->exit_status, sizeof rep->exit_status, "%s", how);
 	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
 		return lc_run_fail(r, "server crashed at shutdown (%s)", how);
-	if (r->eng.ops->exit_report(&r->eng, rep, r->err, sizeof r->err) < 0)
+	if (lc_engine_exit_report(&r->eng, rep, r->err, sizeof r->err) < 0)
 		return lc_run_fail(r, "%s", r->err);
 	if (r->o->write_suppressions && rep->have_exit && lc_write_suppressions(r->o->write_suppressions, rep, r->o) < 0)
 		return lc_run_fail(r, "cannot write --write-suppressions file: %s", strerror(errno));

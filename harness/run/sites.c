@@ -5,11 +5,11 @@
 #include <string.h>
 
 #include "run/run.h"
-#include "valgrind/vgxml.h"
+#include "util/records.h"
 
 static bool same_site(const struct lc_site *a, const struct lc_site *b)
 {
-	return a->rec.kind == b->rec.kind && lc_same_stack(&a->rec, &b->rec);
+	return lc_same_record(&a->rec, &b->rec);
 }
 
 void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur)

@@ -57,7 +57,7 @@ static int settle(struct lc_run_state *r, size_t i, struct lc_snapshot *cur)
 		}
 		lc_sleep_ms(gap);
 		gap = gap * 2 < cap ? gap * 2 : cap;
-		if (r->eng.ops->snapshot(&r->eng, i, false, s, r->err, sizeof r->err) < 0)
+		if (lc_engine_snapshot(&r->eng, i, false, s, r->err, sizeof r->err) < 0)
 			return lc_server_lost(r);
 		s->objects = cur->objects;
 		if (cur->objects >= 0 && read_counter(r) == 0)
@@ -121,7 +121,7 @@ static int check_acceptor(struct lc_run_state *r)
 	snprintf(link, sizeof link, "/proc/%d/exe", owner);
 	ssize_t len = readlink(link, exe, sizeof exe - 1);
 	exe[len > 0 ? len : 1] = '\0';
-	r->eng.ops->unmeasured(&r->eng, owner, exe, msg, sizeof msg);
+	lc_engine_unmeasured(&r->eng, owner, exe, msg, sizeof msg);
 	return lc_run_fail(r, "%s", msg);
 }
 
@@ -131,7 +131,7 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 	struct lc_snapshot *prev = &r->snaps[2 * i], *cur = &r->snaps[2 * i + 1];
 	struct lc_proc_result *p = &r->rep->procs[i];
 	struct lc_proc *m = &r->eng.procs[i];
-	if (r->eng.ops->snapshot(&r->eng, i, true, cur, r->err, sizeof r->err) < 0) {
+	if (lc_engine_snapshot(&r->eng, i, true, cur, r->err, sizeof r->err) < 0) {
 		if (m->pid != r->pid && (m->unreachable || lc_gone(m->pid))) {
 			m->alive = false; /* a child that finished meanwhile: not an error */
 			return 0;
@@ -184,7 +184,7 @@ int lc_snapshot_take(struct lc_run_state *r, unsigned idx)
 	if (idx == 0)
 		lc_engine_mark_ready(&r->eng); /* workers forked at start-up are there by now */
 	if (discover(r) == 0) {
-		r->eng.ops->lost(&r->eng, r->err, sizeof r->err);
+		lc_engine_lost(&r->eng, r->err, sizeof r->err);
 		return lc_server_lost(r);
 	}
 	if (check_acceptor(r) < 0 || (r->o->stats && read_counter(r) < 0))
@@ -198,6 +198,6 @@ int lc_snapshot_take(struct lc_run_state *r, unsigned idx)
 		if (r->eng.procs[i].alive && (idx == 0 || r->first[i] == 0) && measure_proc(r, i, idx) < 0)
 			return -1;
 	if (idx == 0)
-		r->eng.ops->baseline(&r->eng, r->rep);
+		lc_engine_baseline(&r->eng, r->rep);
 	return 0;
 }

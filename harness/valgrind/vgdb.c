@@ -362,19 +362,3 @@ int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix,
 	free(text);
 	return rc;
 }
-
-unsigned long lc_snapshot_blocks(const struct lc_snapshot *s)
-{
-	unsigned long n = 0;
-	for (int k = 0; k < LC_NKINDS; k++)
-		n += s->blocks[k];
-	return n;
-}
-
-unsigned long lc_snapshot_bytes(const struct lc_snapshot *s)
-{
-	unsigned long n = 0;
-	for (int k = 0; k < LC_NKINDS; k++)
-		n += s->bytes[k];
-	return n;
-}

@@ -64,13 +64,6 @@ static const char *const kind_xml[LC_NKINDS] = {
 	[LC_REACHABLE] = "Leak_StillReachable",
 };
 
-static const char *const kind_names[LC_NKINDS] = {
-	[LC_DEFINITE] = "definitely lost",
-	[LC_INDIRECT] = "indirectly lost",
-	[LC_POSSIBLE] = "possibly lost",
-	[LC_REACHABLE] = "still reachable",
-};
-
 /* The <error> being read: a leak record once its <kind> says so. */
 struct cur_error {
 	bool leak;
@@ -604,13 +597,6 @@ void lc_exit_report_free(struct lc_exit_report *r)
 	memset(r, 0, sizeof *r);
 }
 
-const char *lc_kind_name(enum lc_kind k)
-{
-	if ((unsigned)k >= LC_NKINDS)
-		return "unknown";
-	return kind_names[k];
-}
-
 unsigned long lc_indirect_of(const char *sentence)
 {
 	unsigned long total, direct, indirect;
@@ -625,56 +611,4 @@ unsigned long lc_indirect_of(const char *sentence)
 	    direct + indirect == total)
 		return indirect;
 	return 0;
-}
-
-unsigned long lc_record_own_bytes(const struct lc_record *rec)
-{
-	return rec->bytes >= rec->indirect ? rec->bytes - rec->indirect : rec->bytes;
-}
-
-const char *lc_kind_running_name(enum lc_kind k)
-{
-	return k == LC_POSSIBLE ? "reachable only through an interior pointer" : lc_kind_name(k);
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
-/* An allocator layer, by a rule that holds for such layers in general rather than a list of
- * names: a function whose name holds "alloc" in any case (malloc, xmalloc, g_malloc0,
- * ztrymalloc_usable, zmalloc_usable, mosquitto__calloc, ngx_palloc, PyMem_Malloc, je_malloc),
- * ends in "strdup" or "strndup", or is operator new; or one of extra (--alloc-fn). Only the
- * frames above the first that is not a layer are skipped, so a layer called from the code's
- * own allocator-like function (conn_alloc) names that function's caller. */
-static bool is_allocator(const char *fn, const char *const *extra)
-{
-	if (strcasestr(fn, "alloc") || ends_with(fn, "strdup") || ends_with(fn, "strndup") ||
-	    strncmp(fn, "operator new", 12) == 0)
-		return true;
-	for (size_t i = 0; extra && extra[i]; i++)
-		if (strcmp(fn, extra[i]) == 0)
-			return true;
-	return false;
-}
-
-bool lc_same_stack(const struct lc_record *a, const struct lc_record *b)
-{
-	if (a->nframes != b->nframes)
-		return false;
-	for (size_t i = 0; i < a->nframes; i++)
-		if (strcmp(a->frames[i].fn, b->frames[i].fn) || strcmp(a->frames[i].file, b->frames[i].file) ||
-		    a->frames[i].line != b->frames[i].line)
-			return false;
-	return true;
-}
-
-const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra)
-{
-	for (size_t i = 0; i < rec->nframes; i++)
-		if (!is_allocator(rec->frames[i].fn, extra))
-			return &rec->frames[i];
-	return rec->nframes ? &rec->frames[rec->nframes - 1] : NULL;
 }

@@ -16,13 +16,6 @@
  * and *out left empty (safe to lc_exit_report_free). */
 int lc_exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen);
 int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err, size_t errlen);
-/* The frame that names where memory was asked for: the first that is neither an allocator
- * (malloc, calloc, operator new, ...) nor a wrapper of one (a name ending in "alloc",
- * "alloc0" or "strdup": ngx_alloc, xmalloc, g_malloc0, zmalloc; or one of extra, a
- * NULL-terminated list that may be NULL). NULL only without frames. */
-const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra);
-/* Whether a and b were allocated by one stack: the same frames (fn, file, line), kind aside. */
-bool lc_same_stack(const struct lc_record *a, const struct lc_record *b);
 
 /* The indirect bytes of valgrind's "T (D direct, I indirect) bytes in N blocks" sentence (at
  * exit, or while running with deltas stripped), 0 if it has no such split. */

@@ -260,6 +260,9 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
  * to a temp file beside path and renamed: path is whole or untouched. 0, or -1 (errno set). */
 int lc_report_html(const char *path, const struct lc_report *rep, const struct lc_options *o);
 void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o);
+/* A holder as one line (held.c), as every report writes it: "all_conns (data symbol) -> block
+ * at conn_new leaky.c:68 (+32, x600, linked through +32) -> block at conn_new leaky.c:75 (x600)". */
+void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len);
 /* Known leaks (baseline.c): write today's growing sites per connection; apply a file: a LEAK
  * verdict whose only cause is growth at known sites, no faster than recorded, becomes clean. */
 int lc_baseline_write(const char *path, const struct lc_report *rep, const struct lc_options *o);

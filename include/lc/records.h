@@ -133,9 +133,6 @@ struct lc_retainer {
 	                             * latest (else all its blocks: no list of that snapshot) */
 };
 
-/* One line: "all_conns (data symbol) -> block at conn_new leaky.c:68 (+32, x600, linked
- * through +32) -> block at conn_new leaky.c:75 (x600)". */
-void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len);
 /* "global", "stack", "cycle", "none", "mapping", "unknown": the JSON's root_kind. */
 const char *lc_root_kind_name(enum lc_root_kind k);
 
