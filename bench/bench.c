@@ -535,6 +535,17 @@ static void bench_preload(void)
 	}
 }
 
+/* The Python agent's cost: bench/python_agent.py (Python measures Python best), with Debian's
+ * interpreter, the one a fresh Debian 12 has. */
+static void bench_python(void)
+{
+	char cmd[1024];
+	fflush(stdout);
+	snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/bench/python_agent.py /usr/bin/python3", LC_SOURCE_DIR);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench: bench/python_agent.py failed\n");
+}
+
 /* leakcheck-bench [SECTION...]: every section, or the ones named. */
 int main(int argc, char **argv)
 {
@@ -545,7 +556,7 @@ int main(int argc, char **argv)
 		{ "client", bench_client }, { "variants", bench_variants }, { "settle", bench_settle },
 		{ "holders", bench_holders }, { "cycles", bench_cycles }, { "snapshots", bench_snapshots },
 		{ "native", bench_native }, { "engines", bench_engines }, { "check", bench_check },
-		{ "preload", bench_preload },
+		{ "preload", bench_preload }, { "python", bench_python },
 	};
 	size_t n = sizeof sections / sizeof sections[0];
 	for (int a = 1; a < argc; a++) {
@@ -554,7 +565,7 @@ int main(int argc, char **argv)
 			i++;
 		if (i == n) {
 			fprintf(stderr, "leakcheck-bench: no section '%s' (client variants settle holders cycles snapshots "
-					"native engines check preload)\n", argv[a]);
+					"native engines check preload python)\n", argv[a]);
 			return 2;
 		}
 	}

@@ -31,6 +31,7 @@ echo "installed into a temp prefix:"
 libdir=$(cd "$prefix" && find . -name libleakcheck.a | sed 's|^\./||; s|/libleakcheck\.a$||')
 [ -n "$libdir" ] || fail "no libleakcheck.a installed"
 expect="bin/leakcheck share/man/man1/leakcheck.1 $libdir/pkgconfig/leakcheck.pc $libdir/leakcheck/liblcalloc.so"
+expect="$expect $libdir/leakcheck/pyagent/sitecustomize.py $libdir/leakcheck/pyagent/leakcheck_agent.py"
 for f in leakcheckConfig.cmake leakcheckConfigVersion.cmake leakcheckTargets.cmake LeakcheckAddTest.cmake; do
 	expect="$expect $libdir/cmake/leakcheck/$f"
 done

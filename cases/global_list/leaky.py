@@ -6,6 +6,7 @@ STATS and SIGTERM). `diff leaky.py fixed.py` is the fix: remove() in a finally:,
 remove() after the loop would miss QUIT (the return) and a reset (the exception).
 STATS after N connections: Connection=N+1 here, Connection=1 in fixed.py.
 leakcheck-native: leak (memory grows with every connection kept in _connections); fixed.py: clean.
+leakcheck-python: __main__.Connection | conn = Connection( | __main__._connections[
 """
 import os
 import sys

@@ -9,6 +9,7 @@ logger, and the peer passed with each record (a LoggerAdapter).
 STATS after N connections: Logger=N+1 StreamHandler=N+1 here, Logger=1 StreamHandler=1 in fixed.py.
 Nothing is logged (INFO records, the WARNING default level): the leak needs no output.
 leakcheck-native: leak (memory grows with every logger the manager keeps); fixed.py: clean.
+leakcheck-python: logging.Logger | log = logging.getLogger(name) | .manager.loggerDict['conn.
 """
 import itertools
 import logging

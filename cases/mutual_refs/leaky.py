@@ -12,6 +12,7 @@ leakcheck-native: clean (the cyclic GC frees the pairs). With --gc off the Conne
 count grows in leaky.py only, but memory grows in both: the standard library's server keeps
 reference cycles of its own (measured: fixed.py --gc off, +1368 B per connection, its
 Connection count flat), so without the collector no Python server is clean.
+leakcheck-python (with --gc off): __main__.Connection | conn = Connection( | no root: a cycle (Connection.handler -> ConnectionHandler.conn)
 """
 import os
 import sys

@@ -6,6 +6,7 @@ STATS and SIGTERM). `diff leaky.py fixed.py` is the fix: dispose() undoes what _
 Not __del__: the registry's reference is exactly what keeps __del__ from ever running.
 STATS after N connections: Connection=N+1 here, Connection=1 in fixed.py.
 leakcheck-native: leak (memory grows with every connection kept in the class registry); fixed.py: clean.
+leakcheck-python: __main__.Connection | conn = Connection( | __main__.Connection._instances[
 """
 import os
 import sys

@@ -6,6 +6,7 @@
  * with every root word: O(E log V). */
 #define _GNU_SOURCE
 #include "analysis/graph.h"
+#include "util/assert.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,8 @@ struct lc_graph *lc_graph_build(const struct lc_gblock *blocks, size_t nblocks, 
 	for (size_t i = 0; i < nblocks; i++) /* one block per address (a record listed twice) */
 		if (g->nb == 0 || g->b[i].addr != g->b[g->nb - 1].addr)
 			g->b[g->nb++] = g->b[i];
+	for (size_t i = 1; i < g->nb; i++) /* the lookups below bisect: sorted, one per address */
+		lc_assert(g->b[i - 1].addr < g->b[i].addr);
 	if (g->nb) {
 		g->lo = g->b[0].addr;
 		g->hi = g->b[g->nb - 1].addr + (g->b[g->nb - 1].size ? g->b[g->nb - 1].size : 1);

@@ -25,7 +25,8 @@ const char *lc_engine_name(enum lc_engine_kind k)
 
 int lc_engine_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen)
 {
-	void (*wake)(void *) = e->wake, *wake_arg = e->wake_arg; /* the run's, set before */
+	void (*wake)(void *, int) = e->wake;
+	void *wake_arg = e->wake_arg; /* the run's, set before */
 	memset(e, 0, sizeof *e);
 	e->wake = wake;
 	e->wake_arg = wake_arg;

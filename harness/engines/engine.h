@@ -94,7 +94,7 @@ struct lc_engine {
 	void *state;                /* owned by the engine (ops->open, ops->close) */
 	double timeout;             /* every wait on the server, seconds */
 	bool slow_commands;         /* each command costs a process start (~0.1 s): spend fewer */
-	void (*wake)(void *arg);    /* the run's: make the server run a little (it opens a connection
+	void (*wake)(void *arg, int pid); /* the run's: make process pid run a little (it opens a connection
 	                             * to it), for an engine that must not interrupt it otherwise */
 	void *wake_arg;             /* borrowed: wake's */
 	int root;                   /* the server's first process */

@@ -40,6 +40,7 @@ struct memcheck {
 	 * a full snapshot alone would miss what grew before them. Added to the next full one. */
 	struct lc_site pending[LC_MAX_PROCS][LC_MAX_SITES];
 	size_t npending[LC_MAX_PROCS];
+	struct wake_slot { struct lc_engine *e; size_t i; } wakes[LC_MAX_PROCS]; /* nudge args: borrowed e */
 };
 
 #define SEEN_RECORDS 8          /* records listed per full snapshot at most: a command each */
@@ -249,11 +250,19 @@ static void mc_gone(struct lc_engine *e, size_t i)
  * only when it has one thread; a multi-threaded process is woken by the run instead (a
  * connection to the server), never ptraced (valgrind/FACTS.md: the invoker corrupts the result
  * of a blocked call there). */
-static struct lc_nudge nudge_for(const struct lc_engine *e, size_t i)
+static void wake_slot(void *arg)
 {
+	const struct wake_slot *w = arg;
+	w->e->wake(w->e->wake_arg, w->e->procs[w->i].pid);
+}
+
+static struct lc_nudge nudge_for(struct lc_engine *e, size_t i)
+{
+	struct memcheck *m = e->state;
 	struct lc_nudge n = { NULL, NULL };
+	m->wakes[i] = (struct wake_slot){ e, i };
 	if (e->wake && lc_count_threads(e->procs[i].pid) > 1)
-		n = (struct lc_nudge){ e->wake, e->wake_arg };
+		n = (struct lc_nudge){ wake_slot, &m->wakes[i] };
 	return n;
 }
 

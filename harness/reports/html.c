@@ -240,11 +240,28 @@ static bool source_line(const char *path, unsigned n, char *buf, size_t cap)
 	return ok;
 }
 
+/* Line n of path with one line either side, under the path. */
+static void source_figure(FILE *f, const char *path, unsigned line)
+{
+	char text[512];
+	fputs("<figure class=\"src\"><figcaption>", f);
+	escf(f, "%s:%u", path, line);
+	fputs("</figcaption><pre>", f);
+	for (unsigned n = line > 1 ? line - 1 : 1; n <= line + 1; n++) {
+		if (!source_line(path, n, text, sizeof text))
+			break;
+		fprintf(f, "<span class=\"%s\"><span class=\"ln\">%u</span>", n == line ? "hit" : "ctx", n);
+		esc(f, text);
+		fputs("</span>", f); /* no newline: each line is a block already */
+	}
+	fputs("</pre></figure>\n", f);
+}
+
 /* The allocating line with one line either side, the path it was read from; or why not. */
 static void source_block(const struct page *p, const struct lc_frame *at)
 {
 	FILE *f = p->f;
-	char path[PATH_MAX + 200], text[512];
+	char path[PATH_MAX + 200];
 	if (!at || !at->file[0] || !at->line) {
 		fputs("<p class=\"nosrc\">no file:line for this frame (built without -g?)</p>\n", f);
 		return;
@@ -257,17 +274,7 @@ static void source_block(const struct page *p, const struct lc_frame *at)
 		fputs("</p>\n", f);
 		return;
 	}
-	fputs("<figure class=\"src\"><figcaption>", f);
-	escf(f, "%s:%u", path, at->line);
-	fputs("</figcaption><pre>", f);
-	for (unsigned n = at->line > 1 ? at->line - 1 : 1; n <= at->line + 1; n++) {
-		if (!source_line(path, n, text, sizeof text))
-			break;
-		fprintf(f, "<span class=\"%s\"><span class=\"ln\">%u</span>", n == at->line ? "hit" : "ctx", n);
-		esc(f, text);
-		fputs("</span>", f); /* no newline: each line is a block already */
-	}
-	fputs("</pre></figure>\n", f);
+	source_figure(f, path, at->line);
 }
 
 /* ---- the chart: memory against connections served ---- */
@@ -640,6 +647,49 @@ static void site_card(const struct page *p, size_t i, double span)
 	fputs("</article>\n", f);
 }
 
+/* A Python type that grew in every round: its .py line (the agent gives its full path) and the
+ * path from a root, as Python expressions. */
+static void pytype_card(FILE *f, const struct lc_pytype *y)
+{
+	fputs("<article class=\"site\" data-fn=\"", f);
+	esc(f, y->type);
+	fprintf(f, "\"><header><span class=\"growth\">%+.2f objects per connection</span> <span class=\"kind\">", y->per_connection);
+	esc(f, y->type);
+	fputs("</span></header>\n<p class=\"where\">allocated in ", f);
+	if (y->file[0]) {
+		escf(f, "%s (%s:%u)", y->function, y->file, y->line);
+		fputs("</p>\n", f);
+		source_figure(f, y->file, y->line);
+	} else {
+		fputs("(no traceback)</p>\n", f);
+	}
+	for (size_t h = 0; h < y->nholders; h++) {
+		fprintf(f, "<p class=\"held\">%s <code>", h ? "also" : "held by");
+		esc(f, y->holders[h].path);
+		fprintf(f, "</code> <small>%lu of %lu sampled</small></p>\n", y->holders[h].objects, y->samples);
+	}
+	fputs("</article>\n", f);
+}
+
+/* The Python layer: the types that grew, first, as a Python programmer reads them. */
+static void section_python(const struct page *p)
+{
+	FILE *f = p->f;
+	const struct lc_python *py = &p->rep->python;
+	if (!py->agent[0])
+		return;
+	fputs("<section id=\"python\"><h2>Python types that grew</h2>\n<p>", f);
+	escf(f, "The Python agent: %s.", py->agent);
+	fputs("</p>\n", f);
+	if (!(p->rep->retained || p->rep->bytes_grew) || !py->ntypes) {
+		fputs("<p class=\"none\">No Python type grew in every round.</p></section>\n", f);
+		return;
+	}
+	for (size_t i = 0; i < py->ntypes; i++)
+		pytype_card(f, &py->types[i]);
+	fputs("</section>\n", f);
+}
+
 static void section_sites(const struct page *p)
 {
 	FILE *f = p->f;
@@ -933,6 +983,7 @@ static int page_write(const struct page *p)
 	fprintf(f, "</title><style>%s</style></head>\n<body><main>\n", style);
 	head(p);
 	section_heap(p);
+	section_python(p);
 	section_sites(p);
 	section_exit(p);
 	section_resources(p);

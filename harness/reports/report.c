@@ -17,6 +17,13 @@ const char *lc_verdict_name(enum lc_verdict v)
 /* --alloc-fn wrappers, for naming sites (set by the two entry points below). */
 static const char *const *alloc_fns;
 
+/* The collector's frees per connection of the rounds it ran before. */
+static double python_freed(const struct lc_report *rep)
+{
+	double connections = (double)rep->python.rounds * rep->per_round;
+	return connections > 0 ? (double)rep->python.collected / connections : 0;
+}
+
 /* The first frame that is neither an allocator nor a wrapper: where the program asked. */
 static const struct lc_frame *alloc_site(const struct lc_record *rec)
 {
@@ -141,6 +148,27 @@ static void other_growth(FILE *f, const struct lc_proc_result *p, bool leak)
 			   "sites not listed or freed since\n", blocks, bytes, last->dblocks, last->dbytes);
 }
 
+/* The Python types of process p that grew in every round, before its C sites: the class, its
+ * .py line, and the path from a root that holds it. */
+static void print_python(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p)
+{
+	const struct lc_python *py = &rep->python;
+	for (size_t i = 0; py->pid == p->pid && i < py->ntypes; i++) {
+		const struct lc_pytype *y = &py->types[i];
+		char rounds[200] = "";
+		for (size_t k = 0; k < y->nrounds; k++)
+			lc_appendf(rounds, sizeof rounds, "%s%+ld", k ? " " : "", y->rounds[k]);
+		const char *base = strrchr(y->file, '/');
+		fprintf(f, "      python: %+.2f %s per connection (rounds: %s)", nz(y->per_connection), y->type, rounds);
+		if (y->file[0])
+			fprintf(f, " at %s:%u in %s", base ? base + 1 : y->file, y->line, y->function);
+		fputc('\n', f);
+		for (size_t h = 0; h < y->nholders; h++)
+			fprintf(f, "        %s %s [%lu of %lu sampled]\n", h ? "also" : "held by:", y->holders[h].path,
+				y->holders[h].objects, y->samples);
+	}
+}
+
 static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_proc_result *p, bool multi)
 {
 	char what[320], blocks[200], bytes[240], title[64];
@@ -155,6 +183,8 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 	if (p->nrounds)
 		fprintf(f, "      bytes per round: %s%s\n", bytes,
 			!leak && grew_some ? " (growth not in every round: one-time, not a leak)" : "");
+	if (leak)
+		print_python(f, rep, p);
 	for (size_t i = 0; leak && i < p->nsites && i < 5; i++) {
 		const struct lc_site *s = &p->sites[i];
 		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes,
@@ -261,6 +291,13 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			"pages (the allocator preload is not in the process: a static binary, or no preload): anonymous "
 			"memory, first use of memory mapped at the baseline not counted" :
 			"allocator (live blocks and bytes counted by the preload in the server, per call site)");
+	if (strcmp(rep->python.agent, "on") == 0)
+		fprintf(f, "  python: agent on: a full collection before each snapshot (%.3fs holding the interpreter "
+			   "in all), which freed %.2f objects per connection (reference cycles: garbage, not a leak)\n",
+			rep->python.seconds, python_freed(rep));
+	else if (rep->python.agent[0])
+		fprintf(f, "  python: agent %s: cyclic garbage waiting for the collector may read as growth\n",
+			rep->python.agent);
 	if (rep->measure == LC_MEASURE_PAGES && rep->per_round)
 		fprintf(f, "  detection limit: %.1f B per connection (%lu B per round over %u connections; idle "
 			   "noise %lu B): less growth is invisible natively, memcheck sees one block\n",
@@ -397,6 +434,46 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 	fputs("]},\n", f);
 }
 
+/* retained.python: null for a server with no CPython process. */
+static void json_python(FILE *f, const struct lc_report *rep)
+{
+	fputs(", \"python\": ", f);
+	if (!rep->python.agent[0]) {
+		fputs("null", f);
+		return;
+	}
+	fputs("{\"agent\": ", f);
+	lc_json_str(f, rep->python.agent);
+	fprintf(f, ", \"agent_seconds\": %.6f, \"collector_freed_per_connection\": %.4f, \"pid\": %d, \"types\": [",
+		rep->python.seconds, python_freed(rep), rep->python.pid);
+	for (size_t i = 0; i < rep->python.ntypes; i++) {
+		const struct lc_pytype *y = &rep->python.types[i];
+		fputs(i ? ", {\"type\": " : "{\"type\": ", f);
+		lc_json_str(f, y->type);
+		fprintf(f, ", \"per_connection\": %.4f, \"rounds\": [", y->per_connection);
+		for (size_t k = 0; k < y->nrounds; k++)
+			fprintf(f, "%s%ld", k ? ", " : "", y->rounds[k]);
+		fputs("], \"site\": ", f);
+		if (y->file[0]) {
+			fputs("{\"file\": ", f);
+			lc_json_str(f, y->file);
+			fprintf(f, ", \"line\": %u, \"function\": ", y->line);
+			lc_json_str(f, y->function);
+			fprintf(f, ", \"objects\": %lu}", y->site_objects);
+		} else {
+			fputs("null", f);
+		}
+		fprintf(f, ", \"samples\": %lu, \"holders\": [", y->samples);
+		for (size_t h = 0; h < y->nholders; h++) {
+			fputs(h ? ", {\"path\": " : "{\"path\": ", f);
+			lc_json_str(f, y->holders[h].path);
+			fprintf(f, ", \"objects\": %lu}", y->holders[h].objects);
+		}
+		fputs("]}", f);
+	}
+	fputs("]}", f);
+}
+
 static void json_running(FILE *f, const struct lc_report *rep)
 {
 	fputs("  \"retained\": {\"measure\": ", f);
@@ -433,6 +510,7 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		rep->pending_left);
 	lc_json_str(f, rep->snapshots);
 	fprintf(f, ", \"wake_connections\": %u", rep->wakes);
+	json_python(f, rep);
 	fputs(", \"processes\": [", f);
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		const struct lc_proc_result *p = &rep->procs[i];

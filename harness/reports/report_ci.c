@@ -4,9 +4,11 @@
  * site's file:line (the path found under the current directory: valgrind gives a base name). */
 #define _GNU_SOURCE
 #include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lc/leakcheck.h"
 #include "util/records.h"
@@ -22,7 +24,33 @@ struct check {
 	const char *rule;            /* borrowed: SARIF rule id */
 };
 
-#define MAX_CHECKS (3 + LC_MAX_SITES + 5)
+#define MAX_CHECKS (3 + LC_MAX_SITES + LC_MAX_PYTYPES + 5)
+
+/* The Python types that grew in every round, each at its .py line: the line a Python
+ * programmer fixes, where the C sites name the interpreter's allocators. */
+static size_t python_checks(const struct lc_report *rep, struct check *c)
+{
+	static struct lc_frame at[LC_MAX_PYTYPES]; /* as static as the checks that point at them */
+	char cwd[PATH_MAX];
+	size_t n = 0, lcwd = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+	for (size_t i = 0; (rep->retained || rep->bytes_grew) && i < rep->python.ntypes; i++, n++) {
+		const struct lc_pytype *y = &rep->python.types[i];
+		/* the agent's path is whole: relative to the current folder when under it, as SARIF
+		 * wants its uris (a base name would be looked for, and leaky.py is in every case) */
+		bool under = lcwd && strncmp(y->file, cwd, lcwd) == 0 && y->file[lcwd] == '/';
+		const char *base = under ? y->file + lcwd + 1 : y->file;
+		c[n] = (struct check){ "growing Python type", true, "", NULL, "LC001" };
+		if (y->file[0]) {
+			snprintf(at[i].fn, sizeof at[i].fn, "%.127s", y->function);
+			snprintf(at[i].file, sizeof at[i].file, "%.127s", base);
+			at[i].line = y->line;
+			c[n].at = &at[i];
+		}
+		snprintf(c[n].message, sizeof c[n].message, "%+.2f %s per connection, allocated here%s%.300s",
+			 y->per_connection, y->type, y->nholders ? "; held by: " : "", y->nholders ? y->holders[0].path : "");
+	}
+	return n;
+}
 
 static const struct lc_frame *site_of(const struct lc_record *rec, const struct lc_options *o)
 {
@@ -60,6 +88,7 @@ static size_t build_checks(const struct lc_report *rep, const struct lc_options 
 			 rep->sites[i].dblocks, rep->sites[i].dbytes, lc_kind_running_name(rep->sites[i].rec.kind), held);
 		n++;
 	}
+	n += python_checks(rep, &c[n]);
 	c[n] = (struct check){ "open fds", rep->fds_leaked, "", NULL, "LC003" };
 	snprintf(c[n].message, sizeof c[n].message, "%d open at baseline; %s", rep->fds_baseline,
 		 rep->fds_leaked ? "grew in every round" : "stable");

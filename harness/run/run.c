@@ -203,6 +203,8 @@ static int measure(struct lc_run_state *r)
 	rc = lc_traffic_close_probe(r) < 0 ? -1 : 0;
 	if (rc == 0)
 		lc_snapshot_wait_closed(r);
+	if (rc == 0)
+		rc = lc_python_explain(r);
 out:
 	if (o->progress)
 		fputs("\r\033[K", stderr);
@@ -282,10 +284,13 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	else if (lc_server_start(&r) == 0 && measure(&r) == 0)
 		lc_server_finish(&r);
 	lc_command_free(&r.cmd);
+	lc_python_free(&r);
 	lc_engine_describe(&r.eng, rep->snapshots, sizeof rep->snapshots);
 	lc_engine_close(&r.eng);
 	for (unsigned i = 0; i < r.nwakes; i++) /* what an error left open */
 		close(r.wakes[i]);
+	for (unsigned i = 0; i < r.nagent_wakes; i++)
+		close(r.agent_wakes[i]);
 	if (r.probe >= 0)
 		close(r.probe);
 	if (r.pid > 0) /* an error left it running: no report, but no orphan either */

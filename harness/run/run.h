@@ -4,6 +4,7 @@
  *   snapshot.c  a snapshot of every measured process, quiescent and settled (run.c's header)
  *   sites.c     which allocation sites grew in every round
  *   holders.c   who holds the sites that grew, once the verdict is a leak
+ *   python.c    the Python agent in a CPython server: armed at start, a collection per snapshot
  * Private to harness/run/: nothing here is installed. */
 #ifndef LC_RUN_H
 #define LC_RUN_H
@@ -53,9 +54,15 @@ struct lc_run_state {
 	struct lc_quiesce quiet;      /* the server's idle sockets, for step 1 */
 	int wakes[LC_MAX_WAKES];      /* connections opened to wake the server (engine.h's wake), owned */
 	unsigned nwakes;
+	int agent_wakes[LC_MAX_WAKES];/* the same to a process's Python agent (not the server's), owned */
+	unsigned nagent_wakes;
 	struct lc_watchdog dog;       /* kills the server if the harness dies (drive/watchdog.h) */
 	struct lc_site_history hist[LC_MAX_PROCS][LC_MAX_HISTORY]; /* sites.c */
 	size_t nhist[LC_MAX_PROCS];
+	char pyenv[2][1400];          /* python.c: PYTHONPATH=..., LEAKCHECK_PYAGENT=... */
+	struct lc_pytrack *py;        /* python.c: owned, LC_MAX_PROCS x LC_PY_TRACK: type counts */
+	char *env[16];                /* the server's added environment: the engine's, then pyenv */
+	bool agent_armed;             /* the agent's folder was found and put on PYTHONPATH */
 };
 
 /* The run ends in an error: the reason (fmt with one %s) into the report. Returns -1. */
@@ -85,8 +92,10 @@ int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase);
 int lc_traffic_close_probe(struct lc_run_state *r);
 /* engine.h's wake: a connection to the server, opened and left open (a listener that wakes to
  * accept it runs a few basic blocks); it is closed with the probe, as a connection of the
- * next round. arg: the run. */
-void lc_traffic_wake(void *arg);
+ * next round. A process that runs the Python agent is woken by a ping to the agent instead: a
+ * server that serves one connection at a time would block reading a silent wake connection
+ * and run nothing more. arg: the run. */
+void lc_traffic_wake(void *arg, int pid);
 
 /* sites.c: which sites grew in every round */
 /* Slot i's sites of round k (the loss records that grew since the previous snapshot). */
@@ -102,6 +111,22 @@ void lc_sites_select(struct lc_run_state *r, size_t i);
  * least, searched by the engine (an engine without holders: nothing searched); a site whose
  * growth was freed since the snapshot is dropped from the growing sites. */
 void lc_holders_run(struct lc_run_state *r);
+
+/* python.c: the Python agent (harness/pyagent/) */
+/* The server's added environment: the engine's entries, then the agent's (PYTHONPATH first
+ * with the agent's folder, LEAKCHECK_PYAGENT the work folder). NULL-ended, in r. */
+char *const *lc_python_env(struct lc_run_state *r);
+/* Before snapshot idx: a full collection in every measured process that runs the agent; the
+ * objects it freed counted for the rounds. 0, or -1 (reason set): an agent failed. */
+int lc_python_collect(struct lc_run_state *r, unsigned idx);
+/* At the baseline: whether the Python layer is on, or why it is off, into the report. */
+void lc_python_state(struct lc_run_state *r);
+/* Once judged and the probe closed, for the first leaking process that runs the agent: the
+ * types that grew in every round, each with its allocation site and holders (the agent's
+ * explain, after one more round traced), into the report. 0, or -1 (reason set). */
+int lc_python_explain(struct lc_run_state *r);
+/* Free what python.c allocated. */
+void lc_python_free(struct lc_run_state *r);
 
 /* snapshot.c */
 /* Step 1 of the quiescence scheme; the largest rest of unclosed connections into the report. */

@@ -210,7 +210,7 @@ int lc_server_start(struct lc_run_state *r)
 		lc_run_fail(r, "%s", "out of memory");
 		goto out;
 	}
-	r->pid = lc_spawn_env(argv, lc_engine_env(&r->eng), r->path[LC_PATH_OUT],
+	r->pid = lc_spawn_env(argv, lc_python_env(r), r->path[LC_PATH_OUT],
 			      r->path[LC_PATH_ERR], r->err, sizeof r->err);
 	if (r->pid < 0) {
 		lc_run_fail(r, "%s", r->err);

@@ -9,6 +9,7 @@
 
 #include "drive/net.h"
 #include "drive/proc.h"
+#include "util/assert.h"
 
 void lc_snapshot_wait_closed(struct lc_run_state *r)
 {
@@ -131,6 +132,8 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 	struct lc_snapshot *prev = &r->snaps[2 * i], *cur = &r->snaps[2 * i + 1];
 	struct lc_proc_result *p = &r->rep->procs[i];
 	struct lc_proc *m = &r->eng.procs[i];
+	/* run.h: first[i], accepts[i] and the report's procs[i] describe slot_pid[i], the slot's process */
+	lc_assert(r->slot_pid[i] == m->pid && (r->first[i] < 0 || p->pid == m->pid));
 	if (lc_engine_snapshot(&r->eng, i, true, cur, r->err, sizeof r->err) < 0) {
 		if (m->pid != r->pid && (m->unreachable || lc_gone(m->pid))) {
 			m->alive = false; /* a child that finished meanwhile: not an error */
@@ -192,6 +195,10 @@ int lc_snapshot_take(struct lc_run_state *r, unsigned idx)
 	for (size_t i = 0; i < r->eng.nprocs; i++)
 		r->alive_at[i] += r->eng.procs[i].alive;
 	r->rep->nprocs = r->eng.nprocs;
+	if (lc_python_collect(r, idx) < 0)
+		return -1;
+	if (idx == 0)
+		lc_python_state(r);
 	/* After the baseline only processes measured at it can be judged: leave newcomers (a
 	 * child per connection) alone, each snapshot of them would cost time for nothing. */
 	for (size_t i = 0; i < r->eng.nprocs; i++)

@@ -9,6 +9,7 @@
 
 #include "drive/net.h"
 #include "drive/proc.h"
+#include "drive/pyagent.h"
 #include "util/text.h"
 
 int lc_traffic_open(struct lc_run_state *r)
@@ -131,13 +132,29 @@ int lc_traffic_close_probe(struct lc_run_state *r)
 		close(r->wakes[i]);
 	closed += (int)r->nwakes;
 	r->nwakes = 0;
+	for (unsigned i = 0; i < r->nagent_wakes; i++) /* not the server's connections */
+		close(r->agent_wakes[i]);
+	r->nagent_wakes = 0;
 	return fd == -2 ? -1 : closed;
 }
 
-void lc_traffic_wake(void *arg)
+/* The ping is sent and its answer left unread (the process is halted until vgdb is done): the
+ * agent answers and closes its end once it runs again; ours is closed with the probe. */
+static bool wake_agent(struct lc_run_state *r, int pid)
+{
+	char path[200];
+	if (r->nagent_wakes == LC_MAX_WAKES || !lc_pyagent_socket(r->dir, pid, path, sizeof path))
+		return false;
+	int fd = lc_pyagent_send(path, "ping");
+	if (fd >= 0)
+		r->agent_wakes[r->nagent_wakes++] = fd;
+	return fd >= 0;
+}
+
+void lc_traffic_wake(void *arg, int pid)
 {
 	struct lc_run_state *r = arg;
-	if (r->nwakes == LC_MAX_WAKES || r->port == 0)
+	if (wake_agent(r, pid) || r->nwakes == LC_MAX_WAKES || r->port == 0)
 		return;
 	int fd = lc_connect(r->port, 1); /* the kernel completes it, the server need not run */
 	if (fd < 0)

@@ -118,6 +118,29 @@ struct lc_point {                /* one snapshot, for retained.series */
 	bool settled;                /* taken once the heap stopped shrinking (or not growing) */
 };
 
+/* A Python type whose live objects grew in every round, as the agent explains it: where its
+ * new objects were allocated (the first frame outside the standard library and
+ * site-packages) and the paths from a root that hold them, written as Python expressions. */
+#define LC_MAX_PYTYPES 8
+#define LC_MAX_PYHOLDERS 4
+struct lc_pyholder {
+	char path[240];               /* one example: "__main__._connections[17]", or "no root: ..." */
+	unsigned long objects;        /* sampled objects held by paths of that shape ([*] for [17]) */
+};
+struct lc_pytype {
+	char type[128];               /* module.QualName: "__main__.Connection" */
+	double per_connection;        /* live objects added per connection, over the judged rounds */
+	long rounds[LC_MAX_ROUNDS];   /* growth per judged round */
+	size_t nrounds;
+	char file[256];               /* the allocation site: file, line, function ("" if unknown) */
+	unsigned line;
+	char function[96];
+	unsigned long site_objects;   /* sampled objects allocated there */
+	unsigned long samples;        /* objects sampled */
+	struct lc_pyholder holders[LC_MAX_PYHOLDERS];
+	size_t nholders;
+};
+
 struct lc_report {
 	enum lc_verdict verdict;
 	char reason[512];
@@ -175,6 +198,18 @@ struct lc_report {
 	double seconds;              /* wall time of the whole run */
 	double at_ready, at_baseline, at_measured; /* when the server was ready, the baseline taken,
 	                              * the last round measured (seconds from the start; 0: never) */
+	/* The Python layer (harness/run/python.c): an agent in each CPython process of the server,
+	 * which runs a full collection before every snapshot, so cyclic garbage waiting for the
+	 * oldest generation is not counted as growth. */
+	struct lc_python {
+		char agent[200];         /* "on", or "off: why"; "" when no process is CPython */
+		double seconds;          /* the agent's time holding the interpreter, all commands */
+		unsigned long collected; /* objects the collector freed before the rounds' snapshots */
+		unsigned rounds;         /* snapshots after the baseline it collected before */
+		int pid;                 /* the process the types below are of (0: none) */
+		struct lc_pytype types[LC_MAX_PYTYPES]; /* types that grew in every round, most first */
+		size_t ntypes;
+	} python;
 	char workdir[512];           /* where the raw logs are */
 	bool kept;                   /* ... and they were kept: --keep, or LEAKCHECK_KEEP_FAILED=1 and
 	                              * a verdict other than clean */
