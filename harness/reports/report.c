@@ -162,6 +162,8 @@ static void print_python(FILE *f, const struct lc_report *rep, const struct lc_p
 		fprintf(f, "      python: %+.2f %s per connection (rounds: %s)", nz(y->per_connection), y->type, rounds);
 		if (y->file[0])
 			fprintf(f, " at %s:%u in %s", base ? base + 1 : y->file, y->line, y->function);
+		else if (rep->have_exit) /* the run read an exit report: not traced (run/python.c) */
+			fputs(" (its .py line is not traced here: tracing would change the exit report; --native traces it)", f);
 		fputc('\n', f);
 		for (size_t h = 0; h < y->nholders; h++)
 			fprintf(f, "        %s %s [%lu of %lu sampled]\n", h ? "also" : "held by:", y->holders[h].path,

@@ -320,6 +320,11 @@ static void select_types(struct lc_run_state *r, size_t i)
 static int explain_round(struct lc_run_state *r, size_t i)
 {
 	char cmd[32], err[300], *text = NULL;
+	/* CPython 3.11 under tracemalloc leaves objects at exit that memcheck calls lost (a thread
+	 * that ran while traced: 1,296 B; the global_list twin's explain round: 30,768 B): where an
+	 * exit report is read, no tracing, so holders without .py lines */
+	if (lc_engine_has_exit_report(&r->eng))
+		return 0;
 	snprintf(cmd, sizeof cmd, "trace %d", PY_FRAMES);
 	if (ask(r, i, cmd, &text, err, sizeof err) < 0)
 		return lc_run_fail(r, "%s", err);
@@ -352,6 +357,11 @@ int lc_python_explain(struct lc_run_state *r)
 			y->nholders += !text;
 			free(text);
 		}
+		char *text = NULL; /* tracing stops: the rest of the run, and the exit, as without it */
+		if (r->rep->python.ntypes && !lc_engine_has_exit_report(&r->eng) &&
+		    ask(r, i, "trace 0", &text, err, sizeof err) < 0)
+			return lc_run_fail(r, "%s", err);
+		free(text);
 		return 0; /* the first leaking process that runs the agent */
 	}
 	return 0;
