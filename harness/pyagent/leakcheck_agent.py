@@ -16,7 +16,7 @@ the server's descriptors are exact once it has read the answer.
   collect                    ok collected=N gc=on|off|saveall held_us=N
   baseline <nframes>         ok types=N nframes=F held_us=N   (0 frames: no tracing)
   trace <nframes>            ok nframes=F held_us=N   (tracemalloc from now on; 0: stop it)
-  types                      type<TAB>mod.Qual<TAB>now<TAB>baseline ...
+  types                      type<TAB>mod.Qual<TAB>now<TAB>baseline<TAB>class|c ...
                              ok collected=N gc=... held_us=N
   explain <mod.Qual> <max>   site<TAB>file<TAB>line<TAB>function<TAB>count ...  (tracing only)
                              holder<TAB>objects<TAB>path ...
@@ -53,6 +53,9 @@ MAX_FRONTIER = 2000     # referrers kept per step up (a class has one per instan
 SEARCH_BUDGET = 5.0     # seconds for all holder searches of one explain
 LOCAL_SLACK = 3         # a module's global is kept over a frame's local this many steps shorter
 MANAGED_DICT = 1 << 4   # Py_TPFLAGS_MANAGED_DICT (3.11): a pre-header before the object
+HEAP_TYPE = 1 << 9      # Py_TPFLAGS_HEAPTYPE ...
+IMMUTABLE_TYPE = 1 << 8 # ... without Py_TPFLAGS_IMMUTABLETYPE: a class written in Python (a C
+                        # extension's types from specs are heap types too, but immutable: _thread.RLock)
 
 _HERE = os.path.realpath(__file__)
 _CODE_FILES = {__file__, _HERE, _HERE[:-1] if _HERE.endswith("c") else _HERE}
@@ -310,16 +313,18 @@ def _cmd_types(args):
     if _st.baseline is None:
         raise _Refusal("no baseline: send baseline first")
     collected, mode = _collect()
-    now = _count_types()
+    classes = set()             # no comprehension over it: a closure's cell would be counted
+    now = _count_types(classes)
     base = _st.baseline
     rows = []
     for name in sorted(set(now) | set(base)):
         n, b = now.get(name, 0), base.get(name, 0)
         if n != b:
-            rows.append((b - n, name, n, b))
+            rows.append((b - n, name, n, b, "class" if name in classes else "c"))
     rows.sort()
-    return [("type", name, n, b) for _, name, n, b in rows], \
-        "collected=%d gc=%s" % (collected, mode)
+    for i, (_, name, n, b, what) in enumerate(rows):
+        rows[i] = ("type", name, n, b, what)
+    return rows, "collected=%d gc=%s" % (collected, mode)
 
 
 def _cmd_explain(args):
@@ -384,8 +389,9 @@ def _app_frames():
     return frames
 
 
-def _count_types():
-    """{type name: number of gc-tracked objects}, leaving out the agent and running frames.
+def _count_types(classes=None):
+    """{type name: number of gc-tracked objects}, leaving out the agent and running frames;
+    the names of classes written in Python (heap types) into the set classes, if given.
 
     Under tracemalloc every allocation is traced and costs ~10x, so the loop over the
     heap allocates nothing per object (no id(), no int arithmetic): it groups types
@@ -393,6 +399,8 @@ def _count_types():
     skip = _not_counted()
     skipped = [obj for obj in skip.values() if gc.is_tracked(obj)]
     skipped.append(skip)
+    if classes is not None:
+        skipped.append(classes)     # the caller's: the agent's own
     objs = gc.get_objects()      # made after skip and skipped, which it lists
     groups = {}
     for t in map(type, objs):
@@ -405,6 +413,8 @@ def _count_types():
     for t, group in groups.items():
         name = _type_name(t)
         counts[name] = counts.get(name, 0) + len(group)
+        if classes is not None and t.__flags__ & (HEAP_TYPE | IMMUTABLE_TYPE) == HEAP_TYPE:
+            classes.add(name)
     for obj in skipped:
         name = _type_name(type(obj))
         counts[name] -= 1

@@ -452,7 +452,8 @@ static void json_python(FILE *f, const struct lc_report *rep)
 		const struct lc_pytype *y = &rep->python.types[i];
 		fputs(i ? ", {\"type\": " : "{\"type\": ", f);
 		lc_json_str(f, y->type);
-		fprintf(f, ", \"per_connection\": %.4f, \"rounds\": [", y->per_connection);
+		fprintf(f, ", \"class\": %s, \"per_connection\": %.4f, \"rounds\": [", y->is_class ? "true" : "false",
+			y->per_connection);
 		for (size_t k = 0; k < y->nrounds; k++)
 			fprintf(f, "%s%ld", k ? ", " : "", y->rounds[k]);
 		fputs("], \"site\": ", f);

@@ -32,6 +32,7 @@ struct lc_pytrack {
 	size_t ntypes;
 	struct {
 		char type[128];
+		bool cls;           /* a class written in Python (a heap type), not one of C */
 		long counts[LC_MAX_ROUNDS + 1];
 	} types[PY_TRACK];
 };
@@ -173,7 +174,7 @@ static void track_types(struct lc_pytrack *t, const char *text)
 	for (size_t j = 0; j < t->ntypes; j++) /* not listed: as at the baseline */
 		t->types[j].counts[s] = t->types[j].counts[0];
 	for (const char *line = text; *line; line += strcspn(line, "\n") + (line[strcspn(line, "\n")] != 0)) {
-		char kind[16], name[128], now[32], base[32];
+		char kind[16], name[128], now[32], base[32], what[16];
 		field(line, 0, kind, sizeof kind);
 		if (strcmp(kind, "type") != 0)
 			continue;
@@ -192,6 +193,8 @@ static void track_types(struct lc_pytrack *t, const char *text)
 				t->types[j].counts[k] = atol(base);
 		}
 		t->types[j].counts[s] = atol(now);
+		field(line, 4, what, sizeof what);
+		t->types[j].cls = strcmp(what, "class") == 0;
 	}
 	t->nsnaps++;
 }
@@ -286,7 +289,14 @@ static long growth(const struct lc_pytype *y)
 	return g;
 }
 
-/* The growing types of slot i, most growth first (at most LC_MAX_PYTYPES), into the report. */
+/* Whether a comes before b: classes written in Python first (what a Python programmer fixes:
+ * handler_registry's Logger, not the lists and locks it holds), then the most growth. */
+static bool before(const struct lc_pytype *a, const struct lc_pytype *b)
+{
+	return a->is_class != b->is_class ? a->is_class : growth(a) > growth(b);
+}
+
+/* The growing types of slot i, in that order (at most LC_MAX_PYTYPES), into the report. */
 static void select_types(struct lc_run_state *r, size_t i)
 {
 	const struct lc_pytrack *t = &r->py[i];
@@ -299,15 +309,16 @@ static void select_types(struct lc_run_state *r, size_t i)
 		if (!grew_every_round(t, j, p->nrounds, &y))
 			continue;
 		snprintf(y.type, sizeof y.type, "%s", t->types[j].type);
+		y.is_class = t->types[j].cls;
 		y.per_connection = r->rep->per_round ? (double)growth(&y) / ((double)y.nrounds * r->rep->per_round) : 0;
-		size_t k = py->ntypes; /* insertion, largest first; when full the smallest falls off */
-		if (k == LC_MAX_PYTYPES && growth(&py->types[k - 1]) >= growth(&y))
+		size_t k = py->ntypes; /* insertion in order; when full the last falls off */
+		if (k == LC_MAX_PYTYPES && !before(&y, &py->types[k - 1]))
 			continue;
 		if (k == LC_MAX_PYTYPES)
 			k--;
 		else
 			py->ntypes++;
-		for (; k > 0 && growth(&py->types[k - 1]) < growth(&y); k--)
+		for (; k > 0 && before(&y, &py->types[k - 1]); k--)
 			py->types[k] = py->types[k - 1];
 		py->types[k] = y;
 	}

@@ -129,6 +129,8 @@ struct lc_pyholder {
 };
 struct lc_pytype {
 	char type[128];               /* module.QualName: "__main__.Connection" */
+	bool is_class;                /* a class written in Python (the program's, a library's), not
+	                               * one of C (list, dict, a lock): listed first */
 	double per_connection;        /* live objects added per connection, over the judged rounds */
 	long rounds[LC_MAX_ROUNDS];   /* growth per judged round */
 	size_t nrounds;
