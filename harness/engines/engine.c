@@ -89,6 +89,11 @@ bool lc_engine_has_exit_report(const struct lc_engine *e)
 	return e->ops->exit_report != NULL;
 }
 
+bool lc_engine_has_exit_report_of(enum lc_engine_kind k)
+{
+	return lc_engine_ops_of(k)->exit_report != NULL;
+}
+
 int lc_engine_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen)
 {
 	return e->ops->exit_report ? e->ops->exit_report(e, rep, err, errlen) : 0;

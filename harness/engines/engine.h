@@ -123,6 +123,7 @@ int lc_engine_holders(struct lc_engine *e, size_t i, const struct lc_site *sites
 void lc_engine_baseline(struct lc_engine *e, struct lc_report *rep);
 void lc_engine_detach(struct lc_engine *e);
 bool lc_engine_has_exit_report(const struct lc_engine *e);
+bool lc_engine_has_exit_report_of(enum lc_engine_kind k);
 int lc_engine_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen);
 void lc_engine_describe(const struct lc_engine *e, char *buf, size_t len);
 void lc_engine_unmeasured(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len);

@@ -468,19 +468,21 @@ static void section_heap(const struct page *p)
 {
 	FILE *f = p->f;
 	const struct lc_report *rep = p->rep;
-	bool native = rep->engine == LC_ENGINE_NATIVE;
+	bool pages = rep->measure == LC_MEASURE_PAGES;
 	fputs("<section id=\"heap\"><h2>", f);
-	fputs(native ? "Anonymous memory" : "The heap", f);
+	fputs(pages ? "Anonymous memory" : "The heap", f);
 	fputs(" against connections served</h2>\n", f);
 	if (!rep->nseries) {
 		fputs("<p class=\"none\">No snapshot was taken: the run ended before its baseline.</p></section>\n", f);
 		return;
 	}
 	fputs("<div class=\"charts\">\n", f);
-	if (native) {
+	if (pages) {
 		chart(f, rep, true, "anonymous memory (Anonymous + Swap of /proc/PID/smaps_rollup)", "anonymous memory");
 	} else {
-		chart(f, rep, true, "heap bytes in use (every kind: reachable, possibly, definitely lost)", "heap bytes");
+		chart(f, rep, true, rep->measure == LC_MEASURE_ALLOCATOR ?
+			"heap bytes in use (live blocks, counted by the allocator preload in the server)" :
+			"heap bytes in use (every kind: reachable, possibly, definitely lost)", "heap bytes");
 		chart(f, rep, false, "heap blocks in use", "heap blocks");
 	}
 	fprintf(f, "</div>\n<p class=\"legend\"><span class=\"key big\" style=\"background:%s;border-color:%s\"></span> "
@@ -506,7 +508,7 @@ static void section_heap(const struct page *p)
 	}
 	char a[48], b[48];
 	fprintf(f, "<p>Per round of %u connections: ", rep->per_round);
-	if (native) {
+	if (pages) {
 		fputs("<code>", f);
 		rounds_list(f, rep, get_bytes);
 		fprintf(f, "</code> B; %s per connection.</p>\n", bytes_text(rep->bytes_per_cycle, a, sizeof a));
@@ -695,9 +697,10 @@ static void section_sites(const struct page *p)
 	FILE *f = p->f;
 	const struct lc_report *rep = p->rep;
 	fputs("<section id=\"sites\"><h2>Growing sites</h2>\n", f);
-	if (rep->engine == LC_ENGINE_NATIVE) {
-		fputs("<p class=\"none\">Natively there are no allocation sites: run without <code>--native</code> "
-		      "(under memcheck) to see where the memory is allocated and what holds it.</p></section>\n", f);
+	if (rep->measure == LC_MEASURE_PAGES) {
+		fputs("<p class=\"none\">Measured in pages, there are no allocation sites: the allocator preload is "
+		      "not in the process (a static binary). Run without <code>--native</code> (under memcheck) to see "
+		      "where the memory is allocated and what holds it.</p></section>\n", f);
 		return;
 	}
 	bool leak = rep->retained || rep->bytes_grew;
@@ -727,8 +730,8 @@ static void section_exit(const struct page *p)
 	char a[48];
 	fputs("<section id=\"exit\"><h2>Lost at exit</h2>\n", f);
 	if (!rep->have_exit) {
-		fputs(rep->engine == LC_ENGINE_NATIVE ? "<p class=\"none\">Not measured natively (no exit report without "
-							"valgrind).</p>" : "<p class=\"none\">No exit report.</p>", f);
+		fputs(rep->exit_expected ? "<p class=\"none\">No exit report.</p>" :
+					   "<p class=\"none\">Not measured natively (no exit report without valgrind).</p>", f);
 		fputs("</section>\n", f);
 		return;
 	}
@@ -776,7 +779,7 @@ static void section_resources(const struct page *p)
 	const struct lc_proc_result *pr = rep->nprocs ? &rep->procs[rep->primary] : NULL;
 	bool measured = rep->nrounds > 0;
 	fputs("<section id=\"resources\"><h2>Open fds, threads", f);
-	fputs(rep->engine == LC_ENGINE_NATIVE ? ", detection limit" : "", f);
+	fputs(rep->measure == LC_MEASURE_PAGES ? ", detection limit" : "", f);
 	fputs("</h2>\n<table class=\"res\">\n", f);
 	row(f, "open fds", rep->fds_leaked, rep->fds_leaked ? "LEAK" : measured ? "ok" : "-");
 	fprintf(f, "%d at baseline; per round <code>", rep->fds_baseline);
@@ -794,7 +797,7 @@ static void section_resources(const struct page *p)
 		rounds_list(f, rep, get_objects);
 		fputs("</code></td></tr>\n", f);
 	}
-	if (rep->engine == LC_ENGINE_NATIVE && rep->per_round) {
+	if (rep->measure == LC_MEASURE_PAGES && rep->per_round) {
 		char a[48], b[48];
 		row(f, "detection limit", false, "");
 		fprintf(f, "%.1f B per connection: %s per round over %u connections (idle noise %s); less growth is "

@@ -51,7 +51,7 @@ static void print_exit(FILE *f, const struct lc_report *rep)
 	const struct lc_exit_report *x = &rep->exit;
 	bool lost = x->bytes[LC_DEFINITE] + x->bytes[LC_INDIRECT] > 0;
 	if (!rep->have_exit) {
-		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", rep->engine == LC_ENGINE_NATIVE ? "not measured natively" : "no report", "-");
+		fprintf(f, "  %-24s %-52s %s\n", "lost at exit", rep->exit_expected ? "no report" : "not measured natively", "-");
 		return;
 	}
 	char what[128];
@@ -288,7 +288,7 @@ static void print_running(FILE *f, const struct lc_report *rep)
 	if (rep->wakes)
 		fprintf(f, "  snapshots: %u connection%s opened only to wake the server (multi-threaded: never "
 			   "interrupted with ptrace), each one of the next round's\n", rep->wakes, rep->wakes > 1 ? "s" : "");
-	if (rep->engine == LC_ENGINE_NATIVE && rep->nprocs)
+	if (rep->measure != LC_MEASURE_HEAP && rep->nprocs)
 		fprintf(f, "  measure: %s\n", rep->measure == LC_MEASURE_PAGES ?
 			"pages (the allocator preload is not in the process: a static binary, or no preload): anonymous "
 			"memory, first use of memory mapped at the baseline not counted" :
@@ -554,7 +554,7 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
 	fputs("  \"engine\": ", f);
 	lc_json_str(f, lc_engine_name(rep->engine));
-	if (rep->engine == LC_ENGINE_NATIVE)
+	if (rep->measure != LC_MEASURE_HEAP) /* the allocator's counts or pages: no valgrind */
 		fprintf(f, ", \"native\": {\"memory\": \"%s\", \"noise_bytes\": %lu, \"bytes_floor_per_round\": %lu,"
 			   " \"detection_limit_bytes_per_connection\": %.3f}",
 			rep->measure == LC_MEASURE_PAGES ? "anonymous" : "allocator", rep->noise, lc_bytes_floor(rep),

@@ -278,6 +278,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	snprintf(r.cmd.dir, sizeof r.cmd.dir, "%s", r.dir);
 	r.eng.wake = lc_traffic_wake; /* before open: lc_engine_open keeps them */
 	r.eng.wake_arg = &r;
+	rep->exit_expected = lc_engine_has_exit_report_of(o->engine);
 	if (lc_engine_open(&r.eng, o, r.dir, r.err, sizeof r.err) < 0 ||
 	    lc_command_read_config(&r.cmd, o->config, r.err, sizeof r.err) < 0)
 		lc_run_fail(&r, "%s", r.err);

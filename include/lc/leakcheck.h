@@ -156,6 +156,8 @@ struct lc_report {
 	                              * floor and rounds that agree) */
 	unsigned long noise;         /* pages: the spread of idle re-samples of memory, bytes */
 	/* at exit */
+	bool exit_expected;          /* the engine reads an exit report (memcheck's XML; natively
+	                              * none): what the reports say of losses at exit follows it */
 	bool have_exit;
 	struct lc_exit_report exit;       /* owned: parsed XML (free with lc_report_free) */
 	char exit_status[96];
