@@ -464,6 +464,8 @@ Test(faults, cli_bad_usage)
 		{ { "--send", "\\q", "--", "x" }, "bad value for --send" },
 		{ { "--suppressions", "/nonexistent.supp", "--", "x" }, "bad value for --suppressions" },
 		{ { "--cycles" }, "missing value" },
+		{ { "--keep", "--json", "out.json", "--", "x" }, "missing value for --keep (the next word is an option): --json" },
+		{ { "--json", "--native", "--", "x" }, "missing value for --json" },
 		{ { "--" }, "no server command" },
 		{ { NULL }, "no server command" },
 	};

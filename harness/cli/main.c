@@ -129,6 +129,19 @@ static bool is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Whether word is one of opts' long options ("--json", "--json=x", "--"): as the value of an
+ * option, it means the value was left out, and taking it would run with "--json" as a folder. */
+static bool is_option(const struct option *opts, const char *word)
+{
+	if (strncmp(word, "--", 2) != 0)
+		return false;
+	size_t n = strcspn(word + 2, "=");
+	for (const struct option *o = opts; o->name; o++)
+		if (strlen(o->name) == n && strncmp(o->name, word + 2, n) == 0)
+			return true;
+	return n == 0;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
@@ -161,6 +174,11 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+qh", longopts, &idx)) != -1) {
 		int bad = 0;
 		char *end;
+		if (c != '?' && optarg && is_option(longopts, optarg)) { /* "--keep --json out.json": --keep's value forgotten */
+			char what[64];
+			snprintf(what, sizeof what, "missing value for --%s (the next word is an option)", longopts[idx].name);
+			return usage_error(what, optarg);
+		}
 		switch (c) {
 		case 'q': quiet = true; break;
 		case 'h': fputs(usage, stdout); return 0;

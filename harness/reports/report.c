@@ -295,7 +295,8 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			"allocator (live blocks and bytes counted by the preload in the server, per call site)");
 	if (strcmp(rep->python.agent, "on") == 0)
 		fprintf(f, "  python: agent on: a full collection before each snapshot (%.3fs holding the interpreter "
-			   "in all), which freed %.2f objects per connection (reference cycles: garbage, not a leak)\n",
+			   "in all); the collector freed %.2f objects per connection in the rounds (reference cycles: "
+			   "garbage, not a leak)\n",
 			rep->python.seconds, python_freed(rep));
 	else if (rep->python.agent[0])
 		fprintf(f, "  python: agent %s: cyclic garbage waiting for the collector may read as growth\n",

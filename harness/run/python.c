@@ -233,7 +233,7 @@ int lc_python_collect(struct lc_run_state *r, unsigned idx)
 			*t = (struct lc_pytrack){ .pid = m->pid, .nsnaps = 1 };
 		else if (t->pid == m->pid)
 			track_types(t, text);
-		if (idx > 0)
+		if (idx > 0) /* every collection's, the interpreter's own too, since the last snapshot */
 			r->rep->python.collected += (unsigned long)lc_pyagent_field(text, "collected", 0);
 		free(text);
 	}

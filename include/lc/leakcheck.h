@@ -208,7 +208,7 @@ struct lc_report {
 	struct lc_python {
 		char agent[200];         /* "on", or "off: why"; "" when no process is CPython */
 		double seconds;          /* the agent's time holding the interpreter, all commands */
-		unsigned long collected; /* objects the collector freed before the rounds' snapshots */
+		unsigned long collected; /* objects the collector freed in the rounds (every collection) */
 		unsigned rounds;         /* snapshots after the baseline it collected before */
 		int pid;                 /* the process the types below are of (0: none) */
 		struct lc_pytype types[LC_MAX_PYTYPES]; /* types that grew in every round, most first */
