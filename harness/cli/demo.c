@@ -161,28 +161,13 @@ static int run_one(const char *path)
 	return r->ok ? 0 : 1;
 }
 
-/* Text into HTML: the names come from paths, and a path can hold anything. */
-static void esc(FILE *f, const char *s)
-{
-	for (; *s; s++)
-		if (*s == '<')
-			fputs("&lt;", f);
-		else if (*s == '>')
-			fputs("&gt;", f);
-		else if (*s == '&')
-			fputs("&amp;", f);
-		else if (*s == '"')
-			fputs("&quot;", f);
-		else
-			fputc(*s, f);
-}
 
 static void index_cell(FILE *f, const struct row *r, const char *engine, enum lc_verdict v, double seconds)
 {
 	fprintf(f, "<td class=\"%s\"><a href=\"", lc_verdict_name(v));
-	esc(f, r->pattern);
+	lc_markup_text(f, r->pattern);
 	fputc('-', f);
-	esc(f, r->variant);
+	lc_markup_text(f, r->variant);
 	fprintf(f, "-%s.html\">%s</a> <small>%.1f s</small></td>", engine, verdict_cell(v), seconds);
 }
 
@@ -192,14 +177,14 @@ static void index_row(FILE *f, const struct row *r)
 	fputs("<tr>", f);
 	for (size_t i = 0; i < 5; i++) {
 		fputs(i == 1 ? "<td><code>" : "<td>", f);
-		esc(f, cells[i]);
+		lc_markup_text(f, cells[i]);
 		fputs(i == 1 ? "</code></td>" : "</td>", f);
 	}
 	index_cell(f, r, "memcheck", r->mc, r->mc_seconds);
 	fputs("<td>", f);
-	esc(f, r->anon);
+	lc_markup_text(f, r->anon);
 	fputs("</td><td>", f);
-	esc(f, r->site);
+	lc_markup_text(f, r->site);
 	fputs("</td>", f);
 	index_cell(f, r, "native", r->nat, r->nat_seconds);
 	fprintf(f, "<td class=\"%s\">%s</td></tr>\n", r->ok ? "clean" : "leak", r->ok ? "as expected" : "UNEXPECTED");

@@ -33,25 +33,6 @@ struct page {
 
 /* ---- escaping and formatting ---- */
 
-static void esc(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default:
-			/* control characters would make the page invalid; a tab stays (source lines) */
-			if ((unsigned char)*s < 0x20 && *s != '\t')
-				fputc('?', f);
-			else
-				fputc(*s, f);
-		}
-	}
-}
-
 /* printf, escaped: for text that mixes numbers with names from the report. */
 static void escf(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void escf(FILE *f, const char *fmt, ...)
@@ -61,7 +42,7 @@ static void escf(FILE *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	esc(f, buf);
+	lc_markup_text(f, buf);
 }
 
 /* 368 B, 73.6 kB, 1.2 MB: decimal units, so a chart's round ticks read round. */
@@ -251,7 +232,7 @@ static void source_figure(FILE *f, const char *path, unsigned line)
 		if (!source_line(path, n, text, sizeof text))
 			break;
 		fprintf(f, "<span class=\"%s\"><span class=\"ln\">%u</span>", n == line ? "hit" : "ctx", n);
-		esc(f, text);
+		lc_markup_text(f, text);
 		fputs("</span>", f); /* no newline: each line is a block already */
 	}
 	fputs("</pre></figure>\n", f);
@@ -389,7 +370,7 @@ static void chart_axes(FILE *f, const struct scale *s, bool bytes, const char *y
 		(PAD_L + CHART_W - PAD_R) / 2, CHART_H - 6);
 	fprintf(f, "<text class=\"axislabel\" x=\"14\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 14 %d)\">",
 		(PAD_T + CHART_H - PAD_B) / 2, (PAD_T + CHART_H - PAD_B) / 2);
-	esc(f, ylabel);
+	lc_markup_text(f, ylabel);
 	fputs("</text>\n", f);
 }
 
@@ -453,14 +434,14 @@ static void chart(FILE *f, const struct lc_report *rep, bool bytes, const char *
 	s.ymax = step * (double)(unsigned long)((s.ymax * 1.05 + step - 1e-9) / step);
 	fprintf(f, "<figure class=\"chart\"><svg role=\"img\" viewBox=\"0 0 %d %d\" xmlns=\"http://www.w3.org/2000/svg\">"
 		   "<title>", CHART_W, CHART_H);
-	esc(f, title);
+	lc_markup_text(f, title);
 	fputs("</title>\n", f);
 	chart_rounds(f, rep, &s, npids ? pids[0] : 0);
 	chart_axes(f, &s, bytes, ylabel);
 	for (size_t i = 0; i < npids; i++)
 		chart_line(f, rep, &s, pids[i], line_color(rep, i), bytes);
 	fputs("</svg><figcaption>", f);
-	esc(f, title);
+	lc_markup_text(f, title);
 	fputs("</figcaption></figure>\n", f);
 }
 
@@ -501,7 +482,7 @@ static void section_heap(const struct page *p)
 				if (rep->procs[k].pid == pids[i])
 					name = rep->procs[k].name;
 			fprintf(f, "<li><span class=\"swatch\" style=\"background:%s\"></span>pid %d ", line_color(rep, i), pids[i]);
-			esc(f, name);
+			lc_markup_text(f, name);
 			fputs(i == 0 ? " (judged here)</li>" : "</li>", f);
 		}
 		fputs("</ul>\n", f);
@@ -545,7 +526,7 @@ static double site_span(const struct lc_report *rep)
 static void frame_text(FILE *f, const struct lc_frame *at)
 {
 	fputs("<code class=\"fn\">", f);
-	esc(f, at->fn[0] ? at->fn : "???");
+	lc_markup_text(f, at->fn[0] ? at->fn : "???");
 	fputs("</code>", f);
 	if (at->file[0])
 		escf(f, " %s:%u", at->file, at->line);
@@ -576,13 +557,13 @@ static void held_path(FILE *f, const struct lc_retainer *r)
 	fputs("<li class=\"node root\">", f);
 	if (r->kind == LC_ROOT_GLOBAL) {
 		fputs("<code class=\"fn\">", f);
-		esc(f, r->root);
+		lc_markup_text(f, r->root);
 		fputs("</code><small>global variable (data symbol)</small>", f);
 	} else if (r->kind == LC_ROOT_STACK) {
-		esc(f, r->root);
+		lc_markup_text(f, r->root);
 		fputs("<small>a thread's stack</small>", f);
 	} else if (r->kind == LC_ROOT_MAPPING) {
-		esc(f, r->root);
+		lc_markup_text(f, r->root);
 		fputs("<small>mapped memory outside the heap</small>", f);
 	} else if (r->kind == LC_ROOT_CYCLE) {
 		fputs("no root<small>a reference cycle nothing outside points at</small>", f);
@@ -591,7 +572,7 @@ static void held_path(FILE *f, const struct lc_retainer *r)
 	} else {
 		fputs("no root found", f);
 		fputs("<small>", f);
-		esc(f, r->note[0] ? r->note : "the search ended without one");
+		lc_markup_text(f, r->note[0] ? r->note : "the search ended without one");
 		fputs("</small>", f);
 	}
 	fputs("</li>", f);
@@ -601,7 +582,7 @@ static void held_path(FILE *f, const struct lc_retainer *r)
 		for (; i < r->ncycle && i < r->nchain; i++)
 			held_link(f, &r->chain[i]);
 		fputs("</ol><small>&#8635; back to ", f);
-		esc(f, r->chain[0].at.fn);
+		lc_markup_text(f, r->chain[0].at.fn);
 		fputs("</small></li>", f);
 	}
 	for (; i < r->nchain; i++)
@@ -609,7 +590,7 @@ static void held_path(FILE *f, const struct lc_retainer *r)
 	char line[1200];
 	lc_retainer_text(r, line, sizeof line);
 	fputs("</ol><p class=\"heldtext\">", f); /* the same in one line, as the text report says it */
-	esc(f, line);
+	lc_markup_text(f, line);
 	fputs("</p></div>\n", f);
 }
 
@@ -631,7 +612,7 @@ static void site_card(const struct page *p, size_t i, double span)
 	const struct lc_frame *at = lc_alloc_frame(&s->rec, p->o->alloc_fns);
 	char b[48], total[48], n[32];
 	fprintf(f, "<article class=\"site\" data-fn=\"");
-	esc(f, at ? at->fn : "");
+	lc_markup_text(f, at ? at->fn : "");
 	fprintf(f, "\"><header><span class=\"growth\">+%s per connection</span> <span class=\"blocks\">%+.2f blocks"
 		   "</span> <span class=\"kind\">%s</span></header>\n", bytes_text((double)s->dbytes / span, b, sizeof b),
 		(double)s->dblocks / span, lc_kind_running_name(s->rec.kind));
@@ -654,9 +635,9 @@ static void site_card(const struct page *p, size_t i, double span)
 static void pytype_card(FILE *f, const struct lc_pytype *y)
 {
 	fputs("<article class=\"site\" data-fn=\"", f);
-	esc(f, y->type);
+	lc_markup_text(f, y->type);
 	fprintf(f, "\"><header><span class=\"growth\">%+.2f objects per connection</span> <span class=\"kind\">", y->per_connection);
-	esc(f, y->type);
+	lc_markup_text(f, y->type);
 	fputs("</span></header>\n<p class=\"where\">allocated in ", f);
 	if (y->file[0]) {
 		escf(f, "%s (%s:%u)", y->function, y->file, y->line);
@@ -667,7 +648,7 @@ static void pytype_card(FILE *f, const struct lc_pytype *y)
 	}
 	for (size_t h = 0; h < y->nholders; h++) {
 		fprintf(f, "<p class=\"held\">%s <code>", h ? "also" : "held by");
-		esc(f, y->holders[h].path);
+		lc_markup_text(f, y->holders[h].path);
 		fprintf(f, "</code> <small>%lu of %lu sampled</small></p>\n", y->holders[h].objects, y->samples);
 	}
 	fputs("</article>\n", f);
@@ -811,7 +792,7 @@ static void section_resources(const struct page *p)
 		if (i == 0)
 			fputs("<table class=\"res\"><tr><th>process</th><th>judged</th><th>served</th><th>verdict</th></tr>\n", f);
 		fprintf(f, "<tr><td>pid %d <code>", q->pid);
-		esc(f, q->name);
+		lc_markup_text(f, q->name);
 		fprintf(f, "</code></td><td>%s</td><td>%s</td><td>%s</td></tr>\n", q->judged ? "yes" : "no (short-lived)",
 			q->accepted ? "yes" : "-",
 			q->retained || q->bytes_grew || q->fds_leaked || q->threads_leaked ? "LEAK" : "ok");
@@ -834,7 +815,7 @@ static void command_line(FILE *f, const struct lc_options *o)
 						strlen(*a);
 		fputc(' ', f);
 		if (plain) {
-			esc(f, *a);
+			lc_markup_text(f, *a);
 			continue;
 		}
 		fputc('\'', f); /* as a shell would take it back: ' becomes '\'' */
@@ -874,7 +855,7 @@ static void head(const struct page *p)
 	fprintf(f, "<header class=\"verdict %s\"><p class=\"tool\">leakcheck</p><h1 id=\"verdict\" data-verdict=\"%s\">%s</h1>"
 		   "<p class=\"reason\">", v, v, rep->verdict == LC_LEAK ? "LEAK" : rep->verdict == LC_CLEAN ? "clean" :
 		   "could not judge");
-	esc(f, rep->reason);
+	lc_markup_text(f, rep->reason);
 	fputs("</p>", f);
 	head_site(p);
 	fputs("<p>", f);
@@ -894,12 +875,12 @@ static void head(const struct page *p)
 		fprintf(f, "<div><dt>extra rounds</dt><dd>%u</dd></div>", rep->extra_rounds);
 	if (o->suppressions) {
 		fputs("<div><dt>suppressions</dt><dd>", f);
-		esc(f, o->suppressions);
+		lc_markup_text(f, o->suppressions);
 		fputs("</dd></div>", f);
 	}
 	if (o->baseline) {
 		fputs("<div><dt>known leaks</dt><dd>", f);
-		esc(f, o->baseline);
+		lc_markup_text(f, o->baseline);
 		fputs("</dd></div>", f);
 	}
 	fputs("</dl></section>\n", f);

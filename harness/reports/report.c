@@ -332,6 +332,21 @@ const char *lc_server_name(const struct lc_options *o)
 	return o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
 }
 
+void lc_markup_text(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		switch (ch) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&#39;", f); break;
+		default: fputc(ch < 0x20 && ch != '\t' && ch != '\n' ? '?' : ch, f);
+		}
+	}
+}
+
 void lc_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);

@@ -159,24 +159,6 @@ static const char *source_path(const char *file, const char *server)
 
 /* ---- JUnit ---- */
 
-static void xml_text(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '<')
-			fputs("&lt;", f);
-		else if (ch == '>')
-			fputs("&gt;", f);
-		else if (ch == '&')
-			fputs("&amp;", f);
-		else if (ch == '"')
-			fputs("&quot;", f);
-		else if (ch < 0x20 && ch != '\n' && ch != '\t')
-			fputc('?', f); /* not allowed in XML 1.0 */
-		else
-			fputc(ch, f);
-	}
-}
 
 int lc_report_junit(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
@@ -190,22 +172,22 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 		failures += c[i].failed;
 	bool error = rep->verdict == LC_ERROR;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"leakcheck ");
-	xml_text(f, server);
+	lc_markup_text(f, server);
 	fprintf(f, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\" time=\"%.3f\">\n", error ? 1 : n,
 		error ? 0 : failures, error ? 1 : 0, rep->seconds);
 	for (size_t i = 0; !error && i < n; i++) {
 		fputs("    <testcase classname=\"leakcheck\" name=\"", f);
-		xml_text(f, c[i].name);
+		lc_markup_text(f, c[i].name);
 		if (c[i].at) {
 			fputs(": ", f);
-			xml_text(f, c[i].at->fn);
+			lc_markup_text(f, c[i].at->fn);
 			if (c[i].at->file[0])
 				fprintf(f, " (%s:%u)", source_path(c[i].at->file, server), c[i].at->line);
 		}
 		fputc('"', f);
 		if (c[i].at && c[i].at->file[0]) {
 			fputs(" file=\"", f);
-			xml_text(f, source_path(c[i].at->file, server));
+			lc_markup_text(f, source_path(c[i].at->file, server));
 			fprintf(f, "\" line=\"%u\"", c[i].at->line);
 		}
 		if (!c[i].failed) {
@@ -213,14 +195,14 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 			continue;
 		}
 		fputs(">\n      <failure type=\"leak\" message=\"", f);
-		xml_text(f, c[i].message);
+		lc_markup_text(f, c[i].message);
 		fputs("\">", f);
-		xml_text(f, rep->reason);
+		lc_markup_text(f, rep->reason);
 		fputs("</failure>\n    </testcase>\n", f);
 	}
 	if (error) {
 		fputs("    <testcase classname=\"leakcheck\" name=\"run\">\n      <error message=\"", f);
-		xml_text(f, rep->reason);
+		lc_markup_text(f, rep->reason);
 		fputs("\"/>\n    </testcase>\n", f);
 	}
 	fputs("  </testsuite>\n</testsuites>\n", f);

@@ -1,5 +1,7 @@
-/* What the report writers (report.c, report_ci.c) and baseline.c share. Private: the writers
- * themselves are public in lc/leakcheck.h. */
+/* What the report writers (report.c, report_ci.c, html.c, held.c) and baseline.c share. Private:
+ * the writers themselves are public in lc/leakcheck.h. One escaper per format: lc_json_str
+ * (here) for JSON and SARIF, lc_markup_text (public: leakcheck-demo writes HTML too) for HTML
+ * and JUnit's XML. */
 #ifndef LC_REPORTS_H
 #define LC_REPORTS_H
 

@@ -21,14 +21,14 @@
 
 enum lc_run_path { LC_PATH_OUT, LC_PATH_ERR, LC_NPATHS }; /* the server's stdout and stderr */
 
-#define LC_MAX_WAKES 16
+#define LC_MAX_WAKES 16           /* wake connections held open at once (each snapshot needs one or two) */
 #define LC_MAX_HISTORY 32         /* sites followed per process across the rounds */
 
 /* A site seen growing in some round of one process, and its growth in each round. */
 struct lc_site_history {
 	struct lc_site site;          /* as last seen */
 	struct lc_site_rounds rounds;
-};           /* wake connections held open at once (each snapshot needs one or two) */
+};
 
 struct lc_run_state {
 	const struct lc_options *o;   /* borrowed */

@@ -1,6 +1,8 @@
-/* leakcheck: start a TCP server under memcheck, drive connect/disconnect cycles at it over
- * loopback, and judge leaks at exit (XML report) and while it runs (vgdb snapshots, open fds).
- * The CLI in harness/cli/main.c and the regression tests both call lc_run(). */
+/* leakcheck: start a TCP server under an engine (memcheck: valgrind; native: an allocator
+ * preload), drive connect/disconnect cycles at it over loopback, and judge leaks at exit
+ * (memcheck's XML report) and while it runs (snapshots of the heap, fds, threads; in a Python
+ * server, the agent's counts of live objects per type), naming what holds what grew. The CLI
+ * (harness/cli/main.c), leakcheck-demo and the regression tests all call lc_run(). */
 #ifndef LC_LEAKCHECK_H
 #define LC_LEAKCHECK_H
 
@@ -299,6 +301,10 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
  * to a temp file beside path and renamed: path is whole or untouched. 0, or -1 (errno set). */
 int lc_report_html(const char *path, const struct lc_report *rep, const struct lc_options *o);
 void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o);
+/* s as text or an attribute value of HTML or XML: & < > " ' escaped, a control character other
+ * than tab and newline written as '?' (XML 1.0 has none): the one escaper of --html, --junit
+ * and leakcheck-demo's index. */
+void lc_markup_text(FILE *f, const char *s);
 /* A holder as one line (held.c), as every report writes it: "all_conns (data symbol) -> block
  * at conn_new leaky.c:68 (+32, x600, linked through +32) -> block at conn_new leaky.c:75 (x600)". */
 void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len);
