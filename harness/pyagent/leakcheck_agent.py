@@ -528,17 +528,14 @@ def _sample(name, limit):
         seen_type = t
         if id(obj) in skip:
             continue
-        if not traced:
-            samples.append(obj)
-            if len(samples) >= limit:
-                break
-            continue
-        raw = _raw_traceback(obj, tracemalloc)
-        if raw and not _agent_made(raw):
-            samples.append(obj)
+        raw = _raw_traceback(obj, tracemalloc) if traced else None
+        if traced and (not raw or _agent_made(raw)):
+            continue            # untraced: older than the tracing; or the agent's own
+        samples.append(obj)
+        if raw:
             tracebacks.append(raw)
-            if len(samples) >= limit:
-                break
+        if len(samples) >= limit:
+            break
     if not samples and seen_type is None and traced:
         _untracked_samples(objs, name, limit, samples, tracebacks, tracemalloc)
     del objs
