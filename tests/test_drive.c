@@ -12,11 +12,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "lc/leakcheck.h"
 #include "drive/net.h"
 #include "drive/proc.h"
+#include "drive/pyagent.h"
 #include "support.h"
 
 static struct lc_report rep;
@@ -223,4 +225,30 @@ Test(drive, reset_connections_did_their_work)
 	cr_expect_eq(rep.blocks_per_cycle, 2.0, "%.2f blocks per connection, not 2: reset connections did no work",
 		     rep.blocks_per_cycle);
 	lc_report_free(&rep);
+}
+
+/* A Python agent that accepts nothing (its process halted by vgdb): each wake's connection waits
+ * in its backlog, and once that is full a wake fails at once instead of blocking the harness. */
+Test(drive, agent_wake_never_blocks, .timeout = 10)
+{
+	char dir[256], path[300];
+	test_tmpdir(dir, sizeof dir, "agent");
+	snprintf(path, sizeof path, "%s/py.%d.sock", dir, (int)getpid());
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof a.sun_path, "%.100s", path);
+	cr_assert(l >= 0 && bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 1) == 0, "listen %s", path);
+	int fds[20], failed = 0;
+	double t0 = lc_now();
+	for (int i = 0; i < 20; i++)
+		failed += (fds[i] = lc_pyagent_send(path, "ping")) < 0;
+	cr_expect_lt(lc_now() - t0, 1.0, "20 wakes of a halted agent took %.1fs", lc_now() - t0);
+	cr_expect_gt(failed, 0, "a full backlog took every wake");
+	char *text = NULL, err[300];
+	cr_expect_eq(lc_pyagent_ask(dir, (int)getpid(), "ping", 0.3, &text, err, sizeof err), -1, "an answer from nobody");
+	for (int i = 0; i < 20; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	close(l);
+	unlink(path);
 }

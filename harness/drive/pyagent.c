@@ -23,11 +23,14 @@ bool lc_pyagent_socket(const char *dir, int pid, char *path, size_t len)
 	return n > 0 && (size_t)n < len && (size_t)n < cap && stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/* Non-blocking: a Unix connect blocks while the listener's backlog is full, and a process
+ * halted by vgdb accepts nothing (the wakes of one halt can outnumber the agent's backlog of
+ * 8); then it fails at once (EAGAIN). Reads are polled with a deadline (read_all). */
 static int connect_to(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
 		snprintf(err, errlen, "cannot connect to the Python agent (%s): %s", path, strerror(errno));
 		if (fd >= 0)
@@ -118,7 +121,7 @@ int lc_pyagent_ask(const char *dir, int pid, const char *cmd, double timeout, ch
 		return -1;
 	int n = snprintf(line, sizeof line, "%s\n", cmd);
 	int rc = -1;
-	if (n <= 0 || (size_t)n >= sizeof line || send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
+	if (n <= 0 || (size_t)n >= sizeof line || send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
 		snprintf(err, errlen, "cannot send %s to the Python agent", cmd);
 	else
 		rc = read_all(fd, deadline, text, err, errlen);

@@ -18,7 +18,7 @@ bool lc_pyagent_socket(const char *dir, int pid, char *path, size_t len);
  * (the agent answered "err ...", did not answer, or is gone). */
 int lc_pyagent_ask(const char *dir, int pid, const char *cmd, double timeout, char **text, char *err, size_t errlen);
 /* Connect to the agent's socket path and send cmd, without waiting for the answer (the process
- * may be halted). Returns the fd, its answer unread, or -1. */
+ * may be halted). Returns the fd, its answer unread, or -1 at once (its backlog is full). */
 int lc_pyagent_send(const char *path, const char *cmd);
 /* The number of key=NUMBER on text's last line, or def. */
 double lc_pyagent_field(const char *text, const char *key, double def);

@@ -61,7 +61,7 @@ struct lc_run_state {
 	size_t nhist[LC_MAX_PROCS];
 	char pyenv[2][1400];          /* python.c: PYTHONPATH=..., LEAKCHECK_PYAGENT=... */
 	struct lc_pytrack *py;        /* python.c: owned, LC_MAX_PROCS x LC_PY_TRACK: type counts */
-	char *env[16];                /* the server's added environment: the engine's, then pyenv */
+	char *env[16];                /* borrowed: the server's added environment, the engine's entries then pyenv */
 	bool agent_armed;             /* the agent's folder was found and put on PYTHONPATH */
 };
 
