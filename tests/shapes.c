@@ -1,7 +1,7 @@
 /* shapes: a TCP line server built in one of seven SHAPES that make a leak checker's job hard.
  *
  *   shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] [--once] [--user UID]
- *          [--stuck] [--linger MS] [--tag TAG]
+ *          [--stuck] [--linger MS] [--clone] [--tag TAG]
  *
  * Like tests/misbehave.c and the runtime it echoes lines, closes on "QUIT", listens on
  * 127.0.0.1:PORT (0 or absent: ephemeral) and prints "listening on 127.0.0.1:PORT" when ready.
@@ -45,7 +45,11 @@
  *             The parent holds a 16 B struct child per live child: +0 once reaped. --leak: the
  *             PARENT keeps a 96 B record per connection: +1 block, +96 B per cycle in the parent,
  *             every child clean. On SIGTERM: SIGTERM to every live child, reap them all, exit 0
- *             (1 if a child failed).
+ *             (1 if a child failed). --clone: each child is made with a raw clone(SIGCHLD), as
+ *             a daemon that isolates a connection in a process of its own does (no fork(), so no
+ *             pthread_atfork handler runs), and before serving it looks up its user's entry and
+ *             sets PEER in its environment (NSS's and setenv's blocks, kept until it exits, as
+ *             such a child does): the parent's heap must not count them (+0 in the parent).
  * memcheck follows fork() with no exec (no --trace-children needed): prefork's worker and
  * forkper's children write exit reports of their own, which must be clean as well.
  * --once: every connection is closed right after its first reply, as an HTTP/1.0 server does
@@ -70,6 +74,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -78,6 +83,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,7 +108,7 @@ static const char *const mode_names[NMODES] = {
 static struct {
 	enum mode mode;
 	unsigned port, bytes, delay_ms, workers, user, linger_ms;
-	bool leak, once, switch_user, stuck;
+	bool leak, once, switch_user, stuck, clone;
 } opt = { .bytes = 40, .delay_ms = 300, .workers = 4 };
 
 static volatile sig_atomic_t stop;
@@ -841,6 +847,13 @@ static int forkper_child(int lfd, int fd, pid_t parent)
 			  .mask = &run_mask };
 	child_setup(parent);
 	close(lfd);
+	if (opt.clone) {
+		char peer[PEER_MAX];
+		unsigned port;
+		peer_describe(fd, peer, &port);
+		if (!getpwuid(getuid()) || setenv("PEER", peer, 1) < 0)
+			return 1;
+	}
 	loop_adopt(&l, fd);
 	loop_run(&l);
 	return 0;
@@ -861,7 +874,8 @@ static pid_t forkper_spawn(int fd)
 	/* Linked before fork(): the child's copy goes with the rest of its copy of the heap. */
 	*c = (struct child){ .next = children };
 	children = c;
-	pid = fork();
+	/* --clone: clone(2) as the raw system call, fork()'s flags without glibc's fork */
+	pid = opt.clone ? (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL) : fork();
 	if (pid > 0)
 		c->pid = pid;
 	else if (pid < 0)
@@ -899,7 +913,7 @@ static int (*const runners[NMODES])(int lfd) = {
 static int usage(void)
 {
 	fprintf(stderr, "usage: shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] "
-			"[--once] [--user UID] [--stuck] [--linger MS] [--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
+			"[--once] [--user UID] [--stuck] [--linger MS] [--clone] [--tag TAG]; MODE: bytes records deferred threads pool prefork forkper\n");
 	return 2;
 }
 
@@ -939,6 +953,8 @@ static int opts_parse(int argc, char **argv)
 			opt.once = true;
 		else if (strcmp(a, "--stuck") == 0)
 			opt.stuck = true;
+		else if (strcmp(a, "--clone") == 0)
+			opt.clone = true;
 		else if (strcmp(a, "--linger") == 0 && parse_uint(v, 1, 60000, &opt.linger_ms))
 			i++;
 		else if (strcmp(a, "--user") == 0 && parse_uint(v, 0, 1u << 30, &opt.user))

@@ -14,9 +14,11 @@
  * __builtin_return_address, the rest from the frame-pointer chain, walked only while each frame
  * stays on this thread's stack (a program built without frame pointers gives its first frame
  * only). Sites are slots of an open-addressed table claimed with a compare-and-swap; counters
- * are atomics: no lock anywhere, so none is held across fork. The child of a fork gets a file of
- * its own (pthread_atfork), a copy of its parent's counts: it inherited those blocks. exec runs
- * the constructor again in the new program. dlsym's own allocations (the bootstrap) come from a
+ * are atomics: no lock anywhere, so none is held across fork. A new process gets a file of its
+ * own, a copy of its parent's counts (it inherited those blocks), however it was made: fork()
+ * runs pthread_atfork's handlers, a raw clone() none, so each allocation and free first checks
+ * a flag on a page the kernel zeroes in every child (MADV_WIPEONFORK, Linux 4.14): one load.
+ * exec runs the constructor again in the new program. dlsym's own allocations (the bootstrap) come from a
  * static buffer, and any allocation made while a site is being found (pthread_getattr_np's)
  * counts under LC_ALLOC_OTHER instead of unwinding again. */
 #define _GNU_SOURCE
@@ -50,6 +52,10 @@ static void (*real_free)(void *);
 static size_t (*real_usable)(void *);
 
 static struct lc_alloc_map *map;      /* owned: this process's shared file, or NULL */
+/* owned: a page the kernel zeroes in a child (MADV_WIPEONFORK); its first word is 1 in the
+ * process that made map, 0 in a child that has not taken a file of its own yet. NULL where the
+ * kernel has no MADV_WIPEONFORK: pthread_atfork alone then (fork, not a raw clone). */
+static volatile int *owner;
 static TLS int busy;                  /* finding a site: allocations now are not unwound */
 static TLS uintptr_t stack_hi;        /* this thread's stack top, 1 if unknown */
 
@@ -83,8 +89,19 @@ static void resolve(void)
 	__atomic_store_n(&real_malloc, (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc"), __ATOMIC_RELEASE);
 }
 
+static void adopt(void);
+
+/* A process made without pthread_atfork's handlers (a raw clone()) still writes its parent's
+ * file until it takes its own: before anything is counted or a site claimed. */
+static inline void check_owner(void)
+{
+	if (__builtin_expect(owner && !*owner && map, 0))
+		adopt();
+}
+
 static void count(uint32_t site, int64_t blocks, int64_t bytes)
 {
+	check_owner();
 	struct lc_alloc_map *m = map;
 	if (!m || site == NO_SITE)
 		return;
@@ -180,6 +197,7 @@ static uint32_t slot_of(uint32_t fn, const uint64_t *frames, size_t n)
 static uint32_t site_of(uint32_t fn, const void *ret0, const void *frame)
 {
 	uint64_t frames[LC_ALLOC_DEPTH] = { 0 };
+	check_owner();
 	if (!map)
 		return NO_SITE;
 	if (busy)
@@ -414,12 +432,15 @@ static void map_publish(struct lc_alloc_map *m)
 	map = m;
 }
 
-/* The child of a fork holds its parent's blocks: its own file starts as a copy of the counts
- * (only the slots in use, so the copy touches few pages). */
-static void after_fork_child(void)
+/* A new process holds its parent's blocks: its own file starts as a copy of the counts (only
+ * the slots in use, so the copy touches few pages). From pthread_atfork in a fork's child, or
+ * from check_owner in any other child, whichever comes first; the flag makes it once. */
+static void adopt(void)
 {
 	struct lc_alloc_map *old = map, *m;
 	map = NULL;
+	if (owner)
+		*owner = 1;
 	stack_hi = 0; /* the same stack, but the main thread's test needs a fresh look */
 	if (!old || !(m = map_create()))
 		return;
@@ -442,5 +463,12 @@ __attribute__((constructor)) static void lcalloc_init(void)
 	if (!m)
 		return;
 	map_publish(m);
-	pthread_atfork(NULL, NULL, after_fork_child);
+	void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page != MAP_FAILED && madvise(page, 4096, MADV_WIPEONFORK) == 0) {
+		*(volatile int *)page = 1;
+		owner = page;
+	} else if (page != MAP_FAILED) {
+		munmap(page, 4096);
+	}
+	pthread_atfork(NULL, NULL, adopt);
 }
