@@ -140,6 +140,13 @@ Test(drive, a_wrong_reply_is_quoted_and_kept)
 	struct stat st;
 	cr_expect(stat(reply, &st) == 0 && st.st_size == 5, "--keep has no reply.bin of 5 bytes");
 	lc_report_free(&rep);
+	/* without --keep nothing is kept, and the reason does not say it is */
+	o.keep_dir = NULL;
+	v = run("{config}", &o);
+	cr_expect_eq(v, LC_ERROR);
+	cr_expect(!strstr(rep.reason, "(kept in") && strstr(rep.reason, "--keep DIR keeps the whole reply"),
+		  "reason: %s", rep.reason);
+	lc_report_free(&rep);
 	cleanup();
 }
 

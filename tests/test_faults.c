@@ -346,6 +346,23 @@ Test(faults, missing_valgrind)
 	EXPECT_ERROR("no valgrind", &o, 1, "/nonexistent/valgrind not found", "install valgrind");
 }
 
+/* valgrind refuses a setuid program ("can't execute setuid/setgid/setcap executable"): the run
+ * ended in "exit status 126 ... Permission denied" with valgrind's reason unshown; now the check
+ * says it before anything starts. */
+Test(faults, setuid_server_refused_with_valgrinds_reason)
+{
+	struct lc_options o;
+	char **argv = misbehave("echo", NULL, NULL), copy[400];
+	snprintf(copy, sizeof copy, "%s/lc-setuid-%d", tmpdir, (int)getpid());
+	char cmd[900];
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s' && chmod u+s '%s'", argv[0], copy, copy);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	argv[0] = copy;
+	small_run(&o, argv);
+	EXPECT_ERROR("setuid", &o, PROMPT, "is setuid: valgrind cannot run it", "chmod u-s", "--native");
+	unlink(copy);
+}
+
 Test(faults, bad_ready_regex)
 {
 	struct lc_options o;

@@ -232,7 +232,8 @@ static void search_one(struct hsearch *s, const struct lc_seen *before, const st
 			live_bytes += b[i].size;
 		}
 	if (live_blocks == 0 || !t) {
-		snprintf(out->note, sizeof out->note, "its loss record is gone");
+		snprintf(out->note, sizeof out->note, "none of its blocks is live in the process now: freed since the "
+			 "snapshot, or counted for it while another process made them");
 		goto out;
 	}
 	if ((long)live_blocks < site->dblocks || (long)live_bytes < site->dbytes) {

@@ -37,6 +37,89 @@ bool lc_steady(const long *d, size_t n)
 	return n > 0 && lo >= hi - lo;
 }
 
+enum { M_BLOCKS, M_BYTES, M_FDS, M_THREADS, M_OBJECTS, M_COUNT };
+static const char *const metric_units[M_COUNT] = { "blocks", "bytes", "fds", "threads", "objects" };
+
+static long metric(const struct lc_round *r, int k)
+{
+	switch (k) {
+	case M_BLOCKS: return r->dblocks;
+	case M_BYTES: return r->dbytes;
+	case M_FDS: return r->dfds;
+	case M_THREADS: return r->dthreads;
+	default: return r->dobjects;
+	}
+}
+
+/* p's rule k: whether it flagged p, and the rule's growth over all judged rounds. */
+static bool *metric_flag(struct lc_proc_result *p, int k)
+{
+	bool *flags[M_COUNT] = { &p->retained, &p->bytes_grew, &p->fds_leaked, &p->threads_leaked, &p->objects_grew };
+	return flags[k];
+}
+
+static long metric_total(const struct lc_proc_result *p, int k)
+{
+	long t = 0;
+	for (size_t i = 0; i < p->nrounds; i++)
+		t += metric(&p->rounds[i], k);
+	return t;
+}
+
+static bool flagged(const struct lc_proc_result *p, int k)
+{
+	const bool flags[M_COUNT] = { p->retained, p->bytes_grew, p->fds_leaked, p->threads_leaked, p->objects_grew };
+	return flags[k];
+}
+
+bool lc_confirm_needed(const struct lc_proc_result *p, unsigned per_round)
+{
+	double connections = (double)p->nrounds * per_round;
+	bool any = false;
+	for (int k = 0; k < M_COUNT; k++) {
+		if (!flagged(p, k) || (k == M_BYTES && p->retained))
+			continue; /* bytes: only without the block rule (a realloc'd buffer, pages) */
+		if (k != M_BYTES && (double)metric_total(p, k) >= connections)
+			return false; /* a unit a connection or more: no cache fills so */
+		any = true;
+	}
+	return any;
+}
+
+static long metric_min(const struct lc_proc_result *p, int k)
+{
+	long lo = 0;
+	for (size_t i = 0; i < p->nrounds; i++)
+		lo = i == 0 || metric(&p->rounds[i], k) < lo ? metric(&p->rounds[i], k) : lo;
+	return lo;
+}
+
+/* The confirming round's verdict on each rule that flagged p (leakcheck.h's lc_confirm): it
+ * stays only if that rule's growth scaled with the connections. */
+static void apply_confirm(struct lc_proc_result *p)
+{
+	struct lc_confirm *c = &p->confirm;
+	if (!c->connections || !p->nrounds)
+		return;
+	c->unit[0] = '\0';
+	c->scaled = false;
+	for (int k = 0; k < M_COUNT; k++) {
+		bool *flag = metric_flag(p, k);
+		if (!*flag)
+			continue;
+		long h1 = metric(&c->halves[0], k), h2 = metric(&c->halves[1], k), lo = metric_min(p, k);
+		double ratio = lo > 0 ? (double)(h1 + h2) / (double)lo : 0;
+		double second = h1 > 0 ? (double)h2 / (double)h1 : h2 >= 0 ? 1 : 0;
+		if (!c->unit[0]) {
+			snprintf(c->unit, sizeof c->unit, "%s", metric_units[k]);
+			c->ratio = ratio;
+			c->second = second;
+		}
+		*flag = second * 2 >= 1 && ratio * 4 >= c->times;
+		c->scaled |= *flag;
+	}
+}
+
 /* The rules for one process's series of rounds. Blocks: +1 in every round. Bytes: +bytes_floor
  * in every round, even with a flat block count (a buffer or an array grown with realloc keeps
  * its one block). fds, threads and the server's own counter: +1 in every round. Sets p's
@@ -66,6 +149,7 @@ static void judge_rounds(struct lc_proc_result *p, unsigned per_round, unsigned 
 	p->fds_leaked = lc_grows_every_round(fds, n);
 	p->threads_leaked = lc_grows_every_round(threads, n);
 	p->objects_grew = lc_grows_every_round(objects, n);
+	apply_confirm(p);
 }
 
 /* Counts of blocks (memcheck's, the allocator preload's) are exact: one byte a connection. Pages
@@ -209,6 +293,7 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
 			    size_t cap, int *n)
 {
 	char why[300], at[80];
+	int before = *n;
 	where(rep, p, at, sizeof at);
 	if (p->retained) {
 		snprintf(why, sizeof why, "%.2f blocks (%.1f bytes) retained per connection while running%s",
@@ -237,6 +322,25 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
 		snprintf(why, sizeof why, "threads grew in every round: a thread outlives its connection%s", at);
 		add(reason, cap, n, why);
 	}
+	if (*n > before && p->confirm.connections)
+		lc_appendf(reason, cap, " (confirmed: %ux the connections, %.1fx the growth)", p->confirm.times,
+			   p->confirm.ratio);
+}
+
+/* A process whose growth did not scale with its confirming round's connections (top first), or
+ * NULL; their number into rep->bounded. */
+static const struct lc_proc_result *bounded(struct lc_report *rep, const struct lc_proc_result *top)
+{
+	const struct lc_proc_result *first = NULL;
+	rep->bounded = 0;
+	for (size_t i = 0; i < rep->nprocs; i++) {
+		const struct lc_proc_result *p = &rep->procs[i];
+		if (p->judged && p->confirm.connections && !p->confirm.scaled) {
+			rep->bounded++;
+			first = first ? first : p;
+		}
+	}
+	return top->confirm.connections && !top->confirm.scaled ? top : first;
 }
 
 /* The process the top-level fields show: the first judged one that leaks, else the first
@@ -291,6 +395,7 @@ void lc_judge(struct lc_report *rep)
 	rep->fds_leaked = top->fds_leaked;
 	rep->threads_leaked = top->threads_leaked;
 	rep->objects_grew = top->objects_grew;
+	rep->confirm = top->confirm;
 	unsigned long lost = rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT];
 	char why[160];
 	int n = 0;
@@ -305,6 +410,11 @@ void lc_judge(struct lc_report *rep)
 		if (i != rep->primary && rep->procs[i].judged)
 			running_reasons(rep, &rep->procs[i], rep->reason, sizeof rep->reason, &n);
 	rep->verdict = n ? LC_LEAK : LC_CLEAN;
-	if (n == 0)
+	const struct lc_proc_result *b = bounded(rep, top);
+	if (n == 0 && b)
+		snprintf(rep->reason, sizeof rep->reason, "no leak at exit; the growth while running did not scale "
+			 "with connections (%ux the connections, %.1fx the growth, its second half %.1fx its first: a "
+			 "cache filling, not a leak)", b->confirm.times, b->confirm.ratio, b->confirm.second);
+	else if (n == 0)
 		snprintf(rep->reason, sizeof rep->reason, "no leak at exit, no growth while running");
 }

@@ -36,6 +36,9 @@ static const char usage[] =
 	"  --cycles N           connections per measured round (default 200)\n"
 	"  --rounds R           measured rounds, at least 2 (default 3): a leak must grow in every\n"
 	"                       round, so one round could not tell one-time growth from a leak\n"
+	"  --confirm N          growth under one block (fd, thread) a connection is confirmed by one\n"
+	"                       round of N x --cycles connections: a leak grows about N times a\n"
+	"                       round's growth, a cache that fills does not (default 10; 0: never)\n"
 	"  --warmup W           connections before the baseline (default 20)\n"
 	"  --close MODE         eof | server | reset | mix (default mix)\n"
 	"  --concurrency K      connections open at once (default 1)\n"
@@ -145,10 +148,11 @@ static bool is_option(const struct option *opts, const char *word)
 int main(int argc, char **argv)
 {
 	enum { O_READY = 256, O_CYCLES, O_ROUNDS, O_WARMUP, O_CLOSE, O_CONC, O_SEND, O_EXPECT, O_QUIT,
-	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD, O_RTIMEOUT, O_HTML, O_SRCDIR };
+	       O_TIMEOUT, O_SUPP, O_JSON, O_KEEP, O_VALGRIND, O_SETTLE, O_SKIP, O_ALLOC, O_EVERY, O_SCRIPT, O_PORT, O_CONFIG, O_WSUPP, O_JUNIT, O_SARIF, O_BASE, O_WBASE, O_NATIVE, O_STATS, O_SFIELD, O_RTIMEOUT, O_HTML, O_SRCDIR, O_CONFIRM };
 	static const struct option longopts[] = {
 		{ "version", 0, 0, 'V' },
 		{ "ready", 1, 0, O_READY }, { "cycles", 1, 0, O_CYCLES }, { "rounds", 1, 0, O_ROUNDS },
+		{ "confirm", 1, 0, O_CONFIRM },
 		{ "warmup", 1, 0, O_WARMUP }, { "close", 1, 0, O_CLOSE }, { "concurrency", 1, 0, O_CONC },
 		{ "send", 1, 0, O_SEND }, { "expect", 1, 0, O_EXPECT }, { "quit", 1, 0, O_QUIT },
 		{ "timeout", 1, 0, O_TIMEOUT }, { "ready-timeout", 1, 0, O_RTIMEOUT }, { "suppressions", 1, 0, O_SUPP }, { "json", 1, 0, O_JSON },
@@ -186,6 +190,7 @@ int main(int argc, char **argv)
 		case O_READY: o.ready = optarg; break;
 		case O_CYCLES: bad = parse_uint(optarg, &o.cycles) || o.cycles < 1; break;
 		case O_ROUNDS: bad = parse_uint(optarg, &o.rounds) || o.rounds < 2 || o.rounds > LC_MAX_ROUNDS; break;
+		case O_CONFIRM: bad = parse_uint(optarg, &o.confirm) || o.confirm == 1 || o.confirm > 1000; break;
 		case O_WARMUP: bad = parse_uint(optarg, &o.warmup); break;
 		case O_CONC: bad = parse_uint(optarg, &o.concurrency) || o.concurrency < 1 || o.concurrency > 256; break;
 		case O_CLOSE: bad = lc_close_parse(optarg, &o.close); break;

@@ -116,6 +116,11 @@ void lc_engine_lost(const struct lc_engine *e, char *buf, size_t len)
 	e->ops->lost(e, buf, len);
 }
 
+const char *lc_engine_slow_reason(enum lc_engine_kind k)
+{
+	return lc_engine_ops_of(k)->slow;
+}
+
 enum lc_measure lc_engine_measure(enum lc_engine_kind k)
 {
 	return lc_engine_ops_of(k)->measure;

@@ -43,6 +43,7 @@ struct lc_engine_ops {
 	const char *name;           /* "memcheck", "native": the report's engine */
 	enum lc_measure measure;    /* what it measures until a snapshot says (native: allocator) */
 	const char *reacher;        /* what reaches a process to measure it: "X cannot reach it" */
+	const char *slow;           /* what makes a connection take seconds under it, for the user */
 	/* Options this engine cannot take. Returns 0, or -1 with a one-line reason. NULL: any. */
 	int (*check)(const struct lc_options *o, char *err, size_t errlen);
 	/* Allocate e->state for a run whose work folder is dir. Returns 0, or -1 with a reason. */
@@ -130,6 +131,8 @@ void lc_engine_unmeasured(const struct lc_engine *e, int pid, const char *exe, c
 void lc_engine_lost(const struct lc_engine *e, char *buf, size_t len);
 /* What the engine measures before any snapshot said. */
 enum lc_measure lc_engine_measure(enum lc_engine_kind k);
+/* What makes a connection take seconds under engine k, in the user's words. */
+const char *lc_engine_slow_reason(enum lc_engine_kind k);
 
 /* Remember the server's processes (at the baseline: workers forked at start-up are there by
  * then): one that appears later means it forks while serving. */

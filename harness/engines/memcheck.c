@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "drive/net.h"
@@ -45,20 +46,28 @@ struct memcheck {
 
 #define SEEN_RECORDS 8          /* records listed per full snapshot at most: a command each */
 
-static bool in_path(const char *prog)
+/* prog as exec would find it (on PATH unless it has a '/'), into found; false if none is there. */
+static bool find_program(const char *prog, char *found, size_t len)
 {
-	if (strchr(prog, '/'))
+	if (strchr(prog, '/')) {
+		snprintf(found, len, "%s", prog);
 		return access(prog, X_OK) == 0;
+	}
 	const char *path = getenv("PATH");
-	char dir[4096];
 	while (path && *path) {
 		size_t n = strcspn(path, ":");
-		snprintf(dir, sizeof dir, "%.*s/%s", (int)n, path, prog);
-		if (access(dir, X_OK) == 0)
+		snprintf(found, len, "%.*s/%s", (int)n, path, prog);
+		if (access(found, X_OK) == 0)
 			return true;
 		path += n + (path[n] == ':');
 	}
 	return false;
+}
+
+static bool in_path(const char *prog)
+{
+	char found[4096];
+	return find_program(prog, found, sizeof found);
 }
 
 /* vgdb must match the valgrind that runs the server: take the one beside --valgrind. */
@@ -74,10 +83,22 @@ static void find_vgdb(const char *valgrind, char *out, size_t len)
 	}
 }
 
+/* valgrind refuses a setuid, setgid or setcap program ("can't execute setuid/setgid/setcap
+ * executable"), and the run saw only exit status 126 and "Permission denied": said first. */
 static int mc_check(const struct lc_options *o, char *err, size_t errlen)
 {
-	(void)o, (void)err, (void)errlen;
-	return 0;
+	char found[4096];
+	struct stat st;
+	if (!o->server_argv || !o->server_argv[0] || !find_program(o->server_argv[0], found, sizeof found) ||
+	    stat(found, &st) < 0)
+		return 0; /* starting it says what is wrong */
+	bool caps = getxattr(found, "security.capability", NULL, 0) > 0;
+	if (!(st.st_mode & (S_ISUID | S_ISGID)) && !caps)
+		return 0;
+	snprintf(err, errlen, "%s is %s: valgrind cannot run it (\"can't execute setuid/setgid/setcap executable\"); "
+		 "run a copy without the bit (cp, then chmod u-s,g-s or setcap -r), or --native", found,
+		 caps ? "setcap (file capabilities)" : st.st_mode & S_ISUID ? "setuid" : "setgid");
+	return -1;
 }
 
 static int mc_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen)
@@ -589,6 +610,7 @@ const struct lc_engine_ops lc_memcheck_ops = {
 	.name = "memcheck",
 	.measure = LC_MEASURE_HEAP,
 	.reacher = "vgdb",
+	.slow = "a process exec'd per connection starts valgrind again, ~0.5 s each; or the server is slow to answer",
 	.check = mc_check,
 	.open = mc_open,
 	.argv = mc_argv,

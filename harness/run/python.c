@@ -241,6 +241,13 @@ int lc_python_collect(struct lc_run_state *r, unsigned idx)
 	return 0;
 }
 
+void lc_python_forget_snapshot(struct lc_run_state *r)
+{
+	for (size_t i = 0; r->py && i < r->eng.nprocs; i++)
+		if (r->py[i].pid == r->eng.procs[i].pid && r->py[i].nsnaps > 1)
+			r->py[i].nsnaps--;
+}
+
 /* The agent's explain of type into y: the most common site, the holders most first. */
 static void read_explain(const char *text, struct lc_pytype *y)
 {

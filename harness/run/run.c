@@ -50,6 +50,7 @@ void lc_options_init(struct lc_options *o)
 	memset(o, 0, sizeof *o);
 	o->cycles = 200;
 	o->rounds = 3;
+	o->confirm = LC_CONFIRM_TIMES;
 	o->warmup = 20;
 	o->concurrency = 1;
 	o->close = LC_CLOSE_MIX;
@@ -137,18 +138,61 @@ static void drop_first_rounds(struct lc_run_state *r, unsigned k)
 	}
 }
 
-/* One round: exactly --cycles connections closed, the probe and the wake connections of the
- * last snapshot first, then new ones; snapshot idx after them. */
-static int measure_round(struct lc_run_state *r, const char *phase, unsigned idx)
+/* One round: exactly n connections closed, the probe and the wake connections of the last
+ * snapshot first, then new ones; snapshot idx after them. */
+static int measure_round_of(struct lc_run_state *r, const char *phase, unsigned idx, unsigned n)
 {
 	int closed = lc_traffic_close_probe(r);
-	unsigned n = r->o->cycles;
 	if (closed < 0)
 		return -1;
 	n = n > (unsigned)closed ? n - (unsigned)closed : 0;
 	if (lc_traffic_drive(r, n, phase) < 0)
 		return -1;
 	return lc_snapshot_take(r, idx);
+}
+
+/* A round of --cycles connections. */
+static int measure_round(struct lc_run_state *r, const char *phase, unsigned idx)
+{
+	return measure_round_of(r, phase, idx, r->o->cycles);
+}
+
+/* Growth that scales (leakcheck.h's lc_confirm): when a process to be judged grows by less than
+ * a unit a connection, one round of --confirm x --cycles connections more, in two halves
+ * (snapshots idx and idx + 1); each such process keeps them as its confirming round, not as
+ * judged rounds. */
+static int confirm(struct lc_run_state *r, unsigned idx)
+{
+	const struct lc_options *o = r->o;
+	size_t n = o->rounds;
+	bool need = false;
+	for (size_t i = 0; i < r->rep->nprocs; i++) {
+		struct lc_proc_result *p = &r->rep->procs[i];
+		if (r->first[i] != 0 || p->nrounds != n)
+			continue;
+		lc_judge_proc(p, r->rep);
+		need |= lc_confirm_needed(p, o->cycles);
+	}
+	if (!need || o->confirm == 0 || n + 2 > LC_MAX_ROUNDS)
+		return 0;
+	unsigned half = o->cycles * o->confirm / 2;
+	if (measure_round_of(r, "confirming round, first half", idx, half) < 0 ||
+	    measure_round_of(r, "confirming round, second half", idx + 1, half) < 0)
+		return -1;
+	for (size_t i = 0; i < r->rep->nprocs; i++) {
+		struct lc_proc_result *p = &r->rep->procs[i];
+		if (r->first[i] != 0 || p->nrounds != n + 2)
+			continue;
+		p->confirm = (struct lc_confirm){ .connections = 2 * half, .times = o->confirm,
+						  .halves = { p->rounds[n], p->rounds[n + 1] } };
+		memset(&p->rounds[n], 0, 2 * sizeof p->rounds[n]);
+		p->nrounds = n;
+		lc_sites_forget(r, i, n);
+		lc_sites_forget(r, i, n + 1);
+	}
+	lc_python_forget_snapshot(r);
+	lc_python_forget_snapshot(r);
+	return 0;
 }
 
 static int measure(struct lc_run_state *r)
@@ -188,6 +232,8 @@ static int measure(struct lc_run_state *r)
 	}
 	r->rep->decay_rounds = k;
 	drop_first_rounds(r, k);
+	if (confirm(r, next) < 0)
+		goto out;
 	for (size_t i = 0; i < r->rep->nprocs; i++)
 		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
 	if (check_served(r) < 0)
@@ -196,6 +242,7 @@ static int measure(struct lc_run_state *r)
 		if (r->rep->procs[i].judged)
 			lc_sites_select(r, i);
 	r->rep->at_measured = lc_now() - r->t0;
+	lc_progress_phase(r, "holders: who keeps what grew");
 	lc_holders_run(r);
 	/* The SIGTERM only once the server has closed the probe too: a server that abandons its open
 	 * connections at exit would have the probe's reported as lost at exit (tests/shapes
@@ -218,6 +265,9 @@ static int check_options(struct lc_run_state *r)
 	const struct lc_options *o = r->o;
 	if (!o->server_argv || !o->server_argv[0])
 		return lc_run_fail(r, "%s", "no server command given");
+	if (o->confirm == 1 || o->confirm > 1000 || (unsigned long)o->cycles * o->confirm > 10000000ul)
+		return lc_run_fail(r, "%s", "--confirm must be 0 (never) or 2 to 1000, and --confirm x --cycles at most "
+			    "10,000,000 connections");
 	if (o->cycles < 1 || o->rounds < 2 || o->rounds > LC_MAX_ROUNDS)
 		return lc_run_fail(r, "%s", "--cycles must be >= 1 and --rounds between 2 and 100 (one round cannot tell "
 			    "one-time growth from a leak)");
@@ -244,6 +294,18 @@ static void known_leaks(struct lc_run_state *r)
 		lc_run_fail(r, "cannot write --write-baseline file: %s", strerror(errno));
 	else if (r->o->baseline && lc_baseline_apply(r->o->baseline, r->rep, r->o, err, sizeof err) < 0)
 		lc_run_fail(r, "%s", err);
+}
+
+/* LEAKCHECK_KEEP_FAILED=1 (CI): a verdict other than clean keeps its raw logs to upload. */
+static bool keep_failed_env(void)
+{
+	const char *keep_failed = getenv("LEAKCHECK_KEEP_FAILED");
+	return keep_failed && strcmp(keep_failed, "1") == 0;
+}
+
+bool lc_run_keeps_failed(const struct lc_options *o)
+{
+	return o->keep_dir || keep_failed_env();
 }
 
 enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
@@ -284,6 +346,8 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		lc_run_fail(&r, "%s", r.err);
 	else if (lc_server_start(&r) == 0 && measure(&r) == 0)
 		lc_server_finish(&r);
+	if (o->progress)
+		fputs("\r\033[K", stderr);
 	lc_command_free(&r.cmd);
 	lc_python_free(&r);
 	lc_engine_describe(&r.eng, rep->snapshots, sizeof rep->snapshots);
@@ -303,10 +367,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		lc_run_fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
 	lc_judge(rep);
 	known_leaks(&r);
-	/* LEAKCHECK_KEEP_FAILED=1 (CI): a verdict other than clean keeps its raw logs to upload */
-	const char *keep_failed = getenv("LEAKCHECK_KEEP_FAILED");
-	rep->kept = o->keep_dir || (keep_failed && strcmp(keep_failed, "1") == 0 && rep->verdict != LC_CLEAN &&
-				    !lc_cancelled());
+	rep->kept = o->keep_dir || (keep_failed_env() && rep->verdict != LC_CLEAN && !lc_cancelled());
 	if (!rep->kept)
 		lc_workdir_remove(&r);
 	else

@@ -51,6 +51,8 @@ struct lc_run_state {
 	int acceptor;                 /* the slot that holds the current probe's server end, -1 */
 	long counter;                 /* --stats: the server's counter read on the current probe */
 	double t0;                    /* when the run started (lc_now) */
+	double progress_at;           /* traffic.c: when the progress line was last written */
+	bool slow_said;               /* traffic.c: the slow-connection line was written */
 	struct lc_quiesce quiet;      /* the server's idle sockets, for step 1 */
 	int wakes[LC_MAX_WAKES];      /* connections opened to wake the server (engine.h's wake), owned */
 	unsigned nwakes;
@@ -65,6 +67,8 @@ struct lc_run_state {
 	bool agent_armed;             /* the agent's folder was found and put on PYTHONPATH */
 };
 
+/* Whether a run that fails keeps its work dir: --keep, or LEAKCHECK_KEEP_FAILED=1. */
+bool lc_run_keeps_failed(const struct lc_options *o);
 /* The run ends in an error: the reason (fmt with one %s) into the report. Returns -1. */
 int lc_run_fail(struct lc_run_state *r, const char *fmt, const char *detail);
 
@@ -87,6 +91,8 @@ int lc_traffic_script(struct lc_run_state *r);
 int lc_traffic_open(struct lc_run_state *r);
 /* n connections in batches of --concurrency, each closed as the options say. */
 int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase);
+/* On a terminal: the run is in phase now (settling, holders, the exit report). */
+void lc_progress_phase(struct lc_run_state *r, const char *phase);
 /* Close the probe and the wake connections: the first connections of a round. Returns how
  * many it closed, or -1 (reason set). */
 int lc_traffic_close_probe(struct lc_run_state *r);
@@ -102,6 +108,8 @@ void lc_traffic_wake(void *arg, int pid);
 void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur);
 /* The first n rounds of slot i left out, as its rounds are. */
 void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n);
+/* Round k of slot i forgotten (the confirming round: not a judged one). */
+void lc_sites_forget(struct lc_run_state *r, size_t i, size_t k);
 /* Slot i's growing sites: those that grew in every one of its rounds, into its result; the
  * others summarized (some_rounds). */
 void lc_sites_select(struct lc_run_state *r, size_t i);
@@ -119,6 +127,8 @@ char *const *lc_python_env(struct lc_run_state *r);
 /* Before snapshot idx: a full collection in every measured process that runs the agent; the
  * objects it freed counted for the rounds. 0, or -1 (reason set): an agent failed. */
 int lc_python_collect(struct lc_run_state *r, unsigned idx);
+/* The last snapshot's type counts forgotten (the confirming round's: not a judged round). */
+void lc_python_forget_snapshot(struct lc_run_state *r);
 /* At the baseline: whether the Python layer is on, or why it is off, into the report. */
 void lc_python_state(struct lc_run_state *r);
 /* Once judged and the probe closed, for the first leaking process that runs the agent: the

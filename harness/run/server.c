@@ -245,6 +245,7 @@ int lc_server_finish(struct lc_run_state *r)
 	 * and a detach costs ~110 ms per process while vgdb notices it; after the exit each vgdb
 	 * has seen it and goes at once. */
 	lc_sleep_ms(10); /* a signal right after a resume can still be reported to the relay */
+	lc_progress_phase(r, "SIGTERM sent: waiting for the server to exit");
 	kill(r->pid, SIGTERM);
 	int waited = lc_wait(r->pid, 1, &status);
 	if (waited < 0) {

@@ -44,6 +44,14 @@ void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n)
 	}
 }
 
+void lc_sites_forget(struct lc_run_state *r, size_t i, size_t k)
+{
+	for (size_t h = 0; h < r->nhist[i] && k < LC_MAX_ROUNDS; h++) {
+		r->hist[i][h].rounds.blocks[k] = 0;
+		r->hist[i][h].rounds.bytes[k] = 0;
+	}
+}
+
 static bool every_round(const struct lc_site_rounds *g, size_t n)
 {
 	for (size_t k = 0; k < n; k++)

@@ -50,6 +50,7 @@ static int settle(struct lc_run_state *r, size_t i, struct lc_snapshot *cur)
 	double t0 = lc_now(), shrank = t0;
 	/* re-sample a few times within the window, at most every 0.1 s */
 	int gap = 10, cap = (int)(r->o->settle * 250);
+	lc_progress_phase(r, "settling: a snapshot that grew, re-sampled until it stops shrinking");
 	cap = cap < 10 ? 10 : cap > 100 ? 100 : cap;
 	while (lc_now() - shrank < r->o->settle) {
 		if (lc_now() - t0 >= r->o->timeout || lc_cancelled()) {

@@ -26,13 +26,15 @@ int lc_traffic_open(struct lc_run_state *r)
 		return fd;
 	int e = errno;
 	close(fd);
-	if (rc == -2) { /* the reply, for --keep */
+	if (rc == -2 && lc_run_keeps_failed(o)) { /* the reply, in the work dir that is kept */
 		snprintf(path, sizeof path, "%s/reply.bin", r->dir);
 		FILE *f = fopen(path, "w");
 		if (f && fwrite(got, 1, got_len, f) == got_len)
 			lc_appendf(why, sizeof why, " (kept in reply.bin)");
 		if (f)
 			fclose(f);
+	} else if (rc == -2) {
+		lc_appendf(why, sizeof why, " (--keep DIR keeps the whole reply in DIR/reply.bin)");
 	}
 	errno = e;
 	return lc_server_failed(r, "waiting for the reply", rc == -2 ? why : NULL);
@@ -61,20 +63,47 @@ static int close_conn(struct lc_run_state *r, int fd, enum lc_close how)
 		return 0;
 	}
 	if (how == LC_CLOSE_SERVER) {
+		double t0 = lc_now();
 		if (lc_send_all(fd, r->script.quit.data, r->script.quit.len, o->timeout) < 0 ||
 		    lc_wait_eof(fd, o->timeout) < 0) {
 			close(fd);
-			return lc_server_failed(r, "waiting for the server to close after the quit line", NULL);
+			return lc_server_failed(r, "waiting for the server to close after the quit line (a protocol "
+						"without one, or a server that does not close on it: --close eof)", NULL);
 		}
+		r->rep->server_closes++;
+		r->rep->server_close_seconds += lc_now() - t0;
 	}
 	close(fd);
 	return 0;
 }
 
-static void progress(struct lc_run_state *r, const char *phase, unsigned done, unsigned total)
+/* On a terminal (--progress): the phase, connections done of its total, the rate and what is
+ * left of the phase, at most four times a second. Once a phase shows connections slower than
+ * LC_SLOW_CONNECTION each, it says so at once, with a shorter run, and the report says it too. */
+static void progress(struct lc_run_state *r, const char *phase, unsigned done, unsigned total, double t0)
 {
-	if (r->o->progress && (done % 50 == 0 || done == total))
-		fprintf(stderr, "\r\033[Kleakcheck: %s: %u/%u connections", phase, done, total);
+	double now = lc_now(), took = now - t0, rate = took > 0 ? done / took : 0;
+	if (done >= 3 && took / done >= LC_SLOW_CONNECTION && !r->slow_said) {
+		r->slow_said = true;
+		snprintf(r->rep->slow, sizeof r->rep->slow, "%s", lc_engine_slow_reason(r->o->engine));
+		if (r->o->progress)
+			fprintf(stderr, "\r\033[Kleakcheck: slow: %.1fs a connection (%s): %u connections a round take "
+				"~%.0fs%s\n", took / done, lc_engine_slow_reason(r->o->engine), r->o->cycles,
+				r->o->cycles * took / done, r->o->cycles > 20 ? "; --cycles 20 shortens the run" : "");
+	}
+	if (!r->o->progress || (now - r->progress_at < 0.25 && done != total))
+		return;
+	r->progress_at = now;
+	fprintf(stderr, "\r\033[Kleakcheck: %s: %u/%u connections, %.0f/s", phase, done, total, rate);
+	if (rate > 0 && done < total)
+		fprintf(stderr, ", ~%.0fs left of it", (total - done) / rate);
+	fprintf(stderr, " (%.0fs in all)", now - r->t0);
+}
+
+void lc_progress_phase(struct lc_run_state *r, const char *phase)
+{
+	if (r->o->progress)
+		fprintf(stderr, "\r\033[Kleakcheck: %s (%.0fs in all)", phase, lc_now() - r->t0);
 }
 
 /* --every N: a series point per measured process, taken as the heap is (not settled, no
@@ -94,6 +123,7 @@ int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase)
 {
 	int fds[256];
 	unsigned k = r->o->concurrency;
+	double t0 = lc_now();
 	for (unsigned done = 0; done < n;) {
 		if (lc_cancelled())
 			return lc_run_fail(r, "%s", "interrupted by a signal");
@@ -116,8 +146,10 @@ int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase)
 		if (r->o->every && r->snaps && r->rep->cycles / r->o->every != (r->rep->cycles - opened) / r->o->every)
 			series_point(r);
 		done += batch;
-		progress(r, phase, done, n);
+		progress(r, phase, done, n, t0);
 	}
+	r->rep->driven += n;
+	r->rep->drive_seconds += lc_now() - t0;
 	return 0;
 }
 
@@ -181,5 +213,6 @@ int lc_traffic_script(struct lc_run_state *r)
 		lc_script_add(s, LC_STEP_SEND, o->send, sl);
 	if (!o->script && (el || o->expect_any))
 		lc_script_add(s, LC_STEP_EXPECT, o->expect, el);
+	r->rep->no_reply = !lc_script_expects(s);
 	return 0;
 }

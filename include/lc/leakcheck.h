@@ -33,6 +33,10 @@ struct lc_options {
 	char **server_argv;          /* borrowed: SERVER ARGS..., NULL-terminated; "{port}" replaced */
 	unsigned cycles;             /* connections per round (default 200) */
 	unsigned rounds;             /* measured rounds (default 3) */
+	unsigned confirm;            /* growth under one block (fd, thread, object) a connection is
+	                              * confirmed by a round of confirm x cycles connections: a leak
+	                              * grows about confirm times a round's growth, a cache that fills
+	                              * does not (default LC_CONFIRM_TIMES; 0: never) */
 	unsigned warmup;             /* connections before the baseline (default 20) */
 	unsigned concurrency;        /* connections open at once (default 1) */
 	enum lc_close close;         /* default LC_CLOSE_MIX */
@@ -91,6 +95,30 @@ struct lc_round {
 	long dobjects;               /* the server's counter (--stats), 0 without it */
 };
 
+/* Growth that scales. Three rounds of a few hundred connections cannot tell a leak from a cache
+ * that fills over a few thousand (a per-thread pool, a table keyed by the client: rounds
+ * +9 +4 +2 blocks, then nothing). So growth that is small per connection (under one block, fd,
+ * thread or object; bytes alone) is measured once more over a round LC_CONFIRM_TIMES times as
+ * long, in two halves. A leak grows in proportion: the round about that many times the smallest
+ * judged round, its second half as much as its first. A cache that fills falls off: little in
+ * the round, its second half far less than its first. Scaled: the second half at least half the
+ * first, and the round at least a quarter of the proportional growth (times/4 x the smallest
+ * round: a small leak beside a filling cache is still a leak). */
+#define LC_CONFIRM_TIMES 10
+/* A connection that takes this long (seconds, on average) is worth a word: the run is long. */
+#define LC_SLOW_CONNECTION 0.2
+struct lc_confirm {
+	unsigned connections;        /* of the confirming round; 0: none was measured */
+	unsigned times;              /* connections over a judged round's */
+	struct lc_round halves[2];   /* what the process grew over each half of it */
+	char unit[8];                /* what the figures are of: "blocks", "bytes", "fds", "threads",
+	                              * "objects" (the first rule that flagged the process) */
+	double ratio;                /* the round's growth over the smallest judged round's */
+	double second;               /* the second half's growth over the first's (1 if both 0) */
+	bool scaled;                 /* some rule that flagged it scaled: a leak; else bounded (a
+	                              * cache that filled): not one */
+};
+
 /* One measured process of the server: the valgrind'ed root, a forked worker, an exec'd server. */
 struct lc_proc_result {
 	int pid;
@@ -105,6 +133,7 @@ struct lc_proc_result {
 	size_t nrounds;
 	bool retained, bytes_grew, fds_leaked, threads_leaked, objects_grew;
 	double blocks_per_cycle, bytes_per_cycle, objects_per_cycle;
+	struct lc_confirm confirm;   /* its confirming round, if it needed one */
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew in every measured round (the
 	                              * last round's figures), largest growth first */
 	size_t nsites;
@@ -195,7 +224,17 @@ struct lc_report {
 	unsigned extra_rounds;       /* the first rounds did not grow, the last did (the baseline
 	                              * is not settled): that many more were measured, the first
 	                              * ones left out */
+	struct lc_confirm confirm;   /* procs[primary]'s confirming round (connections 0: none) */
+	unsigned bounded;            /* processes whose growth did not scale: not leaks */
 	int pending_left;            /* most sockets still unclosed when a snapshot had to go ahead */
+	unsigned long driven;        /* connections driven by the rounds and warmup (not probes, wakes) */
+	double drive_seconds;        /* the time they took */
+	char slow[160];              /* why connections took LC_SLOW_CONNECTION or more, if they did */
+	unsigned long server_closes; /* connections the server closed after the quit line (--close
+	                              * server, a third of mix) */
+	double server_close_seconds; /* the time they took, quit line to end of file */
+	bool no_reply;               /* the script expects no reply: when a connection was served is
+	                              * read off the TCP tables, not a reply */
 	char snapshots[320];         /* how snapshots were taken: "vgdb relay" or the fallback's reason */
 	unsigned suppressions_written; /* entries --write-suppressions wrote */
 	unsigned wakes;              /* connections opened only to wake a multi-threaded server for a
@@ -277,6 +316,11 @@ unsigned lc_uneven_rounds(const struct lc_round *r, size_t n, unsigned long byte
 /* Judges one process's rounds by rep's rules (its connections per round, byte floor, engine):
  * sets retained, bytes_grew, fds_leaked, threads_leaked, objects_grew and the means. */
 void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep);
+/* Whether p, judged (lc_judge_proc) on its rounds alone, leaks only by growth so small per
+ * connection that a cache filling could be it: every rule that flagged it is under one unit
+ * (block, fd, thread, object) a connection, or bytes grew with a flat block count; per_round
+ * its connections a round. */
+bool lc_confirm_needed(const struct lc_proc_result *p, unsigned per_round);
 /* Natively, rounds of memory growth that agree: the smallest at least the spread (max - min). */
 bool lc_steady(const long *d, size_t n);
 /* The byte rule's floor per round for memory measured in m: one byte per connection for the
