@@ -161,6 +161,9 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 		     LC_PATTERN, lost, rep.cycles, e.lost_bytes);
 	cr_expect_eq(lost_blocks, (unsigned long)e.lost_blocks * rep.cycles, "%s/leaky: %lu blocks lost at exit, header says %ld per connection",
 		     LC_PATTERN, lost_blocks, e.lost_blocks);
+	/* lost per connection is lost while running too: never called one-time */
+	cr_expect(!(e.lost_bytes > 0 && rep.exit_one_time), "%s/leaky: a per-connection loss called one-time: %s",
+		  LC_PATTERN, rep.reason);
 
 	/* the allocation site is in this pattern's leaky.c */
 	bool site = false;

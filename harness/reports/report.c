@@ -58,6 +58,9 @@ static void print_exit(FILE *f, const struct lc_report *rep)
 	snprintf(what, sizeof what, "%lu B definite, %lu B indirect, %lu B possible", x->bytes[LC_DEFINITE],
 		 x->bytes[LC_INDIRECT], x->bytes[LC_POSSIBLE]);
 	fprintf(f, "  %-24s %-52s %s\n", "lost at exit", what, lost ? "LEAK" : "ok");
+	if (rep->exit_one_time)
+		fprintf(f, "      one-time: lost at start-up or shutdown, not per connection (no memory grew lost in "
+			   "any round): still a leak by the zero-lost rule; a suppression forgives it\n");
 	for (size_t i = 0, shown = 0; i < x->nrecords && shown < 5; i++) {
 		const struct lc_record *rec = &x->records[i];
 		if (rec->kind != LC_DEFINITE && rec->kind != LC_INDIRECT)
@@ -475,9 +478,10 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 	fprintf(f, ", \"definitely_lost_bytes\": %lu, \"definitely_lost_blocks\": %lu,"
 		   " \"indirectly_lost_bytes\": %lu, \"indirectly_lost_blocks\": %lu,"
 		   " \"possibly_lost_bytes\": %lu, \"possibly_lost_blocks\": %lu,"
-		   " \"still_reachable_bytes\": %lu, \"other_errors\": %lu, \"records\": [",
+		   " \"still_reachable_bytes\": %lu, \"other_errors\": %lu, \"one_time\": %s, \"records\": [",
 		x->bytes[LC_DEFINITE], x->blocks[LC_DEFINITE], x->bytes[LC_INDIRECT], x->blocks[LC_INDIRECT],
-		x->bytes[LC_POSSIBLE], x->blocks[LC_POSSIBLE], x->bytes[LC_REACHABLE], x->other_errors);
+		x->bytes[LC_POSSIBLE], x->blocks[LC_POSSIBLE], x->bytes[LC_REACHABLE], x->other_errors,
+		rep->exit_one_time ? "true" : "false");
 	for (size_t i = 0, n = 0; i < x->nrecords; i++) {
 		if (x->records[i].kind == LC_REACHABLE)
 			continue;

@@ -166,6 +166,8 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 		d->dfds = cur->fds - prev->fds;
 		d->dthreads = cur->threads >= 0 && prev->threads >= 0 ? cur->threads - prev->threads : 0;
 		d->dobjects = cur->objects >= 0 && prev->objects >= 0 ? cur->objects - prev->objects : 0;
+		d->dlost = (long)(cur->bytes[LC_DEFINITE] + cur->bytes[LC_INDIRECT]) -
+			   (long)(prev->bytes[LC_DEFINITE] + prev->bytes[LC_INDIRECT]);
 		memcpy(p->sites, cur->sites, sizeof p->sites);
 		p->nsites = cur->nsites;
 		lc_sites_record(r, i, p->nrounds - 1, cur);

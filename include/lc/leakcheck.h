@@ -93,6 +93,8 @@ struct lc_round {
 	int dfds;                    /* open-fd growth over the round */
 	int dthreads;                /* thread growth over the round */
 	long dobjects;               /* the server's counter (--stats), 0 without it */
+	long dlost;                  /* memory memcheck calls lost (definite + indirect bytes) grown
+	                              * over the round; natively 0 */
 };
 
 /* Growth that scales. Three rounds of a few hundred connections cannot tell a leak from a cache
@@ -190,6 +192,8 @@ struct lc_report {
 	bool exit_expected;          /* the engine reads an exit report (memcheck's XML; natively
 	                              * none): what the reports say of losses at exit follows it */
 	bool have_exit;
+	bool exit_one_time;          /* memory was lost at exit, but none grew lost while running (a
+	                              * loss at start-up or shutdown: its size, not per connection) */
 	struct lc_exit_report exit;       /* owned: parsed XML (free with lc_report_free) */
 	char exit_status[96];
 	/* while running */
