@@ -165,13 +165,14 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 {
 	const struct lc_options *o = r->o;
 	size_t n = o->rounds;
-	bool need = false;
+	bool need = false, needs[LC_MAX_PROCS] = { false };
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		struct lc_proc_result *p = &r->rep->procs[i];
 		if (r->first[i] != 0 || p->nrounds != n)
 			continue;
 		lc_judge_proc(p, r->rep);
-		need |= lc_confirm_needed(p, o->cycles);
+		needs[i] = lc_confirm_needed(p, o->cycles);
+		need |= needs[i];
 	}
 	if (!need || o->confirm == 0 || n + 2 > LC_MAX_ROUNDS)
 		return 0;
@@ -183,7 +184,8 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 		struct lc_proc_result *p = &r->rep->procs[i];
 		if (r->first[i] != 0 || p->nrounds != n + 2)
 			continue;
-		p->confirm = (struct lc_confirm){ .connections = 2 * half, .times = o->confirm,
+		if (needs[i]) /* the others' growth needed no confirming */
+			p->confirm = (struct lc_confirm){ .connections = 2 * half, .times = o->confirm,
 						  .halves = { p->rounds[n], p->rounds[n + 1] } };
 		memset(&p->rounds[n], 0, 2 * sizeof p->rounds[n]);
 		p->nrounds = n;
