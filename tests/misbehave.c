@@ -24,6 +24,9 @@
  *   daemon   listens, announces, then daemonizes: forks, the first process exits 0 at once,
  *            the child (in a session of its own) serves as echo does
  *   halt     stops itself (SIGSTOP) on the K-th accepted connection: halted, not dead, not busy
+ *   rlimit   sets RLIMIT_NOFILE to 1000 (as vsftpd sets a value of its own) before it listens; if
+ *            that fails (under valgrind, which keeps fds of its own and refuses a limit other
+ *            than its reduced one) it says "setrlimit NOFILE" on stderr and exits 1, else echoes
  * --tag TAG is ignored: a marker the tests look for in /proc to find survivors.
  * Every mode dies by SIGALRM after 60 s, so a harness bug cannot leave it running forever. */
 #define _GNU_SOURCE
@@ -36,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,11 +49,11 @@
 #define CONN_BUF 1024
 
 enum mode { ECHO, CRASH, EXIT, IDLE, HANG, SILENT, SLOW, GARBAGE, BADPORT, SLAM, WRONG, NOTERM, INUSE, DAEMON,
-	    HALT, NMODES };
+	    HALT, RLIMIT, NMODES };
 
 static const char *const mode_names[NMODES] = {
 	"echo", "crash", "exit", "idle", "hang", "silent", "slow", "garbage", "badport", "slam", "wrong", "noterm",
-	"inuse", "daemon", "halt",
+	"inuse", "daemon", "halt", "rlimit",
 };
 
 struct conn {
@@ -77,7 +81,7 @@ static void crash(void)
 static int usage(void)
 {
 	fprintf(stderr, "usage: misbehave MODE [PORT] [--after K] [--tag TAG]; MODE: echo crash exit "
-			"idle hang silent slow garbage badport slam wrong noterm inuse daemon halt\n");
+			"idle hang silent slow garbage badport slam wrong noterm inuse daemon halt rlimit\n");
 	return 2;
 }
 
@@ -223,6 +227,11 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	struct rlimit nofile = { 1000, 1000 };
+	if (m == RLIMIT && setrlimit(RLIMIT_NOFILE, &nofile) < 0) {
+		fprintf(stderr, "misbehave: setrlimit NOFILE: %s\n", strerror(errno));
+		return 1;
+	}
 	if (m == SILENT) {
 		while (!stop)
 			pause();

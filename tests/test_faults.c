@@ -363,6 +363,22 @@ Test(faults, setuid_server_refused_with_valgrinds_reason)
 	unlink(copy);
 }
 
+/* valgrind keeps fds of its own: a server that sets RLIMIT_NOFILE to a value of its own fails
+ * under it (vsftpd: "500 OOPS: setrlimit NOFILE"). The reason names valgrind as the cause and
+ * the way out; natively the same server runs and is clean. */
+Test(faults, setrlimit_refused_by_valgrind_is_named)
+{
+	struct lc_options o;
+	small_run(&o, misbehave("rlimit", NULL, NULL));
+	EXPECT_ERROR("rlimit", &o, PROMPT, "setrlimit NOFILE", "valgrind keeps fds of its own", "prlimit --nofile=N",
+		     "--native");
+	struct lc_report rep;
+	small_run(&o, misbehave("rlimit", NULL, NULL));
+	o.engine = LC_ENGINE_NATIVE;
+	cr_expect_eq(lc_run(&o, &rep), LC_CLEAN, "rlimit natively: %s", rep.reason);
+	lc_report_free(&rep);
+}
+
 Test(faults, bad_ready_regex)
 {
 	struct lc_options o;

@@ -116,6 +116,12 @@ void lc_engine_lost(const struct lc_engine *e, char *buf, size_t len)
 	e->ops->lost(e, buf, len);
 }
 
+void lc_engine_failure_hint(const struct lc_engine *e, const char *text, char *buf, size_t len)
+{
+	if (e->ops && e->ops->failure_hint && text)
+		e->ops->failure_hint(text, buf, len);
+}
+
 const char *lc_engine_slow_reason(enum lc_engine_kind k)
 {
 	return lc_engine_ops_of(k)->slow;

@@ -87,6 +87,9 @@ struct lc_engine_ops {
 	void (*unmeasured)(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len);
 	/* Why the server's first process can no longer be measured while it still runs. */
 	void (*lost)(const struct lc_engine *e, char *buf, size_t len);
+	/* What in the server's failure (its reply or stderr: text) the engine itself caused, as a
+	 * hint appended to buf; NULL: nothing (memcheck: valgrind's fd limit under setrlimit). */
+	void (*failure_hint)(const char *text, char *buf, size_t len);
 	void (*close)(struct lc_engine *e);
 };
 
@@ -131,6 +134,8 @@ void lc_engine_unmeasured(const struct lc_engine *e, int pid, const char *exe, c
 void lc_engine_lost(const struct lc_engine *e, char *buf, size_t len);
 /* What the engine measures before any snapshot said. */
 enum lc_measure lc_engine_measure(enum lc_engine_kind k);
+/* ops->failure_hint for the server's failure text, appended to buf (nothing without one). */
+void lc_engine_failure_hint(const struct lc_engine *e, const char *text, char *buf, size_t len);
 /* What makes a connection take seconds under engine k, in the user's words. */
 const char *lc_engine_slow_reason(enum lc_engine_kind k);
 

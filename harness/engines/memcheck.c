@@ -18,6 +18,7 @@
 #include "drive/net.h"
 #include "drive/proc.h"
 #include "valgrind/relay.h"
+#include "util/text.h"
 #include "valgrind/vgdb.h"
 
 struct memcheck {
@@ -81,6 +82,17 @@ static void find_vgdb(const char *valgrind, char *out, size_t len)
 		if (access(beside, X_OK) == 0)
 			snprintf(out, len, "%s", beside);
 	}
+}
+
+/* valgrind keeps fds of its own at the top of the range and lowers the limit the program sees:
+ * a server that raises RLIMIT_NOFILE (vsftpd: "500 OOPS: setrlimit NOFILE"; memcached -c) fails
+ * under it and runs natively (harness/valgrind/FACTS.md). */
+static void mc_failure_hint(const char *text, char *buf, size_t len)
+{
+	if (!strcasestr(text, "setrlimit") && !strcasestr(text, "RLIMIT_NOFILE") && !strcasestr(text, "NOFILE"))
+		return;
+	lc_appendf(buf, len, "; valgrind keeps fds of its own, so the server cannot raise RLIMIT_NOFILE: run "
+		   "prlimit --nofile=N leakcheck ... (N: its limit + 12), or --native");
 }
 
 /* valgrind refuses a setuid, setgid or setcap program ("can't execute setuid/setgid/setcap
@@ -627,5 +639,6 @@ const struct lc_engine_ops lc_memcheck_ops = {
 	.describe = mc_describe,
 	.unmeasured = mc_unmeasured,
 	.lost = mc_lost,
+	.failure_hint = mc_failure_hint,
 	.close = mc_close,
 };

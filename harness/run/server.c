@@ -44,10 +44,29 @@ static void halted_note(struct lc_run_state *r, char *msg, size_t len)
 
 /* A crashing server resets its sockets a moment before it can be reaped (valgrind still writes
  * its report), so give it that moment before calling it alive. */
+/* The engine's hint on what of the failure it caused: from why and the server's output. */
+static void failure_hint(struct lc_run_state *r, const char *why, char *msg, size_t len)
+{
+	char text[2048] = "";
+	if (why)
+		snprintf(text, sizeof text, "%s\n", why);
+	for (int i = 0; i < LC_NPATHS; i++) {
+		FILE *f = fopen(r->path[i], "r");
+		if (!f)
+			continue;
+		size_t at = strlen(text);
+		if (fseek(f, -1000, SEEK_END) < 0)
+			rewind(f);
+		text[at + fread(text + at, 1, (sizeof text - 1 - at) / (LC_NPATHS - i), f)] = '\0';
+		fclose(f);
+	}
+	lc_engine_failure_hint(&r->eng, text, msg, len);
+}
+
 int lc_server_failed(struct lc_run_state *r, const char *what, const char *why)
 {
 	int status, e = errno;
-	char how[96], msg[400];
+	char how[96], msg[512];
 	if (lc_wait(r->pid, 0.5, &status) == 0) {
 		lc_status_str(status, how, sizeof how);
 		r->pid = -1;
@@ -58,6 +77,7 @@ int lc_server_failed(struct lc_run_state *r, const char *what, const char *why)
 			 what, why ? why : strerror(e));
 		halted_note(r, msg, sizeof msg);
 	}
+	failure_hint(r, why, msg, sizeof msg);
 	return lc_run_fail(r, "%s", msg);
 }
 
@@ -144,6 +164,7 @@ static int wait_ready(struct lc_run_state *r, bool chose_port)
 				 sizeof r->err) < 0) {
 			if (!lc_alive(r->pid, NULL))
 				r->pid = -1; /* reaped by lc_wait_line */
+			failure_hint(r, NULL, r->err, sizeof r->err);
 			return lc_run_fail(r, "%s", r->err);
 		}
 		if (!chose_port && (port == 0 || port > 65535))
