@@ -547,6 +547,26 @@ Test(native, small_leak_confirmed_by_a_longer_round, .timeout = 180)
 		}
 }
 
+/* A launcher that clears the environment before it execs the server (env -i, a master that
+ * cleans it for its services) drops LD_PRELOAD: the file the launcher's preload left under the
+ * same pid holds the launcher's counts. They were read as the server's ("measure: allocator",
+ * +0 blocks every round: records --leak judged clean); now the exec is seen (the process's
+ * auxiliary vector is another program's) and its pages are measured. */
+Test(native, exec_without_the_preload_measured_by_pages)
+{
+	char env[] = "/usr/bin/env", clear[] = "-i", port[] = "{port}";
+	for (int fixed = 0; fixed < 2; fixed++) {
+		struct lc_report rep;
+		char *argv[] = { env, clear, strdup(built(fixed ? "cases/global_list/fixed" : "cases/global_list/leaky")), port,
+				 NULL };
+		enum lc_verdict v = run_native(argv, &rep, NULL);
+		cr_expect_eq(rep.measure, LC_MEASURE_PAGES, "env -i %s: measured in %s", argv[2], lc_measure_name(rep.measure));
+		cr_expect_eq(v, fixed ? LC_CLEAN : LC_LEAK, "env -i %s: %s", argv[2], rep.reason);
+		free(argv[2]);
+		lc_report_free(&rep);
+	}
+}
+
 /* A child per connection made with a raw clone(), no pthread_atfork handler run: its own
  * blocks (NSS's, setenv's, kept until it exits) are its own, not the parent's. Before the
  * preload took a file of its own in any new process, they landed in the parent's counts:

@@ -26,8 +26,9 @@ struct memcheck {
 	char vgdb[600];             /* vgdb beside that valgrind, else from PATH */
 	char prefix[600];           /* --vgdb-prefix: a private dir, so runs never collide */
 	char xml[600];              /* --xml-file pattern, with %p */
+	char log[600];              /* --log-file pattern, with %p: valgrind's own messages */
 	char out[600];              /* the latest command's raw answer, for --keep */
-	char opt[4][640];           /* valgrind options built from the above */
+	char opt[5][640];           /* valgrind options built from the above */
 	struct lc_relay relay[LC_MAX_PROCS]; /* owned while has_relay[i] */
 	bool has_relay[LC_MAX_PROCS];
 	bool relay_tried[LC_MAX_PROCS]; /* opened lazily, at the first snapshot */
@@ -125,6 +126,7 @@ static int mc_open(struct lc_engine *e, const struct lc_options *o, const char *
 	find_vgdb(o->valgrind, m->vgdb, sizeof m->vgdb);
 	snprintf(m->prefix, sizeof m->prefix, "%s/vgdb", dir);
 	snprintf(m->xml, sizeof m->xml, "%s/memcheck.%%p.xml", dir);
+	snprintf(m->log, sizeof m->log, "%s/valgrind.%%p.log", dir);
 	snprintf(m->out, sizeof m->out, "%s/vgdb.out", dir);
 	if (!in_path(o->valgrind)) {
 		snprintf(err, errlen, "%s not found: install valgrind (apt-get install valgrind)", o->valgrind);
@@ -166,8 +168,13 @@ static char **mc_argv(struct lc_engine *e, char *const server[])
 		argv[n++] = (char *)fixed[i];
 	snprintf(m->opt[0], sizeof m->opt[0], "--xml-file=%s", m->xml);
 	snprintf(m->opt[1], sizeof m->opt[1], "--vgdb-prefix=%s", m->prefix);
+	/* valgrind's own messages ("could not unlink .../vgdb-...", from a process that switched
+	 * user) in a file of their own, not on the server's stderr: a daemon's log process kept
+	 * them as its errors, and grew by them (+3 blocks per connection, LEAK) */
+	snprintf(m->opt[4], sizeof m->opt[4], "--log-file=%s", m->log);
 	argv[n++] = m->opt[0];
 	argv[n++] = m->opt[1];
+	argv[n++] = m->opt[4];
 	if (o->suppressions) {
 		snprintf(m->opt[2], sizeof m->opt[2], "--suppressions=%s", o->suppressions);
 		argv[n++] = m->opt[2];

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -170,8 +171,30 @@ int lc_native_preload(char *out, size_t len)
 	return -1;
 }
 
+/* lc_alloc_exec_id of the program process pid runs now, from /proc/PID/auxv; 0 if unreadable. */
+static uint64_t exec_id_of(int pid)
+{
+	char path[64];
+	uint64_t aux[2 * 64], v[4] = { 0 };
+	static const uint64_t types[4] = { AT_RANDOM, AT_ENTRY, AT_PHDR, AT_BASE };
+	snprintf(path, sizeof path, "/proc/%d/auxv", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t got = read(fd, aux, sizeof aux);
+	close(fd);
+	if (got <= 0)
+		return 0;
+	for (size_t i = 0; i + 1 < (size_t)got / sizeof *aux; i += 2)
+		for (int k = 0; k < 4; k++)
+			if (aux[i] == types[k])
+				v[k] = aux[i + 1];
+	return lc_alloc_exec_id(v[0], v[1], v[2], v[3]);
+}
+
 /* Process pid's counts, mapped read-only (munmap with sizeof **m). 0, or -1: it has none (the
- * preload is not in it) or they are not set up yet. */
+ * preload is not in it, or no longer: it exec'd a program without it, and the file it left is
+ * its former program's) or they are not set up yet. */
 static int alloc_map(const struct native *n, int pid, const struct lc_alloc_map **m, ino_t *ino)
 {
 	char path[700];
@@ -188,7 +211,9 @@ static int alloc_map(const struct native *n, int pid, const struct lc_alloc_map 
 		return -1;
 	*m = p;
 	*ino = st.st_ino;
-	if (memcmp((*m)->magic, LC_ALLOC_MAGIC, sizeof (*m)->magic) == 0 && (*m)->pid == pid)
+	uint64_t now = exec_id_of(pid);
+	if (memcmp((*m)->magic, LC_ALLOC_MAGIC, sizeof (*m)->magic) == 0 && (*m)->pid == pid &&
+	    (now == 0 || (*m)->exec_id == now))
 		return 0;
 	munmap(p, sizeof **m);
 	return -1;
@@ -532,7 +557,7 @@ static int nat_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snap
 		rc = alloc_measure(n, sl, full, s);
 		if (rc < 0 && sl->decided)
 			snprintf(err, errlen, "pid %d's allocator counts are gone: it exec'd a program the preload is not in "
-				 "(a static binary)", pid);
+				 "(a static binary, or its environment cleared of LD_PRELOAD)", pid);
 	}
 	if (!sl->decided) {
 		sl->decided = true;

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -422,6 +423,8 @@ static struct lc_alloc_map *map_create(void)
 		return NULL;
 	}
 	((struct lc_alloc_map *)m)->pid = (int32_t)getpid();
+	((struct lc_alloc_map *)m)->exec_id = lc_alloc_exec_id(getauxval(AT_RANDOM), getauxval(AT_ENTRY),
+							       getauxval(AT_PHDR), getauxval(AT_BASE));
 	return m;
 }
 

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define LC_ALLOC_MAGIC "lcalloc3"     /* 8 bytes: layout changes change the digit */
+#define LC_ALLOC_MAGIC "lcalloc4"     /* 8 bytes: layout changes change the digit */
 #define LC_ALLOC_SITES 8192           /* slots of the site table, a power of two */
 #define LC_ALLOC_DEPTH 6              /* return addresses per site */
 #define LC_ALLOC_OTHER 0              /* the slot of allocations with no site: the table full, or
@@ -43,6 +43,10 @@ struct lc_alloc_site {
 struct lc_alloc_map {
 	char magic[8];                /* LC_ALLOC_MAGIC once the file is set up */
 	int32_t pid;                  /* the process that writes it */
+	uint64_t exec_id;             /* lc_alloc_exec_id of the program that made it: after an exec
+	                               * into a program the preload is not in (a static binary, an
+	                               * environment cleared of LD_PRELOAD) the process's own
+	                               * differs, and the file's counts are another program's */
 	uint32_t nused;               /* slots claimed so far: used[0..nused) */
 	int64_t blocks, bytes;        /* live totals of the process */
 	uint64_t full;                /* allocations counted under LC_ALLOC_OTHER: the table was full */
@@ -50,5 +54,19 @@ struct lc_alloc_map {
 	                               * these, not the whole table */
 	struct lc_alloc_site sites[LC_ALLOC_SITES];
 };
+
+/* Which program image a process runs: a mix of its auxiliary vector's AT_RANDOM, AT_ENTRY,
+ * AT_PHDR and AT_BASE, which the kernel sets afresh at each exec. The preload reads its own
+ * (getauxval), the harness the process's /proc/PID/auxv. */
+static inline uint64_t lc_alloc_exec_id(uint64_t random, uint64_t entry, uint64_t phdr, uint64_t base)
+{
+	uint64_t v[4] = { random, entry, phdr, base }, h = 0x84222325cbf29ce4ull;
+	for (int i = 0; i < 4; i++) {
+		h ^= v[i];
+		h *= 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	return h;
+}
 
 #endif

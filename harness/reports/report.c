@@ -328,9 +328,16 @@ static void print_running(FILE *f, const struct lc_report *rep)
 			   "interrupted with ptrace), each one of the next round's\n", rep->wakes, rep->wakes > 1 ? "s" : "");
 	if (rep->measure != LC_MEASURE_HEAP && rep->nprocs)
 		fprintf(f, "  measure: %s\n", rep->measure == LC_MEASURE_PAGES ?
-			"pages (the allocator preload is not in the process: a static binary, or no preload): anonymous "
-			"memory, first use of memory mapped at the baseline not counted" :
+			"pages (the allocator preload is not in the process: a static binary, its environment cleared of "
+			"LD_PRELOAD, or no preload): anonymous memory, first use of memory mapped at the baseline not "
+			"counted" :
 			"allocator (live blocks and bytes counted by the preload in the server, per call site)");
+	for (size_t i = 0; rep->measure == LC_MEASURE_ALLOCATOR && i < rep->nprocs; i++)
+		if (rep->procs[i].judged && rep->procs[i].measure == LC_MEASURE_PAGES)
+			fprintf(f, "  measure: pid %d (%s) in pages only: the allocator preload is not in it (a static "
+				   "binary, or its environment cleared of LD_PRELOAD, as a master that cleans it before "
+				   "starting its services): anonymous memory, no sites\n", rep->procs[i].pid,
+				rep->procs[i].name);
 	if (strcmp(rep->python.agent, "on") == 0)
 		fprintf(f, "  python: agent on: a full collection before each snapshot (%.3fs holding the interpreter "
 			   "in all); the collector freed %.2f objects per connection in the rounds (reference cycles: "
