@@ -331,7 +331,7 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
  * lost while running) never grew lost memory: a re-exec'd daemon's 336 B definite, 1600 B
  * indirect at exit were the same with 65 connections or 620. The rounds of every judged
  * process count; without rounds nothing can be said. */
-static bool lost_one_time(const struct lc_report *rep)
+bool lc_lost_one_time(const struct lc_report *rep)
 {
 	size_t rounds = 0;
 	for (size_t i = 0; i < rep->nprocs; i++) {
@@ -418,7 +418,7 @@ void lc_judge(struct lc_report *rep)
 	char why[160];
 	int n = 0;
 	rep->reason[0] = '\0';
-	rep->exit_one_time = lost > 0 && lost_one_time(rep);
+	rep->exit_one_time = lost > 0 && lc_lost_one_time(rep);
 	if (lost > 0) {
 		snprintf(why, sizeof why, "%lu bytes lost at exit (%lu definite, %lu indirect)%s", lost,
 			 rep->exit.bytes[LC_DEFINITE], rep->exit.bytes[LC_INDIRECT],

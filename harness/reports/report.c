@@ -648,6 +648,15 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* Whether a frame of rec has no function name (a stripped program: "obj:" in its entry). */
+static bool stripped(const struct lc_record *rec)
+{
+	for (size_t i = 0; i < rec->nframes; i++)
+		if (!rec->frames[i].fn[0] || strncmp(rec->frames[i].fn, "???", 3) == 0)
+			return true;
+	return false;
+}
+
 int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
 	const char *server = lc_server_name(o);
@@ -661,6 +670,8 @@ int lc_write_suppressions(const char *path, const struct lc_report *rep, const s
 		   "# Review each entry before you commit it: suppress what is lost once (at start-up, at\n"
 		   "# shutdown), never what grows with connections. Then: leakcheck --suppressions %s\n",
 		server, path);
+	if (rep->exit_one_time)
+		fputs("# This run's losses are one-time: no memory grew lost in any round while it ran.\n", f);
 	for (size_t i = 0; i < rep->exit.nrecords; i++) {
 		const struct lc_record *rec = &rep->exit.records[i];
 		const char *name;
@@ -669,6 +680,9 @@ int lc_write_suppressions(const char *path, const struct lc_report *rep, const s
 			continue;
 		fprintf(f, "\n# %lu bytes in %lu blocks %s at exit: ", rec->bytes, rec->blocks, lc_kind_name(rec->kind));
 		print_site(f, rec);
+		if (stripped(rec))
+			fputs("\n# its program has no symbols here: valgrind's suppressions cannot name a frame by its "
+			      "offset,\n# so obj: lines match any loss along the same chain of objects in it", f);
 		fprintf(f, "\n%.*sleakcheck-%s-%u%s", (int)(name - rec->suppression), rec->suppression, base, ++n,
 			name + 4);
 	}

@@ -292,6 +292,8 @@ int lc_server_finish(struct lc_run_state *r)
 		return lc_run_fail(r, "server crashed at shutdown (%s)", how);
 	if (lc_engine_exit_report(&r->eng, rep, r->err, sizeof r->err) < 0)
 		return lc_run_fail(r, "%s", r->err);
+	rep->exit_one_time = rep->have_exit && rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT] > 0 &&
+			     lc_lost_one_time(rep); /* for the suppressions' header; lc_judge sets it again */
 	if (r->o->write_suppressions && rep->have_exit && lc_write_suppressions(r->o->write_suppressions, rep, r->o) < 0)
 		return lc_run_fail(r, "cannot write --write-suppressions file: %s", strerror(errno));
 	return 0;

@@ -335,6 +335,9 @@ unsigned long lc_bytes_floor(const struct lc_report *rep);
 /* The smallest growth per connection the run could see: lc_bytes_floor over a round. */
 double lc_detection_limit(const struct lc_report *rep);
 void lc_judge(struct lc_report *rep);                      /* sets verdict and reason */
+/* Whether a loss at exit would be one-time: the judged processes' rounds (memcheck's heap)
+ * never grew lost memory, and there were rounds. */
+bool lc_lost_one_time(const struct lc_report *rep);
 
 /* Output (report.c). */
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet);
