@@ -379,6 +379,28 @@ Test(faults, setrlimit_refused_by_valgrind_is_named)
 	lc_report_free(&rep);
 }
 
+/* A server that never reads a request, reset connections, no reply to wait for: each reset
+ * waited --timeout for the server to read (5 s here, 23 connections: two minutes); now a
+ * quarter second for the first three, then none, and the report counts them. */
+Test(faults, resets_of_requests_never_read_are_bounded)
+{
+	struct lc_options o;
+	struct lc_report rep;
+	small_run(&o, misbehave("hang", NULL, NULL));
+	o.close = LC_CLOSE_RESET;
+	o.expect[0] = '\0';
+	o.expect_len = 0;
+	o.timeout = 5;
+	double t0 = lc_now();
+	enum lc_verdict v = lc_run(&o, &rep);
+	double took = lc_now() - t0 - rep.at_ready;
+	cr_expect_eq(v, LC_CLEAN, "hang, resets: %s", rep.reason);
+	cr_expect_eq(rep.resets_unread, LC_RESET_UNREAD, "%u resets waited out", rep.resets_unread);
+	cr_expect_lt(took, 15, "resets of unread requests took %.1fs after ready", took);
+	lc_report_free(&rep);
+	assert_no_trace("hang, resets");
+}
+
 Test(faults, bad_ready_regex)
 {
 	struct lc_options o;

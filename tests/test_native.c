@@ -43,6 +43,17 @@ static enum lc_verdict run_native(char **argv, struct lc_report *rep, void (*twe
 	unsigned long floor = rep->measure == LC_MEASURE_PAGES ? (unsigned long)sysconf(_SC_PAGESIZE) : rep->per_round;
 	cr_expect_geq(lc_bytes_floor(rep), floor, "%s: floor below %lu (%s)", argv[0], floor, lc_measure_name(rep->measure));
 	cr_expect_eq(lc_detection_limit(rep), (double)lc_bytes_floor(rep) / rep->per_round, "%s", argv[0]);
+	/* the phases add up to the run's time (other is what no phase names), each one >= 0 */
+	const struct lc_phases *ph = &rep->phases;
+	const double parts[] = { ph->ready, ph->warmup, ph->baseline, ph->rounds, ph->extra, ph->confirm, ph->settling,
+				 ph->holders, ph->exit, ph->other };
+	double sum = 0;
+	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+		cr_expect_geq(parts[i], 0, "%s: phase %zu took %.3fs", argv[0], i, parts[i]);
+		sum += parts[i];
+	}
+	cr_expect(sum > rep->seconds - 0.01 && sum < rep->seconds + 0.01 && ph->rounds > 0,
+		  "%s: phases add up to %.3fs of %.3fs (rounds %.3fs)", argv[0], sum, rep->seconds, ph->rounds);
 	return v;
 }
 
@@ -659,6 +670,11 @@ Test(native, cli)
 	cr_expect(strstr(text, "\"engine\": \"native\""), "no engine in the JSON");
 	cr_expect(strstr(text, "\"detection_limit_bytes_per_connection\": "), "no detection limit in the JSON");
 	cr_expect(strstr(text, "\"measure\": \"allocator\""), "no allocator measure in the JSON");
+	cr_expect(strstr(text, "\"phases\": {\"ready\": "), "no phases in the JSON");
+	/* a site of the allocator has no memcheck kind: "live", as the text says (was "still
+	 * reachable", while the text said the holder search found them lost) */
+	cr_expect(strstr(text, "{\"kind\": \"live\"") && !strstr(text, "\"kind\": \"still reachable\""),
+		  "natively a site's kind is not \"live\" in the JSON");
 	unlink(json);
 	rmdir(dir);
 }

@@ -109,7 +109,7 @@ static void apply_confirm(struct lc_proc_result *p)
 			continue;
 		long h1 = metric(&c->halves[0], k), h2 = metric(&c->halves[1], k), lo = metric_min(p, k);
 		double ratio = lo > 0 ? (double)(h1 + h2) / (double)lo : 0;
-		double second = h1 > 0 ? (double)h2 / (double)h1 : h2 >= 0 ? 1 : 0;
+		double second = h1 > 0 ? (double)h2 / (double)h1 : h2 > 0 ? 1 : 0;
 		if (!c->unit[0]) {
 			snprintf(c->unit, sizeof c->unit, "%s", metric_units[k]);
 			c->ratio = ratio;

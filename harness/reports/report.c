@@ -214,6 +214,28 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 	(void)rep;
 }
 
+/* struct lc_phases, in the run's order. */
+enum { NPHASES = 10 };
+static const char *const phase_names[NPHASES] = { "ready", "warmup", "baseline", "rounds", "extra", "confirm",
+						  "settling", "holders", "exit", "other" };
+
+static double phase_seconds(const struct lc_phases *ph, int i)
+{
+	const double v[NPHASES] = { ph->ready, ph->warmup, ph->baseline, ph->rounds, ph->extra, ph->confirm,
+				    ph->settling, ph->holders, ph->exit, ph->other };
+	return v[i];
+}
+
+/* One line: where the run's time went (the phases that took 0.05 s or more). */
+static void print_phases(FILE *f, const struct lc_report *rep)
+{
+	fputs("  time:", f);
+	for (int i = 0, n = 0; i < NPHASES; i++)
+		if (phase_seconds(&rep->phases, i) >= 0.05)
+			fprintf(f, "%s %s %.1fs", n++ ? "," : "", phase_names[i], phase_seconds(&rep->phases, i));
+	fprintf(f, " (%.1fs in all)\n", rep->seconds);
+}
+
 /* The confirming round (leakcheck.h's lc_confirm), under the memory rows. */
 static void print_confirm(FILE *f, const struct lc_proc_result *p)
 {
@@ -311,6 +333,11 @@ static void print_running(FILE *f, const struct lc_report *rep)
 					"served: add an expect step (--expect, or expect in --script) to make it exact" : "");
 	/* a server that waits before it closes (an SMTP server's QUIT: 200 ms) made a native run of
 	 * 1,650 connections take 105 s, where --close eof takes 0.5 ms a connection */
+	if (rep->resets_unread)
+		fprintf(f, "  resets: the server had not read %u connection%s' request %.2fs after it was sent%s\n",
+			rep->resets_unread, rep->resets_unread > 1 ? "s" : "", LC_RESET_WAIT,
+			rep->resets_unread >= LC_RESET_UNREAD ? ": resets stopped waiting (a request it leaves unread is lost "
+			"with its reset; --close eof keeps every one)" : "");
 	double each = rep->driven ? rep->drive_seconds / (double)rep->driven : 0;
 	if (each >= LC_SLOW_CONNECTION)
 		fprintf(f, "  slow: %.2fs a connection on average (%lu connections, %.0fs)%s%s%s\n", each, rep->driven,
@@ -366,6 +393,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 				fprintf(f, "  suppressions: %u written to %s for review (each loss at exit)\n",
 					rep->suppressions_written, o->write_suppressions);
 		}
+		print_phases(f, rep);
 		if (rep->kept)
 			fprintf(f, "  raw logs kept in %s\n", rep->workdir);
 	}
@@ -443,12 +471,14 @@ static void json_retainer(FILE *f, const struct lc_retainer *r)
 }
 
 /* growth: the site's growth in each of nrounds rounds, or NULL (a loss at exit). */
-static void json_record(FILE *f, const struct lc_record *rec, long dblocks, long dbytes, bool delta,
+/* live: a site of the allocator measure, whose blocks have no kind of memcheck's ("live", as
+ * the text says; what reaches them is the holder's, "lost" among them) */
+static void json_record(FILE *f, const struct lc_record *rec, long dblocks, long dbytes, bool delta, bool live,
 			const struct lc_retainer *held, const struct lc_site_rounds *growth, size_t nrounds)
 {
 	const struct lc_frame *s = alloc_site(rec);
 	fputs("{\"kind\": ", f);
-	lc_json_str(f, lc_kind_name(rec->kind));
+	lc_json_str(f, live ? "live" : lc_kind_name(rec->kind));
 	fprintf(f, ", \"bytes\": %lu, \"blocks\": %lu, \"holds_indirect_bytes\": %lu", lc_record_own_bytes(rec),
 		rec->blocks, rec->indirect);
 	if (delta)
@@ -493,7 +523,7 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 		if (x->records[i].kind == LC_REACHABLE)
 			continue;
 		fputs(n++ ? ",\n    " : "\n    ", f);
-		json_record(f, &x->records[i], 0, 0, false, NULL, NULL, 0);
+		json_record(f, &x->records[i], 0, 0, false, false, NULL, NULL, 0);
 	}
 	fputs("]},\n", f);
 }
@@ -574,6 +604,7 @@ static void json_running(FILE *f, const struct lc_report *rep)
 	for (size_t i = 0; i < rep->nsites; i++) {
 		fputs(i ? ",\n    " : "\n    ", f);
 		json_record(f, &rep->sites[i].rec, rep->sites[i].dblocks, rep->sites[i].dbytes, true,
+			    rep->measure == LC_MEASURE_ALLOCATOR,
 			    rep->held[i].searched ? &rep->held[i] : NULL, &rep->site_rounds[i], rep->nrounds);
 	}
 	fprintf(f, "], \"some_rounds_only\": {\"sites\": %u, \"bytes\": %ld", rep->some_rounds.sites,
@@ -634,7 +665,10 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	fprintf(f, ",\n  \"cycles\": %lu, \"rounds\": %u, \"cycles_per_round\": %u, \"warmup\": %u,"
 		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
 		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
-	fputs("  \"engine\": ", f);
+	fputs("  \"phases\": {", f);
+	for (int i = 0; i < NPHASES; i++)
+		fprintf(f, "%s\"%s\": %.3f", i ? ", " : "", phase_names[i], phase_seconds(&rep->phases, i));
+	fputs("},\n  \"engine\": ", f);
 	lc_json_str(f, lc_engine_name(rep->engine));
 	if (rep->measure != LC_MEASURE_HEAP) /* the allocator's counts or pages: no valgrind */
 		fprintf(f, ", \"native\": {\"memory\": \"%s\", \"noise_bytes\": %lu, \"bytes_floor_per_round\": %lu,"

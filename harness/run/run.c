@@ -197,6 +197,16 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 	return 0;
 }
 
+/* The time since the last mark, less the settling in it, into *slot (struct lc_phases). */
+static void phase_mark(struct lc_run_state *r, double *slot)
+{
+	double now = lc_now(), settled = r->rep->settle_seconds - r->settled_at_mark;
+	*slot += now - r->mark - settled;
+	r->rep->phases.settling += settled;
+	r->mark = now;
+	r->settled_at_mark = r->rep->settle_seconds;
+}
+
 static int measure(struct lc_run_state *r)
 {
 	const struct lc_options *o = r->o;
@@ -205,11 +215,16 @@ static int measure(struct lc_run_state *r)
 	if (!r->snaps)
 		return lc_run_fail(r, "%s", "out of memory");
 	r->rep->at_ready = lc_now() - r->t0;
+	phase_mark(r, &r->rep->phases.ready);
 	int pids[LC_MAX_PROCS];
 	if (lc_engine_discover(&r->eng) > 0) /* known before the warmup, the baseline needs no TCP table either */
 		lc_quiesce_record(&r->quiet, pids, lc_engine_pids(&r->eng, pids, LC_MAX_PROCS));
-	if (lc_traffic_drive(r, o->warmup, "warmup") < 0 || lc_snapshot_take(r, 0) < 0)
+	if (lc_traffic_drive(r, o->warmup, "warmup") < 0)
 		goto out;
+	phase_mark(r, &r->rep->phases.warmup);
+	if (lc_snapshot_take(r, 0) < 0)
+		goto out;
+	phase_mark(r, &r->rep->phases.baseline);
 	r->rep->at_baseline = lc_now() - r->t0;
 	r->rep->per_round = o->cycles;
 	for (unsigned i = 0; i < o->rounds; i++) {
@@ -218,6 +233,7 @@ static int measure(struct lc_run_state *r)
 		if (measure_round(r, phase, i + 1) < 0)
 			goto out;
 	}
+	phase_mark(r, &r->rep->phases.rounds);
 	unsigned extra = extra_rounds(r);
 	if (o->rounds + extra > LC_MAX_ROUNDS)
 		extra = 0;
@@ -234,8 +250,10 @@ static int measure(struct lc_run_state *r)
 	}
 	r->rep->decay_rounds = k;
 	drop_first_rounds(r, k);
+	phase_mark(r, &r->rep->phases.extra);
 	if (confirm(r, next) < 0)
 		goto out;
+	phase_mark(r, &r->rep->phases.confirm);
 	for (size_t i = 0; i < r->rep->nprocs; i++)
 		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
 	if (check_served(r) < 0)
@@ -246,6 +264,7 @@ static int measure(struct lc_run_state *r)
 	r->rep->at_measured = lc_now() - r->t0;
 	lc_progress_phase(r, "holders: who keeps what grew");
 	lc_holders_run(r);
+	phase_mark(r, &r->rep->phases.holders);
 	/* The SIGTERM only once the server has closed the probe too: a server that abandons its open
 	 * connections at exit would have the probe's reported as lost at exit (tests/shapes
 	 * --linger: 1096 B "lost" without this wait). */
@@ -331,6 +350,7 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	r.pid = r.probe = r.acceptor = -1;
 	r.dog = (struct lc_watchdog){ -1, -1 };
 	r.t0 = t0;
+	r.mark = t0;
 	lc_quiesce_init(&r.quiet);
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
 		r.first[i] = -1;
@@ -348,6 +368,8 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 		lc_run_fail(&r, "%s", r.err);
 	else if (lc_server_start(&r) == 0 && measure(&r) == 0)
 		lc_server_finish(&r);
+	if (r.mark > 0 && rep->at_measured > 0) /* measured to the end: the probe, SIGTERM, the exit */
+		phase_mark(&r, &rep->phases.exit);
 	if (o->progress)
 		fputs("\r\033[K", stderr);
 	lc_command_free(&r.cmd);
@@ -380,6 +402,10 @@ out:
 	prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	rep->seconds = lc_now() - t0;
+	const struct lc_phases *ph = &rep->phases;
+	double known = ph->ready + ph->warmup + ph->baseline + ph->rounds + ph->extra + ph->confirm + ph->settling +
+		       ph->holders + ph->exit;
+	rep->phases.other = rep->seconds > known ? rep->seconds - known : 0;
 	return rep->verdict;
 }
 

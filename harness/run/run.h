@@ -52,6 +52,8 @@ struct lc_run_state {
 	long counter;                 /* --stats: the server's counter read on the current probe */
 	double t0;                    /* when the run started (lc_now) */
 	double progress_at;           /* traffic.c: when the progress line was last written */
+	double mark;                  /* run.c: where the current phase began (struct lc_phases) */
+	double settled_at_mark;       /* run.c: the report's settle_seconds then */
 	bool slow_said;               /* traffic.c: the slow-connection line was written */
 	struct lc_quiesce quiet;      /* the server's idle sockets, for step 1 */
 	int wakes[LC_MAX_WAKES];      /* connections opened to wake the server (engine.h's wake), owned */

@@ -107,6 +107,10 @@ struct lc_round {
  * first, and the round at least a quarter of the proportional growth (times/4 x the smallest
  * round: a small leak beside a filling cache is still a leak). */
 #define LC_CONFIRM_TIMES 10
+/* A reset waits this long (seconds) for the server to read the request, when no reply is expected;
+ * after LC_RESET_UNREAD connections it did not read in time, resets stop waiting. */
+#define LC_RESET_WAIT 0.25
+#define LC_RESET_UNREAD 3
 /* A connection that takes this long (seconds, on average) is worth a word: the run is long. */
 #define LC_SLOW_CONNECTION 0.2
 struct lc_confirm {
@@ -116,7 +120,7 @@ struct lc_confirm {
 	char unit[8];                /* what the figures are of: "blocks", "bytes", "fds", "threads",
 	                              * "objects" (the first rule that flagged the process) */
 	double ratio;                /* the round's growth over the smallest judged round's */
-	double second;               /* the second half's growth over the first's (1 if both 0) */
+	double second;               /* the second half's growth over the first's (0 if neither grew) */
 	bool scaled;                 /* some rule that flagged it scaled: a leak; else bounded (a
 	                              * cache that filled): not one */
 };
@@ -231,6 +235,9 @@ struct lc_report {
 	struct lc_confirm confirm;   /* procs[primary]'s confirming round (connections 0: none) */
 	unsigned bounded;            /* processes whose growth did not scale: not leaks */
 	int pending_left;            /* most sockets still unclosed when a snapshot had to go ahead */
+	unsigned resets_unread;      /* reset connections whose request the server had not read
+	                              * LC_RESET_WAIT after it was sent (at most LC_RESET_UNREAD:
+	                              * then resets stop waiting) */
 	unsigned long driven;        /* connections driven by the rounds and warmup (not probes, wakes) */
 	double drive_seconds;        /* the time they took */
 	char slow[160];              /* why connections took LC_SLOW_CONNECTION or more, if they did */
@@ -245,6 +252,18 @@ struct lc_report {
 	                              * snapshot (it is never ptraced: harness/valgrind/FACTS.md); each
 	                              * counts as one of the next round's connections */
 	double seconds;              /* wall time of the whole run */
+	struct lc_phases {           /* where it went, seconds, adding up to seconds: */
+		double ready;        /* the server started and ready */
+		double warmup;       /* the warmup's connections */
+		double baseline;     /* the baseline snapshot */
+		double rounds;       /* the measured rounds: connections and snapshots */
+		double extra;        /* rounds measured more (extra, warm-up) */
+		double confirm;      /* the confirming round of growth that scales */
+		double settling;     /* re-sampling snapshots that grew, in any of the above */
+		double holders;      /* who holds what grew */
+		double exit;         /* the probe closed, the Python agent's explain, SIGTERM, the exit report */
+		double other;        /* the rest: options, work dir, judging, cleaning up */
+	} phases;
 	double at_ready, at_baseline, at_measured; /* when the server was ready, the baseline taken,
 	                              * the last round measured (seconds from the start; 0: never) */
 	/* The Python layer (harness/run/python.c): an agent in each CPython process of the server,
