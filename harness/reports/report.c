@@ -204,6 +204,12 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 			char held[1024];
 			lc_retainer_text(&p->held[i], held, sizeof held);
 			fprintf(f, "        held by: %s\n", held);
+		} else if (s->dbytes < (long)lc_bytes_floor(rep)) { /* every site says why it has no holder */
+			fprintf(f, "        held by: not searched (it grew %ld B in the last round; the search starts at "
+				   "%lu B a round)\n", s->dbytes, lc_bytes_floor(rep));
+		} else {
+			fprintf(f, "        held by: not searched (%s)\n", rep->retain_calls ? "the search did not reach it" :
+				"no holder search in this run");
 		}
 	}
 	other_growth(f, p, leak);
