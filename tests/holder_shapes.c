@@ -2,6 +2,7 @@
  * daemons keep things, for the holder search (leakcheck's "held by:") to name.
  *
  *   holder_shapes MODE [PORT]   MODE: tree | two_globals | lost_and_kept | thread_slot | big_heap
+ *                               | registry_slots
  *
  * Listens on 127.0.0.1:PORT (0 or absent: ephemeral), prints "listening on 127.0.0.1:PORT" when
  * ready, echoes lines until "QUIT" or EOF. Per accepted connection it keeps, by mode:
@@ -26,6 +27,11 @@
  *                  HOLDER_SHAPES_BLOCKS=N in the environment: N of them),
  *                  and per connection a session kept in the list `kept` (kept_new): held by kept,
  *                  found within the search's time.
+ *   registry_slots every session (reg_new) on the global list `registry`, newest first, and the
+ *                  live connection's also in `live_slots`, a global array indexed by fd. At a
+ *                  snapshot the live one is the harness's probe, and it heads the list: both
+ *                  globals reach the list's blocks just as near (one pointer, one site), and
+ *                  both must be named (the tie went to the lower address, naming only the slots).
  * SIGTERM/SIGINT: everything is freed and the process exits 0 (the lost buffers excepted), so
  * only a measurement while it runs tells what is held. Every process dies by SIGALRM after
  * 120 s, so a harness bug cannot leave it running. */
@@ -46,8 +52,9 @@
 #define NSLOTS 64
 #define CACHE 60000             /* big_heap's unrelated blocks; HOLDER_SHAPES_BLOCKS=N for N */
 
-enum mode { TREE, TWO_GLOBALS, LOST_AND_KEPT, THREAD_SLOT, BIG_HEAP, NMODES };
-static const char *const mode_names[NMODES] = { "tree", "two_globals", "lost_and_kept", "thread_slot", "big_heap" };
+enum mode { TREE, TWO_GLOBALS, LOST_AND_KEPT, THREAD_SLOT, BIG_HEAP, REGISTRY_SLOTS, NMODES };
+static const char *const mode_names[NMODES] = { "tree", "two_globals", "lost_and_kept", "thread_slot", "big_heap",
+						 "registry_slots" };
 static enum mode mode;
 static volatile sig_atomic_t stop;
 
@@ -112,6 +119,8 @@ static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
 static void **cache;            /* owned: ncache unrelated blocks */
 static unsigned ncache = CACHE;
 static struct sess *kept;
+static struct sess *registry;              /* owned: registry_slots' sessions, newest first */
+static struct sess *live_slots[NSLOTS];    /* borrowed from registry: the live ones, by fd */
 
 static void on_stop(int sig)
 {
@@ -270,6 +279,7 @@ static __attribute__((noinline)) void *cache_fill(unsigned i)
 }
 
 static __attribute__((noinline)) struct sess *kept_new(int fd) { return sess_new(fd); }
+static __attribute__((noinline)) struct sess *reg_new(int fd) { return sess_new(fd); }
 
 /* Echo lines until EOF, "QUIT", an error or a stop. */
 static void serve(int fd)
@@ -343,6 +353,15 @@ static void keep(int fd, unsigned serial)
 		b = NULL; /* an odd connection's buffer: lost, no copy left on the stack */
 		break;
 	}
+	case REGISTRY_SLOTS: {
+		struct sess *s = reg_new(fd);
+		if (s) {
+			s->next = registry;
+			registry = s;
+			live_slots[fd % NSLOTS] = s;
+		}
+		break;
+	}
 	case BIG_HEAP: {
 		struct sess *s = kept_new(fd);
 		if (s) {
@@ -380,6 +399,10 @@ static void free_all(void)
 		n = s->next;
 		free(s);
 	}
+	for (struct sess *s = registry, *n; s; s = n) {
+		n = s->next;
+		free(s);
+	}
 	free(thread_slots);
 	for (unsigned i = 0; cache && i < ncache; i++)
 		free(cache[i]);
@@ -413,7 +436,7 @@ int main(int argc, char **argv)
 	while (m < NMODES && (argc < 2 || strcmp(argv[1], mode_names[m])))
 		m++;
 	if (m == NMODES) {
-		fprintf(stderr, "usage: holder_shapes tree|two_globals|lost_and_kept|thread_slot|big_heap [PORT]\n");
+		fprintf(stderr, "usage: holder_shapes tree|two_globals|lost_and_kept|thread_slot|big_heap|registry_slots [PORT]\n");
 		return 2;
 	}
 	mode = (enum mode)m;
@@ -443,6 +466,7 @@ int main(int argc, char **argv)
 		if (mode != THREAD_SLOT) {
 			keep(fd, serial);
 			serve(fd);
+			live_slots[fd % NSLOTS] = NULL;
 			close(fd);
 			continue;
 		}

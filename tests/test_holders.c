@@ -272,6 +272,29 @@ Test(holders, thread_slot_beside_the_list)
 	lc_report_free(&rep);
 }
 
+/* Every session on the global list `registry`, the live one also in the global `live_slots`:
+ * at the snapshot the live one is the harness's probe, heading the list, so both globals reach
+ * every session just as near (one pointer into the first site). The lower address won the tie
+ * and only one was named (the slots: "held by: live_slots [all 200 new blocks]", where the
+ * slots hold one session); now the other is named beside it, in both engines. */
+Test(holders, two_roots_alike_both_named)
+{
+	for (int native = 0; native < 2; native++) {
+		const char *what = native ? "registry_slots natively" : "registry_slots";
+		judge_engine("tests/holder_shapes", "registry_slots", 100, 0, native ? LC_ENGINE_NATIVE : LC_ENGINE_MEMCHECK);
+		const struct lc_retainer *r = held(what, "sess_new");
+		char text[1024];
+		lc_retainer_text(r, text, sizeof text);
+		bool slots_top = strcmp(r->root, "live_slots") == 0;
+		cr_expect(slots_top || strcmp(r->root, "registry") == 0, "%s: held by %s", what, text);
+		cr_expect(r->alike.blocks * 2 >= r->holders[0].blocks &&
+				  strcmp(r->alike.root, slots_top ? "registry" : "live_slots") == 0,
+			  "%s: the other root is not named alike: %s", what, text);
+		cr_expect(strstr(text, "; as near from "), "%s: %s", what, text);
+		lc_report_free(&rep);
+	}
+}
+
 /* 60,000 unrelated live blocks beside the leak: the holder found, the whole heap read, in
  * bounded time (make bench measures it against heap size). */
 Test(holders, large_unrelated_heap)

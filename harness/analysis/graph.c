@@ -37,6 +37,9 @@ struct key {                    /* compared in this order */
 struct node {
 	struct key k;               /* k.sites == UNREACHED: no root reaches it */
 	uint32_t root;              /* index into words: its holder */
+	uint32_t alike;             /* index into words: another root word that reached it at the same
+	                             * rank and sites (it lost on the word's address), or UNREACHED;
+	                             * passed on to what is reached through it */
 	uint32_t parent;            /* the block before it on the path, or UNREACHED: the root word */
 	uint32_t from_off, to_off;  /* the pointer that reached it */
 };
@@ -236,14 +239,26 @@ static struct pqe pq_pop(struct pq *q)
 	return top;
 }
 
-/* Offer block b the key k, reached from parent (or a root word) by a pointer. */
-static bool offer(struct lc_graph *g, struct pq *q, uint32_t b, struct key k, uint32_t root, uint32_t parent,
-		  uint32_t from_off, uint32_t to_off)
+/* Whether a and b are alike but for the root word: a tie the word's address breaks. */
+static bool alike(const struct key *a, const struct key *b)
+{
+	return a->rank == b->rank && a->sites == b->sites && a->word != b->word;
+}
+
+/* Offer block b the key k, reached from parent (or a root word) by a pointer; alike: the root
+ * word that reached parent alike, or UNREACHED. A loser alike but for its word is kept as the
+ * block's alike root (the first one), so both can be named. */
+static bool offer(struct lc_graph *g, struct pq *q, uint32_t b, struct key k, uint32_t root, uint32_t alike_root,
+		  uint32_t parent, uint32_t from_off, uint32_t to_off)
 {
 	struct node *n = &g->nodes[b];
-	if (n->k.sites != UNREACHED && key_cmp(&k, &n->k) >= 0)
+	if (n->k.sites != UNREACHED && key_cmp(&k, &n->k) >= 0) {
+		if (alike(&k, &n->k) && n->alike == UNREACHED)
+			n->alike = root;
 		return true;
-	*n = (struct node){ k, root, parent, from_off, to_off };
+	}
+	uint32_t was = n->k.sites != UNREACHED && alike(&k, &n->k) ? n->root : UNREACHED;
+	*n = (struct node){ k, root, alike_root != UNREACHED ? alike_root : was, parent, from_off, to_off };
 	return pq_push(q, k, b);
 }
 
@@ -251,11 +266,11 @@ static void find_holders(struct lc_graph *g)
 {
 	struct pq q = { 0 };
 	for (size_t i = 0; i < g->nb; i++)
-		g->nodes[i].k.sites = UNREACHED;
+		g->nodes[i] = (struct node){ .k.sites = UNREACHED, .alike = UNREACHED };
 	for (size_t w = 0; w < g->nwords && !g->failed; w++) {
 		const struct rword *rw = &g->words[w];
 		struct key k = { g->roots[rw->region].rank, 1, rw->addr, 1 };
-		g->failed = !offer(g, &q, rw->to, k, (uint32_t)w, UNREACHED, 0, rw->to_off);
+		g->failed = !offer(g, &q, rw->to, k, (uint32_t)w, UNREACHED, UNREACHED, 0, rw->to_off);
 	}
 	while (q.n && !g->failed) {
 		struct pqe top = pq_pop(&q);
@@ -267,7 +282,7 @@ static void find_holders(struct lc_graph *g)
 			struct key k = top.k;
 			k.sites += g->b[ed->to].site != g->b[top.b].site;
 			k.hops++;
-			g->failed = !offer(g, &q, ed->to, k, u->root, top.b, ed->from_off, ed->to_off);
+			g->failed = !offer(g, &q, ed->to, k, u->root, u->alike, top.b, ed->from_off, ed->to_off);
 		}
 	}
 	free(q.e);
@@ -345,6 +360,16 @@ bool lc_graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t 
 		return false;
 	*word = g->words[n->root].addr;
 	*region = g->words[n->root].region;
+	return true;
+}
+
+bool lc_graph_alike(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region)
+{
+	const struct node *n = &g->nodes[b];
+	if (n->k.sites == UNREACHED || n->alike == UNREACHED)
+		return false;
+	*word = g->words[n->alike].addr;
+	*region = g->words[n->alike].region;
 	return true;
 }
 

@@ -59,6 +59,9 @@ void lc_graph_stats(const struct lc_graph *g, uint64_t *bytes_read, size_t *edge
 
 /* Whether a root reaches block b; if so, the root word that holds it and the root region's index. */
 bool lc_graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region);
+/* Another root word that reached block b at the same rank and sites as its holder's (the tie
+ * the word's address broke), as lc_graph_holder; false if none. */
+bool lc_graph_alike(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region);
 /* How near its holder b is: sites entered, pointers followed (for choosing a typical block). */
 void lc_graph_distance(const struct lc_graph *g, size_t b, unsigned *sites, unsigned *hops);
 /* The path from b's holder to b, root side first; the count of steps (at most cap: the

@@ -125,6 +125,55 @@ static void root_of(struct hsearch *s, uint64_t word, size_t region, struct lc_h
 	*key = r->g.start;
 }
 
+/* Block t's holder object and, if one reached it alike, its alike object (key 0 if none). */
+static uint64_t objects_of(struct hsearch *s, size_t t, uint64_t *alike_key, struct lc_holder *alike_h)
+{
+	uint64_t word, key = 0;
+	size_t region;
+	struct lc_holder h;
+	*alike_key = 0;
+	if (!lc_graph_holder(s->g, t, &word, &region))
+		return 0;
+	root_of(s, word, region, &h, &key);
+	if (lc_graph_alike(s->g, t, &word, &region))
+		root_of(s, word, region, alike_h, alike_key);
+	return key;
+}
+
+/* The root that reaches the top holder's blocks (key top, blocks of them) alike, into
+ * out->alike, when half of them at least have it. A registry list headed by the probe's session
+ * and a by-fd slot array holding that session reach the list alike: the lower address won,
+ * and only the slots were named, which hold one session. The first few candidates are tried
+ * (each a pass over the blocks). */
+static void rank_alike(struct hsearch *s, const size_t *t, size_t n, uint64_t top, unsigned long blocks,
+		       struct lc_retainer *out)
+{
+	uint64_t tried[4];
+	size_t ntried = 0;
+	memset(&out->alike, 0, sizeof out->alike);
+	for (size_t i = 0; i < n && ntried < 4 && out->alike.blocks == 0; i++) {
+		uint64_t cand, k;
+		struct lc_holder h = { 0 }, x;
+		if (objects_of(s, t[i], &cand, &h) != top || cand == 0 || cand == top)
+			continue;
+		bool seen = false;
+		for (size_t j = 0; j < ntried; j++)
+			seen |= tried[j] == cand;
+		if (seen)
+			continue;
+		tried[ntried++] = cand;
+		size_t nb;
+		const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
+		for (size_t j = 0; j < n; j++)
+			if (objects_of(s, t[j], &k, &x) == top && k == cand) {
+				h.blocks++;
+				h.bytes += b[t[j]].size;
+			}
+		if (h.blocks * 2 >= blocks)
+			out->alike = h;
+	}
+}
+
 /* The holders of targets t[0..n) into out: each block counted for its own holder, ranked by
  * blocks (at most LC_MAX_HOLDERS kept); *top_key: the top holder's, for its typical block. */
 static void rank_holders(struct hsearch *s, const size_t *t, size_t n, struct lc_retainer *out,
@@ -163,6 +212,8 @@ static void rank_holders(struct hsearch *s, const size_t *t, size_t n, struct lc
 	for (size_t i = 0; i < na && i < LC_MAX_HOLDERS; i++)
 		out->holders[out->nholders++] = a[i].h;
 	*top_key = na ? a[0].key : 0;
+	if (na)
+		rank_alike(s, t, n, a[0].key, a[0].h.blocks, out);
 	free(a);
 }
 

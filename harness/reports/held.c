@@ -59,4 +59,8 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 	if (r->unreached)
 		lc_appendf(buf, len, "; %lu reached by no root: lost", r->unreached);
 	lc_appendf(buf, len, "]");
+	if (r->alike.blocks) /* a tie the lower address broke: both roots hold them */
+		lc_appendf(buf, len, "; as near from %s%s (%lu of them)", r->alike.root,
+			   r->alike.kind == LC_ROOT_GLOBAL && !strchr(r->alike.root, ' ') ? " (data symbol)" : "",
+			   r->alike.blocks);
 }

@@ -472,8 +472,18 @@ static void json_retainer(FILE *f, const struct lc_retainer *r)
 		lc_json_str(f, r->holders[i].root);
 		fprintf(f, ", \"blocks\": %lu, \"bytes\": %lu}", r->holders[i].blocks, r->holders[i].bytes);
 	}
-	fprintf(f, "], \"blocks\": %lu, \"bytes\": %lu, \"new_blocks\": %s, \"unreached_blocks\": %lu}", r->blocks,
+	fprintf(f, "], \"blocks\": %lu, \"bytes\": %lu, \"new_blocks\": %s, \"unreached_blocks\": %lu", r->blocks,
 		r->bytes, r->new_blocks ? "true" : "false", r->unreached);
+	fputs(", \"alike\": ", f); /* another root as near to the top holder's blocks, or null */
+	if (r->alike.blocks) {
+		fputs("{\"root_kind\": ", f);
+		lc_json_str(f, lc_root_kind_name(r->alike.kind));
+		fputs(", \"root\": ", f);
+		lc_json_str(f, r->alike.root);
+		fprintf(f, ", \"blocks\": %lu, \"bytes\": %lu}}", r->alike.blocks, r->alike.bytes);
+	} else {
+		fputs("null}", f);
+	}
 }
 
 /* growth: the site's growth in each of nrounds rounds, or NULL (a loss at exit). */

@@ -131,6 +131,9 @@ struct lc_retainer {
 	unsigned long unreached;    /* of those, the blocks no root reaches (natively: lost) */
 	bool new_blocks;            /* those are its blocks new since the snapshot before the
 	                             * latest (else all its blocks: no list of that snapshot) */
+	struct lc_holder alike;     /* another root that reaches the top holder's blocks just as
+	                             * near (the tie the holder won on its address): both are named;
+	                             * alike.blocks 0: none */
 };
 
 /* "global", "stack", "cycle", "none", "mapping", "unknown": the JSON's root_kind. */
