@@ -1,6 +1,6 @@
 /* alloc_shapes: a TCP line server whose memory fools a checker that counts pages.
  *
- *   alloc_shapes [PORT] [--leak] [--record N] [--errors-first]
+ *   alloc_shapes [PORT] [--leak] [--record N] [--errors-first] [--line N]
  *
  * At start it mallocs a 1 MiB ring buffer (an mmap'd block of its own: glibc maps any block over
  * 128 KiB) and touches none of it. Each connection appends one record of --record N bytes (128)
@@ -11,6 +11,8 @@
  * the ring wraps (first use, not growth).
  * --leak: plus a kept session per connection on a list (struct session 64 B + a 256 B copy of its
  * first line = 2 blocks, 320 B), as a registry that is never emptied: +2 blocks, +320 B.
+ * --line N: the kept copy of the first line is N bytes (256; 0: no copy, the session alone:
+ * +1 block, +64 B, small enough to stay inside the top of the heap malloc maps ahead).
  * --errors-first: a connection whose socket has an error (a reset) is closed without reading what
  * it sent, as an event loop that handles an error event before a read event does: a reset that
  * arrives before the server read the request loses the request, and its session.
@@ -40,7 +42,7 @@ struct session {
 
 static volatile sig_atomic_t stop;
 static char *ring;              /* owned: RING_SIZE bytes */
-static size_t ring_at, record = 128;
+static size_t ring_at, record = 128, line_bytes = 256;
 static struct session *kept;    /* owned: --leak's sessions */
 
 static void on_signal(int sig)
@@ -62,9 +64,9 @@ static void session_keep(const char *line, size_t len)
 	struct session *s = malloc(sizeof *s);
 	if (!s)
 		return;
-	s->line = calloc(1, 256);
+	s->line = line_bytes ? calloc(1, line_bytes) : NULL;
 	if (s->line)
-		memcpy(s->line, line, len < 255 ? len : 255);
+		memcpy(s->line, line, len < line_bytes - 1 ? len : line_bytes - 1);
 	s->next = kept;
 	kept = s;
 }
@@ -121,6 +123,8 @@ int main(int argc, char **argv)
 			errors_first = 1;
 		else if (strcmp(argv[i], "--record") == 0 && i + 1 < argc)
 			record = strtoul(argv[++i], NULL, 10);
+		else if (strcmp(argv[i], "--line") == 0 && i + 1 < argc)
+			line_bytes = strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
 			port = (unsigned)strtoul(argv[++i], NULL, 10);
 		else

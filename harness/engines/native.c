@@ -116,6 +116,7 @@ unsigned long lc_native_floor(const int *pids, size_t n, unsigned long *noise)
 struct vma {
 	uintptr_t start, end;
 	long anon;                  /* Anonymous + Swap, bytes */
+	bool heap;                  /* the brk heap ([heap]): its first use is growth, not credit */
 };
 
 /* What the engine keeps of one measured process (a slot of engine.h). */
@@ -401,7 +402,9 @@ static long read_vmas(int pid, struct vma **out)
 					break;
 				v = bigger;
 			}
-			v[n++] = (struct vma){ a, b, 0 };
+			size_t len = strlen(line);
+			bool heap = len >= 7 && strncmp(line + len - 7, "[heap]\n", 7) == 0;
+			v[n++] = (struct vma){ a, b, 0, heap };
 		} else if (n && (sscanf(line, "Anonymous: %lu kB", &kb) == 1 || sscanf(line, "Swap: %lu kB", &kb) == 1)) {
 			v[n - 1].anon += (long)kb * 1024;
 		}
@@ -415,7 +418,10 @@ static long read_vmas(int pid, struct vma **out)
 /* Anonymous memory, less first use: growth inside what a baseline mapping covered is forgiven
  * up to what that mapping had mapped and not yet touched then (credited in proportion to the
  * overlap, so a mapping split by mprotect is not credited twice). New mappings, and mappings
- * that grew beyond their credit, count in full; shrinking always counts. */
+ * that grew beyond their credit, count in full; shrinking always counts. The brk heap gets no
+ * credit: malloc maps its top ahead of use, so a static binary keeping 64 B per connection
+ * grew inside that credit for the whole run and was judged clean; what a program maps ahead
+ * on purpose (a preallocated ring buffer) is a mapping of its own. */
 static long counted(const struct slot *sl, const struct vma *v, size_t n)
 {
 	long total = 0;
@@ -423,6 +429,8 @@ static long counted(const struct slot *sl, const struct vma *v, size_t n)
 		double base_anon = 0, credit = 0;
 		for (size_t j = 0; j < sl->nbase; j++) {
 			const struct vma *b = &sl->base[j];
+			if (b->heap)
+				continue;
 			uintptr_t lo = b->start > v[i].start ? b->start : v[i].start, hi = b->end < v[i].end ? b->end : v[i].end;
 			if (lo >= hi)
 				continue;

@@ -363,7 +363,7 @@ static void print_running(FILE *f, const struct lc_report *rep)
 		fprintf(f, "  measure: %s\n", rep->measure == LC_MEASURE_PAGES ?
 			"pages (the allocator preload is not in the process: a static binary, its environment cleared of "
 			"LD_PRELOAD, or no preload): anonymous memory, first use of memory mapped at the baseline not "
-			"counted" :
+			"counted (the brk heap's is)" :
 			"allocator (live blocks and bytes counted by the preload in the server, per call site)");
 	for (size_t i = 0; rep->measure == LC_MEASURE_ALLOCATOR && i < rep->nprocs; i++)
 		if (rep->procs[i].judged && rep->procs[i].measure == LC_MEASURE_PAGES)
