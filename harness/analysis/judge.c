@@ -120,6 +120,22 @@ static void apply_confirm(struct lc_proc_result *p)
 	}
 }
 
+/* Memory the allocator does not see, beside its counts: anonymous memory grown in every round
+ * by LC_OUTSIDE_FLOOR at least and by 8 times malloc's live bytes' growth or more. */
+static void outside_malloc(struct lc_proc_result *p, double connections)
+{
+	long total = 0;
+	bool every = p->measure == LC_MEASURE_ALLOCATOR && p->nrounds > 0;
+	for (size_t i = 0; i < p->nrounds; i++) {
+		const struct lc_round *r = &p->rounds[i];
+		long malloc_grew = r->dbytes > 0 ? r->dbytes : 0;
+		every = every && r->dpages >= LC_OUTSIDE_FLOOR && r->dpages >= 8 * malloc_grew;
+		total += r->dpages;
+	}
+	p->outside_grew = every;
+	p->pages_per_cycle = connections > 0 ? total / connections : 0;
+}
+
 /* The rules for one process's series of rounds. Blocks: +1 in every round. Bytes: +bytes_floor
  * in every round, even with a flat block count (a buffer or an array grown with realloc keeps
  * its one block). fds, threads and the server's own counter: +1 in every round. Sets p's
@@ -150,6 +166,7 @@ static void judge_rounds(struct lc_proc_result *p, unsigned per_round, unsigned 
 	p->threads_leaked = lc_grows_every_round(threads, n);
 	p->objects_grew = lc_grows_every_round(objects, n);
 	apply_confirm(p);
+	outside_malloc(p, connections);
 }
 
 /* Counts of blocks (memcheck's, the allocator preload's) are exact: one byte a connection. Pages
@@ -345,6 +362,17 @@ bool lc_lost_one_time(const struct lc_report *rep)
 	return rounds > 0;
 }
 
+/* A judged process whose memory outside malloc grew (top first), or NULL. */
+static const struct lc_proc_result *outside(const struct lc_report *rep, const struct lc_proc_result *top)
+{
+	if (top->outside_grew)
+		return top;
+	for (size_t i = 0; i < rep->nprocs; i++)
+		if (rep->procs[i].judged && rep->procs[i].outside_grew)
+			return &rep->procs[i];
+	return NULL;
+}
+
 /* A process whose growth did not scale with its confirming round's connections (top first), or
  * NULL; their number into rep->bounded. */
 static const struct lc_proc_result *bounded(struct lc_report *rep, const struct lc_proc_result *top)
@@ -430,6 +458,17 @@ void lc_judge(struct lc_report *rep)
 		if (i != rep->primary && rep->procs[i].judged)
 			running_reasons(rep, &rep->procs[i], rep->reason, sizeof rep->reason, &n);
 	rep->verdict = n ? LC_LEAK : LC_CLEAN;
+	const struct lc_proc_result *o = outside(rep, top);
+	if (n == 0 && o) { /* blind to what grew: never clean */
+		char at[80];
+		where(rep, o, at, sizeof at);
+		rep->verdict = LC_ERROR;
+		snprintf(rep->reason, sizeof rep->reason, "memory outside malloc grew in every round (%.1f B per connection) "
+			 "while malloc's live bytes did not%s: a managed heap (V8's, the JVM's, Go's) or mmap, which the "
+			 "native engine does not see, so it cannot say clean; a runtime that collects garbage must collect "
+			 "before each snapshot (--stats with its own heap count)", o->pages_per_cycle, at);
+		return;
+	}
 	const struct lc_proc_result *b = bounded(rep, top);
 	if (n == 0 && b)
 		snprintf(rep->reason, sizeof rep->reason, "no leak at exit; the growth while running did not scale "

@@ -572,6 +572,7 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 		snap->fds = fds;
 		snap->threads = lc_count_threads(e->procs[i].pid);
 		snap->objects = -1;
+		snap->pages = -1;
 	}
 	return rc;
 }

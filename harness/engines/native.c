@@ -71,6 +71,7 @@ int lc_native_measure(int pid, struct lc_snapshot *snap, char *err, size_t errle
 	long bytes = anon(pid);
 	memset(snap, 0, sizeof *snap);
 	snap->objects = -1;
+	snap->pages = -1;
 	if (bytes < 0) {
 		snprintf(err, errlen, "cannot read /proc/%d/smaps_rollup: %s", pid,
 			 errno ? strerror(errno) : "the process is gone");
@@ -556,6 +557,7 @@ static int nat_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snap
 	int pid = e->procs[i].pid;
 	memset(s, 0, sizeof *s);
 	s->objects = -1;
+	s->pages = -1;
 	if (sl->pid != pid)
 		slot_reset(sl, pid);
 	if (full && pid == e->root)
@@ -576,6 +578,8 @@ static int nat_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snap
 		rc = pages_measure(sl, s, err, errlen);
 	if (rc < 0)
 		return -1;
+	if (sl->measure == LC_MEASURE_ALLOCATOR) /* memory the allocator does not see: V8's, mmap */
+		s->pages = anon(pid);
 	s->fds = lc_count_fds(pid);
 	s->threads = lc_count_threads(pid);
 	if (s->fds < 0 && lc_gone(pid)) {

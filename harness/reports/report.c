@@ -81,7 +81,7 @@ static double nz(double v)
 }
 
 /* Which measure of a round a row shows. */
-enum measure { M_BLOCKS, M_BYTES, M_FDS, M_THREADS, M_OBJECTS };
+enum measure { M_BLOCKS, M_BYTES, M_FDS, M_THREADS, M_OBJECTS, M_PAGES };
 
 static long round_value(const struct lc_round *r, enum measure m)
 {
@@ -90,6 +90,7 @@ static long round_value(const struct lc_round *r, enum measure m)
 	case M_BYTES: return r->dbytes;
 	case M_FDS: return r->dfds;
 	case M_THREADS: return r->dthreads;
+	case M_PAGES: return r->dpages;
 	case M_OBJECTS: break;
 	}
 	return r->dobjects;
@@ -192,6 +193,11 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 	if (p->nrounds)
 		fprintf(f, "      bytes per round: %s%s\n", bytes,
 			!leak && grew_some && !bounded ? " (growth not in every round: one-time, not a leak)" : "");
+	if (p->nrounds && p->measure == LC_MEASURE_ALLOCATOR) {
+		char pages[240];
+		rounds_text(p->rounds, p->nrounds, M_PAGES, pages, sizeof pages);
+		fprintf(f, "      pages per round: %s B (anonymous memory: malloc's and what it does not see)\n", pages);
+	}
 	if (leak)
 		print_python(f, rep, p);
 	for (size_t i = 0; leak && i < p->nsites && i < 5; i++) {

@@ -75,6 +75,7 @@ static int settle(struct lc_run_state *r, size_t i, struct lc_snapshot *cur)
 		 * earlier re-sample would count now */
 		cur->threads = s->threads;
 		cur->objects = s->objects;
+		cur->pages = s->pages;
 	}
 	r->rep->settle_waits++;
 	r->rep->settle_seconds += lc_now() - t0;
@@ -166,6 +167,7 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 		d->dfds = cur->fds - prev->fds;
 		d->dthreads = cur->threads >= 0 && prev->threads >= 0 ? cur->threads - prev->threads : 0;
 		d->dobjects = cur->objects >= 0 && prev->objects >= 0 ? cur->objects - prev->objects : 0;
+		d->dpages = cur->pages >= 0 && prev->pages >= 0 ? cur->pages - prev->pages : 0;
 		d->dlost = (long)(cur->bytes[LC_DEFINITE] + cur->bytes[LC_INDIRECT]) -
 			   (long)(prev->bytes[LC_DEFINITE] + prev->bytes[LC_INDIRECT]);
 		memcpy(p->sites, cur->sites, sizeof p->sites);

@@ -93,6 +93,8 @@ struct lc_round {
 	int dfds;                    /* open-fd growth over the round */
 	int dthreads;                /* thread growth over the round */
 	long dobjects;               /* the server's counter (--stats), 0 without it */
+	long dpages;                 /* natively with the allocator measure: anonymous memory grown
+	                              * over the round (malloc's and the rest); else 0 */
 	long dlost;                  /* memory memcheck calls lost (definite + indirect bytes) grown
 	                              * over the round; natively 0 */
 };
@@ -107,6 +109,9 @@ struct lc_round {
  * first, and the round at least a quarter of the proportional growth (times/4 x the smallest
  * round: a small leak beside a filling cache is still a leak). */
 #define LC_CONFIRM_TIMES 10
+/* Natively, memory outside malloc counts only past this much a round (bytes): CPython's own
+ * pages grew +8 KB a round beside malloc, a Node.js server's V8 heap +0.8 to +3 MB. */
+#define LC_OUTSIDE_FLOOR 65536
 /* A reset waits this long (seconds) for the server to read the request, when no reply is expected;
  * after LC_RESET_UNREAD connections it did not read in time, resets stop waiting. */
 #define LC_RESET_WAIT 0.25
@@ -140,6 +145,10 @@ struct lc_proc_result {
 	bool retained, bytes_grew, fds_leaked, threads_leaked, objects_grew;
 	double blocks_per_cycle, bytes_per_cycle, objects_per_cycle;
 	struct lc_confirm confirm;   /* its confirming round, if it needed one */
+	bool outside_grew;           /* allocator measure: anonymous memory grew in every round by
+	                              * LC_OUTSIDE_FLOOR at least and 8 times what malloc's live bytes
+	                              * grew: memory malloc does not see (V8's heap, mmap) */
+	double pages_per_cycle;      /* anonymous memory grown per connection (allocator measure) */
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew in every measured round (the
 	                              * last round's figures), largest growth first */
 	size_t nsites;

@@ -85,6 +85,8 @@ struct lc_snapshot {
 	int fds;                          /* open fds of the server, -1 if unknown */
 	int threads;                      /* its threads (/proc/PID/task), -1 if unknown */
 	long objects;                     /* the server's own counter (--stats), -1 if not read */
+	long pages;                       /* natively, beside the allocator's counts: the process's
+	                                   * anonymous memory (smaps_rollup), -1 if not read */
 };
 
 /* Total heap in use: every kind added up. */
