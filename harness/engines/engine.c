@@ -122,6 +122,11 @@ void lc_engine_failure_hint(const struct lc_engine *e, const char *text, char *b
 		e->ops->failure_hint(text, buf, len);
 }
 
+const char *lc_engine_flag(enum lc_engine_kind k)
+{
+	return lc_engine_ops_of(k)->flag;
+}
+
 const char *lc_engine_slow_reason(enum lc_engine_kind k)
 {
 	return lc_engine_ops_of(k)->slow;

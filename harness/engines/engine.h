@@ -44,6 +44,7 @@ struct lc_engine_ops {
 	enum lc_measure measure;    /* what it measures until a snapshot says (native: allocator) */
 	const char *reacher;        /* what reaches a process to measure it: "X cannot reach it" */
 	const char *slow;           /* what makes a connection take seconds under it, for the user */
+	const char *flag;           /* the CLI option that chooses it ("" for the default) */
 	/* Options this engine cannot take. Returns 0, or -1 with a one-line reason. NULL: any. */
 	int (*check)(const struct lc_options *o, char *err, size_t errlen);
 	/* Allocate e->state for a run whose work folder is dir. Returns 0, or -1 with a reason. */

@@ -630,6 +630,7 @@ const struct lc_engine_ops lc_memcheck_ops = {
 	.name = "memcheck",
 	.measure = LC_MEASURE_HEAP,
 	.reacher = "vgdb",
+	.flag = "",
 	.slow = "a process exec'd per connection starts valgrind again, ~0.5 s each; or the server is slow to answer",
 	.check = mc_check,
 	.open = mc_open,

@@ -642,6 +642,7 @@ const struct lc_engine_ops lc_native_ops = {
 	.name = "native",
 	.measure = LC_MEASURE_ALLOCATOR,
 	.reacher = "the harness",
+	.flag = "--native",
 	.slow = "the server is slow to answer or to close",
 	.check = nat_check,
 	.open = nat_open,

@@ -807,8 +807,8 @@ static void section_resources(const struct page *p)
 static void command_line(FILE *f, const struct lc_options *o)
 {
 	fputs("<code class=\"cmd\">leakcheck", f);
-	if (o->engine == LC_ENGINE_NATIVE)
-		fputs(" --native", f);
+	if (lc_engine_flag(o->engine)[0])
+		fprintf(f, " %s", lc_engine_flag(o->engine));
 	fputs(" --", f);
 	for (char **a = o->server_argv; a && *a; a++) {
 		bool plain = **a && strspn(*a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:=,+{}@%") ==

@@ -18,6 +18,7 @@ enum lc_verdict { LC_CLEAN = 0, LC_LEAK = 1, LC_ERROR = 2 }; /* also the CLI's e
  * its counts (or /proc's pages where it cannot be preloaded). */
 enum lc_engine_kind { LC_ENGINE_MEMCHECK, LC_ENGINE_NATIVE };
 const char *lc_engine_name(enum lc_engine_kind k); /* "memcheck", "native" */
+const char *lc_engine_flag(enum lc_engine_kind k); /* the CLI option that chooses it: "", "--native" */
 
 #define LC_MAX_PROCS 8           /* processes of the server measured at once */
 
