@@ -152,8 +152,11 @@ static void rank_alike(struct hsearch *s, const size_t *t, size_t n, uint64_t to
 	size_t ntried = 0;
 	memset(&out->alike, 0, sizeof out->alike);
 	for (size_t i = 0; i < n && ntried < 4 && out->alike.blocks == 0; i++) {
-		uint64_t cand, k;
+		uint64_t cand, k, word;
+		size_t region;
 		struct lc_holder h = { 0 }, x;
+		if (!lc_graph_alike(s->g, t[i], &word, &region)) /* most blocks: no name looked up */
+			continue;
 		if (objects_of(s, t[i], &cand, &h) != top || cand == 0 || cand == top)
 			continue;
 		bool seen = false;
@@ -165,7 +168,7 @@ static void rank_alike(struct hsearch *s, const size_t *t, size_t n, uint64_t to
 		size_t nb;
 		const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
 		for (size_t j = 0; j < n; j++)
-			if (objects_of(s, t[j], &k, &x) == top && k == cand) {
+			if (lc_graph_alike(s->g, t[j], &word, &region) && objects_of(s, t[j], &k, &x) == top && k == cand) {
 				h.blocks++;
 				h.bytes += b[t[j]].size;
 			}

@@ -18,9 +18,9 @@
  * own, a copy of its parent's counts (it inherited those blocks), however it was made: fork()
  * runs pthread_atfork's handlers, a raw clone() none, so each allocation and free first checks
  * a flag on a page the kernel zeroes in every child (MADV_WIPEONFORK, Linux 4.14): one load.
- * exec runs the constructor again in the new program. dlsym's own allocations (the bootstrap) come from a
- * static buffer, and any allocation made while a site is being found (pthread_getattr_np's)
- * counts under LC_ALLOC_OTHER instead of unwinding again. */
+ * exec runs the constructor again in the new program. dlsym's own allocations (the bootstrap)
+ * come from a static buffer, and any allocation made while a site is being found
+ * (pthread_getattr_np's) counts under LC_ALLOC_OTHER instead of unwinding again. */
 #define _GNU_SOURCE
 #include "lcalloc.h"
 
@@ -428,6 +428,14 @@ static struct lc_alloc_map *map_create(void)
 	return m;
 }
 
+/* fork()'s child: adopt, unless an allocation between the fork and this handler (glibc's own)
+ * already did through check_owner (the flag is set again then). */
+static void after_fork_child(void)
+{
+	if (!owner || !*owner)
+		adopt();
+}
+
 static void map_publish(struct lc_alloc_map *m)
 {
 	__atomic_thread_fence(__ATOMIC_RELEASE);
@@ -473,5 +481,5 @@ __attribute__((constructor)) static void lcalloc_init(void)
 	} else if (page != MAP_FAILED) {
 		munmap(page, 4096);
 	}
-	pthread_atfork(NULL, NULL, adopt);
+	pthread_atfork(NULL, NULL, after_fork_child);
 }

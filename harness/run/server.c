@@ -42,8 +42,6 @@ static void halted_note(struct lc_run_state *r, char *msg, size_t len)
 		lc_appendf(msg, len, " (pid %d is halted: state %c)", (int)halted, state);
 }
 
-/* A crashing server resets its sockets a moment before it can be reaped (valgrind still writes
- * its report), so give it that moment before calling it alive. */
 /* The engine's hint on what of the failure it caused: from why and the server's output. */
 static void failure_hint(struct lc_run_state *r, const char *why, char *msg, size_t len)
 {
@@ -63,6 +61,8 @@ static void failure_hint(struct lc_run_state *r, const char *why, char *msg, siz
 	lc_engine_failure_hint(&r->eng, text, msg, len);
 }
 
+/* A crashing server resets its sockets a moment before it can be reaped (valgrind still writes
+ * its report), so give it that moment before calling it alive. */
 int lc_server_failed(struct lc_run_state *r, const char *what, const char *why)
 {
 	int status, e = errno;
