@@ -86,6 +86,21 @@ bool lc_confirm_needed(const struct lc_proc_result *p, unsigned per_round)
 	return any;
 }
 
+bool lc_confirm_again(struct lc_proc_result *p, const struct lc_report *rep)
+{
+	struct lc_confirm c = p->confirm;
+	bool again = false;
+	p->confirm.connections = 0; /* the rules' own flags, before the confirming round's verdict */
+	lc_judge_proc(p, rep);
+	for (int k = 0; k < M_COUNT; k++) {
+		long h1 = metric(&c.halves[0], k), h2 = metric(&c.halves[1], k);
+		again |= flagged(p, k) && h2 > 0 && h2 * 10 < h1 * 9;
+	}
+	p->confirm = c;
+	lc_judge_proc(p, rep);
+	return again;
+}
+
 static long metric_min(const struct lc_proc_result *p, int k)
 {
 	long lo = 0;

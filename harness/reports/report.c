@@ -254,9 +254,10 @@ static void print_confirm(FILE *f, const struct lc_proc_result *p)
 	const struct lc_confirm *c = &p->confirm;
 	if (!c->connections)
 		return;
-	fprintf(f, "      %s: a round of %u connections (%ux) grew %.1fx the smallest round's %s, its second half "
-		   "%.1fx its first: %s\n", c->scaled ? "confirmed" : "bounded", c->connections, c->times, c->ratio,
-		c->unit, c->second, c->scaled ? "a leak grows with the connections" : "a cache filling, not a leak");
+	fprintf(f, "      %s: a round of %u connections (%ux)%s grew %.1fx the smallest round's %s, its second half "
+		   "%.1fx its first: %s\n", c->scaled ? "confirmed" : "bounded", c->connections / (c->again + 1), c->times,
+		c->again ? ", measured again as its halves fell off," : "", c->ratio, c->unit, c->second,
+		c->scaled ? "a leak grows with the connections" : "a cache filling, not a leak");
 }
 
 /* One process's rows: its counter, memory, fds and threads. */
@@ -599,7 +600,8 @@ static void json_confirm(FILE *f, const struct lc_confirm *c)
 		fputs("null", f);
 		return;
 	}
-	fprintf(f, "{\"connections\": %u, \"times\": %u, \"halves\": [", c->connections, c->times);
+	fprintf(f, "{\"connections\": %u, \"times\": %u, \"again\": %u, \"halves\": [", c->connections, c->times,
+		c->again);
 	for (int h = 0; h < 2; h++)
 		fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld, \"fds\": %d, \"threads\": %d, \"objects\": %ld}",
 			h ? ", " : "", c->halves[h].dblocks, c->halves[h].dbytes, c->halves[h].dfds, c->halves[h].dthreads,

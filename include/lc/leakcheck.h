@@ -122,7 +122,10 @@ struct lc_round {
 struct lc_confirm {
 	unsigned connections;        /* of the confirming round; 0: none was measured */
 	unsigned times;              /* connections over a judged round's */
-	struct lc_round halves[2];   /* what the process grew over each half of it */
+	struct lc_round halves[2];   /* what the process grew over each half of it (of the last
+	                              * round, when it was measured again) */
+	unsigned again;              /* rounds measured again: the halves fell off, but not to 0
+	                              * (a cache still filling, or a leak beside one) */
 	char unit[8];                /* what the figures are of: "blocks", "bytes", "fds", "threads",
 	                              * "objects" (the first rule that flagged the process) */
 	double ratio;                /* the round's growth over the smallest judged round's */
@@ -354,6 +357,10 @@ void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep);
  * (block, fd, thread, object) a connection, or bytes grew with a flat block count; per_round
  * its connections a round. */
 bool lc_confirm_needed(const struct lc_proc_result *p, unsigned per_round);
+/* Whether p's confirming round must be measured again: in a rule that flagged p its second
+ * half grew, but less than 9/10 of its first (a cache still filling falls off further, a leak
+ * beside one keeps the rate it ends with). Judges p as lc_judge_proc does. */
+bool lc_confirm_again(struct lc_proc_result *p, const struct lc_report *rep);
 /* Natively, rounds of memory growth that agree: the smallest at least the spread (max - min). */
 bool lc_steady(const long *d, size_t n);
 /* The byte rule's floor per round for memory measured in m: one byte per connection for the
