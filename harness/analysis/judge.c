@@ -130,7 +130,7 @@ static void apply_confirm(struct lc_proc_result *p)
 			c->ratio = ratio;
 			c->second = second;
 		}
-		*flag = second * 2 >= 1 && ratio * 4 >= c->times;
+		*flag = second * 2 >= 1 && ratio * 3 >= c->times;
 		c->scaled |= *flag;
 	}
 }

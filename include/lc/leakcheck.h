@@ -107,7 +107,7 @@ struct lc_round {
  * long, in two halves. A leak grows in proportion: the round about that many times the smallest
  * judged round, its second half as much as its first. A cache that fills falls off: little in
  * the round, its second half far less than its first. Scaled: the second half at least half the
- * first, and the round at least a quarter of the proportional growth (times/4 x the smallest
+ * first, and the round at least a third of the proportional growth (times/3 x the smallest
  * round: a small leak beside a filling cache is still a leak). */
 #define LC_CONFIRM_TIMES 10
 /* Natively, memory outside malloc counts only past this much a round (bytes): CPython's own
