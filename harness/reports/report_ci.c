@@ -1,9 +1,8 @@
 /* Reports that CI systems read: JUnit XML (Jenkins, GitLab), SARIF 2.1.0 (GitHub code scanning)
  * and GitHub Actions annotations. One check per line of the human report: lost at exit,
  * retention while running, open fds, and one per growing site, located at its allocation
- * site's file:line (the path found under the current directory: valgrind gives a base name). */
+ * site's file:line (source.c's locator: valgrind gives a base name). */
 #define _GNU_SOURCE
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +25,18 @@ struct check {
 
 #define MAX_CHECKS (3 + LC_MAX_SITES + LC_MAX_PYTYPES + 5)
 
+/* What every format reports, built once per writer (checks_new) and freed by it. */
+struct checks {
+	struct check c[MAX_CHECKS];
+	size_t n;
+	struct lc_frame pyat[LC_MAX_PYTYPES]; /* the Python checks' .py lines: their c[i].at */
+	char uri[PATH_MAX];                   /* source_uri's last answer */
+};
+
 /* The Python types that grew in every round, each at its .py line: the line a Python
  * programmer fixes, where the C sites name the interpreter's allocators. */
-static size_t python_checks(const struct lc_report *rep, struct check *c)
+static size_t python_checks(const struct lc_report *rep, struct check *c, struct lc_frame *at)
 {
-	static struct lc_frame at[LC_MAX_PYTYPES]; /* as static as the checks that point at them */
 	char cwd[PATH_MAX];
 	size_t n = 0, lcwd = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
 	for (size_t i = 0; (rep->retained || rep->bytes_grew) && i < rep->python.ntypes; i++, n++) {
@@ -57,7 +63,8 @@ static const struct lc_frame *site_of(const struct lc_record *rec, const struct 
 	return lc_alloc_frame(rec, o->alloc_fns);
 }
 
-static size_t build_checks(const struct lc_report *rep, const struct lc_options *o, struct check *c)
+static size_t build_checks(const struct lc_report *rep, const struct lc_options *o, struct check *c,
+			   struct lc_frame *pyat)
 {
 	size_t n = 0;
 	const struct lc_exit_report *x = &rep->exit;
@@ -88,73 +95,25 @@ static size_t build_checks(const struct lc_report *rep, const struct lc_options 
 			 rep->sites[i].dblocks, rep->sites[i].dbytes, lc_kind_running_name(rep->sites[i].rec.kind), held);
 		n++;
 	}
-	n += python_checks(rep, &c[n]);
+	n += python_checks(rep, &c[n], pyat);
 	c[n] = (struct check){ "open fds", rep->fds_leaked, "", NULL, "LC003" };
 	snprintf(c[n].message, sizeof c[n].message, "%d open at baseline; %s", rep->fds_baseline,
 		 rep->fds_leaked ? "grew in every round" : "stable");
 	return n + 1;
 }
 
-/* The path of a source file's base name under the current directory (valgrind prints base
- * names). Of several (each case has a leaky.c), the one whose folders appear most in the
- * server's own path: build trees mirror source trees (build/cases/global_list/leaky). */
-static const char *wanted;      /* borrowed: the base name nftw's visit() looks for */
-static char found[16][600];
-static int matches;
-
-static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static struct checks *checks_new(const struct lc_report *rep, const struct lc_options *o)
 {
-	(void)st;
-	const char *base = path + ftw->base;
-	if (flag == FTW_D && ftw->level > 0 && (base[0] == '.' || strcmp(base, "build") == 0 || ftw->level > 8))
-		return FTW_SKIP_SUBTREE;
-	if (flag == FTW_F && strcmp(base, wanted) == 0 && matches < 16)
-		snprintf(found[matches++], sizeof found[0], "%s", path + (strncmp(path, "./", 2) == 0 ? 2 : 0));
-	return FTW_CONTINUE;
+	struct checks *k = calloc(1, sizeof *k); /* about 200 kB: off the stack */
+	if (k)
+		k->n = build_checks(rep, o, k->c, k->pyat);
+	return k;
 }
 
-/* How many of candidate's folders appear as folders of server's path. */
-static int score(const char *candidate, const char *server)
+/* Check i's file as CI tools want it: relative to the current folder when found under it. */
+static const char *source_uri(struct checks *k, size_t i, const struct lc_options *o)
 {
-	char dirs[600];
-	int n = 0;
-	snprintf(dirs, sizeof dirs, "%s", candidate);
-	char *slash = strrchr(dirs, '/');
-	if (!slash)
-		return 0;
-	*slash = '\0';
-	for (char *save, *d = strtok_r(dirs, "/", &save); d; d = strtok_r(NULL, "/", &save)) {
-		char part[200];
-		snprintf(part, sizeof part, "/%s/", d);
-		n += strstr(server, part) != NULL;
-	}
-	return n;
-}
-
-static const char *source_path(const char *file, const char *server)
-{
-	static char last[128], result[600];
-	if (!file[0])
-		return NULL;
-	if (strcmp(file, last) == 0)
-		return result[0] ? result : file;
-	snprintf(last, sizeof last, "%s", file);
-	wanted = file;
-	matches = 0;
-	nftw(".", visit, 16, FTW_PHYS | FTW_ACTIONRETVAL);
-	int best = -1, best_score = -1, ties = 0;
-	char where[700];
-	snprintf(where, sizeof where, "/%s", server);
-	for (int i = 0; i < matches; i++) {
-		int sc = score(found[i], where);
-		ties = sc == best_score ? ties + 1 : sc > best_score ? 0 : ties;
-		if (sc > best_score) {
-			best_score = sc;
-			best = i;
-		}
-	}
-	snprintf(result, sizeof result, "%s", best >= 0 && ties == 0 ? found[best] : "");
-	return result[0] ? result : file;
+	return lc_source_uri(o, k->c[i].at, k->uri, sizeof k->uri);
 }
 
 /* ---- JUnit ---- */
@@ -162,12 +121,15 @@ static const char *source_path(const char *file, const char *server)
 
 int lc_report_junit(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
-	static struct check c[MAX_CHECKS];
-	size_t n = build_checks(rep, o, c), failures = 0;
-	const char *server = lc_server_name(o);
-	FILE *f = fopen(path, "w");
-	if (!f)
+	struct checks *k = checks_new(rep, o);
+	FILE *f = k ? fopen(path, "w") : NULL;
+	if (!f) {
+		free(k);
 		return -1;
+	}
+	const struct check *c = k->c;
+	size_t n = k->n, failures = 0;
+	const char *server = lc_server_name(o);
 	for (size_t i = 0; i < n; i++)
 		failures += c[i].failed;
 	bool error = rep->verdict == LC_ERROR;
@@ -182,12 +144,12 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 			fputs(": ", f);
 			lc_markup_text(f, c[i].at->fn);
 			if (c[i].at->file[0])
-				fprintf(f, " (%s:%u)", source_path(c[i].at->file, server), c[i].at->line);
+				fprintf(f, " (%s:%u)", source_uri(k, i, o), c[i].at->line);
 		}
 		fputc('"', f);
 		if (c[i].at && c[i].at->file[0]) {
 			fputs(" file=\"", f);
-			lc_markup_text(f, source_path(c[i].at->file, server));
+			lc_markup_text(f, source_uri(k, i, o));
 			fprintf(f, "\" line=\"%u\"", c[i].at->line);
 		}
 		if (!c[i].failed) {
@@ -206,6 +168,7 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 		fputs("\"/>\n    </testcase>\n", f);
 	}
 	fputs("  </testsuite>\n</testsuites>\n", f);
+	free(k);
 	return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -213,17 +176,19 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 
 int lc_report_sarif(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
-	const char *server = lc_server_name(o);
 	static const char *const rules[][3] = {
 		{ "LC001", "RetainedWhileRunning", "Memory retained per connection while the server runs" },
 		{ "LC002", "LostAtExit", "Memory lost (definitely or indirectly) at exit" },
 		{ "LC003", "FdsGrowWhileRunning", "Open file descriptors grow per connection" },
 	};
-	static struct check c[MAX_CHECKS];
-	size_t n = build_checks(rep, o, c), results = 0;
-	FILE *f = fopen(path, "w");
-	if (!f)
+	struct checks *k = checks_new(rep, o);
+	FILE *f = k ? fopen(path, "w") : NULL;
+	if (!f) {
+		free(k);
 		return -1;
+	}
+	const struct check *c = k->c;
+	size_t n = k->n, results = 0;
 	fputs("{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"version\": \"2.1.0\",\n"
 	      "  \"runs\": [{\n    \"tool\": {\"driver\": {\"name\": \"leakcheck\", \"rules\": [", f);
 	for (size_t i = 0; i < 3; i++)
@@ -244,7 +209,7 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 		fputc('}', f);
 		if (located) {
 			fputs(", \"locations\": [{\"physicalLocation\": {\"artifactLocation\": {\"uri\": ", f);
-			lc_json_str(f, source_path(c[i].at->file, server));
+			lc_json_str(f, source_uri(k, i, o));
 			fprintf(f, ", \"uriBaseId\": \"%%SRCROOT%%\"}, \"region\": {\"startLine\": %u}}}]", c[i].at->line ? c[i].at->line : 1);
 		}
 		fputc('}', f);
@@ -257,6 +222,7 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 		fputs("}}]", f);
 	}
 	fputs("}]\n  }]\n}\n", f);
+	free(k);
 	return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -264,21 +230,26 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 
 void lc_report_annotations(FILE *f, const struct lc_report *rep, const struct lc_options *o)
 {
-	const char *server = lc_server_name(o);
-	static struct check c[MAX_CHECKS];
-	size_t n = build_checks(rep, o, c);
 	if (rep->verdict == LC_ERROR) {
 		fprintf(f, "::error title=leakcheck::%s\n", rep->reason);
 		return;
 	}
+	struct checks *k = checks_new(rep, o);
+	if (!k) {
+		fprintf(f, "::error title=leakcheck::out of memory writing the annotations\n");
+		return;
+	}
+	const struct check *c = k->c;
+	size_t n = k->n;
 	for (size_t i = 0; i < n; i++) {
 		if (!c[i].failed)
 			continue;
 		/* workflow commands end at a newline: keep the message on one line */
 		if (c[i].at && c[i].at->file[0])
-			fprintf(f, "::error file=%s,line=%u,title=leakcheck %s::%s\n", source_path(c[i].at->file, server),
+			fprintf(f, "::error file=%s,line=%u,title=leakcheck %s::%s\n", source_uri(k, i, o),
 				c[i].at->line, c[i].name, c[i].message);
 		else
 			fprintf(f, "::error title=leakcheck %s::%s\n", c[i].name, c[i].message);
 	}
+	free(k);
 }
