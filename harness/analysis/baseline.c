@@ -17,6 +17,7 @@
 #include "util/text.h"
 
 #define MAX_KNOWN 64
+#define WORD_MAX 128 /* a function name as one word (struct known's fn) */
 #define SLACK 1.10 /* a known site may grow 10% faster than recorded: rounds vary a little */
 
 struct known {
@@ -25,10 +26,9 @@ struct known {
 };
 
 /* fn as one word: "??? (in /usr/bin/x)" holds blanks. */
-static const char *word(const char *fn)
+static const char *word(const char *fn, char out[static WORD_MAX])
 {
-	static char out[128];
-	snprintf(out, sizeof out, "%s", fn[0] ? fn : "???");
+	snprintf(out, WORD_MAX, "%s", fn[0] ? fn : "???");
 	for (char *p = out; *p; p++)
 		if (*p == ' ')
 			*p = '_';
@@ -53,7 +53,8 @@ int lc_baseline_write(const char *path, const struct lc_report *rep, const struc
 		const struct lc_frame *at = lc_alloc_frame(&s->rec, o->alloc_fns);
 		if (!grows(s, rep->per_round) || !at)
 			continue;
-		fprintf(f, "site %s %s:%u blocks %.2f bytes %.2f\n", word(at->fn), at->file[0] ? at->file : "-", at->line,
+		char w[WORD_MAX];
+		fprintf(f, "site %s %s:%u blocks %.2f bytes %.2f\n", word(at->fn, w), at->file[0] ? at->file : "-", at->line,
 			(double)s->dblocks / rep->per_round, (double)s->dbytes / rep->per_round);
 	}
 	return fclose(f) == 0 ? 0 : -1;
@@ -88,15 +89,12 @@ static int read_known(const char *path, struct known *k, size_t *n, char *err, s
 	return 0;
 }
 
-int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_options *o, char *err, size_t errlen)
+/* The verdict against the n known sites k. */
+static void apply(const char *path, const struct known *k, size_t n, struct lc_report *rep, const struct lc_options *o)
 {
-	static struct known k[MAX_KNOWN];
-	size_t n;
-	if (read_known(path, k, &n, err, errlen) < 0)
-		return -1;
 	unsigned long lost = rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT];
 	if (rep->verdict != LC_LEAK || lost > 0 || rep->fds_leaked || !rep->per_round)
-		return 0; /* only growth while running can be known */
+		return; /* only growth while running can be known */
 	char known[256] = "";
 	for (size_t i = 0; i < rep->nsites; i++) {
 		const struct lc_site *s = &rep->sites[i];
@@ -106,22 +104,37 @@ int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_o
 		char where[160];
 		snprintf(where, sizeof where, "%s:%u", at->file[0] ? at->file : "-", at->line);
 		double blocks = (double)s->dblocks / rep->per_round, bytes = (double)s->dbytes / rep->per_round;
+		char w[WORD_MAX];
 		size_t j = 0;
-		while (j < n && !(strcmp(word(at->fn), k[j].fn) == 0 && strcmp(where, k[j].where) == 0))
+		while (j < n && !(strcmp(word(at->fn, w), k[j].fn) == 0 && strcmp(where, k[j].where) == 0))
 			j++;
 		if (j == n)
-			return 0; /* a new site: the leak stands */
+			return; /* a new site: the leak stands */
 		if (blocks > k[j].blocks * SLACK + 0.01 || bytes > k[j].bytes * SLACK + 1) {
 			size_t len = strlen(rep->reason);
 			snprintf(rep->reason + len, sizeof rep->reason - len, "; %s (%s) grows faster than its baseline "
 				 "(%.2f > %.2f blocks, %.1f > %.1f bytes per connection)", at->fn, where, blocks,
 				 k[j].blocks, bytes, k[j].bytes);
-			return 0;
+			return;
 		}
 		lc_appendf(known, sizeof known, "%s%s", known[0] ? ", " : "", at->fn);
 	}
 	rep->verdict = LC_CLEAN;
 	snprintf(rep->reason, sizeof rep->reason, "only known leaks, no faster than --baseline %s (%s)", path,
 		 known[0] ? known : "none");
-	return 0;
+}
+
+int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_options *o, char *err, size_t errlen)
+{
+	size_t n;
+	struct known *k = calloc(MAX_KNOWN, sizeof *k);
+	int rc = -1;
+	if (!k)
+		snprintf(err, errlen, "%s: out of memory", path);
+	else if (read_known(path, k, &n, err, errlen) == 0) {
+		apply(path, k, n, rep, o);
+		rc = 0;
+	}
+	free(k);
+	return rc;
 }

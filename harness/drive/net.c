@@ -184,6 +184,9 @@ struct tcp_entry {
 
 static int read_proc_tcp(struct tcp_entry *t, int cap);
 
+#define DIAG_BUF 65536
+#define TCP_TABLE 8192 /* sockets read from the tables at most (a table is 192 kB: on the heap) */
+
 /* The family the connections to a port were last found in (diag_lookup): a dump walks every
  * bucket of the kernel's TCP hash, ~14 ms a family here, so the other family is dumped only
  * when it may hold something (see lc_sockets_pending). */
@@ -216,12 +219,12 @@ static int diag_dump(int family, struct tcp_entry *t, int n, int cap)
 		.r = { .sdiag_family = (unsigned char)family, .sdiag_protocol = IPPROTO_TCP,
 		       .idiag_states = ~(1u << 6) }, /* TCP_TIME_WAIT: no inode, and thousands of them */
 	};
-	static char buf[65536];
+	char *buf = malloc(DIAG_BUF); /* a dump's datagrams are up to this large */
 	int fd = diag_socket(), result = -1;
-	if (fd < 0 || send(fd, &req, sizeof req, 0) != (ssize_t)sizeof req)
+	if (!buf || fd < 0 || send(fd, &req, sizeof req, 0) != (ssize_t)sizeof req)
 		goto out;
 	for (;;) {
-		ssize_t len = recv(fd, buf, sizeof buf, 0);
+		ssize_t len = recv(fd, buf, DIAG_BUF, 0);
 		if (len < 0 && errno == EINTR)
 			continue;
 		if (len <= 0)
@@ -243,6 +246,7 @@ static int diag_dump(int family, struct tcp_entry *t, int n, int cap)
 out:
 	if (fd >= 0)
 		close(fd);
+	free(buf);
 	return result;
 }
 
@@ -290,10 +294,11 @@ static int read_proc_tcp(struct tcp_entry *t, int cap)
 
 int lc_server_pending(unsigned port)
 {
-	static struct tcp_entry t[4096];
-	int n = read_proc_tcp(t, 4096), pending = 0;
+	struct tcp_entry *t = malloc(TCP_TABLE * sizeof *t);
+	int n = t ? read_proc_tcp(t, TCP_TABLE) : -1, pending = 0;
 	for (int i = 0; i < n; i++) /* ESTABLISHED, SYN_RECV, CLOSE_WAIT */
 		pending += t[i].lport == port && (t[i].state == 0x01 || t[i].state == 0x03 || t[i].state == 0x08);
+	free(t);
 	return n < 0 ? -1 : pending;
 }
 
@@ -385,24 +390,31 @@ static int count_pending_in(const struct tcp_entry *t, int n, unsigned port, con
 	return listed + c.count;
 }
 
-int lc_sockets_pending(unsigned port, const int *pids, size_t npids)
+static int sockets_pending(struct tcp_entry *t, unsigned port, const int *pids, size_t npids)
 {
-	static struct tcp_entry t[8192];
 	int missing, n, count;
 	if (seen.port != port) { /* the family is not known yet: both */
-		n = read_tcp(t, 8192);
+		n = read_tcp(t, TCP_TABLE);
 		return n < 0 ? -1 : count_pending_in(t, n, port, pids, npids, &missing);
 	}
 	/* The connections are all in one family; a socket fd missing from it may be in the other
 	 * (a listener of each family): then that one too, before an fd is called unclosed. */
-	n = diag_dump(seen.family, t, 0, 8192);
+	n = diag_dump(seen.family, t, 0, TCP_TABLE);
 	if (n < 0)
-		n = read_proc_tcp(t, 8192);
+		n = read_proc_tcp(t, TCP_TABLE);
 	else if ((count = count_pending_in(t, n, port, pids, npids, &missing)) >= 0 && missing == 0)
 		return count;
 	else
-		n = diag_dump(seen.family == AF_INET ? AF_INET6 : AF_INET, t, n, 8192);
+		n = diag_dump(seen.family == AF_INET ? AF_INET6 : AF_INET, t, n, TCP_TABLE);
 	return n < 0 ? -1 : count_pending_in(t, n, port, pids, npids, &missing);
+}
+
+int lc_sockets_pending(unsigned port, const int *pids, size_t npids)
+{
+	struct tcp_entry *t = malloc(TCP_TABLE * sizeof *t);
+	int n = t ? sockets_pending(t, port, pids, npids) : -1;
+	free(t);
+	return n;
 }
 
 struct inodes_ctx {
@@ -456,12 +468,16 @@ long lc_server_unread(unsigned port, unsigned peer)
 		return (long)rq;
 	/* A connection the server has not accepted yet is not found by the kernel's lookup (it
 	 * answers with the listener), though a dump lists it, with what it holds unread. */
-	static struct tcp_entry t[4096];
-	int n = read_tcp(t, 4096);
+	struct tcp_entry *t = malloc(TCP_TABLE * sizeof *t);
+	int n = t ? read_tcp(t, TCP_TABLE) : -1;
+	long unread = n < 0 ? inode : 0;
 	for (int i = 0; i < n; i++)
-		if (t[i].lport == port && t[i].rport == peer && t[i].state == 0x01)
-			return (long)t[i].rqueue;
-	return n < 0 ? inode : 0;
+		if (t[i].lport == port && t[i].rport == peer && t[i].state == 0x01) {
+			unread = (long)t[i].rqueue;
+			break;
+		}
+	free(t);
+	return unread;
 }
 
 /* diag_lookup's work: also the bytes the server has not read yet from that connection. */
@@ -512,14 +528,15 @@ static long diag_find(unsigned port, unsigned peer, unsigned *rqueue)
 
 int lc_socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t npids)
 {
-	static struct tcp_entry t[8192];
 	struct owner_ctx c = { 0 };
 	long inode = diag_lookup(port, peer_port);
 	if (inode > 0)
 		c.inode = (unsigned long)inode;
-	for (int i = 0, n = inode < 0 ? read_tcp(t, 8192) : 0; i < n && !c.inode; i++)
+	struct tcp_entry *t = inode < 0 ? malloc(TCP_TABLE * sizeof *t) : NULL;
+	for (int i = 0, n = t ? read_tcp(t, TCP_TABLE) : 0; i < n && !c.inode; i++)
 		if (t[i].lport == port && t[i].rport == peer_port && t[i].state == 0x01)
 			c.inode = t[i].inode;
+	free(t);
 	if (!c.inode)
 		return 0;
 	for (size_t i = 0; i < npids; i++)

@@ -405,32 +405,50 @@ static size_t proc_table(int *pid, int *ppid, size_t cap)
 	return n;
 }
 
-static int table_pid[32768], table_ppid[32768];
+#define TABLE_MAX 32768 /* processes read from /proc at most */
+
+/* Every process with its parent, on the heap (256 kB); NULL when out of memory. */
+struct table {
+	size_t n;
+	int pid[TABLE_MAX], ppid[TABLE_MAX];
+};
+
+static struct table *table_read(void)
+{
+	struct table *t = malloc(sizeof *t);
+	if (t)
+		t->n = proc_table(t->pid, t->ppid, TABLE_MAX);
+	return t;
+}
 
 size_t lc_children(pid_t *out, size_t cap, bool valgrind_only)
 {
-	size_t all = proc_table(table_pid, table_ppid, 32768), n = 0;
+	struct table *t = table_read();
+	size_t n = 0;
 	char path[64], exe[300], state;
-	for (size_t i = 0; i < all && n < cap; i++) {
-		if (table_ppid[i] != getpid() || lc_proc_stat(table_pid[i], NULL, 0, &state) < 0)
+	for (size_t i = 0; t && i < t->n && n < cap; i++) {
+		if (t->ppid[i] != getpid() || lc_proc_stat(t->pid[i], NULL, 0, &state) < 0)
 			continue;
-		snprintf(path, sizeof path, "/proc/%d/exe", table_pid[i]);
+		snprintf(path, sizeof path, "/proc/%d/exe", t->pid[i]);
 		ssize_t l = readlink(path, exe, sizeof exe - 1);
 		exe[l > 0 ? l : 0] = '\0';
 		if (!valgrind_only || (state != 'Z' && strstr(exe, "/valgrind/"))) /* a valgrind tool: a server */
-			out[n++] = table_pid[i];
+			out[n++] = t->pid[i];
 	}
+	free(t);
 	return n;
 }
 
 size_t lc_descendants(int root, int *out, size_t cap)
 {
-	size_t all = proc_table(table_pid, table_ppid, 32768), n = 0;
+	struct table *t = table_read();
+	size_t n = 0;
 	out[n++] = root;
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < all && n < cap; j++)
-			if (table_ppid[j] == out[i])
-				out[n++] = table_pid[j];
+	for (size_t i = 0; t && i < n; i++)
+		for (size_t j = 0; j < t->n && n < cap; j++)
+			if (t->ppid[j] == out[i])
+				out[n++] = t->pid[j];
+	free(t);
 	return n;
 }
 

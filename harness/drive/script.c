@@ -161,25 +161,34 @@ int lc_script_parse(const char *text, struct lc_script *s, char *err, size_t err
 
 int lc_script_load(const char *path, struct lc_script *s, char *err, size_t errlen)
 {
-	static char text[65536];
+	enum { MAX_TEXT = 65536 };
+	int rc = -1;
+	char *text = NULL;
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-		return -1;
+		goto out;
 	}
-	size_t n = fread(text, 1, sizeof text - 1, f);
-	bool big = !feof(f);
-	fclose(f);
-	if (big) {
+	if (!(text = malloc(MAX_TEXT))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	size_t n = fread(text, 1, MAX_TEXT - 1, f);
+	if (!feof(f)) {
 		snprintf(err, errlen, "%s: over 64 KiB", path);
-		return -1;
+		goto out;
 	}
 	text[n] = '\0';
 	if (memchr(text, '\0', n)) {
 		snprintf(err, errlen, "%s: a NUL byte (write \\0)", path);
-		return -1;
+		goto out;
 	}
-	return lc_script_parse(text, s, err, errlen);
+	rc = lc_script_parse(text, s, err, errlen);
+out:
+	if (f)
+		fclose(f);
+	free(text);
+	return rc;
 }
 
 /* data with every "{n}" replaced by conn, and "{N}" by conn in 8 digits, into out. Returns

@@ -339,9 +339,9 @@ bool lc_run_keeps_failed(const struct lc_options *o)
 	return o->keep_dir || keep_failed_env();
 }
 
-enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
+/* The run, in r (zeroed). */
+static void run_in(struct lc_run_state *r, const struct lc_options *o, struct lc_report *rep)
 {
-	static struct lc_run_state r; /* static: 1 MB of snapshots and state, one run at a time */
 	double t0 = lc_now();
 	/* A relay's vgdb exits with its process (a forked child that is done): writing to it
 	 * then must be an error we handle, not a SIGPIPE that kills us. Restored at the end. */
@@ -350,65 +350,64 @@ enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
 	/* a server that daemonizes leaves its processes to us, not to init: we can say so, and
 	 * stop them (every child reaped) */
 	int was_subreaper = 0;
-	static pid_t before[256]; /* the caller's own children: never ours to reap */
+	pid_t before[256]; /* the caller's own children: never ours to reap */
 	size_t nbefore = lc_children(before, 256, false);
 	prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	memset(&r, 0, sizeof r);
-	r.o = o;
-	r.rep = rep;
-	r.pid = r.probe = r.acceptor = -1;
-	r.dog = (struct lc_watchdog){ -1, -1 };
-	r.t0 = t0;
-	r.mark = t0;
-	lc_quiesce_init(&r.quiet);
+	r->o = o;
+	r->rep = rep;
+	r->pid = r->probe = r->acceptor = -1;
+	r->dog = (struct lc_watchdog){ -1, -1 };
+	r->t0 = t0;
+	r->mark = t0;
+	lc_quiesce_init(&r->quiet);
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
-		r.first[i] = -1;
+		r->first[i] = -1;
 	memset(rep, 0, sizeof *rep);
 	rep->engine = o->engine;
 	rep->measure = lc_engine_measure(o->engine); /* until measured */
-	if (check_options(&r) < 0 || lc_traffic_script(&r) < 0 || lc_workdir_make(&r) < 0)
+	if (check_options(r) < 0 || lc_traffic_script(r) < 0 || lc_workdir_make(r) < 0)
 		goto out;
-	snprintf(r.cmd.dir, sizeof r.cmd.dir, "%s", r.dir);
-	r.eng.wake = lc_traffic_wake; /* before open: lc_engine_open keeps them */
-	r.eng.wake_arg = &r;
+	snprintf(r->cmd.dir, sizeof r->cmd.dir, "%s", r->dir);
+	r->eng.wake = lc_traffic_wake; /* before open: lc_engine_open keeps them */
+	r->eng.wake_arg = r;
 	rep->exit_expected = lc_engine_has_exit_report_of(o->engine);
-	if (lc_engine_open(&r.eng, o, r.dir, r.err, sizeof r.err) < 0 ||
-	    lc_command_read_config(&r.cmd, o->config, r.err, sizeof r.err) < 0)
-		lc_run_fail(&r, "%s", r.err);
-	else if (lc_server_start(&r) == 0 && measure(&r) == 0)
-		lc_server_finish(&r);
-	if (r.mark > 0 && rep->at_measured > 0) /* measured to the end: the probe, SIGTERM, the exit */
-		phase_mark(&r, &rep->phases.exit);
+	if (lc_engine_open(&r->eng, o, r->dir, r->err, sizeof r->err) < 0 ||
+	    lc_command_read_config(&r->cmd, o->config, r->err, sizeof r->err) < 0)
+		lc_run_fail(r, "%s", r->err);
+	else if (lc_server_start(r) == 0 && measure(r) == 0)
+		lc_server_finish(r);
+	if (r->mark > 0 && rep->at_measured > 0) /* measured to the end: the probe, SIGTERM, the exit */
+		phase_mark(r, &rep->phases.exit);
 	if (o->progress)
 		fputs("\r\033[K", stderr);
-	lc_command_free(&r.cmd);
-	lc_python_free(&r);
-	lc_engine_describe(&r.eng, rep->snapshots, sizeof rep->snapshots);
-	lc_engine_close(&r.eng);
-	for (unsigned i = 0; i < r.nwakes; i++) /* what an error left open */
-		close(r.wakes[i]);
-	for (unsigned i = 0; i < r.nagent_wakes; i++)
-		close(r.agent_wakes[i]);
-	if (r.probe >= 0)
-		close(r.probe);
-	if (r.pid > 0) /* an error left it running: no report, but no orphan either */
-		lc_stop(r.pid, 1);
-	if (r.dog.pid > 0 && nbefore < 256)
-		before[nbefore++] = r.dog.pid; /* still on watch: lc_watchdog_stop reaps it */
+	lc_command_free(&r->cmd);
+	lc_python_free(r);
+	lc_engine_describe(&r->eng, rep->snapshots, sizeof rep->snapshots);
+	lc_engine_close(&r->eng);
+	for (unsigned i = 0; i < r->nwakes; i++) /* what an error left open */
+		close(r->wakes[i]);
+	for (unsigned i = 0; i < r->nagent_wakes; i++)
+		close(r->agent_wakes[i]);
+	if (r->probe >= 0)
+		close(r->probe);
+	if (r->pid > 0) /* an error left it running: no report, but no orphan either */
+		lc_stop(r->pid, 1);
+	if (r->dog.pid > 0 && nbefore < 256)
+		before[nbefore++] = r->dog.pid; /* still on watch: lc_watchdog_stop reaps it */
 	lc_reap_new_children(before, nbefore); /* a daemonized server's processes, orphans of a vgdb */
 	if (lc_cancelled())
-		lc_run_fail(&r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
+		lc_run_fail(r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
 	lc_judge(rep);
-	known_leaks(&r);
+	known_leaks(r);
 	rep->kept = o->keep_dir || (keep_failed_env() && rep->verdict != LC_CLEAN && !lc_cancelled());
 	if (!rep->kept)
-		lc_workdir_remove(&r);
+		lc_workdir_remove(r);
 	else
-		lc_workdir_release(r.dir); /* kept: no later run may sweep it */
+		lc_workdir_release(r->dir); /* kept: no later run may sweep it */
 out:
 	/* last: killed before the work dir is gone, the run leaves it to its watchdog */
-	lc_watchdog_stop(&r.dog);
+	lc_watchdog_stop(&r->dog);
 	prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	sigaction(SIGPIPE, &old_pipe, NULL);
 	rep->seconds = lc_now() - t0;
@@ -416,6 +415,19 @@ out:
 	double known = ph->ready + ph->warmup + ph->baseline + ph->rounds + ph->extra + ph->confirm + ph->settling +
 		       ph->holders + ph->exit;
 	rep->phases.other = rep->seconds > known ? rep->seconds - known : 0;
+}
+
+enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep)
+{
+	struct lc_run_state *r = calloc(1, sizeof *r); /* 1 MB of snapshots and state: on the heap */
+	if (!r) {
+		memset(rep, 0, sizeof *rep);
+		rep->verdict = LC_ERROR;
+		snprintf(rep->reason, sizeof rep->reason, "out of memory for the run's state");
+		return LC_ERROR;
+	}
+	run_in(r, o, rep);
+	free(r);
 	return rep->verdict;
 }
 

@@ -60,6 +60,7 @@ struct lc_run_state {
 	unsigned nwakes;
 	int agent_wakes[LC_MAX_WAKES];/* the same to a process's Python agent (not the server's), owned */
 	unsigned nagent_wakes;
+	char reply[4096];             /* the reply of a connection whose script failed (--keep: reply.bin) */
 	struct lc_watchdog dog;       /* kills the server if the harness dies (drive/watchdog.h) */
 	struct lc_site_history hist[LC_MAX_PROCS][LC_MAX_HISTORY]; /* sites.c */
 	size_t nhist[LC_MAX_PROCS];

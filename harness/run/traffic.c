@@ -15,13 +15,12 @@
 int lc_traffic_open(struct lc_run_state *r)
 {
 	const struct lc_options *o = r->o;
-	static char got[4096];
-	char why[600], path[700];
+	char *got = r->reply, why[600], path[700];
 	size_t got_len;
 	int fd = lc_connect(r->port, o->timeout);
 	if (fd < 0)
 		return lc_server_failed(r, "connecting", NULL);
-	int rc = lc_script_run(&r->script, fd, r->opened++, o->timeout, why, sizeof why, got, sizeof got, &got_len);
+	int rc = lc_script_run(&r->script, fd, r->opened++, o->timeout, why, sizeof why, got, sizeof r->reply, &got_len);
 	if (rc == 0)
 		return fd;
 	int e = errno;

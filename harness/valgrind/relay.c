@@ -214,7 +214,7 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double timeout, char *err,
 		     size_t errlen)
 {
-	static char pkt[LC_RSP_MAX + 8], hex[LC_RSP_MAX];
+	char *pkt = r->pkt, *hex = r->hex;
 	size_t cap = 1 << 16, len = 0;
 	double deadline = lc_now() + timeout;
 	const char *why = "the command is too long";
@@ -224,10 +224,10 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 	if (!out)
 		return relay_fail(r, err, errlen, "out of memory");
 	memcpy(pkt, "qRcmd,", 6);
-	if (lc_rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof pkt - 6) < 0 || send_packet(r, pkt) < 0)
+	if (lc_rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof r->pkt - 6) < 0 || send_packet(r, pkt) < 0)
 		goto fail;
 	for (;;) {
-		if (read_packet(r, pkt, sizeof pkt, deadline, false, &why) < 0)
+		if (read_packet(r, pkt, sizeof r->pkt, deadline, false, &why) < 0)
 			goto fail;
 		enum lc_rsp_kind kind = lc_rsp_classify(pkt, &num);
 		if (kind == LC_RSP_OK)
@@ -237,7 +237,7 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 			r->gone = true;
 		if (kind != LC_RSP_OUTPUT)
 			goto fail;
-		long n = lc_rsp_hex_decode(pkt + 1, strlen(pkt + 1), hex, sizeof hex);
+		long n = lc_rsp_hex_decode(pkt + 1, strlen(pkt + 1), hex, sizeof r->hex);
 		while (n > 0 && len + (size_t)n + 1 > cap) {
 			char *bigger = realloc(out, cap * 2);
 			if (!bigger)

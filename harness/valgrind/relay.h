@@ -30,6 +30,8 @@ struct lc_relay {
 	unsigned nudges;            /* times it was called */
 	char err_path[600];         /* vgdb's stderr */
 	struct lc_rsp_reader rd;
+	char pkt[LC_RSP_MAX + 8];   /* lc_relay_monitor's packet, sent and received */
+	char hex[LC_RSP_MAX];       /* and its output decoded */
 };
 
 /* Start the relay (vgdb is the vgdb program; prefix valgrind's --vgdb-prefix), turn acks off,

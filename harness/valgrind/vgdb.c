@@ -188,7 +188,7 @@ static void keep_site(struct lc_snapshot *snap, const struct lc_site *s)
 	snap->sites[i] = *s;
 }
 
-/* Walks vgdb's text: the LEAK SUMMARY into snap, each loss record (with its frames) to fn.
+/* Walks vgdb's text: the LEAK SUMMARY into snap (NULL: not kept), each loss record (with its frames) to fn.
  * Returns the count of records, or -1 without a LEAK SUMMARY. */
 static int walk(const char *text, struct lc_snapshot *snap, void (*fn)(const struct lc_site *, void *), void *arg)
 {
@@ -205,7 +205,8 @@ static int walk(const char *text, struct lc_snapshot *snap, void (*fn)(const str
 		} else if (strncmp(p, "All heap blocks were freed", 26) == 0) {
 			summary = true; /* an empty heap has no LEAK SUMMARY: every total is 0 */
 		} else if (in_summary && kind_of(p) >= 0) {
-			parse_summary_line(p, snap);
+			if (snap)
+				parse_summary_line(p, snap);
 		} else if (parse_record(p, &next) == 0) {
 			if (in_record) {
 				fn(&cur, arg);
@@ -247,8 +248,7 @@ int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t 
 
 int lc_vgdb_records(const char *text, void (*fn)(const struct lc_site *, void *), void *arg)
 {
-	static struct lc_snapshot ignored;
-	return walk(text, &ignored, fn, arg);
+	return walk(text, NULL, fn, arg);
 }
 
 static int read_text(const char *path, char **text)
