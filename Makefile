@@ -23,7 +23,7 @@ configure:
 
 check: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target check
-	@tests/summarize $(BUILD)
+	@tests/support/summarize $(BUILD)
 
 demo: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target demo
@@ -38,7 +38,7 @@ plots: all
 # under /usr, and it runs (tests/package.sh).
 package: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target package
-	tests/package.sh $(BUILD) . "$$(ls -t $(BUILD)/leakcheck_*.deb | head -n 1)"
+	tests/scripts/package.sh $(BUILD) . "$$(ls -t $(BUILD)/leakcheck_*.deb | head -n 1)"
 
 bench: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target bench

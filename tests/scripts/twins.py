@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pattern -> the live count that shows the leak, and the runs: (variant, extra args, "grow"|"flat").
 # mutual_refs runs with --gc off: reference counting only, as in C, where leaky.py's cycles stay

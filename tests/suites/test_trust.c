@@ -218,7 +218,7 @@ Test(trust_procs, fork_per_connection_clean)
 Test(trust_procs, launcher_that_execs)
 {
 	char launcher[512];
-	snprintf(launcher, sizeof launcher, "%s/tests/launcher.sh", LC_SOURCE_DIR);
+	snprintf(launcher, sizeof launcher, "%s/tests/servers/launcher.sh", LC_SOURCE_DIR);
 	enum lc_verdict v = judge_shape(launcher, "bytes", true, 0.3, NULL);
 	cr_expect_eq(v, LC_LEAK, "launcher: %s", rep.reason);
 	lc_report_free(&rep);

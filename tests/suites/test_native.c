@@ -320,7 +320,7 @@ Test(native, python_shapes_named_or_clean, .timeout = 180)
 {
 	static const char *const modes[] = { "sessions", "history", "callbacks", "prefork", "cycle", "cache" };
 	char path[600], py[] = "/usr/bin/python3", port[] = "{port}", prefix[64], mode[32];
-	snprintf(path, sizeof path, "%s/tests/pyshapes.py", LC_SOURCE_DIR);
+	snprintf(path, sizeof path, "%s/tests/servers/pyshapes.py", LC_SOURCE_DIR);
 	for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
 		struct lc_report rep;
 		struct py_promise w;
@@ -617,7 +617,7 @@ Test(native, every_site_says_who_holds_it_or_why_not)
 Test(native, memory_outside_malloc_is_never_clean, .timeout = 120)
 {
 	char node[] = "node", port[] = "{port}", keep[] = "--keep", script[600];
-	snprintf(script, sizeof script, "%s/tests/node_server.js", LC_SOURCE_DIR);
+	snprintf(script, sizeof script, "%s/tests/servers/node_server.js", LC_SOURCE_DIR);
 	for (int k = 0; k < 2; k++) {
 		char *argv[] = { node, script, port, k ? keep : NULL, NULL };
 		struct lc_options o;
@@ -834,7 +834,7 @@ Test(native, shape_leaks_named_at_their_sites, .timeout = 200)
 	shape_leaks("pool", NULL, NULL);
 	shape_leaks("prefork", NULL, NULL);
 	shape_leaks("deferred", NULL, NULL);
-	shape_leaks("bytes", "tests/launcher.sh", NULL);
+	shape_leaks("bytes", "tests/servers/launcher.sh", NULL);
 }
 
 /* Their fixes: clean, deferred frees (settling) and a forked child per connection included. */

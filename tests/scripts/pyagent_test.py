@@ -20,7 +20,7 @@ import tempfile
 import time
 import unittest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AGENT = os.path.join(REPO, "harness", "pyagent")
 DEBIAN_PYTHON = "/usr/bin/python3"
 WAIT = 10.0

@@ -8,7 +8,7 @@
 # NATIVE=1 runs every command with the native engine (--native; --suppressions dropped).
 # From the repository root, after `make`. A server that is not installed fails: it is a test.
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
+cd "$(dirname "$0")/../.." || exit 2
 LC=${LC:-build/harness/leakcheck}
 matrix=harness/servers/matrix
 
