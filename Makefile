@@ -35,7 +35,7 @@ plots: all
 	cases/transcripts --update --build $(BUILD) --reports $(BUILD)/transcripts-plots plot
 
 # The .deb (CPack's DEB generator) in $(BUILD)/, then checked: the tree of cmake --install,
-# under /usr, and it runs (tests/package.sh).
+# under /usr, and it runs (tests/scripts/package.sh).
 package: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target package
 	tests/scripts/package.sh $(BUILD) . "$$(ls -t $(BUILD)/leakcheck_*.deb | head -n 1)"

@@ -16,7 +16,7 @@ The DOM is Chromium's (--dump-dom, after layout and any script); the screenshots
 (--screenshot, 1200x2000) are kept in BUILD/html-shots/, and the banner's colour is read back
 from them: red for a leak, green for clean, so the page's CSS was applied.
 
-usage: python3 tests/browser.py LEAKCHECK BUILD
+usage: python3 tests/scripts/browser.py LEAKCHECK BUILD
 Exit status 0 if every check holds, 1 otherwise (each failure printed).
 """
 import html.parser
@@ -262,7 +262,7 @@ def error_pages(lc, work):
 def exit_on_signal(sig, frame):
     """SIGTERM or SIGHUP (a runner stopping us): exit through the finally blocks, which remove
     what this run made; a dir a SIGKILL leaves is named lc-test-PID-*, for the next C test
-    runner's sweep (tests/support.h)."""
+    runner's sweep (tests/support/support.h)."""
     sys.exit(128 + sig)
 
 

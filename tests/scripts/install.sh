@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/install.sh BUILD_DIR SOURCE_DIR: leakcheck as another project gets it.
+# tests/scripts/install.sh BUILD_DIR SOURCE_DIR: leakcheck as another project gets it.
 #   1. `cmake --install BUILD_DIR` into a fresh temp prefix: every file of the tree is there;
 #   2. the installed bin/leakcheck answers --version and --help;
 #   3. pkg-config: a program calling lc_options_init() compiles and links with
@@ -9,7 +9,7 @@
 #      caught with verdict leak (a gate that stopped catching it fails here).
 # Exit status 0 when all hold, 1 with a FAIL line otherwise, 2 when it could not run.
 set -eu
-[ $# -eq 2 ] || { echo "usage: tests/install.sh BUILD_DIR SOURCE_DIR" >&2; exit 2; }
+[ $# -eq 2 ] || { echo "usage: tests/scripts/install.sh BUILD_DIR SOURCE_DIR" >&2; exit 2; }
 build=$1
 src=$2
 [ -f "$build/cmake_install.cmake" ] || { echo "install.sh: $build is not a configured build dir" >&2; exit 2; }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/manpage.sh LEAKCHECK MANPAGE: the man page (written by hand, harness/cli/leakcheck.1) must
+# tests/scripts/manpage.sh LEAKCHECK MANPAGE: the man page (written by hand, harness/cli/leakcheck.1) must
 # list exactly the options `leakcheck --help` lists, and carry the version `--version` prints.
 # Prints what differs and exits 1, so an option added to main.c without its man entry fails.
 set -eu

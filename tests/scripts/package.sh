@@ -1,5 +1,5 @@
 #!/bin/sh
-# tests/package.sh BUILD_DIR SOURCE_DIR DEB: checks the .deb that `make package` made (it runs
+# tests/scripts/package.sh BUILD_DIR SOURCE_DIR DEB: checks the .deb that `make package` made (it runs
 # this): DEB holds exactly the tree `cmake --install BUILD_DIR` installs (under /usr), its
 # control file depends on valgrind and libexpat1, and unpacked (dpkg-deb -x, as dpkg -i would
 # place it) its leakcheck runs and examples/ finds its CMake package. Not a CTest test: cpack
@@ -7,7 +7,7 @@
 # make check's time budget does not have. Exit status 0 when all hold, 1 with a FAIL line, 2
 # when it could not run.
 set -eu
-[ $# -eq 3 ] || { echo "usage: tests/package.sh BUILD_DIR SOURCE_DIR DEB" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: tests/scripts/package.sh BUILD_DIR SOURCE_DIR DEB" >&2; exit 2; }
 build=$1
 src=$2
 deb=$3

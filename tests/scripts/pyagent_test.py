@@ -6,7 +6,7 @@ Each server is a script written into /tmp/lc-test-<pid>-*, started with
 PYTHONPATH=harness/pyagent and LEAKCHECK_PYAGENT=<that folder>; the test waits for
 py.<pid>.sock and speaks the agent's protocol over it, as the harness does.
 
-usage: python3 tests/pyagent_test.py [unittest options]
+usage: python3 tests/scripts/pyagent_test.py [unittest options]
 Exit status 0 when every check holds.
 """
 import os

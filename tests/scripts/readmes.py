@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tests/readmes.py ROOT: the READMEs stay short and say each thing once.
+"""tests/scripts/readmes.py ROOT: the READMEs stay short and say each thing once.
 
 Checks README.md, cases/README.md and every cases/*/README.md under ROOT:
   - no paragraph twice, within one README or across them. A paragraph is a block of lines

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/servers.sh run NAME | table | compare | names
+# tests/scripts/servers.sh run NAME | table | compare | names
 #   run NAME  the matrix's command for NAME (harness/servers/matrix) must say clean (exit 0),
 #             and its positive control, where it has one, must be caught (exit 1)
 #   table     runs every clean command and prints the README's table (verdict, time)
@@ -91,5 +91,5 @@ compare)
 		echo "$row"
 	done
 	;;
-*) echo "usage: tests/servers.sh run NAME | table | compare | names" >&2; exit 2 ;;
+*) echo "usage: tests/scripts/servers.sh run NAME | table | compare | names" >&2; exit 2 ;;
 esac

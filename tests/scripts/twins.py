@@ -4,7 +4,7 @@ print its listening line, echo, answer STATS and an over-long line, and exit 0 o
 over N connect/disconnect cycles (eof, quit and reset in turn) a leaky twin's live count must
 grow by at least one per connection and a fixed twin's must not grow at all.
 
-usage: python3 tests/twins.py [--cycles N] [PATTERN...]     (default: 200, every pattern)
+usage: python3 tests/scripts/twins.py [--cycles N] [PATTERN...]     (default: 200, every pattern)
 Exit status 0 if every twin behaved as expected, 1 otherwise. Run from anywhere.
 """
 import os

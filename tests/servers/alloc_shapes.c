@@ -18,7 +18,7 @@
  * arrives before the server read the request loses the request, and its session.
  * Built twice: dynamically (the allocator preload counts it) and with -static (alloc_shapes_static:
  * the preload cannot be in it, the checker falls back to pages).
- * Protocol as tests/shapes.c: echo each line, QUIT closes, "listening on 127.0.0.1:PORT" when
+ * Protocol as tests/servers/shapes.c: echo each line, QUIT closes, "listening on 127.0.0.1:PORT" when
  * ready, SIGTERM frees everything and exits 0; SIGALRM after 120 s so it cannot outlive a test. */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -14,7 +14,7 @@
  * (every slot full): clean, though the first rounds all grew.
  * --leak-every N: plus one 64 B record kept on a list every Nth connection (1/N blocks per
  * connection, forever): --leak-every 10 is the small leak that must still be caught.
- * Protocol as tests/shapes.c: echo each line, QUIT closes, "listening on 127.0.0.1:PORT" when
+ * Protocol as tests/servers/shapes.c: echo each line, QUIT closes, "listening on 127.0.0.1:PORT" when
  * ready, SIGTERM frees everything (the caches, the kept records) and exits 0, so memcheck's exit
  * report is clean either way; SIGALRM after 300 s so it cannot outlive a test. */
 #define _GNU_SOURCE

@@ -1,4 +1,4 @@
-/* confserver: a server set up like many daemons are, for tests/test_drive.c.
+/* confserver: a server set up like many daemons are, for tests/suites/test_drive.c.
  *
  *   confserver CONFIG
  *

@@ -1,4 +1,4 @@
-/* See tests/listen.h. */
+/* See tests/servers/listen.h. */
 #include "listen.h"
 
 #include <arpa/inet.h>

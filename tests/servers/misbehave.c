@@ -1,4 +1,4 @@
-/* misbehave: a TCP line server that fails in one chosen way, for tests/test_faults.c.
+/* misbehave: a TCP line server that fails in one chosen way, for tests/suites/test_faults.c.
  *
  *   misbehave MODE [PORT] [--after K] [--tag TAG]
  *

@@ -1,6 +1,6 @@
 // node_server.js: a Node.js line server whose objects live in V8's heap, not malloc's.
 //
-//   node tests/node_server.js PORT [--keep]
+//   node tests/servers/node_server.js PORT [--keep]
 //
 // Echoes each line, closes on "QUIT", prints "listening on 127.0.0.1:PORT" when ready.
 // --keep: one record per connection (with an array of 250 numbers: 2 KB of V8 heap) pushed on

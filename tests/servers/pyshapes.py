@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """pyshapes: a Python TCP line server in one of the shapes Python servers leak in, and two
-that look like leaks and are not. The Python layer's counterpart of tests/shapes.c.
+that look like leaks and are not. The Python layer's counterpart of tests/servers/shapes.c.
 
   pyshapes.py MODE [PORT]        (PORT 0 or absent: ephemeral)
 
@@ -19,7 +19,7 @@ made; what keeps it is the shape:
   cache       sessions kept in a bounded cache of 32, the oldest dropped: full after the
               warmup (clean)
 
-What the harness must report, natively (tests/test_native.c reads these lines; SOURCE is the
+What the harness must report, natively (tests/suites/test_native.c reads these lines; SOURCE is the
 text of the line that makes the object, HOLDER text of the path that holds it):
 leakcheck-python sessions: __main__.Session | session = Session(n, peer) | __main__._sessions[
 leakcheck-python history: __main__.Session | session = Session(n, peer) | __main__.server.history[

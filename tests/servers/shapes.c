@@ -3,7 +3,7 @@
  *   shapes MODE [PORT] [--bytes N] [--delay MS] [--workers N] [--leak] [--once] [--user UID]
  *          [--stuck] [--linger MS] [--clone] [--tag TAG]
  *
- * Like tests/misbehave.c and the runtime it echoes lines, closes on "QUIT", listens on
+ * Like tests/servers/misbehave.c and the runtime it echoes lines, closes on "QUIT", listens on
  * 127.0.0.1:PORT (0 or absent: ephemeral) and prints "listening on 127.0.0.1:PORT" when ready.
  * Every connection is served to its end however the client leaves: EOF, "QUIT" (then the server
  * closes), or a reset. Each shape comes clean and, with --leak, leaky: the positive control.

@@ -1,4 +1,4 @@
-/* Driving servers set up like real daemons (tests/confserver.c): the port only in a config file
+/* Driving servers set up like real daemons (tests/servers/confserver.c): the port only in a config file
  * (--config with {port}, {config}), a fixed --port, readiness on stderr, a binary protocol
  * with NUL bytes and a greeting sent first (--script), a wrong reply quoted and kept, and the
  * suppression workflow for a one-time loss at exit (--write-suppressions, then --suppressions). */

@@ -1,4 +1,4 @@
-/* The fault suite: leakcheck against servers that misbehave on purpose (tests/misbehave.c),
+/* The fault suite: leakcheck against servers that misbehave on purpose (tests/servers/misbehave.c),
  * a missing valgrind, vgdb that hangs or outlives its server, bad usage, and two runs at once.
  *
  * Every run must end in verdict 2 (exit status 2 for the CLI) with a reason that names the

@@ -1,8 +1,8 @@
 /* Naming the holder (harness/analysis/holders.c, graph.c) on servers that keep every
- * connection's objects in one of five ways (tests/holders.c): a global list, a static registry
+ * connection's objects in one of five ways (tests/servers/holders_server.c): a global list, a static registry
  * inside a function, a realloc'd array of pointers, a thread's stack, a three-object cycle; a
  * list longer than 1,000 blocks, within its budget of commands and time; and in the shapes real
- * daemons keep things (tests/holder_shapes.c): a tree whose nodes all come from one line, two
+ * daemons keep things (tests/servers/holder_shapes.c): a tree whose nodes all come from one line, two
  * globals growing together, one line lost on one path and kept on another, a thread slot
  * beside the real list, a large unrelated heap. */
 #define _GNU_SOURCE

@@ -6,7 +6,7 @@
  *  - the Python twins of the cases (cases/<pattern>/leaky.py and fixed.py, the post's own code):
  *    the module-global list caught, remove() in finally: clean; mutual_refs with the GC off,
  *    where the server's counter and its memory disagree;
- *  - a thread that outlives its connection (tests/shapes.c threads --stuck): threads grow;
+ *  - a thread that outlives its connection (tests/servers/shapes.c threads --stuck): threads grow;
  *  - a parent that forks a child per connection and keeps a record of each (forkper --leak):
  *    its copy-on-write pages are shared with the probe's child, so USS would miss it;
  *  - the server's own counter (--stats) judged like heap blocks, shown beside memory;
@@ -313,7 +313,7 @@ Test(native, python_twin_under_memcheck, .timeout = 180)
 	}
 }
 
-/* tests/pyshapes.py: each shape as its header says, natively with Debian's interpreter: the
+/* tests/servers/pyshapes.py: each shape as its header says, natively with Debian's interpreter: the
  * three leaks and the prefork worker's caught with their type, line and holder; a cycle per
  * connection and a bounded cache full after the warmup clean. */
 Test(native, python_shapes_named_or_clean, .timeout = 180)
@@ -517,7 +517,7 @@ static enum lc_verdict run_cache_server(bool native, unsigned times, struct lc_r
 	return v;
 }
 
-/* A bounded per-thread cache that fills over ~3,000 connections (tests/cache_server.c): every
+/* A bounded per-thread cache that fills over ~3,000 connections (tests/servers/cache_server.c): every
  * round of the first ~1,000 grows (natively +38 +30 +22 blocks, LEAK by the rounds alone, as
  * --confirm 0 shows here); the confirming round of 2,000 connections grows ~2x the smallest
  * round, its second half a quarter of its first: bounded, clean, in both engines. */
@@ -607,7 +607,7 @@ Test(native, every_site_says_who_holds_it_or_why_not)
 	rmdir(dir);
 }
 
-/* A Node.js server (tests/node_server.js): its objects live in V8's heap, which the allocator
+/* A Node.js server (tests/servers/node_server.js): its objects live in V8's heap, which the allocator
  * preload does not see. Both the server that keeps a record per connection and the one that
  * keeps none were judged clean (+1.19 blocks, +41.1 B per connection by malloc, "ok") while
  * anonymous memory grew by megabytes a round. Now the one that keeps is never called clean
@@ -746,7 +746,7 @@ static void alloc_argv(char **argv, const char *bin, const char *flag)
 	argv[3] = NULL;
 }
 
-/* A 1 MiB ring buffer malloc'd at start and filled a record per connection (tests/alloc_shapes.c):
+/* A 1 MiB ring buffer malloc'd at start and filled a record per connection (tests/servers/alloc_shapes.c):
  * its pages are touched for the first time during the rounds, but nothing grows. Counting the
  * allocator: clean; with a kept session per connection: a leak at session_keep. */
 Test(native, ring_buffer_touched_per_connection_is_not_a_leak)
@@ -800,7 +800,7 @@ Test(native, static_binary_falls_back_to_pages)
 	lc_report_free(&rep);
 }
 
-/* tests/shapes.c, leaky: each caught by the allocator at its site in shapes.c. A realloc'd
+/* tests/servers/shapes.c, leaky: each caught by the allocator at its site in shapes.c. A realloc'd
  * buffer and array (one block: the byte rule), a thread per connection, a pool of threads, a
  * forked worker (its own file, made at the fork), a launcher that execs the server (the exec'd
  * program's own file), and deferred frees, which pages could not tell from a 64 B leak. */

@@ -292,7 +292,7 @@ static void connect_to(void *arg)
 /* Halting a multi-threaded server must never change what its blocked system calls return.
  * gdbserver, told "c", re-stored the registers of the process's first thread; when that
  * thread's epoll_wait returned in between, its result became the call's number (232), and
- * memcached aborted in libevent. tests/blocked_calls.c checks every result its main thread
+ * memcached aborted in libevent. tests/servers/blocked_calls.c checks every result its main thread
  * gets while a feeder process ends its calls at random moments; before the relay resumed from
  * the stopped thread ("Hc"), it died after 25, 118 and 311 halts ("BAD epoll_wait returned
  * 232"). HALTS halts (1500), or 25 s, whichever comes first. */

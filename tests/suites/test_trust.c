@@ -1,4 +1,4 @@
-/* Verdicts on server shapes that once fooled leakcheck (tests/shapes.c): growth in bytes
+/* Verdicts on server shapes that once fooled leakcheck (tests/servers/shapes.c): growth in bytes
  * without new blocks, frees deferred past the snapshot, closes handled by other threads,
  * forked workers, a launcher that execs the server, too few rounds. Each shape runs clean and
  * leaky: the leaky twin is the positive control, the clean twin shows no false alarm.
