@@ -285,7 +285,7 @@ ParameterizedTest(struct variant *v, adversary, fixed_variant_survives, .timeout
 	assert_back_to(s.port, baseline);
 	int status = served_stop(&s, 20);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status 0x%x after SIGTERM", vname, status);
-	const char *log = slurp(s.dir, "valgrind.log");
+	const char *log = slurp_text(s.dir, "valgrind.log");
 	cr_assert(strstr(log, "All heap blocks were freed -- no leaks are possible"), "%s: valgrind said:\n%s", vname, log);
 	cr_assert(strstr(log, "ERROR SUMMARY: 0 errors"), "%s: valgrind said:\n%s", vname, log);
 	served_cleanup(&s);

@@ -144,7 +144,7 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 		char dir[512], name[128];
 		snprintf(dir, sizeof dir, "%s/transcripts", LC_BUILD_DIR);
 		snprintf(name, sizeof name, "%s-leaky.json", LC_PATTERN);
-		cr_log_error("%s/leaky: the run's report (rounds, connections):\n%s", LC_PATTERN, slurp(dir, name));
+		cr_log_error("%s/leaky: the run's report (rounds, connections):\n%s", LC_PATTERN, slurp_text(dir, name));
 	}
 	cr_expect_eq(rep.retained, e.retained_blocks > 0, "%s/leaky: retention %s", LC_PATTERN,
 		     rep.retained ? "reported but not promised" : "promised but not reported");

@@ -455,18 +455,6 @@ struct cli {
 	double took;
 };
 
-static char *read_all(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 1 << 16);
-	cr_assert_not_null(buf);
-	if (f) {
-		(void)!fread(buf, 1, (1 << 16) - 1, f);
-		fclose(f);
-	}
-	return buf;
-}
-
 /* build/harness/leakcheck ARGS within bound seconds. */
 static struct cli run_cli(const char *const *args, double bound)
 {
@@ -488,8 +476,8 @@ static struct cli run_cli(const char *const *args, double bound)
 		cr_assert_fail("leakcheck %s did not finish within %.0fs", argv[1], bound);
 	}
 	c.took = lc_now() - t0;
-	c.out = read_all(out);
-	c.err = read_all(err);
+	c.out = slurp_text(NULL, out);
+	c.err = slurp_text(NULL, err);
 	free(argv[0]);
 	return c;
 }
@@ -596,8 +584,8 @@ Test(faults, two_runs_at_once_do_not_collide)
 			cr_assert_fail("run %d did not finish in 20s", i);
 		}
 		cr_assert(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0, "run %d: status 0x%x:\n%s", i, status[i],
-			  read_all(out[i]));
-		cr_assert(strstr(read_all(json[i]), "\"verdict\": \"clean\""), "run %d:\n%s", i, read_all(json[i]));
+			  slurp_text(NULL, out[i]));
+		cr_assert(strstr(slurp_text(NULL, json[i]), "\"verdict\": \"clean\""), "run %d:\n%s", i, slurp_text(NULL, json[i]));
 	}
 	cr_assert_eq(most, 2, "saw at most %d leakcheck-* temp dirs in %s at once, want 2", most, tmpdir);
 	assert_no_trace("two runs");
@@ -754,7 +742,7 @@ Test(faults, sigterm_while_waiting_for_the_server, .timeout = 60)
 		if (!ended)
 			lc_stop(pid, 1);
 		free(argv[0]);
-		char *said = read_all(out), *said_err = read_all(err);
+		char *said = slurp_text(NULL, out), *said_err = slurp_text(NULL, err);
 		cr_assert(ended, "%s: leakcheck still waits 10 s after SIGTERM", ports[i] ? ports[i] : "readiness line");
 		cr_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0, "status 0x%x", status);
 		cr_expect(strstr(said, "interrupted by a signal"), "%s: said %s%s", ports[i] ? ports[i] : "line", said, said_err);
@@ -784,7 +772,7 @@ Test(faults, thread_started_later_is_not_ptraced, .timeout = 90)
 			       bin, "{port}", "--late-thread", "15", NULL };
 	struct cli c = run_cli(args, 60);
 	free(bin);
-	const char *text = read_all(json), *w = strstr(text, "\"wake_connections\": ");
+	const char *text = slurp_text(NULL, json), *w = strstr(text, "\"wake_connections\": ");
 	unsigned wakes = 0;
 	cr_assert(w && sscanf(w, "\"wake_connections\": %u", &wakes) == 1, "no wake_connections in %s", json);
 	cr_expect_eq(WEXITSTATUS(c.status), 0, "verdict: %s%s", c.out, c.err);

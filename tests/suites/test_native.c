@@ -590,7 +590,7 @@ Test(native, every_site_says_who_holds_it_or_why_not)
 	snprintf(cmd, sizeof cmd, "%s --native --cycles 200 -- %s {port} --slots 1 --leak-every 100 >%s 2>&1", lc,
 		 built("tests/cache_server"), out);
 	cr_expect_eq(WEXITSTATUS(system(cmd)), 1, "--leak-every 100 NOT caught");
-	const char *text = slurp("/", out);
+	const char *text = slurp_text(NULL, out);
 	cr_expect(strstr(text, "held by: not searched (it grew 128 B in the last round; the search starts at 200 B"),
 		  "the small site does not say why it has no holder:\n%s", text);
 	size_t sites = 0;
@@ -722,7 +722,7 @@ Test(native, cli)
 	snprintf(cmd, sizeof cmd, "%s -q --native --json %s -- %s {port} >/dev/null 2>&1", lc, json,
 		 built("cases/global_list/leaky"));
 	cr_expect_eq(WEXITSTATUS(system(cmd)), 1, "leaky natively through the CLI");
-	const char *text = slurp("/", json);
+	const char *text = slurp_text(NULL, json);
 	cr_expect(strstr(text, "\"engine\": \"native\""), "no engine in the JSON");
 	cr_expect(strstr(text, "\"detection_limit_bytes_per_connection\": "), "no detection limit in the JSON");
 	cr_expect(strstr(text, "\"measure\": \"allocator\""), "no allocator measure in the JSON");

@@ -43,17 +43,16 @@ static void on_end(void *data, const char *name)
 static struct junit read_junit(const char *path)
 {
 	struct junit j = { 0 };
-	static char buf[1 << 16];
-	FILE *f = fopen(path, "r");
-	cr_assert_not_null(f, "no JUnit file %s", path);
-	size_t n = fread(buf, 1, sizeof buf, f);
-	fclose(f);
+	size_t n;
+	char *buf = slurp(NULL, path, &n);
+	cr_assert_not_null(buf, "no JUnit file %s", path);
 	XML_Parser p = XML_ParserCreate(NULL);
 	XML_SetUserData(p, &j);
 	XML_SetElementHandler(p, on_start, on_end);
 	cr_assert_eq(XML_Parse(p, buf, (int)n, 1), XML_STATUS_OK, "JUnit is not well-formed XML: %s",
 		     XML_ErrorString(XML_GetErrorCode(p)));
 	XML_ParserFree(p);
+	free(buf);
 	return j;
 }
 

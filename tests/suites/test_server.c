@@ -149,7 +149,7 @@ Test(server_usage, bad_port_is_a_clear_error, .timeout = 10)
 	int status;
 	cr_assert_eq(lc_wait(pid, 5, &status), 0);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
-	cr_assert(strstr(slurp(dir, "err"), "usage:"), "got: %s", slurp(dir, "err"));
+	cr_assert(strstr(slurp_text(dir, "err"), "usage:"), "got: %s", slurp_text(dir, "err"));
 	unlink(path);
 	rmdir(dir);
 }
@@ -178,7 +178,7 @@ Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
 	}
 	int status = served_stop(&vs, 20);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
-	const char *log = slurp(vs.dir, "valgrind.log");
+	const char *log = slurp_text(vs.dir, "valgrind.log");
 	cr_assert(strstr(log, "All heap blocks were freed -- no leaks are possible"), "valgrind said:\n%s", log);
 	cr_assert(strstr(log, "ERROR SUMMARY: 0 errors"), "valgrind said:\n%s", log);
 	served_cleanup(&vs);

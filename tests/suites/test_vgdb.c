@@ -25,40 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixtures.h"
 #include "valgrind/vgdb.h"
-
-#define FIXTURES LC_SOURCE_DIR "/tests/fixtures/"
 
 static struct lc_snapshot snap;   /* one per test: each test runs in its own worker */
 static char err[256];
 
-/* The whole of fixtures/<name>, NUL-terminated; the worker exits after the test. */
-static char *slurp(const char *name)
-{
-	char path[512];
-	FILE *f;
-	long n;
-	char *buf;
-
-	snprintf(path, sizeof path, FIXTURES "%s", name);
-	f = fopen(path, "r");
-	cr_assert_not_null(f, "cannot open %s", path);
-	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-	n = ftell(f);
-	cr_assert_gt(n, 0, "%s is empty", path);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	cr_assert_not_null(buf);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 /* Parse fixtures/<name>, which must succeed. */
 static void load(const char *name)
 {
-	char *text = slurp(name);
+	char *text = fixture(name, NULL);
 
 	cr_assert_eq(lc_vgdb_parse(text, &snap, err, sizeof err), 0, "%s: unexpected error: %s",
 		     name, err);
@@ -282,7 +258,7 @@ Test(real, echo_negative_deltas)
 Test(real, stderr_merged)
 {
 	static const char hdr[] = "sending command leak_check full reachable increased to pid 21554\n";
-	char *text = slurp("vgdb-mutual_refs.txt"), *both = malloc(sizeof hdr + strlen(text));
+	char *text = fixture("vgdb-mutual_refs.txt", NULL), *both = malloc(sizeof hdr + strlen(text));
 
 	cr_assert_not_null(both);
 	strcpy(both, hdr);
@@ -297,7 +273,7 @@ Test(real, stderr_merged)
 /* A snapshot reused from an earlier parse starts over. */
 Test(real, resets_snapshot)
 {
-	char *text = slurp("vgdb-echo.txt");
+	char *text = fixture("vgdb-echo.txt", NULL);
 
 	memset(&snap, 0x5a, sizeof snap);
 	cr_assert_eq(lc_vgdb_parse(text, &snap, err, sizeof err), 0, "%s", err);
@@ -445,7 +421,7 @@ Test(bad, garbage)
 /* What vgdb prints when the process is gone, and valgrind's XML report. */
 Test(bad, not_a_leak_check)
 {
-	char *xml = slurp("clean.xml");
+	char *xml = fixture("clean.xml", NULL);
 
 	expect_fails("vgdb error: no FIFO found matching pid 22646\n", "vgdb error");
 	expect_fails(xml, "memcheck XML");
@@ -455,7 +431,7 @@ Test(bad, not_a_leak_check)
 /* Records without the summary (vgdb killed mid-answer): refused. */
 Test(bad, truncated_before_summary)
 {
-	char *text = slurp("vgdb-mutual_refs.txt");
+	char *text = fixture("vgdb-mutual_refs.txt", NULL);
 	char *cut = strstr(text, "LEAK SUMMARY");
 
 	cr_assert_not_null(cut);
@@ -467,7 +443,7 @@ Test(bad, truncated_before_summary)
 /* A line far longer than the parser's line buffer, then a real answer: still parsed. */
 Test(bad, very_long_line)
 {
-	char *text = slurp("vgdb-echo.txt");
+	char *text = fixture("vgdb-echo.txt", NULL);
 	size_t n = 10000, len = strlen(text);
 	char *buf = malloc(n + 1 + len + 1);
 

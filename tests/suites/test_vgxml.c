@@ -13,10 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "valgrind/vgxml.h"
 #include "util/records.h"
-
-#define FIXTURES LC_SOURCE_DIR "/tests/fixtures/"
 
 static struct lc_exit_report rep;   /* one per test: each test runs in its own worker */
 static char err[256];
@@ -253,32 +252,11 @@ Test(report, mixed)
 	cr_expect_eq(total, 516);
 }
 
-static char *slurp(const char *name, size_t *len)
-{
-	char path[512];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof path, FIXTURES "%s", name);
-	f = fopen(path, "rb");
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	cr_assert_not_null(buf);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 Test(report, buffer_matches_file)
 {
 	struct lc_exit_report b;
 	size_t len;
-	char *buf = slurp("mixed.xml", &len);
+	char *buf = fixture("mixed.xml", &len);
 
 	load("mixed.xml");
 	cr_assert_eq(lc_exit_report_parse_buffer(buf, len, &b, err, sizeof err), 0, "%s", err);

@@ -97,15 +97,11 @@ void served_cleanup(struct served *s)
 		cr_log_error("cannot remove %s", s->dir);
 }
 
-const char *slurp(const char *dir, const char *name)
+char *slurp_text(const char *dir, const char *name)
 {
-	static char buf[1 << 16];
-	char path[300];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "r");
-	size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-	buf[n] = '\0';
-	if (f)
-		fclose(f);
-	return buf;
+	char *text = slurp(dir, name, NULL);
+	if (!text)
+		text = strdup("");
+	cr_assert_not_null(text);
+	return text;
 }

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "slurp.h"
+
 struct served {
 	pid_t pid;
 	unsigned port;
@@ -30,7 +32,9 @@ void served_start(struct served *s, const char *rel, bool valgrind);
 int served_stop(struct served *s, double timeout);
 /* Removes the temp dir. */
 void served_cleanup(struct served *s);
-/* Reads a whole file into a static buffer (tests only). */
-const char *slurp(const char *dir, const char *name);
+/* The text of DIR/NAME (NAME alone when dir is NULL), whole (slurp()), or "" when it cannot be
+ * read: what a run wrote, whose absence the test's own checks then report. Never NULL;
+ * malloc'd (the caller may free it, or leave it to the worker's exit). */
+char *slurp_text(const char *dir, const char *name);
 
 #endif
