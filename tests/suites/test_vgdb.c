@@ -31,25 +31,6 @@
 static struct lc_snapshot snap;   /* one per test: each test runs in its own worker */
 static char err[256];
 
-/* Parse fixtures/<name>, which must succeed. */
-static void load(const char *name)
-{
-	char *text = fixture(name, NULL);
-
-	cr_assert_eq(lc_vgdb_parse(text, &snap, err, sizeof err), 0, "%s: unexpected error: %s",
-		     name, err);
-	cr_expect_eq(snap.fds, -1, "%s: the text has no fd count", name);
-	free(text);
-}
-
-static void expect_kind(enum lc_kind k, unsigned long bytes, unsigned long blocks)
-{
-	cr_expect_eq(snap.bytes[k], bytes, "%s bytes: %lu, want %lu", lc_kind_name(k),
-		     snap.bytes[k], bytes);
-	cr_expect_eq(snap.blocks[k], blocks, "%s blocks: %lu, want %lu", lc_kind_name(k),
-		     snap.blocks[k], blocks);
-}
-
 static const struct lc_site *site(size_t i, enum lc_kind kind, unsigned long bytes,
 				  unsigned long blocks, long dbytes, long dblocks)
 {
@@ -67,16 +48,6 @@ static const struct lc_site *site(size_t i, enum lc_kind kind, unsigned long byt
 	return s;
 }
 
-static void expect_frame(const struct lc_site *s, size_t i, const char *fn, const char *file,
-			 unsigned line)
-{
-	cr_assert_lt(i, s->rec.nframes, "frame %zu of %zu", i, s->rec.nframes);
-	cr_expect_str_eq(s->rec.frames[i].fn, fn, "frame %zu fn", i);
-	cr_expect_str_eq(s->rec.frames[i].file, file, "frame %zu file", i);
-	cr_expect_eq(s->rec.frames[i].line, line, "frame %zu line %u, want %u", i,
-		     s->rec.frames[i].line, line);
-}
-
 /* ---- real answers ---- */
 
 TestSuite(real, .timeout = 10);
@@ -86,29 +57,29 @@ Test(real, global_list)
 {
 	const struct lc_site *s;
 
-	load("vgdb-global_list.txt");
-	expect_kind(LC_DEFINITE, 0, 0);
-	expect_kind(LC_INDIRECT, 0, 0);
-	expect_kind(LC_POSSIBLE, 44528, 363);
-	expect_kind(LC_REACHABLE, 6840, 8);
+	load_vgdb("vgdb-global_list.txt", &snap);
+	expect_kind(&snap, LC_DEFINITE, 0, 0);
+	expect_kind(&snap, LC_INDIRECT, 0, 0);
+	expect_kind(&snap, LC_POSSIBLE, 44528, 363);
+	expect_kind(&snap, LC_REACHABLE, 6840, 8);
 	cr_expect_eq(lc_snapshot_bytes(&snap), 44528 + 6840);
 	cr_expect_eq(lc_snapshot_blocks(&snap), 363 + 8);
 	cr_assert_eq(snap.nsites, 3);
 
 	s = site(0, LC_POSSIBLE, 30976, 121, 12800, 50);   /* buf: 256 B each */
 	cr_expect_eq(s->rec.nframes, 7);
-	expect_frame(s, 0, "malloc", "", 0);                /* "(in /usr/libexec/...)": no file */
-	expect_frame(s, 1, "conn_new", "leaky.c", 66);
-	expect_frame(s, 2, "on_open", "leaky.c", 129);
-	expect_frame(s, 3, "accept_all", "server.c", 207);
-	expect_frame(s, 6, "main", "leaky.c", 176);
+	expect_frame(&s->rec, 0, "malloc", "", 0);                /* "(in /usr/libexec/...)": no file */
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 66);
+	expect_frame(&s->rec, 2, "on_open", "leaky.c", 129);
+	expect_frame(&s->rec, 3, "accept_all", "server.c", 207);
+	expect_frame(&s->rec, 6, "main", "leaky.c", 176);
 
 	s = site(1, LC_POSSIBLE, 9680, 121, 4000, 50);      /* struct conn: 80 B */
-	expect_frame(s, 0, "calloc", "", 0);
-	expect_frame(s, 1, "conn_new", "leaky.c", 59);
+	expect_frame(&s->rec, 0, "calloc", "", 0);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 59);
 
 	s = site(2, LC_POSSIBLE, 3872, 121, 1600, 50);      /* peer: 32 B */
-	expect_frame(s, 1, "conn_new", "leaky.c", 65);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 65);
 }
 
 /* The definite record's header holds the direct/indirect split, each with its own delta:
@@ -117,11 +88,11 @@ Test(real, mutual_refs)
 {
 	const struct lc_site *s;
 
-	load("vgdb-mutual_refs.txt");
-	expect_kind(LC_DEFINITE, 7744, 121);
-	expect_kind(LC_INDIRECT, 40656, 363);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 6872, 9);
+	load_vgdb("vgdb-mutual_refs.txt", &snap);
+	expect_kind(&snap, LC_DEFINITE, 7744, 121);
+	expect_kind(&snap, LC_INDIRECT, 40656, 363);
+	expect_kind(&snap, LC_POSSIBLE, 0, 0);
+	expect_kind(&snap, LC_REACHABLE, 6872, 9);
 	cr_assert_eq(snap.nsites, 4, "the definite record must be kept too");
 
 	/* A site's bytes are its own blocks': the definite record's 48,400 (+20,000) holds the
@@ -133,33 +104,33 @@ Test(real, mutual_refs)
 	cr_expect_eq(sum, 20000, "the sites' growth adds up to %ld B, not the round's 20000 B", sum);
 
 	s = site(0, LC_INDIRECT, 30976, 121, 12800, 50);
-	expect_frame(s, 1, "conn_new", "leaky.c", 136);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 136);
 
 	s = site(1, LC_DEFINITE, 7744, 121, 3200, 50);
 	cr_expect_eq(s->rec.nframes, 7);
-	expect_frame(s, 0, "calloc", "", 0);
-	expect_frame(s, 1, "conn_new", "leaky.c", 130);
-	expect_frame(s, 2, "on_open", "leaky.c", 163);
-	expect_frame(s, 6, "main", "leaky.c", 198);
+	expect_frame(&s->rec, 0, "calloc", "", 0);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 130);
+	expect_frame(&s->rec, 2, "on_open", "leaky.c", 163);
+	expect_frame(&s->rec, 6, "main", "leaky.c", 198);
 
 	s = site(2, LC_INDIRECT, 5808, 121, 2400, 50);
 	cr_expect_eq(s->rec.nframes, 8);
-	expect_frame(s, 1, "handler_new", "leaky.c", 94);
-	expect_frame(s, 2, "conn_new", "leaky.c", 140);
-	expect_frame(s, 7, "main", "leaky.c", 198);
+	expect_frame(&s->rec, 1, "handler_new", "leaky.c", 94);
+	expect_frame(&s->rec, 2, "conn_new", "leaky.c", 140);
+	expect_frame(&s->rec, 7, "main", "leaky.c", 198);
 
 	s = site(3, LC_INDIRECT, 3872, 121, 1600, 50);
-	expect_frame(s, 1, "conn_new", "leaky.c", 135);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 135);
 }
 
 /* A clean server: no record grew, so vgdb prints the summary alone. */
 Test(real, echo_nothing_grew)
 {
-	load("vgdb-echo.txt");
-	expect_kind(LC_DEFINITE, 0, 0);
-	expect_kind(LC_INDIRECT, 0, 0);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 6472, 5);
+	load_vgdb("vgdb-echo.txt", &snap);
+	expect_kind(&snap, LC_DEFINITE, 0, 0);
+	expect_kind(&snap, LC_INDIRECT, 0, 0);
+	expect_kind(&snap, LC_POSSIBLE, 0, 0);
+	expect_kind(&snap, LC_REACHABLE, 6472, 5);
 	cr_expect_eq(snap.nsites, 0);
 }
 
@@ -171,11 +142,11 @@ Test(real, first_check)
 	static const long want[] = { 4096, 2816, 704, 528, 512, 512, 352 };
 	const struct lc_site *s;
 
-	load("vgdb-first.txt");
-	expect_kind(LC_DEFINITE, 704, 11);
-	expect_kind(LC_INDIRECT, 3696, 33);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 5120, 3);
+	load_vgdb("vgdb-first.txt", &snap);
+	expect_kind(&snap, LC_DEFINITE, 704, 11);
+	expect_kind(&snap, LC_INDIRECT, 3696, 33);
+	expect_kind(&snap, LC_POSSIBLE, 0, 0);
+	expect_kind(&snap, LC_REACHABLE, 5120, 3);
 	cr_assert_eq(snap.nsites, 7);
 	for (size_t i = 0; i < 7; i++)
 		cr_expect_eq(snap.sites[i].dbytes, want[i], "site %zu dbytes %ld, want %ld", i,
@@ -184,31 +155,31 @@ Test(real, first_check)
 	/* stdout's buffer: 13 frames, cut at LC_MAX_FRAMES; glibc's versioned names kept whole */
 	s = site(0, LC_REACHABLE, 4096, 1, 4096, 1);
 	cr_expect_eq(s->rec.nframes, LC_MAX_FRAMES);
-	expect_frame(s, 1, "_IO_file_doallocate", "filedoalloc.c", 101);
-	expect_frame(s, 4, "_IO_file_overflow@@GLIBC_2.2.5", "fileops.c", 744);
-	expect_frame(s, 10, "listen_on", "server.c", 269);
-	expect_frame(s, 11, "server_main", "server.c", 332);
+	expect_frame(&s->rec, 1, "_IO_file_doallocate", "filedoalloc.c", 101);
+	expect_frame(&s->rec, 4, "_IO_file_overflow@@GLIBC_2.2.5", "fileops.c", 744);
+	expect_frame(&s->rec, 10, "listen_on", "server.c", 269);
+	expect_frame(&s->rec, 11, "server_main", "server.c", 332);
 
 	site(1, LC_INDIRECT, 2816, 11, 2816, 11);
 	s = site(2, LC_DEFINITE, 704, 11, 704, 11);
-	expect_frame(s, 1, "conn_new", "leaky.c", 130);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 130);
 	s = site(3, LC_INDIRECT, 528, 11, 528, 11);
-	expect_frame(s, 1, "handler_new", "leaky.c", 94);
+	expect_frame(&s->rec, 1, "handler_new", "leaky.c", 94);
 	s = site(4, LC_REACHABLE, 512, 1, 512, 1);
-	expect_frame(s, 1, "pfds_reserve", "server.c", 219);
+	expect_frame(&s->rec, 1, "pfds_reserve", "server.c", 219);
 	s = site(5, LC_REACHABLE, 512, 1, 512, 1);
-	expect_frame(s, 1, "pfds_reserve", "server.c", 223);
+	expect_frame(&s->rec, 1, "pfds_reserve", "server.c", 223);
 	s = site(6, LC_INDIRECT, 352, 11, 352, 11);
-	expect_frame(s, 1, "conn_new", "leaky.c", 135);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 135);
 }
 
 Test(real, summary_only)
 {
-	load("vgdb-summary.txt");
-	expect_kind(LC_DEFINITE, 704, 11);
-	expect_kind(LC_INDIRECT, 3696, 33);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 5120, 3);
+	load_vgdb("vgdb-summary.txt", &snap);
+	expect_kind(&snap, LC_DEFINITE, 704, 11);
+	expect_kind(&snap, LC_INDIRECT, 3696, 33);
+	expect_kind(&snap, LC_POSSIBLE, 0, 0);
+	expect_kind(&snap, LC_REACHABLE, 5120, 3);
 	cr_expect_eq(lc_snapshot_bytes(&snap), 9520);
 	cr_expect_eq(lc_snapshot_blocks(&snap), 47);
 	cr_expect_eq(snap.nsites, 0);
@@ -217,11 +188,11 @@ Test(real, summary_only)
 /* "reachable any" prints no deltas: the totals parse, and no record counts as growth. */
 Test(real, any_without_deltas)
 {
-	load("vgdb-any.txt");
-	expect_kind(LC_DEFINITE, 704, 11);
-	expect_kind(LC_INDIRECT, 3696, 33);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 5120, 3);
+	load_vgdb("vgdb-any.txt", &snap);
+	expect_kind(&snap, LC_DEFINITE, 704, 11);
+	expect_kind(&snap, LC_INDIRECT, 3696, 33);
+	expect_kind(&snap, LC_POSSIBLE, 0, 0);
+	expect_kind(&snap, LC_REACHABLE, 5120, 3);
 	cr_expect_eq(snap.nsites, 0);
 }
 
@@ -230,27 +201,27 @@ Test(real, echo_connections_open)
 {
 	const struct lc_site *s;
 
-	load("vgdb-echo-open.txt");
-	expect_kind(LC_REACHABLE, 11880, 13);
+	load_vgdb("vgdb-echo-open.txt", &snap);
+	expect_kind(&snap, LC_REACHABLE, 11880, 13);
 	cr_assert_eq(snap.nsites, 5);
 	s = site(0, LC_REACHABLE, 5480, 5, 5480, 5);
-	expect_frame(s, 1, "accept_all", "server.c", 195);
+	expect_frame(&s->rec, 1, "accept_all", "server.c", 195);
 	site(1, LC_REACHABLE, 4096, 1, 4096, 1);
 	s = site(2, LC_REACHABLE, 1280, 5, 1280, 5);
 	cr_expect_eq(s->rec.nframes, 9);
-	expect_frame(s, 1, "server_send", "server.c", 70);
-	expect_frame(s, 8, "main", "echo.c", 11);
+	expect_frame(&s->rec, 1, "server_send", "server.c", 70);
+	expect_frame(&s->rec, 8, "main", "echo.c", 11);
 }
 
 /* After the close: records and summary shrink; "(-6,760)" must not derail the summary line,
  * and shrinking records are not growth sites. */
 Test(real, echo_negative_deltas)
 {
-	load("vgdb-echo-changed.txt");
-	expect_kind(LC_DEFINITE, 0, 0);
-	expect_kind(LC_INDIRECT, 0, 0);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 5120, 3);
+	load_vgdb("vgdb-echo-changed.txt", &snap);
+	expect_kind(&snap, LC_DEFINITE, 0, 0);
+	expect_kind(&snap, LC_INDIRECT, 0, 0);
+	expect_kind(&snap, LC_POSSIBLE, 0, 0);
+	expect_kind(&snap, LC_REACHABLE, 5120, 3);
 	cr_expect_eq(snap.nsites, 0);
 }
 
@@ -264,7 +235,7 @@ Test(real, stderr_merged)
 	strcpy(both, hdr);
 	strcat(both, text);
 	cr_assert_eq(lc_vgdb_parse(both, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(LC_INDIRECT, 40656, 363);
+	expect_kind(&snap, LC_INDIRECT, 40656, 363);
 	cr_expect_eq(snap.nsites, 4);
 	free(both);
 	free(text);
@@ -277,8 +248,8 @@ Test(real, resets_snapshot)
 
 	memset(&snap, 0x5a, sizeof snap);
 	cr_assert_eq(lc_vgdb_parse(text, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(LC_DEFINITE, 0, 0);
-	expect_kind(LC_REACHABLE, 6472, 5);
+	expect_kind(&snap, LC_DEFINITE, 0, 0);
+	expect_kind(&snap, LC_REACHABLE, 6472, 5);
 	cr_expect_eq(snap.nsites, 0);
 	cr_expect_eq(snap.fds, -1);
 	free(text);
@@ -308,11 +279,11 @@ Test(built, negative_bytes_positive_blocks)
 
 	snprintf(buf, sizeof buf, "%s%s", text, summary_text);
 	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(LC_REACHABLE, 1234567, 1001);
+	expect_kind(&snap, LC_REACHABLE, 1234567, 1001);
 	cr_assert_eq(snap.nsites, 1);
 	const struct lc_site *s = site(0, LC_REACHABLE, 80, 2, -80, 1);
 	cr_expect_eq(s->rec.nframes, 2);
-	expect_frame(s, 1, "grow", "x.c", 12);
+	expect_frame(&s->rec, 1, "grow", "x.c", 12);
 }
 
 /* clang's DWARF names files relative to the build's source dir; sites keep the basename,
@@ -330,8 +301,8 @@ Test(built, file_paths_reduced_to_basename)
 	snprintf(buf, sizeof buf, "%s%s", text, summary_text);
 	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	const struct lc_site *s = site(0, LC_POSSIBLE, 5472, 171, 1600, 50);
-	expect_frame(s, 1, "conn_new", "leaky.c", 75);
-	expect_frame(s, 2, "on_open", "leaky.c", 134);
+	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 75);
+	expect_frame(&s->rec, 2, "on_open", "leaky.c", 134);
 }
 
 /* At most LC_MAX_SITES records are kept: the largest growth, largest first. */
@@ -357,7 +328,7 @@ Test(built, keeps_largest_sites)
 					       (unsigned long)(100 + i), i * 8, i);
 
 		snprintf(fn, sizeof fn, "site%d", i);
-		expect_frame(s, 1, fn, "s.c", (unsigned)i);
+		expect_frame(&s->rec, 1, fn, "s.c", (unsigned)i);
 	}
 	free(buf);
 }
@@ -378,7 +349,7 @@ Test(built, sixteenth_site_blocks_only)
 	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(snap.nsites, LC_MAX_SITES);
 	const struct lc_site *s = site(LC_MAX_SITES - 1, LC_REACHABLE, 0, 1, 0, 1);
-	expect_frame(s, 0, "site16", "s.c", 16);
+	expect_frame(&s->rec, 0, "site16", "s.c", 16);
 	free(buf);
 }
 
@@ -452,7 +423,7 @@ Test(bad, very_long_line)
 	buf[n] = '\n';
 	memcpy(buf + n + 1, text, len + 1);
 	cr_expect_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
-	expect_kind(LC_REACHABLE, 6472, 5);
+	expect_kind(&snap, LC_REACHABLE, 6472, 5);
 	buf[n] = '\0';
 	expect_fails(buf, "long line alone");
 	free(buf);

@@ -20,36 +20,6 @@
 static struct lc_exit_report rep;   /* one per test: each test runs in its own worker */
 static char err[256];
 
-/* Parse fixtures/<name>, which must succeed. */
-static void load(const char *name)
-{
-	char path[512];
-
-	snprintf(path, sizeof path, FIXTURES "%s", name);
-	cr_assert_eq(lc_exit_report_parse_file(path, &rep, err, sizeof err), 0,
-		     "%s: unexpected error: %s", name, err);
-	cr_assert(rep.finished, "%s: no FINISHED status", name);
-	cr_assert_gt(rep.pid, 0, "%s", name);
-}
-
-static void expect_kind(enum lc_kind k, unsigned long bytes, unsigned long blocks)
-{
-	cr_expect_eq(rep.bytes[k], bytes, "%s bytes: %lu, want %lu", lc_kind_name(k),
-		     rep.bytes[k], bytes);
-	cr_expect_eq(rep.blocks[k], blocks, "%s blocks: %lu, want %lu", lc_kind_name(k),
-		     rep.blocks[k], blocks);
-}
-
-static void expect_frame(const struct lc_record *r, size_t i, const char *fn, const char *file,
-			 unsigned line)
-{
-	cr_assert_lt(i, r->nframes, "frame %zu of %zu", i, r->nframes);
-	cr_expect_str_eq(r->frames[i].fn, fn, "frame %zu fn", i);
-	cr_expect_str_eq(r->frames[i].file, file, "frame %zu file", i);
-	cr_expect_eq(r->frames[i].line, line, "frame %zu line %u, want %u", i,
-		     r->frames[i].line, line);
-}
-
 static const struct lc_record *record(size_t i, enum lc_kind kind, unsigned long bytes,
 				      unsigned long blocks)
 {
@@ -82,9 +52,9 @@ TestSuite(report, .timeout = 10, .fini = fini);
 
 Test(report, clean)
 {
-	load("clean.xml");
+	load_xml("clean.xml", &rep);
 	for (int k = 0; k < LC_NKINDS; k++)
-		expect_kind(k, 0, 0);
+		expect_kind(&rep, k, 0, 0);
 	cr_expect_eq(rep.nrecords, 0);
 	cr_expect_null(rep.records);
 	cr_expect_eq(rep.other_errors, 0);
@@ -96,12 +66,12 @@ Test(report, cycle)
 {
 	const struct lc_record *r;
 
-	load("cycle.xml");
+	load_xml("cycle.xml", &rep);
 	cr_assert_eq(rep.nrecords, 3);
-	expect_kind(LC_DEFINITE, 192, 4);
-	expect_kind(LC_INDIRECT, 384, 8);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 0, 0);
+	expect_kind(&rep, LC_DEFINITE, 192, 4);
+	expect_kind(&rep, LC_INDIRECT, 384, 8);
+	expect_kind(&rep, LC_POSSIBLE, 0, 0);
+	expect_kind(&rep, LC_REACHABLE, 0, 0);
 	cr_expect_eq(rep.other_errors, 0);
 
 	r = record(0, LC_INDIRECT, 128, 4);
@@ -125,12 +95,12 @@ Test(report, case_mutual_refs_leaky)
 {
 	const struct lc_record *r;
 
-	load("case-mutual_refs-leaky.xml");
+	load_xml("case-mutual_refs-leaky.xml", &rep);
 	cr_assert_eq(rep.nrecords, 4);
-	expect_kind(LC_DEFINITE, 47 * 64, 47);
-	expect_kind(LC_INDIRECT, 47 * 336, 3 * 47);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 0, 0);
+	expect_kind(&rep, LC_DEFINITE, 47 * 64, 47);
+	expect_kind(&rep, LC_INDIRECT, 47 * 336, 3 * 47);
+	expect_kind(&rep, LC_POSSIBLE, 0, 0);
+	expect_kind(&rep, LC_REACHABLE, 0, 0);
 	r = record(3, LC_DEFINITE, 47 * 400, 47);
 	expect_frame(r, 0, "calloc", "", 0);
 	expect_frame(r, 1, "conn_new", "leaky.c", 135);
@@ -141,9 +111,9 @@ Test(report, case_mutual_refs_leaky)
  * running, yet frees its list at shutdown, so its exit report holds no leak at all. */
 Test(report, case_global_list_leaky_is_clean_at_exit)
 {
-	load("case-global_list-leaky.xml");
+	load_xml("case-global_list-leaky.xml", &rep);
 	for (int k = 0; k < LC_NKINDS; k++)
-		expect_kind(k, 0, 0);
+		expect_kind(&rep, k, 0, 0);
 	cr_expect_eq(rep.nrecords, 0);
 	cr_expect_eq(rep.other_errors, 0);
 }
@@ -151,10 +121,10 @@ Test(report, case_global_list_leaky_is_clean_at_exit)
 /* Default --show-leak-kinds: no indirect records, so definite keeps the indirect bytes. */
 Test(report, cycle_default_kinds)
 {
-	load("cycle_default.xml");
+	load_xml("cycle_default.xml", &rep);
 	cr_assert_eq(rep.nrecords, 1);
-	expect_kind(LC_DEFINITE, 576, 4);
-	expect_kind(LC_INDIRECT, 0, 0);
+	expect_kind(&rep, LC_DEFINITE, 576, 4);
+	expect_kind(&rep, LC_INDIRECT, 0, 0);
 	record(0, LC_DEFINITE, 576, 4);
 	/* Same program as cycle.xml: definite + indirect agree. */
 	cr_expect_eq(rep.bytes[LC_DEFINITE] + rep.bytes[LC_INDIRECT], 192 + 384);
@@ -164,12 +134,12 @@ Test(report, reachable)
 {
 	const struct lc_record *r;
 
-	load("reachable.xml");
+	load_xml("reachable.xml", &rep);
 	cr_assert_eq(rep.nrecords, 2);
-	expect_kind(LC_DEFINITE, 0, 0);
-	expect_kind(LC_INDIRECT, 0, 0);
-	expect_kind(LC_POSSIBLE, 0, 0);
-	expect_kind(LC_REACHABLE, 260, 6);
+	expect_kind(&rep, LC_DEFINITE, 0, 0);
+	expect_kind(&rep, LC_INDIRECT, 0, 0);
+	expect_kind(&rep, LC_POSSIBLE, 0, 0);
+	expect_kind(&rep, LC_REACHABLE, 260, 6);
 	r = record(0, LC_REACHABLE, 100, 1);
 	expect_frame(r, 0, "malloc", "", 0);
 	expect_frame(r, 1, "load_config", "reachable.c", 24);
@@ -182,12 +152,12 @@ Test(report, possible)
 {
 	const struct lc_record *r;
 
-	load("possible.xml");
+	load_xml("possible.xml", &rep);
 	cr_assert_eq(rep.nrecords, 2);
-	expect_kind(LC_DEFINITE, 24, 1);
-	expect_kind(LC_INDIRECT, 0, 0);
-	expect_kind(LC_POSSIBLE, 80, 1);
-	expect_kind(LC_REACHABLE, 0, 0);
+	expect_kind(&rep, LC_DEFINITE, 24, 1);
+	expect_kind(&rep, LC_INDIRECT, 0, 0);
+	expect_kind(&rep, LC_POSSIBLE, 80, 1);
+	expect_kind(&rep, LC_REACHABLE, 0, 0);
 	r = record(0, LC_DEFINITE, 24, 1);
 	expect_frame(r, 1, "main", "possible.c", 30);
 	r = record(1, LC_POSSIBLE, 80, 1);
@@ -197,11 +167,11 @@ Test(report, possible)
 /* The read runs 3 times but is one error context; its allocation stack is not a record. */
 Test(report, invalid_read)
 {
-	load("invalid_read.xml");
+	load_xml("invalid_read.xml", &rep);
 	cr_expect_eq(rep.other_errors, 2);
 	cr_expect_eq(rep.nrecords, 0);
 	for (int k = 0; k < LC_NKINDS; k++)
-		expect_kind(k, 0, 0);
+		expect_kind(&rep, k, 0, 0);
 }
 
 /* Mid-run checks list 10, then 10 + 20 bytes; only the exit check (10 + 20) counts. */
@@ -209,9 +179,9 @@ Test(report, midrun_checks_superseded)
 {
 	const struct lc_record *r;
 
-	load("midrun.xml");
+	load_xml("midrun.xml", &rep);
 	cr_assert_eq(rep.nrecords, 2);
-	expect_kind(LC_DEFINITE, 30, 2);
+	expect_kind(&rep, LC_DEFINITE, 30, 2);
 	r = record(0, LC_DEFINITE, 10, 1);
 	expect_frame(r, 1, "first_leak", "midrun.c", 22);
 	r = record(1, LC_DEFINITE, 20, 1);
@@ -224,12 +194,12 @@ Test(report, mixed)
 	const struct lc_record *r;
 	unsigned long sum = 0, total = 0;
 
-	load("mixed.xml");
+	load_xml("mixed.xml", &rep);
 	cr_assert_eq(rep.nrecords, 6);
-	expect_kind(LC_DEFINITE, 96, 3);
-	expect_kind(LC_INDIRECT, 148, 3);
-	expect_kind(LC_POSSIBLE, 72, 1);
-	expect_kind(LC_REACHABLE, 200, 1);
+	expect_kind(&rep, LC_DEFINITE, 96, 3);
+	expect_kind(&rep, LC_INDIRECT, 148, 3);
+	expect_kind(&rep, LC_POSSIBLE, 72, 1);
+	expect_kind(&rep, LC_REACHABLE, 200, 1);
 	record(0, LC_INDIRECT, 48, 2);
 	r = record(1, LC_POSSIBLE, 72, 1);
 	expect_frame(r, 1, "new_cache", "mixed.c", 45);
@@ -258,7 +228,7 @@ Test(report, buffer_matches_file)
 	size_t len;
 	char *buf = fixture("mixed.xml", &len);
 
-	load("mixed.xml");
+	load_xml("mixed.xml", &rep);
 	cr_assert_eq(lc_exit_report_parse_buffer(buf, len, &b, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(b.nrecords, rep.nrecords);
 	cr_expect_eq(memcmp(b.records, rep.records, rep.nrecords * sizeof *b.records), 0);
