@@ -23,7 +23,7 @@ configure:
 
 check: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target check
-	@tests/summarize $(BUILD)
+	@tests/support/summarize $(BUILD)
 
 demo: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target demo
@@ -35,10 +35,10 @@ plots: all
 	cases/transcripts --update --build $(BUILD) --reports $(BUILD)/transcripts-plots plot
 
 # The .deb (CPack's DEB generator) in $(BUILD)/, then checked: the tree of cmake --install,
-# under /usr, and it runs (tests/package.sh).
+# under /usr, and it runs (tests/scripts/package.sh).
 package: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target package
-	tests/package.sh $(BUILD) . "$$(ls -t $(BUILD)/leakcheck_*.deb | head -n 1)"
+	tests/scripts/package.sh $(BUILD) . "$$(ls -t $(BUILD)/leakcheck_*.deb | head -n 1)"
 
 bench: configure
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target bench

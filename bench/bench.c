@@ -412,7 +412,7 @@ static void bench_native(void)
 	server_stop(&s);
 }
 
-/* Both engines on the server shapes of tests/shapes.c, each clean and with --leak: the table
+/* Both engines on the server shapes of tests/servers/shapes.c, each clean and with --leak: the table
  * README's "The native engine" quotes. */
 static void bench_engines(void)
 {

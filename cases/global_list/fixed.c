@@ -23,7 +23,7 @@
  * and the blocks it points to as well. An open connection (the server holds a start pointer)
  * is "still reachable": count possibly lost + still reachable together.
  *
- * For tests/test_cases.c: leaky.c per connection while running and at exit, and what
+ * For tests/suites/test_cases.c: leaky.c per connection while running and at exit, and what
  * leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
  *   leakcheck-expect: retained_blocks=3 retained_bytes=368 lost_blocks=0 lost_bytes=0 holder=all_conns
  */

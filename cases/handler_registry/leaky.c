@@ -30,7 +30,7 @@
  * client's port (a reset frees it at once; seen within 100 connections here), which would make
  * the figures per connection inexact. A connection's id never comes back.
  *
- * For tests/test_cases.c: leaky.c per connection while running, per connection at exit, and
+ * For tests/suites/test_cases.c: leaky.c per connection while running, per connection at exit, and
  * what leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
  *   leakcheck-expect: retained_blocks=3 retained_bytes=168 lost_blocks=0 lost_bytes=0 holder=log_manager
  */

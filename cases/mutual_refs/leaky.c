@@ -30,7 +30,7 @@
  * order. Count definite + indirect (+ possible) together. A cycle has no outside pointer, so
  * unlike a list or a registry the exit check does see it.
  *
- * For tests/test_cases.c: leaky.c per connection while running and at exit, and what
+ * For tests/suites/test_cases.c: leaky.c per connection while running and at exit, and what
  * leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
  *   leakcheck-expect: retained_blocks=4 retained_bytes=400 lost_blocks=4 lost_bytes=400 holder=cycle
  */

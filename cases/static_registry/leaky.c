@@ -23,7 +23,7 @@
  * server runs tells the two apart. The registry links are start pointers (conn_instances and
  * next_instance point at the struct conn itself), so memcheck calls them still reachable.
  *
- * For tests/test_cases.c: leaky.c per connection while running and at exit, and what
+ * For tests/suites/test_cases.c: leaky.c per connection while running and at exit, and what
  * leakcheck names as the holder of every growing site ("held by:"; cycle: no root, a cycle):
  *   leakcheck-expect: retained_blocks=3 retained_bytes=368 lost_blocks=0 lost_bytes=0 holder=conn_instances
  */

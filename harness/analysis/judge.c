@@ -1,4 +1,4 @@
-/* The verdict: pure functions over measured numbers, unit-tested in tests/test_judge.c. */
+/* The verdict: pure functions over measured numbers, unit-tested in tests/suites/test_judge.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +25,7 @@ bool lc_grows_every_round(const long *deltas, size_t n)
 /* Natively memory moves by noise too: a round's growth is told from it only when the rounds
  * agree, the smallest at least the spread between them (min >= max - min). A leak adds about
  * the same to every round; an allocator's noise does not (+73728 +4096 +12288 B from a clean
- * Python server, each above a page: tests/test_judge.c). memcheck's counts are exact: there,
+ * Python server, each above a page: tests/suites/test_judge.c). memcheck's counts are exact: there,
  * every round above the floor is enough. */
 bool lc_steady(const long *d, size_t n)
 {

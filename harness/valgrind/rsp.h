@@ -1,7 +1,7 @@
 /* The gdb remote serial protocol, as much of it as talking to valgrind's gdbserver through a
  * `vgdb --pid=P` relay needs: framing ($payload#cs), checksums, acks, run-length encoding,
  * hex, and stop replies. Pure functions over byte buffers: unit-tested on byte streams
- * recorded from real vgdb (tests/test_rsp.c) and fuzzed (tests/fuzz/fuzz_rsp.c). */
+ * recorded from real vgdb (tests/suites/test_rsp.c) and fuzzed (tests/fuzz/fuzz_rsp.c). */
 #ifndef LC_RSP_H
 #define LC_RSP_H
 

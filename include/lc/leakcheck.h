@@ -301,7 +301,7 @@ void lc_options_init(struct lc_options *o);
  * (client and server on 2 cores), so a round of 500 takes ~70 ms and puts a leak of 16 bytes
  * per connection two pages above the floor. Settling keeps memcheck's 0.5 s: natively nothing
  * shrinks when a deferred free comes (the allocator keeps the memory), but the next round
- * reuses it; with 0.05 s a server freeing each connection 300 ms after its close (tests/shapes.c
+ * reuses it; with 0.05 s a server freeing each connection 300 ms after its close (tests/servers/shapes.c
  * deferred) grew in every round and was called leaky. */
 void lc_options_init_native(struct lc_options *o);
 

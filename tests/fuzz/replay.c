@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "slurp.h"
+
 int lc_fuzz_vgxml(const uint8_t *data, size_t size);
 int lc_fuzz_vgdb(const uint8_t *data, size_t size);
 int lc_fuzz_rsp(const uint8_t *data, size_t size);
@@ -200,22 +202,6 @@ static void replay(struct target *t, const char *path, const uint8_t *data, size
 	free(buf);
 }
 
-static uint8_t *slurp(const char *path, size_t *size)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf = NULL;
-	long n;
-
-	if (!f || fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    !(buf = malloc((size_t)n + 1)) || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		perror(path);
-		exit(2);
-	}
-	fclose(f);
-	*size = (size_t)n;
-	return buf;
-}
-
 static struct target *target_of(const char *name)
 {
 	size_t n = strlen(name);
@@ -262,7 +248,12 @@ int main(int argc, char **argv)
 
 			if (t) {
 				snprintf(path, sizeof path, "%s/%s", argv[a], ents[i]->d_name);
-				uint8_t *data = slurp(path, &size);
+				uint8_t *data = (uint8_t *)slurp(NULL, path, &size);
+
+				if (!data) {
+					perror(path);
+					exit(2);
+				}
 				replay(t, path, data, size);
 				free(data);
 				files++;

@@ -1,0 +1,256 @@
+/* Verdicts on server shapes that once fooled leakcheck (tests/servers/shapes.c): growth in bytes
+ * without new blocks, frees deferred past the snapshot, closes handled by other threads,
+ * forked workers, a launcher that execs the server, too few rounds. Each shape runs clean and
+ * leaky: the leaky twin is the positive control, the clean twin shows no false alarm.
+ *   ctest -R trust        (one process)      ctest -R trust_procs   (several processes) */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lc/leakcheck.h"
+#include "drive/proc.h"
+#include "support.h"
+
+#define CYCLES 100
+
+static struct lc_report rep;
+static unsigned warmup = 10, cycles = CYCLES; /* a test may change them: each runs in its own process */
+static const char *extra[4];   /* more shapes options, NULL-terminated */
+
+/* shapes MODE [--leak] [more args] through lc_run, under an optional launcher. */
+static enum lc_verdict judge_shape(const char *launcher, const char *mode, bool leak, double settle,
+				   const char *skip)
+{
+	char *argv[12];
+	int n = 0;
+	if (launcher)
+		argv[n++] = strdup(launcher);
+	argv[n++] = strdup(built("tests/shapes"));
+	argv[n++] = strdup(mode);
+	if (leak)
+		argv[n++] = strdup("--leak");
+	for (size_t i = 0; extra[i]; i++)
+		argv[n++] = strdup(extra[i]);
+	argv[n] = NULL;
+	struct lc_options o;
+	lc_options_init(&o);
+	o.server_argv = argv;
+	o.cycles = cycles;
+	o.warmup = warmup;
+	o.timeout = 20;
+	if (settle >= 0)
+		o.settle = settle;
+	o.trace_skip = skip;
+	lc_run(&o, &rep);
+	for (int i = 0; i < n; i++)
+		free(argv[i]);
+	return rep.verdict;
+}
+
+static __attribute__((unused)) void expect_clean(const char *mode)
+{
+	enum lc_verdict v = judge_shape(NULL, mode, false, -1, NULL);
+	cr_expect_eq(v, LC_CLEAN, "%s: a clean server called %d: %s", mode, v, rep.reason);
+	lc_report_free(&rep);
+}
+
+/* The leaky twin: caught, in every round, with the reason's words. */
+static __attribute__((unused)) void expect_leak(const char *mode, const char *words)
+{
+	enum lc_verdict v = judge_shape(NULL, mode, true, 0.3, NULL);
+	cr_expect_eq(v, LC_LEAK, "%s --leak: positive control NOT caught (%d): %s", mode, v, rep.reason);
+	cr_expect(strstr(rep.reason, words), "%s --leak: reason lacks '%s': %s", mode, words, rep.reason);
+	lc_report_free(&rep);
+}
+
+#ifdef LC_SUITE_TRUST
+TestSuite(trust, .timeout = 90);
+
+Test(trust, bytes_without_blocks)
+{
+	expect_leak("bytes", "heap bytes grew in every round");
+	cr_expect(rep.bytes_grew && !rep.retained, "bytes: the byte rule, not the block rule, must catch it");
+	expect_clean("bytes");
+}
+
+Test(trust, realloc_array_of_records)
+{
+	expect_leak("records", "heap bytes grew in every round");
+	expect_clean("records");
+}
+
+/* Sessions freed 300 ms after close: growth at the snapshot, gone once settled. */
+Test(trust, deferred_frees_settle)
+{
+	enum lc_verdict v = judge_shape(NULL, "deferred", false, -1, NULL);
+	cr_expect_eq(v, LC_CLEAN, "deferred: %s", rep.reason);
+	cr_expect_gt(rep.settle_waits, 0, "deferred: nothing was re-sampled: settling did not run");
+	for (size_t i = 0; i < rep.nrounds; i++)
+		cr_expect_leq(rep.rounds[i].dblocks, 0, "deferred: round %zu still +%ld blocks after settling", i + 1,
+			      rep.rounds[i].dblocks);
+	lc_report_free(&rep);
+	v = judge_shape(NULL, "deferred", true, -1, NULL);
+	cr_expect_eq(v, LC_LEAK, "deferred --leak: %s", rep.reason);
+	cr_expect(rep.blocks_per_cycle > 0.9 && rep.blocks_per_cycle < 1.1,
+		  "deferred --leak: %.2f blocks per connection, want the one retained block", rep.blocks_per_cycle);
+	lc_report_free(&rep);
+}
+
+/* The baseline is not settled: a warmup twice as long as a round leaves more frees pending at
+ * it than a round leaks, so the first rounds show no growth. More rounds must be measured,
+ * not a clean verdict given. */
+Test(trust, unsettled_baseline_gets_extra_rounds)
+{
+	warmup = 100;
+	cycles = 50;
+	enum lc_verdict v = judge_shape(NULL, "deferred", true, -1, NULL);
+	char rounds[200] = "";
+	for (size_t i = 0; i < rep.nrounds; i++)
+		snprintf(rounds + strlen(rounds), sizeof rounds - strlen(rounds), " %+ld", rep.rounds[i].dblocks);
+	cr_expect_eq(v, LC_LEAK, "deferred --leak, long warmup: positive control NOT caught (rounds%s): %s", rounds,
+		     rep.reason);
+	cr_expect_gt(rep.extra_rounds, 0, "deferred --leak, long warmup: the first rounds grew, no extra round");
+	lc_report_free(&rep);
+	v = judge_shape(NULL, "deferred", false, -1, NULL);
+	cr_expect_eq(v, LC_CLEAN, "deferred, long warmup: %s", rep.reason);
+	cr_expect_eq(rep.extra_rounds, 0, "deferred, long warmup: %u extra rounds for a clean server", rep.extra_rounds);
+	lc_report_free(&rep);
+}
+
+Test(trust, thread_per_connection)
+{
+	expect_clean("threads");
+	expect_leak("threads", "retained per connection");
+}
+
+Test(trust, thread_pool)
+{
+	expect_clean("pool");
+	expect_leak("pool", "retained per connection");
+}
+
+/* A server that acts on a peer's close 200 ms late and abandons its open connections at
+ * SIGTERM: the probe, closed last, must be closed by the server before the SIGTERM, or its
+ * session is "lost at exit" (1096 B, as the harness reported before it waited). */
+Test(trust, connection_still_open_at_sigterm)
+{
+	extra[0] = "--linger";
+	extra[1] = "200";
+	expect_clean("bytes");
+}
+
+Test(trust, connection_still_open_at_sigterm_leaky)
+{
+	extra[0] = "--linger";
+	extra[1] = "200";
+	expect_leak("bytes", "heap bytes grew in every round");
+}
+
+Test(trust, one_round_is_refused)
+{
+	char *argv[] = { (char *)built("tests/shapes"), "bytes", NULL };
+	struct lc_options o;
+	lc_options_init(&o);
+	o.server_argv = argv;
+	o.rounds = 1;
+	cr_expect_eq(lc_run(&o, &rep), LC_ERROR);
+	cr_expect(strstr(rep.reason, "--rounds"), "%s", rep.reason);
+	lc_report_free(&rep);
+}
+
+#endif
+
+#ifdef LC_SUITE_TRUST_PROCS
+TestSuite(trust_procs, .timeout = 120);
+
+/* The worker, not the parent, serves: it is measured and named. */
+Test(trust_procs, prefork_worker)
+{
+	enum lc_verdict v = judge_shape(NULL, "prefork", true, 0.3, NULL);
+	cr_expect_eq(v, LC_LEAK, "prefork --leak: positive control NOT caught: %s", rep.reason);
+	cr_expect(strstr(rep.reason, "in pid"), "prefork --leak: the reason must name the worker: %s", rep.reason);
+	cr_expect_geq(rep.nprocs, 2, "prefork: the worker was not measured");
+	cr_expect(rep.procs[rep.primary].accepted, "prefork: the leaking process must be the one that served");
+	lc_report_free(&rep);
+	expect_clean("prefork");
+}
+
+/* nginx's shape: the worker switches to another user, so vgdb cannot reach it (its FIFOs are
+ * root's), and every connection is closed right after the reply, so the probe never shows
+ * who serves. Only the idle parent can be measured: never clean, and the worker is not
+ * poked by a vgdb it would die of. */
+Test(trust_procs, worker_out_of_reach)
+{
+	if (geteuid() != 0)
+		cr_skip_test("switching the worker's user needs root");
+	extra[0] = "--once";
+	extra[1] = "--user";
+	extra[2] = "65534";
+	enum lc_verdict v = judge_shape(NULL, "prefork", true, 0.3, NULL);
+	cr_expect_eq(v, LC_ERROR, "an unreachable worker was judged %d: %s", v, rep.reason);
+	cr_expect(strstr(rep.reason, "could not be measured") && strstr(rep.reason, "switched user"),
+		  "the reason must say which process and why: %s", rep.reason);
+	lc_report_free(&rep);
+}
+
+/* A child per connection: the parent lives on and is judged; the children come and go. Each
+ * child under memcheck costs ~60 ms (its fork of valgrind, its exit-time leak search), so 20
+ * connections a round: the parent's record is one exact block each, +20 in every round. */
+Test(trust_procs, fork_per_connection)
+{
+	cycles = 20;
+	enum lc_verdict v = judge_shape(NULL, "forkper", true, 0.3, NULL);
+	cr_expect_eq(v, LC_LEAK, "forkper --leak: positive control NOT caught: %s", rep.reason);
+	lc_report_free(&rep);
+}
+
+Test(trust_procs, fork_per_connection_clean)
+{
+	cycles = 20;
+	expect_clean("forkper");
+}
+
+/* #!/bin/sh + exec: followed, the real server judged. */
+Test(trust_procs, launcher_that_execs)
+{
+	char launcher[512];
+	snprintf(launcher, sizeof launcher, "%s/tests/servers/launcher.sh", LC_SOURCE_DIR);
+	enum lc_verdict v = judge_shape(launcher, "bytes", true, 0.3, NULL);
+	cr_expect_eq(v, LC_LEAK, "launcher: %s", rep.reason);
+	lc_report_free(&rep);
+	v = judge_shape(launcher, "bytes", true, 0.3, "*/shapes");
+	cr_expect_eq(v, LC_ERROR, "launcher with the server skipped: %d: %s", v, rep.reason);
+	cr_expect(strstr(rep.reason, "does not run under valgrind"), "%s", rep.reason);
+	lc_report_free(&rep);
+}
+
+/* The harness's own fds (and its caller's) stay out of the server. */
+Test(trust_procs, children_inherit_no_fds)
+{
+	char dir[128], out[600], err[256];
+	test_tmpdir(dir, sizeof dir, "fds");
+	int leaked = open("/dev/null", O_RDONLY); /* no O_CLOEXEC: as a careless caller's */
+	cr_assert_geq(leaked, 3);
+	snprintf(out, sizeof out, "%s/fds", dir);
+	char *argv[] = { "/bin/sh", "-c", "ls /proc/$$/fd", NULL };
+	pid_t pid = lc_spawn(argv, out, NULL, err, sizeof err);
+	cr_assert_gt(pid, 0, "%s", err);
+	int status;
+	cr_assert_eq(lc_wait(pid, 10, &status), 0);
+	FILE *f = fopen(out, "r");
+	char line[64];
+	int n = 0;
+	while (f && fgets(line, sizeof line, f))
+		n += atoi(line) >= 3;
+	if (f)
+		fclose(f);
+	cr_expect_eq(n, 0, "the child holds %d fds above 2 (the caller's fd %d among them?)", n, leaked);
+	close(leaked);
+	remove(out);
+	rmdir(dir);
+}
+#endif
