@@ -216,8 +216,8 @@ static void bench_holders(void)
 		struct lc_report rep;
 		double t = verdict(argv, big ? 400 : 200, &rep);
 		size_t searched = 0;
-		for (size_t j = 0; j < rep.nsites; j++)
-			searched += rep.held[j].searched;
+		for (size_t j = 0; j < lc_report_primary(&rep)->nsites; j++)
+			searched += lc_report_primary(&rep)->held[j].searched;
 		char name[64];
 		snprintf(name, sizeof name, "%s%s%s%s", big ? "tests/holders" : servers[i][0], argv[1] ? " " : "",
 			 argv[1] ? argv[1] : "", big ? " (x1240)" : "");
@@ -238,7 +238,7 @@ static void bench_holders(void)
 		char name[64];
 		snprintf(name, sizeof name, "holder_shapes big_heap (+%s)", sizes[i]);
 		printf("   %-32s %8s %8.2f %8zu %10u %10.1f\n", name, rep.verdict == LC_LEAK ? "leak" : "other", t,
-		       rep.nsites, rep.retain_calls, ms[i]);
+		       lc_report_primary(&rep)->nsites, rep.retain_calls, ms[i]);
 		lc_report_free(&rep);
 	}
 	printf("   the search with 60,000 unrelated blocks: %.0f ms (target <= 1000 ms: %s); 200,000 against 10,000: "
@@ -383,8 +383,8 @@ static void bench_native(void)
 			o.server_argv = argv;
 			lc_run(&o, &rep);
 			t += rep.seconds;
-			for (size_t k = 0; k < rep.nrounds; k++) {
-				long d = rep.rounds[k].dbytes < 0 ? -rep.rounds[k].dbytes : rep.rounds[k].dbytes;
+			for (size_t k = 0; k < lc_report_primary(&rep)->nrounds; k++) {
+				long d = lc_report_primary(&rep)->rounds[k].dbytes < 0 ? -lc_report_primary(&rep)->rounds[k].dbytes : lc_report_primary(&rep)->rounds[k].dbytes;
 				noise = d > noise ? d : noise;
 			}
 			if (run + 1 < (fixed ? 5 : 1))
@@ -395,7 +395,7 @@ static void bench_native(void)
 			snprintf(nz, sizeof nz, "%ld", noise);
 		printf("   %-28s %8s %8.2f %10.2f %10.1f %10.1f %12s\n", variants[i] + 6,
 		       rep.verdict == LC_LEAK ? "leak" : rep.verdict == LC_CLEAN ? "clean" : "error", t / (fixed ? 5 : 1),
-		       t_mc, rep.bytes_per_cycle, lc_detection_limit(&rep), nz);
+		       t_mc, lc_report_primary(&rep)->bytes_per_cycle, lc_detection_limit(&rep), nz);
 		lc_report_free(&rep);
 	}
 	struct server s;

@@ -43,13 +43,14 @@ static bool grows(const struct lc_site *s, unsigned per_round)
 
 int lc_baseline_write(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return -1;
 	fprintf(f, "# leakcheck --write-baseline: the sites that grew with connections, per connection.\n"
 		   "# With --baseline this file, they may grow up to 10%% faster; a new site fails.\n");
-	for (size_t i = 0; rep->per_round && i < rep->nsites; i++) {
-		const struct lc_site *s = &rep->sites[i];
+	for (size_t i = 0; rep->per_round && i < top->nsites; i++) {
+		const struct lc_site *s = &top->sites[i];
 		const struct lc_frame *at = lc_alloc_frame(&s->rec, o->alloc_fns);
 		if (!grows(s, rep->per_round) || !at)
 			continue;
@@ -92,12 +93,13 @@ static int read_known(const char *path, struct known *k, size_t *n, char *err, s
 /* The verdict against the n known sites k. */
 static void apply(const char *path, const struct known *k, size_t n, struct lc_report *rep, const struct lc_options *o)
 {
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	unsigned long lost = rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT];
-	if (rep->verdict != LC_LEAK || lost > 0 || rep->fds_leaked || !rep->per_round)
+	if (rep->verdict != LC_LEAK || lost > 0 || top->fds_leaked || !rep->per_round)
 		return; /* only growth while running can be known */
 	char known[256] = "";
-	for (size_t i = 0; i < rep->nsites; i++) {
-		const struct lc_site *s = &rep->sites[i];
+	for (size_t i = 0; i < top->nsites; i++) {
+		const struct lc_site *s = &top->sites[i];
 		const struct lc_frame *at = lc_alloc_frame(&s->rec, o->alloc_fns);
 		if (!grows(s, rep->per_round) || !at)
 			continue;

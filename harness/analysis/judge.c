@@ -419,44 +419,18 @@ static void pick_primary(struct lc_report *rep)
 			best = i;
 	}
 	rep->primary = best < rep->nprocs ? best : 0;
-	const struct lc_proc_result *p = &rep->procs[rep->primary];
-	rep->measure = p->measure;
-	memcpy(rep->rounds, p->rounds, sizeof rep->rounds);
-	rep->nrounds = p->nrounds;
-	memcpy(rep->sites, p->sites, sizeof rep->sites);
-	memcpy(rep->site_rounds, p->site_rounds, sizeof rep->site_rounds);
-	rep->some_rounds = p->some_rounds;
-	memcpy(rep->held, p->held, sizeof rep->held);
-	rep->nsites = p->nsites;
-	rep->fds_baseline = p->base_fds;
+	rep->measure = rep->procs[rep->primary].measure;
 }
 
 void lc_judge(struct lc_report *rep)
 {
-	static struct lc_proc_result solo;
-	struct lc_proc_result *top = &solo;
-	if (rep->nprocs) { /* an error too shows what was measured before it */
+	if (rep->nprocs) /* an error too shows what was measured before it */
 		pick_primary(rep);
-		top = &rep->procs[rep->primary];
-	}
 	if (rep->verdict == LC_ERROR)
 		return; /* the reason was set where it failed */
-	if (!rep->nprocs) { /* the unit tests fill the top-level rounds only */
-		memset(&solo, 0, sizeof solo);
-		memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
-		solo.nrounds = rep->nrounds;
-		solo.measure = rep->measure;
-	}
+	/* nothing measured: procs[0], all zero, judged clean of growth */
+	struct lc_proc_result *top = &rep->procs[rep->nprocs ? rep->primary : 0];
 	lc_judge_proc(top, rep);
-	rep->blocks_per_cycle = top->blocks_per_cycle;
-	rep->bytes_per_cycle = top->bytes_per_cycle;
-	rep->objects_per_cycle = top->objects_per_cycle;
-	rep->retained = top->retained;
-	rep->bytes_grew = top->bytes_grew;
-	rep->fds_leaked = top->fds_leaked;
-	rep->threads_leaked = top->threads_leaked;
-	rep->objects_grew = top->objects_grew;
-	rep->confirm = top->confirm;
 	unsigned long lost = rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT];
 	char why[160];
 	int n = 0;

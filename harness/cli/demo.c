@@ -89,6 +89,7 @@ static int write_page(const struct row *r, const char *engine, const struct lc_r
 /* The row's cells from the two reports. */
 static void row_fill(struct row *r, const struct lc_report *mc, const struct lc_report *nat)
 {
+	const struct lc_proc_result *m = lc_report_primary(mc), *n = lc_report_primary(nat);
 	snprintf(r->lost, sizeof r->lost, "-");
 	snprintf(r->kept, sizeof r->kept, "-");
 	snprintf(r->holder, sizeof r->holder, "-");
@@ -96,24 +97,24 @@ static void row_fill(struct row *r, const struct lc_report *mc, const struct lc_
 	snprintf(r->site, sizeof r->site, "-");
 	if (mc->have_exit)
 		snprintf(r->lost, sizeof r->lost, "%lu B", mc->exit.bytes[LC_DEFINITE] + mc->exit.bytes[LC_INDIRECT]);
-	if (mc->nrounds)
-		snprintf(r->kept, sizeof r->kept, "%.2f blocks, %.0f B", mc->blocks_per_cycle, mc->bytes_per_cycle);
+	if (m->nrounds)
+		snprintf(r->kept, sizeof r->kept, "%.2f blocks, %.0f B", m->blocks_per_cycle, m->bytes_per_cycle);
 	if (mc->python.ntypes && mc->python.types[0].nholders) /* a Python twin: the path, as Python */
 		snprintf(r->holder, sizeof r->holder, "%.60s", mc->python.types[0].holders[0].path);
-	else if (mc->nsites && mc->held[0].searched) /* the site that grew most */
-		snprintf(r->holder, sizeof r->holder, "%s", mc->held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
-			 mc->held[0].root[0] ? mc->held[0].root : lc_root_kind_name(mc->held[0].kind));
+	else if (m->nsites && m->held[0].searched) /* the site that grew most */
+		snprintf(r->holder, sizeof r->holder, "%s", m->held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
+			 m->held[0].root[0] ? m->held[0].root : lc_root_kind_name(m->held[0].kind));
 	/* natively: the allocator's blocks and bytes, and its largest growing site (pages: bytes only) */
-	if (nat->nrounds && nat->measure == LC_MEASURE_PAGES)
-		snprintf(r->anon, sizeof r->anon, "%.0f B (pages)", nat->bytes_per_cycle);
-	else if (nat->nrounds)
-		snprintf(r->anon, sizeof r->anon, "%.2f blocks, %.0f B", nat->blocks_per_cycle, nat->bytes_per_cycle);
+	if (n->nrounds && nat->measure == LC_MEASURE_PAGES)
+		snprintf(r->anon, sizeof r->anon, "%.0f B (pages)", n->bytes_per_cycle);
+	else if (n->nrounds)
+		snprintf(r->anon, sizeof r->anon, "%.2f blocks, %.0f B", n->blocks_per_cycle, n->bytes_per_cycle);
 	if (nat->python.ntypes && nat->python.types[0].file[0] && nat->verdict == LC_LEAK) {
 		const char *file = strrchr(nat->python.types[0].file, '/');
 		snprintf(r->site, sizeof r->site, "%.40s:%u", file ? file + 1 : nat->python.types[0].file,
 			 nat->python.types[0].line);
-	} else if (nat->nsites && nat->verdict == LC_LEAK) {
-		const struct lc_frame *f = &nat->sites[0].rec.frames[nat->sites[0].rec.nframes > 1 ? 1 : 0];
+	} else if (n->nsites && nat->verdict == LC_LEAK) {
+		const struct lc_frame *f = &n->sites[0].rec.frames[n->sites[0].rec.nframes > 1 ? 1 : 0];
 		snprintf(r->site, sizeof r->site, "%.30s", f->fn);
 	}
 	r->mc = mc->verdict;

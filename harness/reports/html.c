@@ -46,9 +46,10 @@ static void escf(FILE *f, const char *fmt, ...)
 /* "+3 +3 +4": one measure of each round, as the text report has it. */
 static void rounds_list(FILE *f, const struct lc_report *rep, long (*get)(const struct lc_round *))
 {
-	for (size_t i = 0; i < rep->nrounds; i++)
-		fprintf(f, "%s%+ld", i ? " " : "", get(&rep->rounds[i]));
-	if (!rep->nrounds)
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
+	for (size_t i = 0; i < top->nrounds; i++)
+		fprintf(f, "%s%+ld", i ? " " : "", get(&top->rounds[i]));
+	if (!top->nrounds)
 		fputs("not measured", f);
 }
 
@@ -99,6 +100,7 @@ static void section_heap(const struct page *p)
 {
 	FILE *f = p->f;
 	const struct lc_report *rep = p->rep;
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	bool pages = rep->measure == LC_MEASURE_PAGES;
 	fputs("<section id=\"heap\"><h2>", f);
 	fputs(pages ? "Anonymous memory" : "The heap", f);
@@ -142,14 +144,14 @@ static void section_heap(const struct page *p)
 	if (pages) {
 		fputs("<code>", f);
 		rounds_list(f, rep, get_bytes);
-		fprintf(f, "</code> B; %s per connection.</p>\n", lc_html_bytes(rep->bytes_per_cycle, a, sizeof a));
+		fprintf(f, "</code> B; %s per connection.</p>\n", lc_html_bytes(top->bytes_per_cycle, a, sizeof a));
 	} else {
 		fputs("<code>", f);
 		rounds_list(f, rep, get_blocks);
 		fputs("</code> blocks, <code>", f);
 		rounds_list(f, rep, get_bytes);
-		fprintf(f, "</code> B; %.2f blocks, %s per connection.</p>\n", rep->blocks_per_cycle,
-			lc_html_bytes(rep->bytes_per_cycle, b, sizeof b));
+		fprintf(f, "</code> B; %.2f blocks, %s per connection.</p>\n", top->blocks_per_cycle,
+			lc_html_bytes(top->bytes_per_cycle, b, sizeof b));
 	}
 	fputs("</section>\n", f);
 }
@@ -258,7 +260,7 @@ static void stack_list(FILE *f, const struct lc_record *rec)
 static void site_card(const struct page *p, size_t i, double span)
 {
 	FILE *f = p->f;
-	const struct lc_site *s = &p->rep->sites[i];
+	const struct lc_site *s = &lc_report_primary(p->rep)->sites[i];
 	const struct lc_frame *at = lc_alloc_frame(&s->rec, p->o->alloc_fns);
 	char b[48], total[48], n[32];
 	fprintf(f, "<article class=\"site\" data-fn=\"");
@@ -275,7 +277,7 @@ static void site_card(const struct page *p, size_t i, double span)
 		lc_html_bytes((double)s->rec.bytes, total, sizeof total), lc_html_count((double)s->rec.blocks, n, sizeof n),
 		s->dblocks, s->dbytes, span);
 	source_block(p, at);
-	held_path(f, &p->rep->held[i]);
+	held_path(f, &lc_report_primary(p->rep)->held[i]);
 	stack_list(f, &s->rec);
 	fputs("</article>\n", f);
 }
@@ -314,7 +316,7 @@ static void section_python(const struct page *p)
 	fputs("<section id=\"python\"><h2>Python types that grew</h2>\n<p>", f);
 	escf(f, "The Python agent: %s.", py->agent);
 	fputs("</p>\n", f);
-	if (!(p->rep->retained || p->rep->bytes_grew) || !py->ntypes) {
+	if (!(lc_report_primary(p->rep)->retained || lc_report_primary(p->rep)->bytes_grew) || !py->ntypes) {
 		fputs("<p class=\"none\">No Python type grew in every round.</p></section>\n", f);
 		return;
 	}
@@ -327,6 +329,7 @@ static void section_sites(const struct page *p)
 {
 	FILE *f = p->f;
 	const struct lc_report *rep = p->rep;
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	fputs("<section id=\"sites\"><h2>Growing sites</h2>\n", f);
 	if (rep->measure == LC_MEASURE_PAGES) {
 		fputs("<p class=\"none\">Measured in pages, there are no allocation sites: the allocator preload is "
@@ -334,8 +337,8 @@ static void section_sites(const struct page *p)
 		      "where the memory is allocated and what holds it.</p></section>\n", f);
 		return;
 	}
-	bool leak = rep->retained || rep->bytes_grew;
-	if (!leak || !rep->nsites) {
+	bool leak = top->retained || top->bytes_grew;
+	if (!leak || !top->nsites) {
 		fputs("<p class=\"none\">No allocation site grew in every round.</p></section>\n", f);
 		return;
 	}
@@ -346,7 +349,7 @@ static void section_sites(const struct page *p)
 		fputs(" (<code>--every</code> snapshots make that span shorter than a round: growth once in it, as a "
 		      "table resized, shows here too.)", f);
 	fputs("</p>\n", f);
-	for (size_t i = 0; i < rep->nsites; i++)
+	for (size_t i = 0; i < top->nsites; i++)
 		site_card(p, i, span);
 	fputs("</section>\n", f);
 }
@@ -407,23 +410,24 @@ static void section_resources(const struct page *p)
 {
 	FILE *f = p->f;
 	const struct lc_report *rep = p->rep;
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	const struct lc_proc_result *pr = rep->nprocs ? &rep->procs[rep->primary] : NULL;
-	bool measured = rep->nrounds > 0;
+	bool measured = top->nrounds > 0;
 	fputs("<section id=\"resources\"><h2>Open fds, threads", f);
 	fputs(rep->measure == LC_MEASURE_PAGES ? ", detection limit" : "", f);
 	fputs("</h2>\n<table class=\"res\">\n", f);
-	row(f, "open fds", rep->fds_leaked, rep->fds_leaked ? "LEAK" : measured ? "ok" : "-");
-	fprintf(f, "%d at baseline; per round <code>", rep->fds_baseline);
+	row(f, "open fds", top->fds_leaked, top->fds_leaked ? "LEAK" : measured ? "ok" : "-");
+	fprintf(f, "%d at baseline; per round <code>", top->base_fds);
 	rounds_list(f, rep, get_fds);
 	fputs("</code></td></tr>\n", f);
 	if (pr && pr->base_threads > 0) {
-		row(f, "threads", rep->threads_leaked, rep->threads_leaked ? "LEAK" : measured ? "ok" : "-");
+		row(f, "threads", top->threads_leaked, top->threads_leaked ? "LEAK" : measured ? "ok" : "-");
 		fprintf(f, "%d at baseline; per round <code>", pr->base_threads);
 		rounds_list(f, rep, get_threads);
 		fputs("</code></td></tr>\n", f);
 	}
 	if (pr && pr->base_objects >= 0) {
-		row(f, "objects (--stats)", rep->objects_grew, rep->objects_grew ? "LEAK" : measured ? "ok" : "-");
+		row(f, "objects (--stats)", top->objects_grew, top->objects_grew ? "LEAK" : measured ? "ok" : "-");
 		fprintf(f, "%ld at baseline; per round <code>", pr->base_objects);
 		rounds_list(f, rep, get_objects);
 		fputs("</code></td></tr>\n", f);
@@ -483,9 +487,9 @@ static void command_line(FILE *f, const struct lc_options *o)
 static void head_site(const struct page *p)
 {
 	const struct lc_report *rep = p->rep;
-	const struct lc_frame *at = rep->nsites ? lc_alloc_frame(&rep->sites[0].rec, p->o->alloc_fns) : NULL;
-	const struct lc_retainer *h = &rep->held[0];
-	if (!(rep->retained || rep->bytes_grew) || !at)
+	const struct lc_frame *at = lc_report_primary(rep)->nsites ? lc_alloc_frame(&lc_report_primary(rep)->sites[0].rec, p->o->alloc_fns) : NULL;
+	const struct lc_retainer *h = &lc_report_primary(rep)->held[0];
+	if (!(lc_report_primary(rep)->retained || lc_report_primary(rep)->bytes_grew) || !at)
 		return;
 	fputs("<p class=\"top\">Grows most at ", p->f);
 	frame_text(p->f, at);

@@ -124,7 +124,7 @@ static void chart_rounds(FILE *f, const struct lc_report *rep, const struct scal
 			continue;
 		settled++;
 		/* rounds measured before the extra ones are left out of the verdict */
-		bool left_out = total - settled >= rep->nrounds;
+		bool left_out = total - settled >= lc_report_primary(rep)->nrounds;
 		fprintf(f, "<rect class=\"band%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>"
 			   "<text class=\"bandlabel\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s%zu</text>\n",
 			settled % 2 ? " odd" : "", prev, PAD_T, x - prev, CHART_H - PAD_T - PAD_B, (prev + x) / 2, PAD_T + 12,

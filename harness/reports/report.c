@@ -281,23 +281,24 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 
 static void print_running(FILE *f, const struct lc_report *rep)
 {
-	struct lc_proc_result solo = { .nrounds = rep->nrounds, .retained = rep->retained, .bytes_grew = rep->bytes_grew,
-				       .fds_leaked = rep->fds_leaked, .blocks_per_cycle = rep->blocks_per_cycle,
-				       .bytes_per_cycle = rep->bytes_per_cycle, .base_fds = rep->fds_baseline,
-				       .threads_leaked = rep->threads_leaked, .objects_grew = rep->objects_grew,
-				       .objects_per_cycle = rep->objects_per_cycle, .base_objects = -1,
-				       .measure = rep->measure, .confirm = rep->confirm };
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
+	struct lc_proc_result solo = { .nrounds = top->nrounds, .retained = top->retained, .bytes_grew = top->bytes_grew,
+				       .fds_leaked = top->fds_leaked, .blocks_per_cycle = top->blocks_per_cycle,
+				       .bytes_per_cycle = top->bytes_per_cycle, .base_fds = top->base_fds,
+				       .threads_leaked = top->threads_leaked, .objects_grew = top->objects_grew,
+				       .objects_per_cycle = top->objects_per_cycle, .base_objects = -1,
+				       .measure = rep->measure, .confirm = top->confirm };
 	if (rep->nprocs) {
 		solo.pid = rep->procs[rep->primary].pid;
 		solo.base_threads = rep->procs[rep->primary].base_threads;
 		solo.base_objects = rep->procs[rep->primary].base_objects;
 	}
-	memcpy(solo.rounds, rep->rounds, sizeof rep->rounds);
-	memcpy(solo.sites, rep->sites, sizeof rep->sites);
-	memcpy(solo.site_rounds, rep->site_rounds, sizeof rep->site_rounds);
-	solo.some_rounds = rep->some_rounds;
-	memcpy(solo.held, rep->held, sizeof rep->held);
-	solo.nsites = rep->nsites;
+	memcpy(solo.rounds, top->rounds, sizeof top->rounds);
+	memcpy(solo.sites, top->sites, sizeof top->sites);
+	memcpy(solo.site_rounds, top->site_rounds, sizeof top->site_rounds);
+	solo.some_rounds = top->some_rounds;
+	memcpy(solo.held, top->held, sizeof top->held);
+	solo.nsites = top->nsites;
 	size_t judged = 0;
 	for (size_t i = 0; i < rep->nprocs; i++)
 		judged += rep->procs[i].judged;
@@ -315,12 +316,12 @@ static void print_running(FILE *f, const struct lc_report *rep)
 		const struct lc_proc_result *p = &rep->procs[i];
 		if (p->judged || !p->pid)
 			continue;
-		if (rep->nrounds && p->nrounds >= rep->nrounds) /* an error ended the run before the verdict */
+		if (top->nrounds && p->nrounds >= top->nrounds) /* an error ended the run before the verdict */
 			fprintf(f, "  process %d (%s): measured in all %zu rounds, not judged: the run ended first\n",
 				p->pid, p->name, p->nrounds);
 		else
 			fprintf(f, "  process %d (%s): short-lived, not judged (alive for %zu of %zu rounds)\n", p->pid,
-				p->name, p->nrounds, rep->nrounds);
+				p->name, p->nrounds, top->nrounds);
 	}
 	if (rep->settle_waits)
 		fprintf(f, "  settling: %u snapshot%s re-sampled until the heap stopped shrinking, %.2fs%s\n",
@@ -330,11 +331,11 @@ static void print_running(FILE *f, const struct lc_report *rep)
 		fprintf(f, "  extra rounds: %u (the first rounds did not grow and the last did, as when frees are "
 			   "pending at the unsettled baseline; or, natively, every round grew unevenly, as a "
 			   "garbage collector's pending cycles make them): the last %zu rounds are judged\n",
-			rep->extra_rounds, rep->nrounds);
+			rep->extra_rounds, top->nrounds);
 	if (rep->decay_rounds)
 		fprintf(f, "  warm-up?: a few blocks a round, so %u more round%s measured until one stayed flat "
 			   "(warm-up) or the rate held (a leak): the last %zu rounds are judged\n", rep->decay_rounds,
-			rep->decay_rounds > 1 ? "s were" : " was", rep->nrounds);
+			rep->decay_rounds > 1 ? "s were" : " was", top->nrounds);
 	if (rep->retain_calls)
 		fprintf(f, "  holders: found with %u monitor commands, %.2fs\n", rep->retain_calls, rep->retain_seconds);
 	if (rep->pending_left > 0)
@@ -399,7 +400,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 		fprintf(f, "leakcheck: %s  (%u cycles x %u rounds, warmup %u, close %s, concurrency %u)\n",
 			lc_server_name(o), o->cycles, o->rounds,
 			o->warmup, lc_close_name(o->close), o->concurrency);
-		if (rep->verdict != LC_ERROR || rep->nrounds || rep->have_exit) {
+		if (rep->verdict != LC_ERROR || lc_report_primary(rep)->nrounds || rep->have_exit) {
 			print_exit(f, rep);
 			print_running(f, rep);
 			if (o->write_suppressions && rep->have_exit)
@@ -614,25 +615,26 @@ static void json_confirm(FILE *f, const struct lc_confirm *c)
 
 static void json_running(FILE *f, const struct lc_report *rep)
 {
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	fputs("  \"retained\": {\"measure\": ", f);
 	lc_json_str(f, lc_measure_name(rep->measure));
 	fprintf(f, ", \"leaked\": %s, \"connections_per_round\": %u,"
 		   " \"blocks_per_cycle\": %.4f, \"bytes_per_cycle\": %.4f,"
 		   " \"baseline_blocks\": %lu, \"baseline_bytes\": %lu, \"rounds\": [",
-		rep->retained ? "true" : "false", rep->per_round, rep->blocks_per_cycle, rep->bytes_per_cycle,
+		top->retained ? "true" : "false", rep->per_round, top->blocks_per_cycle, top->bytes_per_cycle,
 		lc_snapshot_blocks(&rep->baseline), lc_snapshot_bytes(&rep->baseline));
-	for (size_t i = 0; i < rep->nrounds; i++)
+	for (size_t i = 0; i < top->nrounds; i++)
 		fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld, \"threads\": %d, \"objects\": %ld}", i ? ", " : "",
-			rep->rounds[i].dblocks, rep->rounds[i].dbytes, rep->rounds[i].dthreads, rep->rounds[i].dobjects);
+			top->rounds[i].dblocks, top->rounds[i].dbytes, top->rounds[i].dthreads, top->rounds[i].dobjects);
 	fputs("], \"sites\": [", f);
-	for (size_t i = 0; i < rep->nsites; i++) {
+	for (size_t i = 0; i < top->nsites; i++) {
 		fputs(i ? ",\n    " : "\n    ", f);
-		json_record(f, &rep->sites[i].rec, rep->sites[i].dblocks, rep->sites[i].dbytes, true,
+		json_record(f, &top->sites[i].rec, top->sites[i].dblocks, top->sites[i].dbytes, true,
 			    rep->measure == LC_MEASURE_ALLOCATOR,
-			    rep->held[i].searched ? &rep->held[i] : NULL, &rep->site_rounds[i], rep->nrounds);
+			    top->held[i].searched ? &top->held[i] : NULL, &top->site_rounds[i], top->nrounds);
 	}
-	fprintf(f, "], \"some_rounds_only\": {\"sites\": %u, \"bytes\": %ld", rep->some_rounds.sites,
-		rep->some_rounds.bytes);
+	fprintf(f, "], \"some_rounds_only\": {\"sites\": %u, \"bytes\": %ld", top->some_rounds.sites,
+		top->some_rounds.bytes);
 	fputs("}, \"series\": [", f);
 	for (size_t i = 0; i < rep->nseries; i++) {
 		const struct lc_point *p = &rep->series[i];
@@ -643,13 +645,13 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		   "\"bytes_floor_per_round\": %lu, \"settle\": {\"resampled\": %u, \"seconds\": %.3f, \"unsettled\": %u,"
 		   " \"extra_rounds\": %u, \"decay_rounds\": %u},"
 		   " \"pending_sockets_left\": %d, \"snapshots\": ",
-		rep->bytes_grew ? "true" : "false", rep->threads_leaked ? "true" : "false",
-		rep->objects_grew ? "true" : "false", rep->objects_per_cycle, lc_bytes_floor(rep), rep->settle_waits, rep->settle_seconds, rep->unsettled,
+		top->bytes_grew ? "true" : "false", top->threads_leaked ? "true" : "false",
+		top->objects_grew ? "true" : "false", top->objects_per_cycle, lc_bytes_floor(rep), rep->settle_waits, rep->settle_seconds, rep->unsettled,
 		rep->extra_rounds, rep->decay_rounds,
 		rep->pending_left);
 	lc_json_str(f, rep->snapshots);
 	fprintf(f, ", \"wake_connections\": %u", rep->wakes);
-	json_confirm(f, &rep->confirm);
+	json_confirm(f, &top->confirm);
 	json_python(f, rep);
 	fputs(", \"processes\": [", f);
 	for (size_t i = 0; i < rep->nprocs; i++) {
@@ -668,9 +670,9 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		fputs("]}", f);
 	}
 	fprintf(f, "]},\n  \"fds\": {\"leaked\": %s, \"baseline\": %d, \"per_round\": [",
-		rep->fds_leaked ? "true" : "false", rep->fds_baseline);
-	for (size_t i = 0; i < rep->nrounds; i++)
-		fprintf(f, "%s%d", i ? ", " : "", rep->rounds[i].dfds);
+		top->fds_leaked ? "true" : "false", top->base_fds);
+	for (size_t i = 0; i < top->nrounds; i++)
+		fprintf(f, "%s%d", i ? ", " : "", top->rounds[i].dfds);
 	fputs("]}\n", f);
 }
 

@@ -37,9 +37,10 @@ struct checks {
  * programmer fixes, where the C sites name the interpreter's allocators. */
 static size_t python_checks(const struct lc_report *rep, struct check *c, struct lc_frame *at)
 {
+	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	char cwd[PATH_MAX];
 	size_t n = 0, lcwd = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
-	for (size_t i = 0; (rep->retained || rep->bytes_grew) && i < rep->python.ntypes; i++, n++) {
+	for (size_t i = 0; (top->retained || top->bytes_grew) && i < rep->python.ntypes; i++, n++) {
 		const struct lc_pytype *y = &rep->python.types[i];
 		/* the agent's path is whole: relative to the current folder when under it, as SARIF
 		 * wants its uris (a base name would be looked for, and leaky.py is in every case) */
@@ -80,25 +81,25 @@ static size_t build_checks(const struct lc_report *rep, const struct lc_options 
 				 x->records[i].blocks, lc_kind_name(x->records[i].kind));
 			n++;
 		}
-	c[n] = (struct check){ "retention while running", rep->retained || rep->bytes_grew, "", NULL, "LC001" };
+	c[n] = (struct check){ "retention while running", lc_report_primary(rep)->retained || lc_report_primary(rep)->bytes_grew, "", NULL, "LC001" };
 	snprintf(c[n].message, sizeof c[n].message, "%+.2f blocks, %+.1f bytes per connection over %zu rounds",
-		 rep->blocks_per_cycle, rep->bytes_per_cycle, rep->nrounds);
+		 lc_report_primary(rep)->blocks_per_cycle, lc_report_primary(rep)->bytes_per_cycle, lc_report_primary(rep)->nrounds);
 	n++;
-	for (size_t i = 0; (rep->retained || rep->bytes_grew) && i < rep->nsites; i++) {
+	for (size_t i = 0; (lc_report_primary(rep)->retained || lc_report_primary(rep)->bytes_grew) && i < lc_report_primary(rep)->nsites; i++) {
 		char held[900] = "";
-		c[n] = (struct check){ "growing site", true, "", site_of(&rep->sites[i].rec, o), "LC001" };
-		if (rep->held[i].searched) {
+		c[n] = (struct check){ "growing site", true, "", site_of(&lc_report_primary(rep)->sites[i].rec, o), "LC001" };
+		if (lc_report_primary(rep)->held[i].searched) {
 			strcpy(held, "; held by: ");
-			lc_retainer_text(&rep->held[i], held + strlen(held), sizeof held - strlen(held));
+			lc_retainer_text(&lc_report_primary(rep)->held[i], held + strlen(held), sizeof held - strlen(held));
 		}
 		snprintf(c[n].message, sizeof c[n].message, "%+ld blocks, %+ld bytes %s in the last round%s",
-			 rep->sites[i].dblocks, rep->sites[i].dbytes, lc_kind_running_name(rep->sites[i].rec.kind), held);
+			 lc_report_primary(rep)->sites[i].dblocks, lc_report_primary(rep)->sites[i].dbytes, lc_kind_running_name(lc_report_primary(rep)->sites[i].rec.kind), held);
 		n++;
 	}
 	n += python_checks(rep, &c[n], pyat);
-	c[n] = (struct check){ "open fds", rep->fds_leaked, "", NULL, "LC003" };
-	snprintf(c[n].message, sizeof c[n].message, "%d open at baseline; %s", rep->fds_baseline,
-		 rep->fds_leaked ? "grew in every round" : "stable");
+	c[n] = (struct check){ "open fds", lc_report_primary(rep)->fds_leaked, "", NULL, "LC003" };
+	snprintf(c[n].message, sizeof c[n].message, "%d open at baseline; %s", lc_report_primary(rep)->base_fds,
+		 lc_report_primary(rep)->fds_leaked ? "grew in every round" : "stable");
 	return n + 1;
 }
 

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "drive/proc.h"
+#include "util/assert.h"
 
 int lc_run_fail(struct lc_run_state *r, const char *fmt, const char *detail)
 {
@@ -440,6 +441,12 @@ void lc_report_free(struct lc_report *rep)
 struct lc_report *lc_report_new(void)
 {
 	return calloc(1, sizeof(struct lc_report));
+}
+
+const struct lc_proc_result *lc_report_primary(const struct lc_report *rep)
+{
+	lc_assert(rep->nprocs == 0 || rep->primary < rep->nprocs);
+	return &rep->procs[rep->nprocs ? rep->primary : 0];
 }
 
 void lc_report_delete(struct lc_report *rep)

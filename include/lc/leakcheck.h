@@ -215,24 +215,10 @@ struct lc_report {
 	char exit_status[96];
 	/* while running */
 	struct lc_snapshot baseline; /* after warmup */
-	struct lc_round rounds[LC_MAX_ROUNDS];
-	size_t nrounds;
-	bool retained;               /* heap blocks grew in every round */
-	bool bytes_grew;             /* heap bytes grew by >= LC_BYTES_FLOOR per connection in every round */
-	double blocks_per_cycle, bytes_per_cycle;
-	struct lc_site sites[LC_MAX_SITES]; /* records that grew in every measured round */
-	size_t nsites;
-	struct lc_site_rounds site_rounds[LC_MAX_SITES]; /* sites[i]'s growth per round */
-	struct lc_some_rounds some_rounds;
-	struct lc_retainer held[LC_MAX_SITES]; /* who holds sites[i] (searched only for a leak) */
 	unsigned retain_calls;       /* monitor commands the retainer search ran */
 	double retain_seconds;       /* and its time */
-	bool fds_leaked;             /* open fds grew in every round */
-	bool threads_leaked;         /* threads grew in every round */
-	bool objects_grew;           /* the server's counter grew in every round */
-	double objects_per_cycle;
-	int fds_baseline;
-	/* per process; the fields above show procs[primary]: the leaking one, else the acceptor */
+	/* per process, the only copy of each one's rounds, sites and holders; the verdict's figures
+	 * are procs[primary]'s (lc_report_primary): the leaking one, else the acceptor */
 	struct lc_proc_result procs[LC_MAX_PROCS];
 	size_t nprocs, primary;
 	struct lc_point series[LC_MAX_SERIES];
@@ -245,7 +231,6 @@ struct lc_report {
 	unsigned extra_rounds;       /* the first rounds did not grow, the last did (the baseline
 	                              * is not settled): that many more were measured, the first
 	                              * ones left out */
-	struct lc_confirm confirm;   /* procs[primary]'s confirming round (connections 0: none) */
 	unsigned bounded;            /* processes whose growth did not scale: not leaks */
 	int pending_left;            /* most sockets still unclosed when a snapshot had to go ahead */
 	unsigned resets_unread;      /* reset connections whose request the server had not read
@@ -306,13 +291,16 @@ void lc_options_init(struct lc_options *o);
 void lc_options_init_native(struct lc_options *o);
 
 /* The whole run. Returns the verdict (also in rep->verdict); never hangs past the timeouts.
- * Not reentrant: one run at a time in a process (it keeps its state in static storage and
- * sets process-wide things for the run: the child-subreaper flag, SIGPIPE ignored). */
+ * Its state is its own (allocated per run), but one run at a time in a process: it sets
+ * process-wide things for the run (the child-subreaper flag, SIGPIPE ignored, lc_cancel). */
 enum lc_verdict lc_run(const struct lc_options *o, struct lc_report *rep);
 /* A report is large (about 1 MB: sites, stacks and holders for every process): take one from
  * lc_report_new (zeroed, or NULL) and give it back with lc_report_delete. lc_report_free only
  * frees what a run allocated inside it (a report kept elsewhere, as a static, can use it). */
 struct lc_report *lc_report_new(void);
+/* The process whose figures the verdict gives (procs[primary]); procs[0], all zero, when
+ * nothing was measured. */
+const struct lc_proc_result *lc_report_primary(const struct lc_report *rep);
 void lc_report_delete(struct lc_report *rep);
 void lc_report_free(struct lc_report *rep);
 const char *lc_verdict_name(enum lc_verdict v); /* "clean", "leak", "error" */

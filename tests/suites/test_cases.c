@@ -108,13 +108,13 @@ static void assert_clean(const char *variant)
 	cr_expect_eq(x->bytes[LC_REACHABLE], 0, "%s/%s: %lu bytes still reachable at exit", LC_PATTERN, variant,
 		     x->bytes[LC_REACHABLE]);
 	cr_expect_str_eq(rep.exit_status, "exit status 0", "%s/%s", LC_PATTERN, variant);
-	for (size_t i = 0; i < rep.nrounds; i++)
-		cr_expect_eq(rep.rounds[i].dblocks, 0, "%s/%s: heap grew by %ld blocks in round %zu", LC_PATTERN,
-			     variant, rep.rounds[i].dblocks, i + 1);
-	cr_expect_not(rep.fds_leaked, "%s/%s: open fds grew", LC_PATTERN, variant);
+	for (size_t i = 0; i < lc_report_primary(&rep)->nrounds; i++)
+		cr_expect_eq(lc_report_primary(&rep)->rounds[i].dblocks, 0, "%s/%s: heap grew by %ld blocks in round %zu", LC_PATTERN,
+			     variant, lc_report_primary(&rep)->rounds[i].dblocks, i + 1);
+	cr_expect_not(lc_report_primary(&rep)->fds_leaked, "%s/%s: open fds grew", LC_PATTERN, variant);
 	cr_expect_eq(rep.verdict, LC_CLEAN, "%s/%s: %s", LC_PATTERN, variant, rep.reason);
-	for (size_t i = 0; i < rep.nsites; i++) /* nothing grows, so nothing is searched */
-		cr_expect_not(rep.held[i].searched, "%s/%s: a holder was searched on a clean verdict", LC_PATTERN, variant);
+	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) /* nothing grows, so nothing is searched */
+		cr_expect_not(lc_report_primary(&rep)->held[i].searched, "%s/%s: a holder was searched on a clean verdict", LC_PATTERN, variant);
 	cr_expect_eq(rep.retain_calls, 0, "%s/%s: the clean verdict paid for a retainer search", LC_PATTERN, variant);
 	lc_report_free(&rep);
 }
@@ -140,18 +140,18 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 	cr_assert_eq(rep.verdict, LC_LEAK, "%s/leaky: positive control NOT caught: %s", LC_PATTERN, rep.reason);
 
 	/* while running: exactly one connection's blocks and bytes for every connection served */
-	if (rep.blocks_per_cycle != (double)e.retained_blocks || rep.bytes_per_cycle != (double)e.retained_bytes) {
+	if (lc_report_primary(&rep)->blocks_per_cycle != (double)e.retained_blocks || lc_report_primary(&rep)->bytes_per_cycle != (double)e.retained_bytes) {
 		char dir[512], name[128];
 		snprintf(dir, sizeof dir, "%s/transcripts", LC_BUILD_DIR);
 		snprintf(name, sizeof name, "%s-leaky.json", LC_PATTERN);
 		cr_log_error("%s/leaky: the run's report (rounds, connections):\n%s", LC_PATTERN, slurp_text(dir, name));
 	}
-	cr_expect_eq(rep.retained, e.retained_blocks > 0, "%s/leaky: retention %s", LC_PATTERN,
-		     rep.retained ? "reported but not promised" : "promised but not reported");
-	cr_expect_eq(rep.blocks_per_cycle, (double)e.retained_blocks, "%s/leaky: %.3f blocks per connection, header says %ld",
-		     LC_PATTERN, rep.blocks_per_cycle, e.retained_blocks);
-	cr_expect_eq(rep.bytes_per_cycle, (double)e.retained_bytes, "%s/leaky: %.3f bytes per connection, header says %ld",
-		     LC_PATTERN, rep.bytes_per_cycle, e.retained_bytes);
+	cr_expect_eq(lc_report_primary(&rep)->retained, e.retained_blocks > 0, "%s/leaky: retention %s", LC_PATTERN,
+		     lc_report_primary(&rep)->retained ? "reported but not promised" : "promised but not reported");
+	cr_expect_eq(lc_report_primary(&rep)->blocks_per_cycle, (double)e.retained_blocks, "%s/leaky: %.3f blocks per connection, header says %ld",
+		     LC_PATTERN, lc_report_primary(&rep)->blocks_per_cycle, e.retained_blocks);
+	cr_expect_eq(lc_report_primary(&rep)->bytes_per_cycle, (double)e.retained_bytes, "%s/leaky: %.3f bytes per connection, header says %ld",
+		     LC_PATTERN, lc_report_primary(&rep)->bytes_per_cycle, e.retained_bytes);
 
 	/* at exit: every connection's objects lost, or none */
 	const struct lc_exit_report *x = &rep.exit;
@@ -167,16 +167,16 @@ Test(LC_CASE_SUITE, leaky_is_caught_with_its_promised_numbers, .timeout = 60)
 
 	/* the allocation site is in this pattern's leaky.c */
 	bool site = false;
-	for (size_t i = 0; i < rep.nsites; i++)
-		site |= stack_in(&rep.sites[i].rec, "leaky.c");
+	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++)
+		site |= stack_in(&lc_report_primary(&rep)->sites[i].rec, "leaky.c");
 	for (size_t i = 0; i < x->nrecords; i++)
 		site |= x->records[i].kind <= LC_INDIRECT && stack_in(&x->records[i], "leaky.c");
 	cr_expect(site, "%s/leaky: no reported allocation site in leaky.c", LC_PATTERN);
 
 	/* every growing site is held by the header's holder: its data symbol, or a cycle */
 	size_t searched = 0;
-	for (size_t i = 0; i < rep.nsites; i++) {
-		const struct lc_retainer *r = &rep.held[i];
+	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) {
+		const struct lc_retainer *r = &lc_report_primary(&rep)->held[i];
 		char text[1024];
 		if (!r->searched)
 			continue;

@@ -85,7 +85,7 @@ Test(drive, port_in_a_config_file_ready_on_stderr_binary_script)
 	o.config = conf;
 	v = run("{config}", &o);
 	cr_expect_eq(v, LC_LEAK, "leak yes: positive control NOT caught: %s", rep.reason);
-	cr_expect_eq(rep.blocks_per_cycle, 1.0, "leak yes: %.2f blocks per connection", rep.blocks_per_cycle);
+	cr_expect_eq(lc_report_primary(&rep)->blocks_per_cycle, 1.0, "leak yes: %.2f blocks per connection", lc_report_primary(&rep)->blocks_per_cycle);
 	lc_report_free(&rep);
 	cleanup();
 }
@@ -232,8 +232,8 @@ Test(drive, reset_connections_did_their_work)
 	enum lc_verdict v = lc_run(&o, &rep);
 	free(argv[0]);
 	cr_assert_eq(v, LC_LEAK, "alloc_shapes --leak not caught: %s", rep.reason);
-	cr_expect_eq(rep.blocks_per_cycle, 2.0, "%.2f blocks per connection, not 2: reset connections did no work",
-		     rep.blocks_per_cycle);
+	cr_expect_eq(lc_report_primary(&rep)->blocks_per_cycle, 2.0, "%.2f blocks per connection, not 2: reset connections did no work",
+		     lc_report_primary(&rep)->blocks_per_cycle);
 	lc_report_free(&rep);
 }
 

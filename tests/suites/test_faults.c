@@ -297,7 +297,7 @@ Test(faults, ignores_sigterm)
 	cr_assert(strstr(rep.reason, "no exit report") && strstr(rep.reason, "within " TS " after SIGTERM") &&
 		  strstr(rep.reason, "killed"),
 		  "noterm: %s", rep.reason);
-	cr_assert_eq(rep.nrounds, 2, "noterm: every round measured before the stop");
+	cr_assert_eq(lc_report_primary(&rep)->nrounds, 2, "noterm: every round measured before the stop");
 	cr_assert_not(rep.have_exit, "noterm");
 	took -= rep.at_measured; /* from the end of the rounds: the SIGTERM, the waits, the SIGKILL */
 	cr_assert_lt(took, T + MARGIN + 1, "noterm: took %.1fs after the rounds", took);

@@ -55,14 +55,14 @@ static void judge_holders(const char *mode, unsigned cycles)
 /* The retainer of the growing site allocated in fn, of kind (or any kind: -1). */
 static const struct lc_retainer *held_kind(const char *mode, const char *fn, int kind)
 {
-	for (size_t i = 0; i < rep.nsites; i++) {
-		const struct lc_frame *at = lc_alloc_frame(&rep.sites[i].rec, NULL);
-		if (at && strcmp(at->fn, fn) == 0 && (kind < 0 || (int)rep.sites[i].rec.kind == kind)) {
-			cr_assert(rep.held[i].searched, "holders %s: the site %s was not searched", mode, fn);
-			return &rep.held[i];
+	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) {
+		const struct lc_frame *at = lc_alloc_frame(&lc_report_primary(&rep)->sites[i].rec, NULL);
+		if (at && strcmp(at->fn, fn) == 0 && (kind < 0 || (int)lc_report_primary(&rep)->sites[i].rec.kind == kind)) {
+			cr_assert(lc_report_primary(&rep)->held[i].searched, "holders %s: the site %s was not searched", mode, fn);
+			return &lc_report_primary(&rep)->held[i];
 		}
 	}
-	cr_assert_fail("holders %s: no growing site in %s (%zu sites)", mode, fn, rep.nsites);
+	cr_assert_fail("holders %s: no growing site in %s (%zu sites)", mode, fn, lc_report_primary(&rep)->nsites);
 	return NULL;
 }
 
@@ -200,14 +200,14 @@ Test(holders, series_every_n_connections)
 	/* the points are leak checks too: a site's growth is still the whole round's (100 sessions
 	 * a round), not what grew since the round's last point (25) */
 	bool found = false;
-	for (size_t i = 0; i < rep.nsites; i++) {
-		const struct lc_frame *at = lc_alloc_frame(&rep.sites[i].rec, NULL);
+	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) {
+		const struct lc_frame *at = lc_alloc_frame(&lc_report_primary(&rep)->sites[i].rec, NULL);
 		if (!at || strcmp(at->fn, "sess_new") != 0)
 			continue;
 		found = true;
-		for (size_t k = 0; k < rep.nrounds; k++)
-			cr_expect_geq(rep.site_rounds[i].blocks[k], 100, "--every 25: sess_new grew %ld blocks in round %zu of 100 "
-				      "connections", rep.site_rounds[i].blocks[k], k + 1);
+		for (size_t k = 0; k < lc_report_primary(&rep)->nrounds; k++)
+			cr_expect_geq(lc_report_primary(&rep)->site_rounds[i].blocks[k], 100, "--every 25: sess_new grew %ld blocks in round %zu of 100 "
+				      "connections", lc_report_primary(&rep)->site_rounds[i].blocks[k], k + 1);
 	}
 	cr_expect(found, "--every 25: sess_new is not a growing site");
 	lc_report_free(&rep);

@@ -15,17 +15,18 @@ static void init_report(size_t n, unsigned per_round)
 {
 	memset(&rep, 0, sizeof rep);
 	rep.verdict = LC_CLEAN;
-	rep.nrounds = n;
+	rep.nprocs = 1; /* one process, as a run fills it */
+	rep.procs[0].nrounds = n;
 	rep.per_round = per_round;
-	rep.fds_baseline = 5;
+	rep.procs[0].base_fds = 5;
 }
 
 static void set_round(size_t i, long dblocks, long dbytes, int dfds)
 {
 	cr_assert_lt(i, LC_MAX_ROUNDS);
-	rep.rounds[i].dblocks = dblocks;
-	rep.rounds[i].dbytes = dbytes;
-	rep.rounds[i].dfds = dfds;
+	rep.procs[0].rounds[i].dblocks = dblocks;
+	rep.procs[0].rounds[i].dbytes = dbytes;
+	rep.procs[0].rounds[i].dfds = dfds;
 }
 
 static void expect_verdict(enum lc_verdict v, const char *reason)
@@ -109,10 +110,10 @@ Test(judge, clean)
 	init_report(3, 100);
 	lc_judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
-	cr_expect_not(rep.retained);
-	cr_expect_not(rep.fds_leaked);
-	cr_expect_eq(rep.blocks_per_cycle, 0.0);
-	cr_expect_eq(rep.bytes_per_cycle, 0.0);
+	cr_expect_not(rep.procs[0].retained);
+	cr_expect_not(rep.procs[0].fds_leaked);
+	cr_expect_eq(rep.procs[0].blocks_per_cycle, 0.0);
+	cr_expect_eq(rep.procs[0].bytes_per_cycle, 0.0);
 }
 
 /* No rounds at all (per_round 0): no division by zero, no leak. */
@@ -121,8 +122,8 @@ Test(judge, no_rounds)
 	init_report(0, 0);
 	lc_judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
-	cr_expect_eq(rep.blocks_per_cycle, 0.0);
-	cr_expect_eq(rep.bytes_per_cycle, 0.0);
+	cr_expect_eq(rep.procs[0].blocks_per_cycle, 0.0);
+	cr_expect_eq(rep.procs[0].bytes_per_cycle, 0.0);
 }
 
 /* The mutual_refs shape: a definite record carrying indirect bytes. */
@@ -136,7 +137,7 @@ Test(judge, lost_at_exit)
 	rep.exit.blocks[LC_INDIRECT] = 8;
 	lc_judge(&rep);
 	expect_verdict(LC_LEAK, "576 bytes lost at exit (192 definite, 384 indirect)");
-	cr_expect_not(rep.retained);
+	cr_expect_not(rep.procs[0].retained);
 }
 
 Test(judge, definite_only)
@@ -175,10 +176,10 @@ Test(judge, retained_every_round)
 	for (size_t i = 0; i < 3; i++)
 		set_round(i, 300, 36800, 0);
 	lc_judge(&rep);
-	cr_expect(rep.retained);
-	cr_expect_not(rep.fds_leaked);
-	cr_expect_eq(rep.blocks_per_cycle, 3.0, "blocks/cycle %f", rep.blocks_per_cycle);
-	cr_expect_eq(rep.bytes_per_cycle, 368.0, "bytes/cycle %f", rep.bytes_per_cycle);
+	cr_expect(rep.procs[0].retained);
+	cr_expect_not(rep.procs[0].fds_leaked);
+	cr_expect_eq(rep.procs[0].blocks_per_cycle, 3.0, "blocks/cycle %f", rep.procs[0].blocks_per_cycle);
+	cr_expect_eq(rep.procs[0].bytes_per_cycle, 368.0, "bytes/cycle %f", rep.procs[0].bytes_per_cycle);
 	expect_verdict(LC_LEAK, "3.00 blocks (368.0 bytes) retained per connection while running");
 }
 
@@ -190,9 +191,9 @@ Test(judge, retained_uneven_rounds)
 	set_round(1, 300, 12000, 0);
 	set_round(2, 200, 8000, 0);
 	lc_judge(&rep);
-	cr_expect(rep.retained);
-	cr_expect_eq(rep.blocks_per_cycle, 2.5, "blocks/cycle %f", rep.blocks_per_cycle);
-	cr_expect_eq(rep.bytes_per_cycle, 100.0, "bytes/cycle %f", rep.bytes_per_cycle);
+	cr_expect(rep.procs[0].retained);
+	cr_expect_eq(rep.procs[0].blocks_per_cycle, 2.5, "blocks/cycle %f", rep.procs[0].blocks_per_cycle);
+	cr_expect_eq(rep.procs[0].bytes_per_cycle, 100.0, "bytes/cycle %f", rep.procs[0].bytes_per_cycle);
 	expect_verdict(LC_LEAK, "2.50 blocks (100.0 bytes) retained per connection while running");
 }
 
@@ -202,8 +203,8 @@ Test(judge, one_time_growth)
 	init_report(3, 100);
 	set_round(0, 500, 20000, 0);
 	lc_judge(&rep);
-	cr_expect_not(rep.retained);
-	cr_expect_eq(rep.blocks_per_cycle, 500.0 / 300, "blocks/cycle %f", rep.blocks_per_cycle);
+	cr_expect_not(rep.procs[0].retained);
+	cr_expect_eq(rep.procs[0].blocks_per_cycle, 500.0 / 300, "blocks/cycle %f", rep.procs[0].blocks_per_cycle);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
 
@@ -215,7 +216,7 @@ Test(judge, shrinking_round)
 	set_round(1, -10, -400, 0);
 	set_round(2, 300, 36800, 0);
 	lc_judge(&rep);
-	cr_expect_not(rep.retained);
+	cr_expect_not(rep.procs[0].retained);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
 
@@ -225,8 +226,8 @@ Test(judge, fds_every_round)
 	for (size_t i = 0; i < 3; i++)
 		set_round(i, 0, 0, 100);
 	lc_judge(&rep);
-	cr_expect(rep.fds_leaked);
-	cr_expect_not(rep.retained);
+	cr_expect(rep.procs[0].fds_leaked);
+	cr_expect_not(rep.procs[0].retained);
 	expect_verdict(LC_LEAK, "open fds grew in every round");
 }
 
@@ -235,7 +236,7 @@ Test(judge, fds_one_time)
 	init_report(3, 100);
 	set_round(0, 0, 0, 2);
 	lc_judge(&rep);
-	cr_expect_not(rep.fds_leaked);
+	cr_expect_not(rep.procs[0].fds_leaked);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
 
@@ -248,8 +249,8 @@ Test(judge, all_reasons)
 	set_round(0, 200, 20000, 1);
 	set_round(1, 200, 20000, 1);
 	lc_judge(&rep);
-	cr_expect(rep.retained);
-	cr_expect(rep.fds_leaked);
+	cr_expect(rep.procs[0].retained);
+	cr_expect(rep.procs[0].fds_leaked);
 	expect_verdict(LC_LEAK, "400 bytes lost at exit (64 definite, 336 indirect); "
 		       "4.00 blocks (400.0 bytes) retained per connection while running; "
 		       "open fds grew in every round");
@@ -277,9 +278,9 @@ Test(judge, error_is_kept)
 		set_round(i, 300, 36800, 1);
 	lc_judge(&rep);
 	expect_verdict(LC_ERROR, "the server exited before it was ready");
-	cr_expect_not(rep.retained);
-	cr_expect_not(rep.fds_leaked);
-	cr_expect_eq(rep.blocks_per_cycle, 0.0);
+	cr_expect_not(rep.procs[0].retained);
+	cr_expect_not(rep.procs[0].fds_leaked);
+	cr_expect_eq(rep.procs[0].blocks_per_cycle, 0.0);
 }
 
 /* A stale verdict from a previous judgement is replaced, not kept. */
@@ -348,7 +349,7 @@ static void native_rounds(long b1, long b2, long b3)
 {
 	init_report(3, 500);
 	rep.engine = LC_ENGINE_NATIVE;
-	rep.measure = LC_MEASURE_PAGES; /* the rules follow the measure, not the engine */
+	rep.measure = rep.procs[0].measure = LC_MEASURE_PAGES; /* the rules follow the measure, not the engine */
 	rep.bytes_floor = 4096;
 	set_round(0, 0, b1, 0);
 	set_round(1, 0, b2, 0);
@@ -382,14 +383,14 @@ Test(native, threads_and_the_servers_counter)
 {
 	init_report(3, 100);
 	for (size_t i = 0; i < 3; i++) {
-		rep.rounds[i].dthreads = 100;
-		rep.rounds[i].dobjects = 100;
+		rep.procs[0].rounds[i].dthreads = 100;
+		rep.procs[0].rounds[i].dobjects = 100;
 	}
 	lc_judge(&rep);
 	expect_verdict(LC_LEAK, "the server's own counter (--stats) grew in every round (1.00 per connection); "
 				"threads grew in every round: a thread outlives its connection");
-	rep.rounds[1].dthreads = 0;
-	rep.rounds[1].dobjects = 0;
+	rep.procs[0].rounds[1].dthreads = 0;
+	rep.procs[0].rounds[1].dobjects = 0;
 	lc_judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }

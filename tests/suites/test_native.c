@@ -60,7 +60,7 @@ static enum lc_verdict run_native(char **argv, struct lc_report *rep, void (*twe
 /* The site of rep's largest growth, the allocator and its wrappers skipped (as memcheck's). */
 static const struct lc_frame *top_site(const struct lc_report *rep)
 {
-	return rep->nsites ? lc_alloc_frame(&rep->sites[0].rec, NULL) : NULL;
+	return lc_report_primary(rep)->nsites ? lc_alloc_frame(&lc_report_primary(rep)->sites[0].rec, NULL) : NULL;
 }
 
 /* rep measured by the allocator preload, its largest growth at fn in file. */
@@ -98,8 +98,8 @@ static void expect_holders(const struct lc_report *rep, const char *pattern)
 	char holder[64], text[1024];
 	size_t searched = 0;
 	case_holder(pattern, holder, sizeof holder);
-	for (size_t i = 0; i < rep->nsites; i++) {
-		const struct lc_retainer *r = &rep->held[i];
+	for (size_t i = 0; i < lc_report_primary(rep)->nsites; i++) {
+		const struct lc_retainer *r = &lc_report_primary(rep)->held[i];
 		if (!r->searched)
 			continue;
 		searched++;
@@ -122,12 +122,12 @@ static void expect_case(const char *pattern, const char *variant)
 	enum lc_verdict v = run_native(argv, &rep, NULL);
 	if (strcmp(variant, "leaky") == 0) {
 		cr_expect_eq(v, LC_LEAK, "%s/leaky: positive control NOT caught natively: %s", pattern, rep.reason);
-		cr_expect(rep.bytes_grew, "%s/leaky: caught, but not by its memory: %s", pattern, rep.reason);
+		cr_expect(lc_report_primary(&rep)->bytes_grew, "%s/leaky: caught, but not by its memory: %s", pattern, rep.reason);
 		/* a connection's objects are a few hundred bytes: far above the limit */
-		cr_expect_gt(rep.bytes_per_cycle, 10 * lc_detection_limit(&rep), "%s/leaky: %.1f B per connection",
-			     pattern, rep.bytes_per_cycle);
+		cr_expect_gt(lc_report_primary(&rep)->bytes_per_cycle, 10 * lc_detection_limit(&rep), "%s/leaky: %.1f B per connection",
+			     pattern, lc_report_primary(&rep)->bytes_per_cycle);
 		/* the allocator measure names the site, in the variant's own source, as memcheck does */
-		cr_expect(rep.retained, "%s/leaky: its blocks did not count: %s", pattern, rep.reason);
+		cr_expect(lc_report_primary(&rep)->retained, "%s/leaky: its blocks did not count: %s", pattern, rep.reason);
 		expect_site(&rep, pattern, NULL, "leaky.c");
 		expect_holders(&rep, pattern);
 	} else {
@@ -301,8 +301,8 @@ Test(native, python_twin_under_memcheck, .timeout = 180)
 		cr_expect(rep.engine == LC_ENGINE_MEMCHECK && rep.have_exit, "%s: not a memcheck run with its exit report", path);
 		cr_expect_str_eq(rep.python.agent, "on", "%s under memcheck: the Python agent", path);
 		if (!fixed) {
-			cr_expect(rep.blocks_per_cycle >= 6.0 && rep.blocks_per_cycle < 6.1, "%s under memcheck: %.2f blocks "
-				  "per connection (6 objects kept: one block each)", path, rep.blocks_per_cycle);
+			cr_expect(lc_report_primary(&rep)->blocks_per_cycle >= 6.0 && lc_report_primary(&rep)->blocks_per_cycle < 6.1, "%s under memcheck: %.2f blocks "
+				  "per connection (6 objects kept: one block each)", path, lc_report_primary(&rep)->blocks_per_cycle);
 			python_promise(path, "leakcheck-python: ", &w);
 			cr_assert(rep.python.ntypes > 0 && strcmp(rep.python.types[0].type, w.type) == 0,
 				  "%s under memcheck: %s not the first Python type that grew", path, w.type);
@@ -431,12 +431,12 @@ Test(native, python_counter_and_memory_disagree)
 	snprintf(path, sizeof path, "%s/cases/mutual_refs/leaky.py", LC_SOURCE_DIR);
 	char *argv[] = { py, path, port, gc, off, NULL };
 	cr_expect_eq(run_native(argv, &rep, connection_count), LC_LEAK, "leaky.py --gc off: %s", rep.reason);
-	cr_expect(rep.objects_grew && rep.objects_per_cycle == 1.0, "leaky.py --gc off: %.2f Connections per "
-		  "connection", rep.objects_per_cycle);
+	cr_expect(lc_report_primary(&rep)->objects_grew && lc_report_primary(&rep)->objects_per_cycle == 1.0, "leaky.py --gc off: %.2f Connections per "
+		  "connection", lc_report_primary(&rep)->objects_per_cycle);
 	lc_report_free(&rep);
 	snprintf(path, sizeof path, "%s/cases/mutual_refs/fixed.py", LC_SOURCE_DIR);
 	cr_expect_eq(run_native(argv, &rep, connection_count), LC_LEAK, "fixed.py --gc off: %s", rep.reason);
-	cr_expect(!rep.objects_grew && rep.bytes_grew, "fixed.py --gc off: the count flat, memory grows: %s", rep.reason);
+	cr_expect(!lc_report_primary(&rep)->objects_grew && lc_report_primary(&rep)->bytes_grew, "fixed.py --gc off: the count flat, memory grows: %s", rep.reason);
 	lc_report_free(&rep);
 }
 
@@ -468,9 +468,9 @@ Test(native, thread_outliving_its_connection_is_a_leak)
 	struct lc_report rep;
 	shapes_argv(argv, "threads", "--stuck");
 	cr_expect_eq(run_native(argv, &rep, hundred_cycles), LC_LEAK, "%s", rep.reason);
-	cr_expect(rep.threads_leaked, "threads did not count: %s", rep.reason);
-	for (size_t i = 0; i < rep.nrounds; i++)
-		cr_expect_eq(rep.rounds[i].dthreads, 100, "round %zu: %+d threads", i + 1, rep.rounds[i].dthreads);
+	cr_expect(lc_report_primary(&rep)->threads_leaked, "threads did not count: %s", rep.reason);
+	for (size_t i = 0; i < lc_report_primary(&rep)->nrounds; i++)
+		cr_expect_eq(lc_report_primary(&rep)->rounds[i].dthreads, 100, "round %zu: %+d threads", i + 1, lc_report_primary(&rep)->rounds[i].dthreads);
 	cr_expect(strstr(rep.reason, "thread outlives its connection"), "%s", rep.reason);
 	shapes_free(argv);
 	lc_report_free(&rep);
@@ -487,7 +487,7 @@ Test(native, fork_per_connection_parent_leak_is_caught)
 	struct lc_report rep;
 	shapes_argv(argv, "forkper", "--leak");
 	cr_expect_eq(run_native(argv, &rep, NULL), LC_LEAK, "forkper --leak NOT caught natively: %s", rep.reason);
-	cr_expect(rep.bytes_grew, "%s", rep.reason);
+	cr_expect(lc_report_primary(&rep)->bytes_grew, "%s", rep.reason);
 	shapes_free(argv);
 	lc_report_free(&rep);
 	shapes_argv(argv, "forkper", NULL);
@@ -531,9 +531,9 @@ Test(native, bounded_cache_is_not_a_leak, .timeout = 180)
 		const char *engine = native ? "natively" : "under memcheck";
 		enum lc_verdict v = run_cache_server(native, LC_CONFIRM_TIMES, &rep, false, "320");
 		cr_expect_eq(v, LC_CLEAN, "a bounded cache %s: %s", engine, rep.reason);
-		cr_expect(rep.confirm.connections == 2000 * (rep.confirm.again + 1) && !rep.confirm.scaled && rep.bounded == 1,
+		cr_expect(lc_report_primary(&rep)->confirm.connections == 2000 * (lc_report_primary(&rep)->confirm.again + 1) && !lc_report_primary(&rep)->confirm.scaled && rep.bounded == 1,
 			  "%s: no bounded confirming round (%u connections, %.1fx, second half %.1fx)", engine,
-			  rep.confirm.connections, rep.confirm.ratio, rep.confirm.second);
+			  lc_report_primary(&rep)->confirm.connections, lc_report_primary(&rep)->confirm.ratio, lc_report_primary(&rep)->confirm.second);
 		cr_expect(strstr(rep.reason, "did not scale with connections"), "%s: %s", engine, rep.reason);
 		lc_report_free(&rep);
 	}
@@ -552,8 +552,8 @@ Test(native, small_leak_confirmed_by_a_longer_round, .timeout = 180)
 			snprintf(what, sizeof what, "--leak-every 10 --slots %s %s", slots[k], native ? "natively" : "under memcheck");
 			enum lc_verdict v = run_cache_server(native, LC_CONFIRM_TIMES, &rep, true, slots[k]);
 			cr_expect_eq(v, LC_LEAK, "%s NOT caught: %s", what, rep.reason);
-			cr_expect(rep.retained && rep.confirm.connections == 2000 * (rep.confirm.again + 1) && rep.confirm.scaled,
-				  "%s: not confirmed (%.1fx, second half %.1fx)", what, rep.confirm.ratio, rep.confirm.second);
+			cr_expect(lc_report_primary(&rep)->retained && lc_report_primary(&rep)->confirm.connections == 2000 * (lc_report_primary(&rep)->confirm.again + 1) && lc_report_primary(&rep)->confirm.scaled,
+				  "%s: not confirmed (%.1fx, second half %.1fx)", what, lc_report_primary(&rep)->confirm.ratio, lc_report_primary(&rep)->confirm.second);
 			cr_expect(strstr(rep.reason, "(confirmed: 10x the connections"), "%s: %s", what, rep.reason);
 			lc_report_free(&rep);
 		}
@@ -653,7 +653,7 @@ Test(native, clone_per_connection_children_counted_apart)
 	argv[4] = strdup("--leak"); /* the parent's record per connection: still caught */
 	argv[5] = NULL;
 	cr_expect_eq(run_native(argv, &rep, NULL), LC_LEAK, "forkper --clone --leak NOT caught: %s", rep.reason);
-	cr_expect(rep.retained, "%s", rep.reason);
+	cr_expect(lc_report_primary(&rep)->retained, "%s", rep.reason);
 	shapes_free(argv);
 	free(argv[4]);
 	lc_report_free(&rep);
@@ -677,9 +677,9 @@ Test(native, server_counter_judged_like_blocks)
 	char port[] = "{port}", *argv[] = { strdup(built("cases/global_list/leaky")), port, NULL };
 	struct lc_report rep;
 	cr_expect_eq(run_native(argv, &rep, with_stats), LC_LEAK, "%s", rep.reason);
-	cr_expect(rep.objects_grew, "the counter did not count: %s", rep.reason);
-	cr_expect_eq(rep.objects_per_cycle, 1.0, "%.3f objects per connection", rep.objects_per_cycle);
-	cr_expect(rep.bytes_grew, "memory beside the counter: %s", rep.reason);
+	cr_expect(lc_report_primary(&rep)->objects_grew, "the counter did not count: %s", rep.reason);
+	cr_expect_eq(lc_report_primary(&rep)->objects_per_cycle, 1.0, "%.3f objects per connection", lc_report_primary(&rep)->objects_per_cycle);
+	cr_expect(lc_report_primary(&rep)->bytes_grew, "memory beside the counter: %s", rep.reason);
 	cr_expect(strstr(rep.reason, "counter") && strstr(rep.reason, "retained"), "both causes: %s", rep.reason);
 	free(argv[0]);
 	lc_report_free(&rep);
@@ -756,15 +756,15 @@ Test(native, ring_buffer_touched_per_connection_is_not_a_leak)
 	alloc_argv(argv, "tests/alloc_shapes", NULL);
 	cr_expect_eq(run_native(argv, &rep, NULL), LC_CLEAN, "ring buffer (clean) flagged: %s", rep.reason);
 	cr_expect_eq(rep.measure, LC_MEASURE_ALLOCATOR, "measured in %s", lc_measure_name(rep.measure));
-	for (size_t i = 0; i < rep.nrounds; i++)
-		cr_expect(rep.rounds[i].dblocks == 0 && rep.rounds[i].dbytes == 0, "round %zu: %+ld blocks %+ld B", i + 1,
-			  rep.rounds[i].dblocks, rep.rounds[i].dbytes);
+	for (size_t i = 0; i < lc_report_primary(&rep)->nrounds; i++)
+		cr_expect(lc_report_primary(&rep)->rounds[i].dblocks == 0 && lc_report_primary(&rep)->rounds[i].dbytes == 0, "round %zu: %+ld blocks %+ld B", i + 1,
+			  lc_report_primary(&rep)->rounds[i].dblocks, lc_report_primary(&rep)->rounds[i].dbytes);
 	free(argv[0]);
 	lc_report_free(&rep);
 	alloc_argv(argv, "tests/alloc_shapes", "--leak");
 	cr_expect_eq(run_native(argv, &rep, NULL), LC_LEAK, "ring buffer --leak NOT caught: %s", rep.reason);
-	cr_expect_eq(rep.blocks_per_cycle, 2.0, "%.2f blocks per connection, not 2", rep.blocks_per_cycle);
-	cr_expect_eq(rep.bytes_per_cycle, 320.0, "%.1f B per connection, not 320", rep.bytes_per_cycle);
+	cr_expect_eq(lc_report_primary(&rep)->blocks_per_cycle, 2.0, "%.2f blocks per connection, not 2", lc_report_primary(&rep)->blocks_per_cycle);
+	cr_expect_eq(lc_report_primary(&rep)->bytes_per_cycle, 320.0, "%.1f B per connection, not 320", lc_report_primary(&rep)->bytes_per_cycle);
 	expect_site(&rep, "ring --leak", "session_keep", "alloc_shapes.c");
 	free(argv[0]);
 	free(argv[2]);
@@ -785,7 +785,7 @@ Test(native, static_binary_falls_back_to_pages)
 	alloc_argv(argv, "tests/alloc_shapes_static", "--leak");
 	cr_expect_eq(run_native(argv, &rep, NULL), LC_LEAK, "static ring buffer --leak NOT caught: %s", rep.reason);
 	cr_expect_eq(rep.measure, LC_MEASURE_PAGES, "measured in %s", lc_measure_name(rep.measure));
-	cr_expect(rep.bytes_grew && rep.nsites == 0, "pages: grew, and no sites: %s", rep.reason);
+	cr_expect(lc_report_primary(&rep)->bytes_grew && lc_report_primary(&rep)->nsites == 0, "pages: grew, and no sites: %s", rep.reason);
 	free(argv[0]);
 	free(argv[2]);
 	lc_report_free(&rep);

@@ -70,16 +70,16 @@ static enum lc_verdict run_case(const char *variant, const char *junit, const ch
 	 * sites' own bytes never sum to more than the round grew (a definite record's indirect
 	 * bytes, listed as their own sites, counted once). */
 	long listed = 0;
-	for (size_t i = 0; i < rep.nsites; i++) {
-		listed += rep.sites[i].dbytes;
-		for (size_t k = 0; k < rep.nrounds; k++)
-			cr_expect(rep.site_rounds[i].blocks[k] > 0 || rep.site_rounds[i].bytes[k] > 0,
+	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) {
+		listed += lc_report_primary(&rep)->sites[i].dbytes;
+		for (size_t k = 0; k < lc_report_primary(&rep)->nrounds; k++)
+			cr_expect(lc_report_primary(&rep)->site_rounds[i].blocks[k] > 0 || lc_report_primary(&rep)->site_rounds[i].bytes[k] > 0,
 				  "%s: site %zu (%s) listed as growing, but round %zu: %+ld blocks %+ld B", variant, i,
-				  rep.sites[i].rec.frames[1].fn, k + 1, rep.site_rounds[i].blocks[k], rep.site_rounds[i].bytes[k]);
+				  lc_report_primary(&rep)->sites[i].rec.frames[1].fn, k + 1, lc_report_primary(&rep)->site_rounds[i].blocks[k], lc_report_primary(&rep)->site_rounds[i].bytes[k]);
 	}
-	if (rep.nrounds)
-		cr_expect_leq(listed, rep.rounds[rep.nrounds - 1].dbytes, "%s: the sites add up to %+ld B, the round "
-			      "grew %+ld B", variant, listed, rep.rounds[rep.nrounds - 1].dbytes);
+	if (lc_report_primary(&rep)->nrounds)
+		cr_expect_leq(listed, lc_report_primary(&rep)->rounds[lc_report_primary(&rep)->nrounds - 1].dbytes, "%s: the sites add up to %+ld B, the round "
+			      "grew %+ld B", variant, listed, lc_report_primary(&rep)->rounds[lc_report_primary(&rep)->nrounds - 1].dbytes);
 	cr_assert_eq(lc_report_junit(junit, &rep, &o), 0);
 	cr_assert_eq(lc_report_sarif(sarif, &rep, &o), 0);
 	lc_report_free(&rep);

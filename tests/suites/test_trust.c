@@ -73,7 +73,7 @@ TestSuite(trust, .timeout = 90);
 Test(trust, bytes_without_blocks)
 {
 	expect_leak("bytes", "heap bytes grew in every round");
-	cr_expect(rep.bytes_grew && !rep.retained, "bytes: the byte rule, not the block rule, must catch it");
+	cr_expect(lc_report_primary(&rep)->bytes_grew && !lc_report_primary(&rep)->retained, "bytes: the byte rule, not the block rule, must catch it");
 	expect_clean("bytes");
 }
 
@@ -89,14 +89,14 @@ Test(trust, deferred_frees_settle)
 	enum lc_verdict v = judge_shape(NULL, "deferred", false, -1, NULL);
 	cr_expect_eq(v, LC_CLEAN, "deferred: %s", rep.reason);
 	cr_expect_gt(rep.settle_waits, 0, "deferred: nothing was re-sampled: settling did not run");
-	for (size_t i = 0; i < rep.nrounds; i++)
-		cr_expect_leq(rep.rounds[i].dblocks, 0, "deferred: round %zu still +%ld blocks after settling", i + 1,
-			      rep.rounds[i].dblocks);
+	for (size_t i = 0; i < lc_report_primary(&rep)->nrounds; i++)
+		cr_expect_leq(lc_report_primary(&rep)->rounds[i].dblocks, 0, "deferred: round %zu still +%ld blocks after settling", i + 1,
+			      lc_report_primary(&rep)->rounds[i].dblocks);
 	lc_report_free(&rep);
 	v = judge_shape(NULL, "deferred", true, -1, NULL);
 	cr_expect_eq(v, LC_LEAK, "deferred --leak: %s", rep.reason);
-	cr_expect(rep.blocks_per_cycle > 0.9 && rep.blocks_per_cycle < 1.1,
-		  "deferred --leak: %.2f blocks per connection, want the one retained block", rep.blocks_per_cycle);
+	cr_expect(lc_report_primary(&rep)->blocks_per_cycle > 0.9 && lc_report_primary(&rep)->blocks_per_cycle < 1.1,
+		  "deferred --leak: %.2f blocks per connection, want the one retained block", lc_report_primary(&rep)->blocks_per_cycle);
 	lc_report_free(&rep);
 }
 
@@ -109,8 +109,8 @@ Test(trust, unsettled_baseline_gets_extra_rounds)
 	cycles = 50;
 	enum lc_verdict v = judge_shape(NULL, "deferred", true, -1, NULL);
 	char rounds[200] = "";
-	for (size_t i = 0; i < rep.nrounds; i++)
-		snprintf(rounds + strlen(rounds), sizeof rounds - strlen(rounds), " %+ld", rep.rounds[i].dblocks);
+	for (size_t i = 0; i < lc_report_primary(&rep)->nrounds; i++)
+		snprintf(rounds + strlen(rounds), sizeof rounds - strlen(rounds), " %+ld", lc_report_primary(&rep)->rounds[i].dblocks);
 	cr_expect_eq(v, LC_LEAK, "deferred --leak, long warmup: positive control NOT caught (rounds%s): %s", rounds,
 		     rep.reason);
 	cr_expect_gt(rep.extra_rounds, 0, "deferred --leak, long warmup: the first rounds grew, no extra round");
