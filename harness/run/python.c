@@ -218,7 +218,7 @@ int lc_python_collect(struct lc_run_state *r, unsigned idx)
 		const struct lc_proc *m = &r->eng.procs[i];
 		struct lc_pytrack *t = &r->py[i];
 		char *text = NULL;
-		if (!m->alive || (idx > 0 && r->first[i] != 0) || !lc_pyagent_socket(r->dir, m->pid, path, sizeof path))
+		if (!m->alive || (idx > 0 && r->slot[i].first != 0) || !lc_pyagent_socket(r->dir, m->pid, path, sizeof path))
 			continue;
 		/* the baseline's counts of live objects per type; then each snapshot counts them again,
 		 * after a full collection (no tracing yet: see lc_python_explain) */

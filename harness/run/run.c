@@ -85,13 +85,13 @@ static int check_served(struct lc_run_state *r)
 	snprintf(reach, sizeof reach, "; %s cannot reach it: ", r->eng.ops->reacher);
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
-		bool lived = r->alive_at[i] >= 2 && r->eng.procs[i].alive;
-		if (p->judged || (r->accepts[i] < 2 && !lived))
+		bool lived = r->slot[i].alive_at >= 2 && r->eng.procs[i].alive;
+		if (p->judged || (r->slot[i].accepts < 2 && !lived))
 			continue;
 		const struct lc_proc *m = &r->eng.procs[i];
 		snprintf(msg, sizeof msg, "pid %d (%s) %s but could not be measured in every round: no verdict on "
 			 "what it holds%s%.220s", m->pid, m->name[0] ? m->name : "?",
-			 r->accepts[i] >= 2 ? "served the connections" : "lived through the run (it may be what serves the connections)",
+			 r->slot[i].accepts >= 2 ? "served the connections" : "lived through the run (it may be what serves the connections)",
 			 m->unreachable ? reach : "", m->unreachable ? m->why : "");
 		(void)p;
 		return lc_run_fail(r, "%s", msg);
@@ -106,8 +106,8 @@ static unsigned extra_rounds(const struct lc_run_state *r)
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
 		unsigned long floor = lc_measure_floor(r->rep, p->measure);
-		unsigned k = r->first[i] == 0 && p->nrounds == r->o->rounds ? lc_extra_rounds(p->rounds, p->nrounds, floor) : 0;
-		if (k == 0 && r->first[i] == 0 && p->nrounds == r->o->rounds && p->measure != LC_MEASURE_HEAP)
+		unsigned k = r->slot[i].first == 0 && p->nrounds == r->o->rounds ? lc_extra_rounds(p->rounds, p->nrounds, floor) : 0;
+		if (k == 0 && r->slot[i].first == 0 && p->nrounds == r->o->rounds && p->measure != LC_MEASURE_HEAP)
 			k = lc_uneven_rounds(p->rounds, p->nrounds, floor);
 		need = k > need ? k : need;
 	}
@@ -120,7 +120,7 @@ static bool warming(const struct lc_run_state *r, unsigned k)
 {
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
-		if (r->first[i] == 0 && p->nrounds == r->o->rounds + k && lc_proc_warming(p, r->rep, r->o->rounds))
+		if (r->slot[i].first == 0 && p->nrounds == r->o->rounds + k && lc_proc_warming(p, r->rep, r->o->rounds))
 			return true;
 	}
 	return false;
@@ -131,7 +131,7 @@ static void drop_first_rounds(struct lc_run_state *r, unsigned k)
 {
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		struct lc_proc_result *p = &r->rep->procs[i];
-		if (r->first[i] != 0 || p->nrounds != r->o->rounds + k)
+		if (r->slot[i].first != 0 || p->nrounds != r->o->rounds + k)
 			continue;
 		memmove(p->rounds, p->rounds + k, (p->nrounds - k) * sizeof *p->rounds);
 		p->nrounds -= k;
@@ -169,7 +169,7 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 	bool need = false, needs[LC_MAX_PROCS] = { false };
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		struct lc_proc_result *p = &r->rep->procs[i];
-		if (r->first[i] != 0 || p->nrounds != n)
+		if (r->slot[i].first != 0 || p->nrounds != n)
 			continue;
 		lc_judge_proc(p, r->rep);
 		needs[i] = lc_confirm_needed(p, o->cycles);
@@ -188,7 +188,7 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 		need = false;
 		for (size_t i = 0; i < r->rep->nprocs; i++) {
 			struct lc_proc_result *p = &r->rep->procs[i];
-			if (r->first[i] != 0 || p->nrounds != n + 2)
+			if (r->slot[i].first != 0 || p->nrounds != n + 2)
 				continue;
 			if (needs[i]) /* the others' growth needed no confirming */
 				p->confirm = (struct lc_confirm){ .connections = p->confirm.connections + 2 * half,
@@ -266,7 +266,7 @@ static int measure(struct lc_run_state *r)
 		goto out;
 	phase_mark(r, &r->rep->phases.confirm);
 	for (size_t i = 0; i < r->rep->nprocs; i++)
-		r->rep->procs[i].judged = r->first[i] == 0 && r->rep->procs[i].nrounds == o->rounds;
+		r->rep->procs[i].judged = r->slot[i].first == 0 && r->rep->procs[i].nrounds == o->rounds;
 	if (check_served(r) < 0)
 		goto out;
 	for (size_t i = 0; i < r->rep->nprocs; i++)
@@ -363,7 +363,7 @@ static void run_in(struct lc_run_state *r, const struct lc_options *o, struct lc
 	r->mark = t0;
 	lc_quiesce_init(&r->quiet);
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
-		r->first[i] = -1;
+		r->slot[i].first = -1;
 	memset(rep, 0, sizeof *rep);
 	rep->engine = o->engine;
 	rep->measure = lc_engine_measure(o->engine); /* until measured */

@@ -30,6 +30,17 @@ struct lc_site_history {
 	struct lc_site_rounds rounds;
 };
 
+/* What the run knows of the process in slot i: the same process as the engine's procs[i] and
+ * the report's procs[i] (snapshot.c asserts it); a slot taken by a new process starts afresh. */
+struct lc_slot {
+	int pid;                      /* the process the fields below describe */
+	int first;                    /* the snapshot it was first measured at, -1: never */
+	unsigned accepts;             /* snapshots at which it held the probe's server end */
+	unsigned alive_at;            /* snapshots at which it was alive */
+	struct lc_site_history hist[LC_MAX_HISTORY]; /* sites.c: its sites seen growing */
+	size_t nhist;
+};
+
 struct lc_run_state {
 	const struct lc_options *o;   /* borrowed */
 	struct lc_report *rep;        /* borrowed */
@@ -41,10 +52,7 @@ struct lc_run_state {
 	int probe;                    /* fd of the probe held across a snapshot, -1 if none */
 	struct lc_engine eng;         /* what measures the server (engines/engine.h) */
 	struct lc_snapshot *snaps;    /* owned: 2 * LC_MAX_PROCS + 1: prev and cur per process, tmp */
-	int first[LC_MAX_PROCS];      /* the snapshot a process was first measured at, -1: never */
-	unsigned accepts[LC_MAX_PROCS];/* snapshots at which it held the probe's server end */
-	int slot_pid[LC_MAX_PROCS];   /* the pid first[] and accepts[] describe: a reused slot resets */
-	unsigned alive_at[LC_MAX_PROCS];/* snapshots at which it was alive */
+	struct lc_slot slot[LC_MAX_PROCS]; /* slot i: the process of eng.procs[i] and rep->procs[i] */
 	struct lc_script script;      /* what each connection says and waits for */
 	unsigned long opened;         /* connections opened so far: {n} in the script */
 	struct lc_command cmd;        /* the server's command line and --config copy (owned) */
@@ -62,8 +70,6 @@ struct lc_run_state {
 	unsigned nagent_wakes;
 	char reply[4096];             /* the reply of a connection whose script failed (--keep: reply.bin) */
 	struct lc_watchdog dog;       /* kills the server if the harness dies (drive/watchdog.h) */
-	struct lc_site_history hist[LC_MAX_PROCS][LC_MAX_HISTORY]; /* sites.c */
-	size_t nhist[LC_MAX_PROCS];
 	char pyenv[2][1400];          /* python.c: PYTHONPATH=..., LEAKCHECK_PYAGENT=... */
 	struct lc_pytrack *py;        /* python.c: owned, LC_MAX_PROCS x LC_PY_TRACK: type counts */
 	char *env[16];                /* borrowed: the server's added environment, the engine's entries then pyenv */

@@ -19,24 +19,24 @@ void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc
 	for (size_t j = 0; j < cur->nsites; j++) {
 		const struct lc_site *s = &cur->sites[j];
 		size_t h = 0;
-		while (h < r->nhist[i] && !same_site(&r->hist[i][h].site, s))
+		while (h < r->slot[i].nhist && !same_site(&r->slot[i].hist[h].site, s))
 			h++;
-		if (h == r->nhist[i]) {
+		if (h == r->slot[i].nhist) {
 			if (h == LC_MAX_HISTORY)
 				continue;
-			memset(&r->hist[i][h], 0, sizeof r->hist[i][h]);
-			r->nhist[i]++;
+			memset(&r->slot[i].hist[h], 0, sizeof r->slot[i].hist[h]);
+			r->slot[i].nhist++;
 		}
-		r->hist[i][h].site = *s;
-		r->hist[i][h].rounds.blocks[k] = s->dblocks;
-		r->hist[i][h].rounds.bytes[k] = s->dbytes;
+		r->slot[i].hist[h].site = *s;
+		r->slot[i].hist[h].rounds.blocks[k] = s->dblocks;
+		r->slot[i].hist[h].rounds.bytes[k] = s->dbytes;
 	}
 }
 
 void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n)
 {
-	for (size_t h = 0; h < r->nhist[i] && n > 0; h++) {
-		struct lc_site_rounds *g = &r->hist[i][h].rounds;
+	for (size_t h = 0; h < r->slot[i].nhist && n > 0; h++) {
+		struct lc_site_rounds *g = &r->slot[i].hist[h].rounds;
 		memmove(g->blocks, g->blocks + n, (LC_MAX_ROUNDS - n) * sizeof *g->blocks);
 		memmove(g->bytes, g->bytes + n, (LC_MAX_ROUNDS - n) * sizeof *g->bytes);
 		memset(g->blocks + LC_MAX_ROUNDS - n, 0, n * sizeof *g->blocks);
@@ -46,9 +46,9 @@ void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n)
 
 void lc_sites_forget(struct lc_run_state *r, size_t i, size_t k)
 {
-	for (size_t h = 0; h < r->nhist[i] && k < LC_MAX_ROUNDS; h++) {
-		r->hist[i][h].rounds.blocks[k] = 0;
-		r->hist[i][h].rounds.bytes[k] = 0;
+	for (size_t h = 0; h < r->slot[i].nhist && k < LC_MAX_ROUNDS; h++) {
+		r->slot[i].hist[h].rounds.blocks[k] = 0;
+		r->slot[i].hist[h].rounds.bytes[k] = 0;
 	}
 }
 
@@ -66,8 +66,8 @@ void lc_sites_select(struct lc_run_state *r, size_t i)
 	size_t n = p->nrounds;
 	p->nsites = 0;
 	memset(&p->some_rounds, 0, sizeof p->some_rounds);
-	for (size_t h = 0; h < r->nhist[i]; h++) {
-		const struct lc_site_history *s = &r->hist[i][h];
+	for (size_t h = 0; h < r->slot[i].nhist; h++) {
+		const struct lc_site_history *s = &r->slot[i].hist[h];
 		if (!every_round(&s->rounds, n)) {
 			long grew = 0;
 			for (size_t k = 0; k < n; k++)

@@ -87,12 +87,12 @@ static size_t discover(struct lc_run_state *r)
 {
 	size_t alive = lc_engine_discover(&r->eng);
 	for (size_t i = 0; i < r->eng.nprocs; i++)
-		if (r->slot_pid[i] != r->eng.procs[i].pid) {
-			r->slot_pid[i] = r->eng.procs[i].pid;
-			r->first[i] = -1;
-			r->accepts[i] = 0;
-			r->alive_at[i] = 0;
-			r->nhist[i] = 0;
+		if (r->slot[i].pid != r->eng.procs[i].pid) {
+			r->slot[i].pid = r->eng.procs[i].pid;
+			r->slot[i].first = -1;
+			r->slot[i].accepts = 0;
+			r->slot[i].alive_at = 0;
+			r->slot[i].nhist = 0; /* its history's entries are cleared as they are taken */
 			memset(&r->rep->procs[i], 0, sizeof r->rep->procs[i]);
 		}
 	return alive;
@@ -117,7 +117,7 @@ static int check_acceptor(struct lc_run_state *r)
 	if (i >= 0) {
 		r->acceptor = i;
 		r->rep->procs[i].accepted = true;
-		r->accepts[i]++;
+		r->slot[i].accepts++;
 		return 0;
 	}
 	char exe[160] = "?", link[64], msg[512];
@@ -134,8 +134,8 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 	struct lc_snapshot *prev = &r->snaps[2 * i], *cur = &r->snaps[2 * i + 1];
 	struct lc_proc_result *p = &r->rep->procs[i];
 	struct lc_proc *m = &r->eng.procs[i];
-	/* run.h: first[i], accepts[i] and the report's procs[i] describe slot_pid[i], the slot's process */
-	lc_assert(r->slot_pid[i] == m->pid && (r->first[i] < 0 || p->pid == m->pid));
+	/* run.h: slot i, the engine's procs[i] and the report's procs[i] are one process */
+	lc_assert(r->slot[i].pid == m->pid && (r->slot[i].first < 0 || p->pid == m->pid));
 	if (lc_engine_snapshot(&r->eng, i, true, cur, r->err, sizeof r->err) < 0) {
 		if (m->pid != r->pid && (m->unreachable || lc_gone(m->pid))) {
 			m->alive = false; /* a child that finished meanwhile: not an error */
@@ -146,9 +146,9 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 	/* the counter belongs to the process that answered the probe (the root if unknown) */
 	bool counted = r->o->stats && (r->acceptor >= 0 ? r->acceptor == (int)i : m->pid == r->pid);
 	cur->objects = counted ? r->counter : -1;
-	bool settled = r->first[i] >= 0; /* a baseline is taken as it is */
-	if (r->first[i] < 0) { /* first seen: its baseline */
-		r->first[i] = (int)idx;
+	bool settled = r->slot[i].first >= 0; /* a baseline is taken as it is */
+	if (r->slot[i].first < 0) { /* first seen: its baseline */
+		r->slot[i].first = (int)idx;
 		m->pinned = idx == 0; /* judged: its slot stays */
 		p->pid = m->pid;
 		p->measure = cur->measure;
@@ -198,7 +198,7 @@ int lc_snapshot_take(struct lc_run_state *r, unsigned idx)
 	if (check_acceptor(r) < 0 || (r->o->stats && read_counter(r) < 0))
 		return -1;
 	for (size_t i = 0; i < r->eng.nprocs; i++)
-		r->alive_at[i] += r->eng.procs[i].alive;
+		r->slot[i].alive_at += r->eng.procs[i].alive;
 	r->rep->nprocs = r->eng.nprocs;
 	if (lc_python_collect(r, idx) < 0)
 		return -1;
@@ -207,7 +207,7 @@ int lc_snapshot_take(struct lc_run_state *r, unsigned idx)
 	/* After the baseline only processes measured at it can be judged: leave newcomers (a
 	 * child per connection) alone, each snapshot of them would cost time for nothing. */
 	for (size_t i = 0; i < r->eng.nprocs; i++)
-		if (r->eng.procs[i].alive && (idx == 0 || r->first[i] == 0) && measure_proc(r, i, idx) < 0)
+		if (r->eng.procs[i].alive && (idx == 0 || r->slot[i].first == 0) && measure_proc(r, i, idx) < 0)
 			return -1;
 	if (idx == 0)
 		lc_engine_baseline(&r->eng, r->rep);

@@ -116,7 +116,7 @@ static void series_point(struct lc_run_state *r)
 	struct lc_snapshot *s = &r->snaps[2 * LC_MAX_PROCS];
 	char err[512];
 	for (size_t i = 0; i < r->eng.nprocs && r->rep->nseries < LC_MAX_SERIES; i++)
-		if (r->eng.procs[i].alive && r->first[i] == 0 &&
+		if (r->eng.procs[i].alive && r->slot[i].first == 0 &&
 		    lc_engine_snapshot(&r->eng, i, false, s, err, sizeof err) == 0)
 			r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->cycles, r->eng.procs[i].pid,
 									       lc_snapshot_blocks(s), lc_snapshot_bytes(s), false };
