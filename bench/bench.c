@@ -132,7 +132,7 @@ static double median5(double *v)
 static double verdict_settle(char **argv, unsigned cycles, double settle, struct lc_report *rep)
 {
 	struct lc_options o;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = argv;
 	o.cycles = cycles;
 	o.timeout = 60;
@@ -275,7 +275,7 @@ static void bench_cycles(void)
 		double t = verdict(echo, counts[i], &rep);
 		if (i == 0)
 			base = t;
-		printf("   %-10u %10.2f %10.2f %16.0f%s\n", counts[i], t, t / base, rep.cycles / t,
+		printf("   %-10u %10.2f %10.2f %16.0f%s\n", counts[i], t, t / base, rep.connections / t,
 		       rep.verdict == LC_CLEAN ? "" : "  (not clean!)");
 		lc_report_free(&rep);
 	}
@@ -379,7 +379,7 @@ static void bench_native(void)
 		long noise = 0;
 		double t = 0;
 		for (int run = 0; run < (fixed ? 5 : 1); run++) {
-			lc_options_init_native(&o);
+			lc_options_init(&o, LC_ENGINE_NATIVE);
 			o.server_argv = argv;
 			lc_run(&o, &rep);
 			t += rep.seconds;
@@ -429,9 +429,9 @@ static void bench_engines(void)
 				struct lc_report rep;
 				char cell[32];
 				if (native)
-					lc_options_init_native(&o);
+					lc_options_init(&o, LC_ENGINE_NATIVE);
 				else
-					lc_options_init(&o);
+					lc_options_init(&o, LC_ENGINE_MEMCHECK);
 				o.server_argv = argv;
 				o.timeout = 60;
 				lc_run(&o, &rep);
@@ -494,7 +494,7 @@ static double native_verdict(const char *rel, struct lc_report *rep)
 {
 	char *argv[] = { (char *)build(rel), NULL };
 	struct lc_options o;
-	lc_options_init_native(&o);
+	lc_options_init(&o, LC_ENGINE_NATIVE);
 	o.server_argv = argv;
 	lc_run(&o, rep);
 	return rep->seconds;

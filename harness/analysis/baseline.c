@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/judge.h"
 #include "lc/leakcheck.h"
 #include "util/records.h"
 #include "util/text.h"

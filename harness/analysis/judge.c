@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "analysis/judge.h"
 #include "lc/leakcheck.h"
 #include "util/text.h"
 

@@ -139,11 +139,11 @@ static int run_one(const char *path)
 	}
 	memset(r, 0, sizeof *r);
 	names(path, r->pattern, r->variant, sizeof r->pattern);
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = server;
 	lc_run(&o, mc);
 	pages |= write_page(r, "memcheck", mc, &o);
-	lc_options_init_native(&o);
+	lc_options_init(&o, LC_ENGINE_NATIVE);
 	o.server_argv = server;
 	lc_run(&o, nat);
 	pages |= write_page(r, "native", nat, &o);

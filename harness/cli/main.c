@@ -169,10 +169,10 @@ int main(int argc, char **argv)
 	const char *json = NULL, *junit = NULL, *sarif = NULL, *html = NULL;
 	static char stats[LC_TEXT_MAX];
 	bool quiet = false, send_given = false, expect_given = false;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
 		if (strcmp(argv[i], "--native") == 0) /* its defaults first: any option given overrides them */
-			lc_options_init_native(&o);
+			lc_options_init(&o, LC_ENGINE_NATIVE);
 	opterr = 0;
 	int c, idx = 0;
 	size_t nalloc = 0;

@@ -6,9 +6,10 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "lc/leakcheck.h" /* lc_cancelled() */
+#include "lc/leakcheck.h" /* lc_cancel() */
 
-
+/* Whether lc_cancel() was called: every wait of the run gives up then. */
+bool lc_cancelled(void);
 /* Monotonic clock in seconds. */
 double lc_now(void);
 /* Sleep ms milliseconds (EINTR-safe). */

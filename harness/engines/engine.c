@@ -127,6 +127,13 @@ const char *lc_engine_flag(enum lc_engine_kind k)
 	return lc_engine_ops_of(k)->flag;
 }
 
+void lc_engine_defaults(enum lc_engine_kind k, struct lc_options *o)
+{
+	const struct lc_engine_ops *ops = lc_engine_ops_of(k);
+	o->cycles = ops->cycles;
+	o->warmup = ops->warmup;
+}
+
 const char *lc_engine_slow_reason(enum lc_engine_kind k)
 {
 	return lc_engine_ops_of(k)->slow;

@@ -45,6 +45,7 @@ struct lc_engine_ops {
 	const char *reacher;        /* what reaches a process to measure it: "X cannot reach it" */
 	const char *slow;           /* what makes a connection take seconds under it, for the user */
 	const char *flag;           /* the CLI option that chooses it ("" for the default) */
+	unsigned cycles, warmup;    /* its defaults of --cycles and --warmup (lc_options_init) */
 	/* Options this engine cannot take. Returns 0, or -1 with a one-line reason. NULL: any. */
 	int (*check)(const struct lc_options *o, char *err, size_t errlen);
 	/* Allocate e->state for a run whose work folder is dir. Returns 0, or -1 with a reason. */
@@ -139,6 +140,8 @@ enum lc_measure lc_engine_measure(enum lc_engine_kind k);
 void lc_engine_failure_hint(const struct lc_engine *e, const char *text, char *buf, size_t len);
 /* What makes a connection take seconds under engine k, in the user's words. */
 const char *lc_engine_slow_reason(enum lc_engine_kind k);
+/* Engine k's defaults into o (--cycles, --warmup). */
+void lc_engine_defaults(enum lc_engine_kind k, struct lc_options *o);
 
 /* Remember the server's processes (at the baseline: workers forked at start-up are there by
  * then): one that appears later means it forks while serving. */

@@ -523,7 +523,7 @@ static void head(const struct page *p)
 	fprintf(f, "<div><dt>concurrency</dt><dd>%u</dd></div>", o->concurrency);
 	if (o->every)
 		fprintf(f, "<div><dt>every</dt><dd>%u</dd></div>", o->every);
-	fprintf(f, "<div><dt>served</dt><dd>%lu connections</dd></div>", rep->cycles);
+	fprintf(f, "<div><dt>served</dt><dd>%lu connections</dd></div>", rep->connections);
 	fprintf(f, "<div><dt>time</dt><dd>%.1f s</dd></div>", rep->seconds);
 	if (rep->extra_rounds)
 		fprintf(f, "<div><dt>extra rounds</dt><dd>%u</dd></div>", rep->extra_rounds);

@@ -690,7 +690,7 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	lc_json_str(f, lc_server_name(o));
 	fprintf(f, ",\n  \"cycles\": %lu, \"rounds\": %u, \"cycles_per_round\": %u, \"warmup\": %u,"
 		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
-		rep->cycles, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
+		rep->connections, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
 	fputs("  \"phases\": {", f);
 	for (int i = 0; i < NPHASES; i++)
 		fprintf(f, "%s\"%s\": %.3f", i ? ", " : "", phase_names[i], phase_seconds(&rep->phases, i));

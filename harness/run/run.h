@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "analysis/judge.h"
 #include "drive/command.h"
 #include "drive/quiesce.h"
 #include "drive/script.h"

@@ -177,7 +177,7 @@ static int wait_ready(struct lc_run_state *r, bool chose_port)
 		int fd = lc_connect(r->port, 1), status;
 		if (fd >= 0) {
 			close(fd);
-			r->rep->cycles++;
+			r->rep->connections++;
 			if (!lc_alive(r->pid, &status)) { /* it answered, but its first process is gone */
 				char msg[400];
 				r->pid = -1;

@@ -175,7 +175,7 @@ static int measure_proc(struct lc_run_state *r, size_t i, unsigned idx)
 		lc_sites_record(r, i, p->nrounds - 1, cur);
 	}
 	if (r->rep->nseries < LC_MAX_SERIES)
-		r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->cycles, p->pid, lc_snapshot_blocks(cur),
+		r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->connections, p->pid, lc_snapshot_blocks(cur),
 								       lc_snapshot_bytes(cur), settled };
 	memcpy(prev, cur, sizeof *cur);
 	return 0;
@@ -188,7 +188,7 @@ int lc_snapshot_take(struct lc_run_state *r, unsigned idx)
 	r->probe = lc_traffic_open(r);
 	if (r->probe < 0)
 		return -1;
-	r->rep->cycles++;
+	r->rep->connections++;
 	if (idx == 0)
 		lc_engine_mark_ready(&r->eng); /* workers forked at start-up are there by now */
 	if (discover(r) == 0) {

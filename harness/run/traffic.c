@@ -118,7 +118,7 @@ static void series_point(struct lc_run_state *r)
 	for (size_t i = 0; i < r->eng.nprocs && r->rep->nseries < LC_MAX_SERIES; i++)
 		if (r->eng.procs[i].alive && r->slot[i].first == 0 &&
 		    lc_engine_snapshot(&r->eng, i, false, s, err, sizeof err) == 0)
-			r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->cycles, r->eng.procs[i].pid,
+			r->rep->series[r->rep->nseries++] = (struct lc_point){ r->rep->connections, r->eng.procs[i].pid,
 									       lc_snapshot_blocks(s), lc_snapshot_bytes(s), false };
 }
 
@@ -137,7 +137,7 @@ int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase)
 		if (opened < batch)
 			rc = -1;
 		for (unsigned i = 0; i < opened; i++) {
-			unsigned idx = (unsigned)r->rep->cycles++;
+			unsigned idx = (unsigned)r->rep->connections++;
 			enum lc_close how = r->o->close == LC_CLOSE_MIX ? (enum lc_close)(idx % 3) : r->o->close;
 			if (rc == 0)
 				rc = close_conn(r, fds[i], how);
@@ -146,7 +146,7 @@ int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase)
 		}
 		if (rc < 0)
 			return -1;
-		if (r->o->every && r->snaps && r->rep->cycles / r->o->every != (r->rep->cycles - opened) / r->o->every)
+		if (r->o->every && r->snaps && r->rep->connections / r->o->every != (r->rep->connections - opened) / r->o->every)
 			series_point(r);
 		done += batch;
 		progress(r, phase, done, n, t0);
@@ -195,7 +195,7 @@ void lc_traffic_wake(void *arg, int pid)
 	if (fd < 0)
 		return; /* the server is going away: the wait that nudged ends on its own */
 	r->wakes[r->nwakes++] = fd;
-	r->rep->cycles++;
+	r->rep->connections++;
 	r->rep->wakes++;
 }
 

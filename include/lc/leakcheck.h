@@ -67,7 +67,7 @@ struct lc_options {
 	unsigned every;              /* extra series snapshots every N connections (0: none) */
 	const char *alloc_fns[LC_MAX_ALLOC_FNS + 1]; /* borrowed: --alloc-fn wrappers, NULL-ended */
 	bool progress;               /* a progress line on stderr */
-	enum lc_engine_kind engine;  /* default LC_ENGINE_MEMCHECK */
+	enum lc_engine_kind engine;  /* chosen by lc_options_init */
 	const char *stats;           /* borrowed: --stats TEXT, sent on the probe connection at each
 	                              * snapshot, or NULL (escapes already undone; stats_len bytes) */
 	size_t stats_len;
@@ -196,7 +196,7 @@ struct lc_pytype {
 struct lc_report {
 	enum lc_verdict verdict;
 	char reason[512];
-	unsigned long cycles;        /* connections driven, warmup and probes included */
+	unsigned long connections;   /* every connection served: warmup, rounds, probes and wakes */
 	unsigned per_round;          /* connections closed between two snapshots */
 	unsigned long bytes_floor;   /* the byte rule for the pages measure: growth per round that
 	                              * counts (the noise floor, at least a page); 0 if none */
@@ -281,14 +281,9 @@ struct lc_report {
 	                              * a verdict other than clean */
 };
 
-void lc_options_init(struct lc_options *o);
-/* The native engine's defaults: 500 cycles, warmup 50. It drives ~7k connections a second here
- * (client and server on 2 cores), so a round of 500 takes ~70 ms and puts a leak of 16 bytes
- * per connection two pages above the floor. Settling keeps memcheck's 0.5 s: natively nothing
- * shrinks when a deferred free comes (the allocator keeps the memory), but the next round
- * reuses it; with 0.05 s a server freeing each connection 300 ms after its close (tests/servers/shapes.c
- * deferred) grew in every round and was called leaky. */
-void lc_options_init_native(struct lc_options *o);
+/* The defaults, those of engine (the one way to choose it: memcheck 200 connections a round
+ * after a warmup of 20, native 500 after 50; the rest alike). */
+void lc_options_init(struct lc_options *o, enum lc_engine_kind engine);
 
 /* The whole run. Returns the verdict (also in rep->verdict); never hangs past the timeouts.
  * Its state is its own (allocated per run), but one run at a time in a process: it sets
@@ -307,61 +302,20 @@ const char *lc_verdict_name(enum lc_verdict v); /* "clean", "leak", "error" */
 
 /* Called by a signal handler (the CLI's, on SIGINT/SIGTERM; async-signal-safe): every wait of
  * the run gives up at once, and lc_run ends with verdict 2 after stopping the server and
- * removing its work dir. lc_cancelled() tells whether it was called. */
+ * removing its work dir. */
 void lc_cancel(void);
-bool lc_cancelled(void);
 
 /* Decodes the escapes of in (\\n \\r \\t \\\\ \\0 \\xNN) into out (cap bytes): --send, --expect,
  * --quit and --stats take them. Returns the length, or -1 with a reason (a bad escape, too long). */
 long lc_unescape_bytes(const char *in, char *out, size_t cap, const char **why);
 
-/* The decision rules (judge.c). */
-bool lc_grows_every_round(const long *deltas, size_t n);   /* CPython regrtest -R rule */
-/* Every delta >= floor (floor >= 1). */
-bool lc_grows_every_round_by(const long *deltas, size_t n, long floor);
-/* Rounds to measure more (0 to n - 1) when the last rounds grew and the first did not, as
- * when frees are pending at the unsettled baseline: the last n are then judged. */
-unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
-/* Warm-up grows less as it goes and stops (a table sized by the highest fd seen, a pool that
- * fills, one entry per thread and fd: +7 +1 +2 blocks, then flat); a leak keeps its rate. Growth
- * of a few blocks a round (under one block for four connections) cannot tell them apart in n
- * rounds: lc_run measures more, up to LC_MAX_DECAY_ROUNDS, while this says undecided: r[0..n)
- * the first rounds, r[n..total) those measured more; decided once one of the last n rounds
- * stays flat (warm-up) or the rounds measured more (n at least) keep the first n's rate. The
- * last n rounds are then judged as usual. */
-bool lc_warming(const struct lc_round *r, size_t total, size_t n, unsigned per_round, unsigned long bytes_floor);
-#define LC_MAX_DECAY_ROUNDS 8
-/* lc_warming for one process of rep, n its first rounds; never for memory in pages. */
-bool lc_proc_warming(const struct lc_proc_result *p, const struct lc_report *rep, size_t n);
-/* Natively (allocator, pages): rounds to measure more (n, or 0) when every round grew but
- * unevenly, in blocks and in bytes (lc_steady), as a garbage collector's pending cycles make
- * them, or first use forgiven at the start of a leak (pages). */
-unsigned lc_uneven_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor);
-/* Judges one process's rounds by rep's rules (its connections per round, byte floor, engine):
- * sets retained, bytes_grew, fds_leaked, threads_leaked, objects_grew and the means. */
-void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep);
-/* Whether p, judged (lc_judge_proc) on its rounds alone, leaks only by growth so small per
- * connection that a cache filling could be it: every rule that flagged it is under one unit
- * (block, fd, thread, object) a connection, or bytes grew with a flat block count; per_round
- * its connections a round. */
-bool lc_confirm_needed(const struct lc_proc_result *p, unsigned per_round);
-/* Whether p's confirming round must be measured again: in a rule that flagged p its second
- * half grew, but less than 9/10 of its first (a cache still filling falls off further, a leak
- * beside one keeps the rate it ends with). Judges p as lc_judge_proc does. */
-bool lc_confirm_again(struct lc_proc_result *p, const struct lc_report *rep);
+/* The figures behind a verdict (analysis/judge.c): the rules themselves are private. */
 /* Natively, rounds of memory growth that agree: the smallest at least the spread (max - min). */
 bool lc_steady(const long *d, size_t n);
-/* The byte rule's floor per round for memory measured in m: one byte per connection for the
- * heap and the allocator, the noise floor (at least that) for pages. */
-unsigned long lc_measure_floor(const struct lc_report *rep, enum lc_measure m);
 /* lc_measure_floor for rep->measure, the primary process's. */
 unsigned long lc_bytes_floor(const struct lc_report *rep);
 /* The smallest growth per connection the run could see: lc_bytes_floor over a round. */
 double lc_detection_limit(const struct lc_report *rep);
-void lc_judge(struct lc_report *rep);                      /* sets verdict and reason */
-/* Whether a loss at exit would be one-time: the judged processes' rounds (memcheck's heap)
- * never grew lost memory, and there were rounds. */
-bool lc_lost_one_time(const struct lc_report *rep);
 
 /* Output (report.c). */
 void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_options *o, bool quiet);
@@ -383,10 +337,6 @@ void lc_markup_text(FILE *f, const char *s);
 /* A holder as one line (held.c), as every report writes it: "all_conns (data symbol) -> block
  * at conn_new leaky.c:68 (+32, x600, linked through +32) -> block at conn_new leaky.c:75 (x600)". */
 void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len);
-/* Known leaks (baseline.c): write today's growing sites per connection; apply a file: a LEAK
- * verdict whose only cause is growth at known sites, no faster than recorded, becomes clean. */
-int lc_baseline_write(const char *path, const struct lc_report *rep, const struct lc_options *o);
-int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_options *o, char *err, size_t errlen);
 /* A valgrind suppression for every definite and indirect loss at exit (from the records'
  * --gen-suppressions text), each named and commented, for the user to review. */
 int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o);

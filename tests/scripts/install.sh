@@ -62,7 +62,7 @@ cat >"$tmp/pc.c" <<'PROG'
 int main(void)
 {
 	struct lc_options o;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	printf("cycles=%u\n", o.cycles);
 	return o.cycles == 200 ? 0 : 1;
 }

@@ -75,13 +75,13 @@ Test(drive, port_in_a_config_file_ready_on_stderr_binary_script)
 {
 	struct lc_options o;
 	setup_files("port {port}\ngreeting yes\n", proto);
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.config = conf;
 	enum lc_verdict v = run("{config}", &o);
 	cr_expect_eq(v, LC_CLEAN, "clean server: %s", rep.reason);
 	lc_report_free(&rep);
 	write_file(conf, "port {port}\ngreeting yes\nleak yes\n");
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.config = conf;
 	v = run("{config}", &o);
 	cr_expect_eq(v, LC_LEAK, "leak yes: positive control NOT caught: %s", rep.reason);
@@ -98,7 +98,7 @@ Test(drive, fixed_port)
 	cr_assert_eq(lc_free_port(&port), 0);
 	snprintf(text, sizeof text, "port %u\ngreeting yes\n", port);
 	setup_files(text, proto);
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.port = port;
 	o.ready = NULL;
 	enum lc_verdict v = run(conf, &o);
@@ -111,7 +111,7 @@ Test(drive, fixed_port)
 	int other = socket(AF_INET, SOCK_STREAM, 0), one = 1;
 	setsockopt(other, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	cr_assert(bind(other, (struct sockaddr *)&a, sizeof a) == 0 && listen(other, 4) == 0, "cannot hold %u", port);
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.port = port;
 	v = run(conf, &o);
 	close(other);
@@ -127,7 +127,7 @@ Test(drive, a_wrong_reply_is_quoted_and_kept)
 	char keep[300], reply[320];
 	setup_files("port {port}\n", "send hello\nexpect \\x02\\0OK\n");
 	snprintf(keep, sizeof keep, "%s/keep/its/parents/missing", dir); /* made as mkdir -p does */
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.config = conf;
 	o.keep_dir = keep;
 	o.timeout = 4; /* the wrong reply is waited out (the right text might still come); the server
@@ -156,7 +156,7 @@ Test(drive, suppressions_for_a_one_time_loss)
 	char supp[300];
 	setup_files("port {port}\ngreeting yes\nlose yes\n", proto);
 	snprintf(supp, sizeof supp, "%s/confserver.supp", dir);
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.config = conf;
 	o.write_suppressions = supp;
 	enum lc_verdict v = run("{config}", &o);
@@ -166,7 +166,7 @@ Test(drive, suppressions_for_a_one_time_loss)
 	cr_expect(rep.exit_one_time && strstr(rep.reason, "one-time: no memory grew lost while running"),
 		  "a one-time loss not named: %s", rep.reason);
 	lc_report_free(&rep);
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.config = conf;
 	o.suppressions = supp;
 	v = run("{config}", &o);
@@ -220,7 +220,7 @@ Test(drive, reset_connections_did_their_work)
 {
 	char *argv[] = { strdup(built("tests/alloc_shapes")), "0", "--leak", "--errors-first", NULL };
 	struct lc_options o;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = argv;
 	o.cycles = 60;
 	o.rounds = 3;

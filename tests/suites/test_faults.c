@@ -141,7 +141,7 @@ static char **misbehave(const char *mode, const char *after, const char *port)
 
 static void small_run(struct lc_options *o, char **server)
 {
-	lc_options_init(o);
+	lc_options_init(o, LC_ENGINE_MEMCHECK);
 	o->server_argv = server;
 	o->cycles = 10;
 	o->rounds = 2;
@@ -672,7 +672,7 @@ Test(faults, next_run_sweeps_dead_runs_work_dirs)
 	struct lc_options o;
 	struct lc_report *rep = lc_report_new();
 	char *argv[] = { strdup(built("tests/misbehave")), "echo", NULL };
-	lc_options_init_native(&o);
+	lc_options_init(&o, LC_ENGINE_NATIVE);
 	o.server_argv = argv;
 	o.cycles = 20;
 	lc_run(&o, rep);

@@ -22,8 +22,7 @@ static void judge_engine(const char *server, const char *mode, unsigned cycles, 
 {
 	char *argv[] = { strdup(built(server)), strdup(mode), NULL };
 	struct lc_options o;
-	lc_options_init(&o);
-	o.engine = engine;
+	lc_options_init(&o, engine);
 	o.server_argv = argv;
 	o.cycles = cycles;
 	o.rounds = 2;

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "analysis/judge.h"
 #include "lc/leakcheck.h"
 
 static struct lc_report rep;   /* one per test: each test runs in its own worker */

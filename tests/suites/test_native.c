@@ -31,7 +31,7 @@ TestSuite(native, .timeout = 120);
 static enum lc_verdict run_native(char **argv, struct lc_report *rep, void (*tweak)(struct lc_options *))
 {
 	struct lc_options o;
-	lc_options_init_native(&o);
+	lc_options_init(&o, LC_ENGINE_NATIVE);
 	o.server_argv = argv;
 	o.timeout = 20;
 	if (tweak)
@@ -292,7 +292,7 @@ Test(native, python_twin_under_memcheck, .timeout = 180)
 		struct py_promise w;
 		snprintf(path, sizeof path, "%s/cases/global_list/%s.py", LC_SOURCE_DIR, fixed ? "fixed" : "leaky");
 		char *argv[] = { py, path, port, NULL };
-		lc_options_init(&o);
+		lc_options_init(&o, LC_ENGINE_MEMCHECK);
 		o.server_argv = argv;
 		o.cycles = 100;
 		o.timeout = 30;
@@ -504,9 +504,9 @@ static enum lc_verdict run_cache_server(bool native, unsigned times, struct lc_r
 	char *argv[] = { strdup(built("tests/cache_server")), port, opt, (char *)slots, leak ? every : NULL, ten, NULL };
 	struct lc_options o;
 	if (native)
-		lc_options_init_native(&o);
+		lc_options_init(&o, LC_ENGINE_NATIVE);
 	else
-		lc_options_init(&o);
+		lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = argv;
 	o.cycles = 200;
 	o.confirm = times;
@@ -622,7 +622,7 @@ Test(native, memory_outside_malloc_is_never_clean, .timeout = 120)
 		char *argv[] = { node, script, port, k ? keep : NULL, NULL };
 		struct lc_options o;
 		struct lc_report rep;
-		lc_options_init_native(&o);
+		lc_options_init(&o, LC_ENGINE_NATIVE);
 		o.server_argv = argv;
 		o.timeout = 20;
 		enum lc_verdict v = lc_run(&o, &rep);
@@ -696,7 +696,7 @@ Test(native, stats_field_that_never_matches_is_an_error)
 	char port[] = "{port}", *argv[] = { strdup(built("cases/global_list/fixed")), port, NULL };
 	struct lc_options o;
 	struct lc_report rep;
-	lc_options_init_native(&o);
+	lc_options_init(&o, LC_ENGINE_NATIVE);
 	with_stats(&o);
 	o.stats_field = "nosuch=([0-9]+)";
 	o.timeout = 1;

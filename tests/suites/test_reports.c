@@ -61,7 +61,7 @@ static enum lc_verdict run_case(const char *variant, const char *junit, const ch
 	static struct lc_report rep;
 	char *argv[] = { strdup(built(variant)), NULL };
 	struct lc_options o;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = argv;
 	o.cycles = 100;
 	o.rounds = 2;
@@ -144,7 +144,7 @@ static enum lc_verdict run_with(const char *variant, const char *baseline, const
 {
 	char *argv[] = { strdup(built(variant)), NULL };
 	struct lc_options o;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = argv;
 	o.cycles = 100;
 	o.rounds = 2;

@@ -37,7 +37,7 @@ static enum lc_verdict judge_shape(const char *launcher, const char *mode, bool 
 		argv[n++] = strdup(extra[i]);
 	argv[n] = NULL;
 	struct lc_options o;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = argv;
 	o.cycles = cycles;
 	o.warmup = warmup;
@@ -154,7 +154,7 @@ Test(trust, one_round_is_refused)
 {
 	char *argv[] = { (char *)built("tests/shapes"), "bytes", NULL };
 	struct lc_options o;
-	lc_options_init(&o);
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
 	o.server_argv = argv;
 	o.rounds = 1;
 	cr_expect_eq(lc_run(&o, &rep), LC_ERROR);
