@@ -195,3 +195,37 @@ Test(reports, failed_runs_keep_their_logs)
 	cr_expect(!rep.kept && access(rep.workdir, F_OK) != 0, "a clean run kept %s", rep.workdir);
 	lc_report_free(&rep);
 }
+
+/* One source locator for every report (harness/reports/source.c): SARIF follows --source-dir as
+ * the HTML page does. The server is a copy of global_list/leaky in a folder of its own, so its
+ * source is found neither beside it nor under the current folder (every case has a leaky.c):
+ * the uri is the base name; with --source-dir naming the case's folder, it is the path from the
+ * current folder. report_ci.c's own search ignored --source-dir: "leaky.c" both times. */
+Test(reports, sarif_follows_source_dir, .timeout = 90)
+{
+	char dir[64], server[200], sarif[200], cmd[700], src[600];
+	cr_assert_not_null(test_tmpdir(dir, sizeof dir, "srcdir"));
+	snprintf(server, sizeof server, "%s/leaky", dir);
+	snprintf(sarif, sizeof sarif, "%s/out.sarif", dir);
+	snprintf(cmd, sizeof cmd, "cp %s %s", built("cases/global_list/leaky"), server);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(chdir(LC_SOURCE_DIR), 0);
+	snprintf(src, sizeof src, "%s/cases/global_list", LC_SOURCE_DIR);
+	for (int with = 0; with < 2; with++) {
+		static struct lc_report rep;
+		char *argv[] = { server, NULL };
+		struct lc_options o;
+		lc_options_init(&o, LC_ENGINE_NATIVE);
+		o.server_argv = argv;
+		o.source_dir = with ? src : NULL;
+		cr_assert_eq(lc_run(&o, &rep), LC_LEAK, "%s", rep.reason);
+		cr_assert_eq(lc_report_sarif(sarif, &rep, &o), 0);
+		char *text = slurp_text(NULL, sarif);
+		const char *want = with ? "\"uri\": \"cases/global_list/leaky.c\"" : "\"uri\": \"leaky.c\"";
+		cr_expect(strstr(text, want), "%s --source-dir: no %s in\n%s", with ? "with" : "without", want, text);
+		free(text);
+		lc_report_free(&rep);
+	}
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	cr_expect_eq(system(cmd), 0);
+}
