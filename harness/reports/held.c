@@ -57,7 +57,7 @@ void lc_retainer_text(const struct lc_retainer *r, char *buf, size_t len)
 			   r->holders[i].kind == LC_ROOT_GLOBAL && !strchr(r->holders[i].root, ' ') ? " (data symbol)" : "",
 			   r->holders[i].blocks);
 	if (r->unreached)
-		lc_appendf(buf, len, "; %lu reached by no root: lost", r->unreached);
+		lc_appendf(buf, len, "; %lu reached by no root", r->unreached); /* memcheck may call them possibly lost */
 	lc_appendf(buf, len, "]");
 	if (r->alike.blocks) /* a tie the lower address broke: both roots hold them */
 		lc_appendf(buf, len, "; as near from %s%s (%lu of them)", r->alike.root,

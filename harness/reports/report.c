@@ -200,7 +200,7 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 	}
 	if (leak)
 		print_python(f, rep, p);
-	for (size_t i = 0; leak && i < p->nsites && i < 5; i++) {
+	for (size_t i = 0; leak && i < p->nsites - p->nsmall && i < 5; i++) {
 		const struct lc_site *s = &p->sites[i];
 		fprintf(f, "      %+ld blocks %+ld B %s: ", s->dblocks, s->dbytes,
 			p->measure == LC_MEASURE_ALLOCATOR ? "live" : lc_kind_running_name(s->rec.kind));
@@ -217,6 +217,13 @@ static void print_heap(FILE *f, const struct lc_report *rep, const struct lc_pro
 			fprintf(f, "        held by: not searched (%s)\n", rep->retain_calls ? "the search did not reach it" :
 				"no holder search in this run");
 		}
+	}
+	for (size_t i = p->nsites - p->nsmall; leak && i < p->nsites; i++) {
+		const struct lc_site *s = &p->sites[i];
+		fprintf(f, "      apart, 2%% of the connections a round or less, beside the leak (as a runtime's cache grows: "
+			   "glibc's thread stacks, a pool; not searched for holders): %+ld blocks %+ld B: ", s->dblocks, s->dbytes);
+		print_site(f, &s->rec);
+		fputc('\n', f);
 	}
 	other_growth(f, p, leak);
 	if (leak && p->some_rounds.sites)
@@ -282,28 +289,11 @@ static void print_proc(FILE *f, const struct lc_report *rep, const struct lc_pro
 static void print_running(FILE *f, const struct lc_report *rep)
 {
 	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
-	struct lc_proc_result solo = { .nrounds = top->nrounds, .retained = top->retained, .bytes_grew = top->bytes_grew,
-				       .fds_leaked = top->fds_leaked, .blocks_per_cycle = top->blocks_per_cycle,
-				       .bytes_per_cycle = top->bytes_per_cycle, .base_fds = top->base_fds,
-				       .threads_leaked = top->threads_leaked, .objects_grew = top->objects_grew,
-				       .objects_per_cycle = top->objects_per_cycle, .base_objects = -1,
-				       .measure = rep->measure, .confirm = top->confirm };
-	if (rep->nprocs) {
-		solo.pid = rep->procs[rep->primary].pid;
-		solo.base_threads = rep->procs[rep->primary].base_threads;
-		solo.base_objects = rep->procs[rep->primary].base_objects;
-	}
-	memcpy(solo.rounds, top->rounds, sizeof top->rounds);
-	memcpy(solo.sites, top->sites, sizeof top->sites);
-	memcpy(solo.site_rounds, top->site_rounds, sizeof top->site_rounds);
-	solo.some_rounds = top->some_rounds;
-	memcpy(solo.held, top->held, sizeof top->held);
-	solo.nsites = top->nsites;
 	size_t judged = 0;
 	for (size_t i = 0; i < rep->nprocs; i++)
 		judged += rep->procs[i].judged;
 	if (judged <= 1) {
-		print_proc(f, rep, &solo, false);
+		print_proc(f, rep, top, false); /* the primary process, or procs[0] unmeasured */
 	} else {
 		for (size_t i = 0; i < rep->nprocs; i++)
 			if (rep->procs[i].judged) {
@@ -498,7 +488,8 @@ static void json_retainer(FILE *f, const struct lc_retainer *r)
 /* live: a site of the allocator measure, whose blocks have no kind of memcheck's ("live", as
  * the text says; what reaches them is the holder's, "lost" among them) */
 static void json_record(FILE *f, const struct lc_record *rec, long dblocks, long dbytes, bool delta, bool live,
-			const struct lc_retainer *held, const struct lc_site_rounds *growth, size_t nrounds)
+			const struct lc_retainer *held, const struct lc_site_rounds *growth, size_t nrounds,
+			const char *apart)
 {
 	const struct lc_frame *s = alloc_site(rec);
 	fputs("{\"kind\": ", f);
@@ -528,6 +519,10 @@ static void json_record(FILE *f, const struct lc_record *rec, long dblocks, long
 			fprintf(f, "%s{\"blocks\": %ld, \"bytes\": %ld}", k ? ", " : "", growth->blocks[k], growth->bytes[k]);
 		fputc(']', f);
 	}
+	if (apart) { /* listed apart (struct lc_proc_result's nsmall) */
+		fputs(", \"apart\": ", f);
+		lc_json_str(f, apart);
+	}
 	fputc('}', f);
 }
 
@@ -547,7 +542,7 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 		if (x->records[i].kind == LC_REACHABLE)
 			continue;
 		fputs(n++ ? ",\n    " : "\n    ", f);
-		json_record(f, &x->records[i], 0, 0, false, false, NULL, NULL, 0);
+		json_record(f, &x->records[i], 0, 0, false, false, NULL, NULL, 0, NULL);
 	}
 	fputs("]},\n", f);
 }
@@ -631,7 +626,8 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		fputs(i ? ",\n    " : "\n    ", f);
 		json_record(f, &top->sites[i].rec, top->sites[i].dblocks, top->sites[i].dbytes, true,
 			    rep->measure == LC_MEASURE_ALLOCATOR,
-			    top->held[i].searched ? &top->held[i] : NULL, &top->site_rounds[i], top->nrounds);
+			    top->held[i].searched ? &top->held[i] : NULL, &top->site_rounds[i], top->nrounds,
+			    i >= top->nsites - top->nsmall ? "2% of the connections a round or less, beside the leak: as a runtime's cache grows" : NULL);
 	}
 	fprintf(f, "], \"some_rounds_only\": {\"sites\": %u, \"bytes\": %ld", top->some_rounds.sites,
 		top->some_rounds.bytes);

@@ -21,7 +21,7 @@ void lc_holders_run(struct lc_run_state *r)
 		if (!p->judged)
 			continue;
 		lc_judge_proc(p, rep);
-		for (size_t j = 0; (p->retained || p->bytes_grew) && j < p->nsites; j++)
+		for (size_t j = 0; (p->retained || p->bytes_grew) && j < p->nsites - p->nsmall; j++)
 			if (p->sites[j].dbytes >= (long)lc_bytes_floor(rep)) {
 				idx[n] = j;
 				pick[n++] = p->sites[j];
@@ -35,13 +35,16 @@ void lc_holders_run(struct lc_run_state *r)
 		rep->retain_calls += calls;
 		for (size_t j = 0; j < n; j++)
 			p->held[idx[j]] = found[j];
-		size_t kept = 0; /* sites whose growth was freed since the snapshot are not growing */
+		size_t kept = 0, small = 0; /* sites whose growth was freed since the snapshot are not growing */
 		for (size_t j = 0; j < p->nsites; j++)
 			if (!p->held[j].gone) {
+				small += j >= p->nsites - p->nsmall;
 				p->sites[kept] = p->sites[j];
+				p->site_rounds[kept] = p->site_rounds[j];
 				p->held[kept++] = p->held[j];
 			}
 		p->nsites = kept;
+		p->nsmall = small;
 	}
 	free(pick);
 	free(found);

@@ -156,6 +156,10 @@ struct lc_proc_result {
 	struct lc_site sites[LC_MAX_SITES]; /* records that grew in every measured round (the
 	                              * last round's figures), largest growth first */
 	size_t nsites;
+	size_t nsmall;               /* the last nsmall of sites grew by 2% of the connections or less
+	                              * in every round, beside a site that grew more: a runtime's
+	                              * cache (glibc's thread stacks, a pool), listed apart and not
+	                              * searched for holders */
 	struct lc_site_rounds site_rounds[LC_MAX_SITES]; /* sites[i]'s growth per round */
 	struct lc_some_rounds some_rounds;
 	struct lc_retainer held[LC_MAX_SITES]; /* who holds sites[i], when it leaks */
