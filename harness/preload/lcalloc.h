@@ -10,7 +10,8 @@
 
 #define LC_ALLOC_MAGIC "lcalloc5"     /* 8 bytes: layout changes change the digit */
 #define LC_ALLOC_SITES 32768          /* slots of the site table, a power of two: stacks walked
-                                       * through glibc make many (a CPython server ~12,000) */
+                                       * through glibc make many (CPython importing json,
+                                       * http.server, asyncio, email and urllib: 10,641) */
 #define LC_ALLOC_DEPTH 6              /* return addresses per site */
 #define LC_ALLOC_OTHER 0              /* the slot of allocations with no site: the table full, or
                                        * made while the preload unwinds (its own bootstrap) */
