@@ -467,25 +467,30 @@ static void bench_check(void)
 }
 
 /* Per-connection time of one server with and without the allocator preload (liblcalloc.so
- * counting into a folder of its own), each the median of 5 alternating runs of n connections. */
-static double per_connection_us(char **argv, bool preload, int n)
+ * counting into a folder of its own), the median of 5 alternating runs of n connections: walk
+ * NULL runs it without the preload, "" with the preload's default walk, "fp" or "cfi" with
+ * that walk alone (LC_ALLOC_UNWIND). */
+static double per_connection_us(char **argv, const char *walk, int n)
 {
 	char lib[4096], dir[] = "/dev/shm/lc-bench-alloc-XXXXXX", cmd[160];
 	struct server s;
-	if (preload && (lc_native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
+	if (walk && (lc_native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
 		die("no liblcalloc.so beside the bench, or no /dev/shm");
-	if (preload) { /* the bench is one thread: its own environment is the server's */
+	if (walk) { /* the bench is one thread: its own environment is the server's */
 		setenv("LD_PRELOAD", lib, 1);
 		setenv("LC_ALLOC_DIR", dir, 1);
+		if (*walk)
+			setenv("LC_ALLOC_UNWIND", walk, 1);
 	}
 	server_start(&s, argv, false);
 	unsetenv("LD_PRELOAD");
 	unsetenv("LC_ALLOC_DIR");
+	unsetenv("LC_ALLOC_UNWIND");
 	rate_minimal(s.port, 200);
 	double us = 1e6 / rate_minimal(s.port, n);
 	server_stop(&s);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-	if (preload && system(cmd) != 0)
+	if (walk && system(cmd) != 0)
 		fprintf(stderr, "bench: could not remove %s\n", dir);
 	return us;
 }
@@ -512,8 +517,8 @@ static void bench_preload(void)
 		char *argv[] = { (char *)build(servers[i][0]), (char *)servers[i][1], NULL };
 		double plain[5], pre[5];
 		for (int k = 0; k < 5; k++) {
-			plain[k] = per_connection_us(argv, false, 3000);
-			pre[k] = per_connection_us(argv, true, 3000);
+			plain[k] = per_connection_us(argv, NULL, 3000);
+			pre[k] = per_connection_us(argv, "", 3000);
 		}
 		double a = median5(plain), b = median5(pre);
 		printf("   %-32s %12.1f %12.1f %8.2f\n", servers[i][0], a, b, b / a);
@@ -533,6 +538,85 @@ static void bench_preload(void)
 		       lc_measure_name(rep->measure));
 		lc_report_delete(rep);
 	}
+}
+
+/* Nanoseconds per malloc and free, and per strdup and free, of build/bench/PROG (alloc_loop.c:
+ * 200,000 of each, 8 frames below main) under the preload's walk (per_connection_us's walk). */
+static void alloc_ns(const char *prog, const char *walk, double ns[2])
+{
+	char lib[4096], dir[] = "/dev/shm/lc-bench-alloc-XXXXXX", cmd[5000];
+	if (walk && (lc_native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
+		die("no liblcalloc.so beside the bench, or no /dev/shm");
+	if (walk) /* in the command, so that the shell itself is not preloaded */
+		snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s LC_ALLOC_DIR=%s%s%s exec %s 200000 8", lib, dir,
+			 *walk ? " LC_ALLOC_UNWIND=" : "", walk, build(prog));
+	else
+		snprintf(cmd, sizeof cmd, "exec %s 200000 8", build(prog));
+	FILE *p = popen(cmd, "r");
+	if (!p || fscanf(p, "malloc %lf strdup %lf", &ns[0], &ns[1]) != 2)
+		die("bench/alloc_loop gave no figures");
+	pclose(p);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (walk && system(cmd) != 0)
+		fprintf(stderr, "bench: could not remove %s\n", dir);
+}
+
+static const char *const walks[] = { NULL, "fp", "cfi", "" }; /* none, then the preload's walks */
+
+/* The preload's stack walk (lcalloc.c's unwind()): what an allocation costs with the
+ * frame-pointer walk alone (which stops inside glibc), the CFI walk alone (libgcc's unwinder,
+ * through glibc) and the default (the frame-pointer walk where it is known to hold, else a
+ * replayed or a new CFI walk), each the median of 5 taken alternately; and what a connection
+ * costs, on a C server built with frame pointers and on CPython (Debian's: without). */
+static void bench_unwind(void)
+{
+	static const struct {
+		const char *prog, *name;
+		int fn; /* 0 malloc, 1 strdup */
+	} rows[] = {
+		{ "bench/alloc_loop", "malloc, code with frame pointers", 0 },
+		{ "bench/alloc_loop", "strdup, code with frame pointers", 1 },
+		{ "bench/alloc_loop_nofp", "malloc, code without them", 0 },
+		{ "bench/alloc_loop_nofp", "strdup, code without them", 1 },
+	};
+	printf("\n9b. The preload's stack walk: ns per allocation and free (bench/alloc_loop, 8 frames deep; median of 5)\n");
+	printf("   %-34s %9s %9s %9s %9s %8s %10s\n", "allocation", "none", "fp walk", "CFI walk", "default", "CFI/fp",
+	       "default/fp");
+	for (size_t r = 0; r < sizeof rows / sizeof *rows; r += 2) {
+		double ns[2][4][5];
+		for (int k = 0; k < 5; k++)
+			for (int w = 0; w < 4; w++) {
+				double both[2];
+				alloc_ns(rows[r].prog, walks[w], both);
+				ns[0][w][k] = both[0];
+				ns[1][w][k] = both[1];
+			}
+		for (int f = 0; f < 2; f++) {
+			double m[4];
+			for (int w = 0; w < 4; w++)
+				m[w] = median5(ns[f][w]);
+			printf("   %-34s %9.1f %9.1f %9.1f %9.1f %8.2f %10.2f\n", rows[r + f].name, m[0], m[1], m[2], m[3],
+			       m[2] / m[1], m[3] / m[1]);
+		}
+	}
+	char py[600];
+	snprintf(py, sizeof py, "%s/cases/global_list/fixed.py", LC_SOURCE_DIR);
+	char *servers[][4] = { { (char *)build("cases/global_list/fixed"), "0", NULL, NULL },
+			       { "/usr/bin/python3", py, "0", NULL } };
+	printf("   per connection, us (median of 5 runs of 2000)  %9s %9s %9s %9s %8s %10s\n", "none", "fp walk", "CFI walk",
+	       "default", "CFI/fp", "default/fp");
+	setenv("PYTHONMALLOC", "malloc", 1); /* as the native engine runs CPython: each object a block */
+	for (size_t i = 0; i < 2; i++) {
+		double us[4][5], m[4];
+		for (int k = 0; k < 5; k++)
+			for (int w = 0; w < 4; w++)
+				us[w][k] = per_connection_us(servers[i], walks[w], 2000);
+		for (int w = 0; w < 4; w++)
+			m[w] = median5(us[w]);
+		printf("   %-46s %9.1f %9.1f %9.1f %9.1f %8.2f %10.2f\n", i ? "cases/global_list/fixed.py (python3)" :
+		       "cases/global_list/fixed (C)", m[0], m[1], m[2], m[3], m[2] / m[1], m[3] / m[1]);
+	}
+	unsetenv("PYTHONMALLOC");
 }
 
 /* The Python agent's cost: bench/python_agent.py (Python measures Python best), with Debian's
@@ -556,7 +640,7 @@ int main(int argc, char **argv)
 		{ "client", bench_client }, { "variants", bench_variants }, { "settle", bench_settle },
 		{ "holders", bench_holders }, { "cycles", bench_cycles }, { "snapshots", bench_snapshots },
 		{ "native", bench_native }, { "engines", bench_engines }, { "check", bench_check },
-		{ "preload", bench_preload }, { "python", bench_python },
+		{ "preload", bench_preload }, { "unwind", bench_unwind }, { "python", bench_python },
 	};
 	size_t n = sizeof sections / sizeof sections[0];
 	for (int a = 1; a < argc; a++) {
@@ -565,7 +649,7 @@ int main(int argc, char **argv)
 			i++;
 		if (i == n) {
 			fprintf(stderr, "leakcheck-bench: no section '%s' (client variants settle holders cycles snapshots "
-					"native engines check preload python)\n", argv[a]);
+					"native engines check preload unwind python)\n", argv[a]);
 			return 2;
 		}
 	}

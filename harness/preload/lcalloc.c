@@ -11,16 +11,20 @@
  * inside, so only malloc, calloc, realloc and free are needed from below.
  *
  * A site is the allocating function and up to LC_ALLOC_DEPTH return addresses: the first from
- * __builtin_return_address, the rest from the frame-pointer chain, walked only while each frame
- * stays on this thread's stack (a program built without frame pointers gives its first frame
- * only). Sites are slots of an open-addressed table claimed with a compare-and-swap; counters
+ * __builtin_return_address, the rest from a walk of this thread's stack (unwind()). glibc keeps
+ * no frame pointer, so a walk of frame pointers alone stopped inside it: every strdup of a
+ * server was one site, "__strdup" with no caller. So the walk reads DWARF call frame
+ * information (libgcc's unwinder), and keeps the cheap frame-pointer walk where that unwinder
+ * found every function on the way keeps its frame pointer, and a replay of its walks where
+ * none does. Sites are slots of an open-addressed table claimed with a compare-and-swap; counters
  * are atomics: no lock anywhere, so none is held across fork. A new process gets a file of its
  * own, a copy of its parent's counts (it inherited those blocks), however it was made: fork()
  * runs pthread_atfork's handlers, a raw clone() none, so each allocation and free first checks
  * a flag on a page the kernel zeroes in every child (MADV_WIPEONFORK, Linux 4.14): one load.
  * exec runs the constructor again in the new program. dlsym's own allocations (the bootstrap)
  * come from a static buffer, and any allocation made while a site is being found
- * (pthread_getattr_np's) counts under LC_ALLOC_OTHER instead of unwinding again. */
+ * (pthread_getattr_np's, or the unwinder's for frames a JIT registered) counts under
+ * LC_ALLOC_OTHER instead of unwinding again. */
 #define _GNU_SOURCE
 #include "lcalloc.h"
 
@@ -36,6 +40,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <unwind.h>
 
 #define EXPORT __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))
@@ -59,6 +64,9 @@ static struct lc_alloc_map *map;      /* owned: this process's shared file, or N
 static volatile int *owner;
 static TLS int busy;                  /* finding a site: allocations now are not unwound */
 static TLS uintptr_t stack_hi;        /* this thread's stack top, 1 if unknown */
+static TLS uintptr_t stack_lo;        /* and its base */
+/* How a site's stack is found (LC_ALLOC_UNWIND: "fp", "cfi", or unset: both): unwind() */
+static enum { WALK_BOTH, WALK_FP, WALK_CFI } walk;
 
 static char boot[16384] __attribute__((aligned(16))); /* dlsym's allocations, never freed */
 static size_t boot_used;
@@ -113,7 +121,9 @@ static void count(uint32_t site, int64_t blocks, int64_t bytes)
 }
 
 /* This thread's stack top: the main thread's from __libc_stack_end, another's from its
- * attributes (pthread_getattr_np allocates: busy is set, so that counts without unwinding). */
+ * attributes, with its base (pthread_getattr_np allocates: busy is set, so that counts without
+ * unwinding). The main thread's base is left 64 MB below: its stack grows, and nothing else is
+ * mapped that near the top of the address space. */
 static uintptr_t stack_top(void)
 {
 	if (stack_hi)
@@ -121,32 +131,72 @@ static uintptr_t stack_top(void)
 	stack_hi = 1;
 	if (gettid() == getpid()) {
 		stack_hi = (uintptr_t)__libc_stack_end;
+		stack_lo = stack_hi - (64u << 20);
 	} else {
 		pthread_attr_t a;
 		void *addr;
 		size_t size;
 		if (pthread_getattr_np(pthread_self(), &a) == 0) {
-			if (pthread_attr_getstack(&a, &addr, &size) == 0)
+			if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+				stack_lo = (uintptr_t)addr;
 				stack_hi = (uintptr_t)addr + size;
+			}
 			pthread_attr_destroy(&a);
 		}
 	}
 	return stack_hi;
 }
 
-/* The return addresses above the allocator: ret0, then the frame-pointer chain from frame
- * (the interposed function's own frame), while each next frame lies above the last, within
- * MAX_HOP, and below the stack top. A program without frame pointers ends it at once. */
-static size_t unwind(uint64_t *out, const void *ret0, const void *frame)
+/* Whether the function a return address lies in keeps its frame pointer there, as the CFI walk
+ * found it (its CFA is rbp + 16): the frame-pointer walk may step through it, and gives what the
+ * CFI walk would. A table of words, ip << 1 | kept, claimed with a compare-and-swap: no lock, and
+ * a full table only means more CFI walks. A forked child inherits it with the same code. */
+#define KEPT_SLOTS 16384u
+static uint64_t kept_table[KEPT_SLOTS];
+enum kept { KEPT_UNKNOWN, KEPT_NO, KEPT_YES };
+
+static uint32_t kept_slot(uintptr_t ip)
+{
+	return (uint32_t)((ip * 0x9e3779b97f4a7c15ull) >> 40) & (KEPT_SLOTS - 1);
+}
+
+static enum kept kept_find(uintptr_t ip)
+{
+	for (uint32_t i = kept_slot(ip), probe = 0; probe < 8; probe++, i = (i + 1) & (KEPT_SLOTS - 1)) {
+		uint64_t w = __atomic_load_n(&kept_table[i], __ATOMIC_RELAXED);
+		if (w >> 1 == ip)
+			return w & 1 ? KEPT_YES : KEPT_NO;
+		if (!w)
+			break;
+	}
+	return KEPT_UNKNOWN;
+}
+
+static void kept_learn(uintptr_t ip, bool kept)
+{
+	uint64_t want = (uint64_t)ip << 1 | kept;
+	for (uint32_t i = kept_slot(ip), probe = 0; probe < 8; probe++, i = (i + 1) & (KEPT_SLOTS - 1)) {
+		uint64_t w = 0;
+		if (__atomic_compare_exchange_n(&kept_table[i], &w, want, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED) ||
+		    w >> 1 == ip)
+			return;
+	}
+}
+
+/* The frame-pointer walk: ret0, then the chain from frame (the interposed function's own frame),
+ * while each next frame lies above the last, within MAX_HOP, and below hi, the stack's top. A
+ * function without a frame pointer (all of glibc) ends it, or makes it skip its caller: known
+ * asks that each step go through a function the CFI walk saw keep one, and gives 0 otherwise. */
+static size_t unwind_fp(uint64_t *out, const void *ret0, const void *frame, uintptr_t hi, bool known)
 {
 	size_t n = 0;
-	uintptr_t hi = stack_top(), lo = (uintptr_t)frame;
+	uintptr_t lo = (uintptr_t)frame;
 	out[n++] = (uintptr_t)ret0;
-	if (hi <= lo || hi - lo > (64u << 20)) /* not on this thread's own stack (a coroutine's) */
-		return n;
 	const uintptr_t *fp = (const uintptr_t *)((const uintptr_t *)frame)[0];
 	while (n < LC_ALLOC_DEPTH) {
 		uintptr_t at = (uintptr_t)fp;
+		if (known && kept_find(out[n - 1]) != KEPT_YES)
+			return 0;
 		if ((at & 7) || at <= lo || at - lo > MAX_HOP || at + 16 > hi || fp[1] < 4096)
 			break;
 		out[n++] = fp[1];
@@ -154,6 +204,142 @@ static size_t unwind(uint64_t *out, const void *ret0, const void *frame)
 		fp = (const uintptr_t *)fp[0];
 	}
 	return n;
+}
+
+/* The CFI walks of this thread that may be replayed: a walk is a function of where its first
+ * return address lies (slot[0], just above the interposed function's frame) and what each
+ * return address is, where every function it steps through has a frame of one size at its call
+ * (no frame pointer: a function that allocas or realigns its stack keeps one). So a walk whose
+ * return addresses all still lie where it found them is the walk the CFI would make again: a
+ * few loads, where the CFI walk costs a microsecond (a server without frame pointers, as
+ * Debian builds them, would pay it on every allocation: make bench, section 9b). The slots lie
+ * between this frame and the stack's top, so reading them cannot fault. In TLS, so no lock;
+ * few (6 KB a thread: a thread's static TLS comes out of its stack). */
+#define MEMO_SETS 16u
+#define MEMO_WAYS 4u                  /* walks of one slot[0] and ret0 each set holds */
+struct memo {
+	uintptr_t slot[LC_ALLOC_DEPTH];   /* where each return address lay; slot[0] 0: empty */
+	uint64_t ret[LC_ALLOC_DEPTH];
+};
+static TLS struct memo memos[MEMO_SETS][MEMO_WAYS];
+static TLS unsigned memo_victim;      /* the way the next new walk takes, round robin */
+
+static struct memo *memo_set(uintptr_t slot0, uint64_t ret0)
+{
+	return memos[((slot0 >> 3 ^ ret0) * 0x9e3779b97f4a7c15ull) >> 60];
+}
+
+/* The walk memoized for slot0 and ret0 whose return addresses all still lie in place: n, or 0. */
+static size_t memo_find(uint64_t *out, uintptr_t slot0, uint64_t ret0)
+{
+	const struct memo *set = memo_set(slot0, ret0);
+	for (unsigned w = 0; w < MEMO_WAYS; w++) {
+		const struct memo *m = &set[w];
+		size_t k = 1;
+		if (m->slot[0] != slot0 || m->ret[0] != ret0)
+			continue;
+		while (k < LC_ALLOC_DEPTH && *(const uint64_t *)m->slot[k] == m->ret[k])
+			k++;
+		if (k == LC_ALLOC_DEPTH) {
+			memcpy(out, m->ret, sizeof m->ret);
+			return LC_ALLOC_DEPTH;
+		}
+	}
+	return 0;
+}
+
+struct cfi_walk {
+	uint64_t *out;                /* borrowed: LC_ALLOC_DEPTH return addresses */
+	uintptr_t slot[LC_ALLOC_DEPTH]; /* where each lies on the stack */
+	size_t n;
+	uintptr_t from;               /* ret0: the frames below it are the preload's own */
+	unsigned skipped;
+	uintptr_t rbp, sp;            /* out[n - 1]'s function's rbp and stack pointer there */
+	bool fixed;                   /* every function stepped through has a frame of one size */
+};
+
+/* What the step from out[n - 1] to ip (in ctx) tells of out[n - 1]'s function, whose CFA is
+ * cfa: whether it keeps its frame pointer (CFA = rbp + 16; learned for the frame-pointer walk),
+ * or its frame may vary in size: a frame pointer, gcc's realigned frame (rbp points at a copy
+ * of the return address and the saved rbp), or a signal's frame. */
+static void cfi_step(struct cfi_walk *w, struct _Unwind_Context *ctx, uintptr_t ip, uintptr_t cfa)
+{
+	int signal = 0;
+	bool kept = cfa == w->rbp + 16;
+	kept_learn(w->out[w->n - 1], kept);
+	_Unwind_GetIPInfo(ctx, &signal);
+	if (kept || signal || (w->rbp >= w->sp && w->rbp < cfa && *(const uintptr_t *)(w->rbp + 8) == ip))
+		w->fixed = false;
+}
+
+/* One frame of the CFI walk: the preload's own frames skipped, then each return address kept.
+ * A frame's context has its own registers (rbp is DWARF register 6) and its callee's CFA: its
+ * own stack pointer at the call, just above the return address it called with. */
+static _Unwind_Reason_Code cfi_frame(struct _Unwind_Context *ctx, void *arg)
+{
+	struct cfi_walk *w = arg;
+	uintptr_t ip = _Unwind_GetIP(ctx), cfa = _Unwind_GetCFA(ctx);
+	if (w->n == 0 && ip != w->from)
+		return ++w->skipped < 8 ? _URC_NO_REASON : _URC_END_OF_STACK;
+	if (w->n)
+		cfi_step(w, ctx, ip, cfa);
+	if (ip < 4096 || w->n == LC_ALLOC_DEPTH)
+		return _URC_END_OF_STACK;
+	w->slot[w->n] = cfa - 8;
+	w->out[w->n++] = ip;
+	w->rbp = _Unwind_GetGR(ctx, 6);
+	w->sp = cfa;
+	return _URC_NO_REASON;
+}
+
+/* Memoize w's walk if it may be replayed: it is LC_ALLOC_DEPTH frames long, each fixed, each
+ * return address above the last and below hi. */
+static void memo_keep(const struct cfi_walk *w, uintptr_t hi)
+{
+	if (w->n < LC_ALLOC_DEPTH || !w->fixed)
+		return;
+	for (size_t k = 1; k < LC_ALLOC_DEPTH; k++)
+		if (w->slot[k] <= w->slot[k - 1] || w->slot[k] + 8 > hi)
+			return;
+	struct memo *m = &memo_set(w->slot[0], w->out[0])[memo_victim++ % MEMO_WAYS];
+	memcpy(m->slot, w->slot, sizeof m->slot);
+	memcpy(m->ret, w->out, sizeof m->ret);
+}
+
+/* The CFI walk: libgcc's unwinder reads each frame's DWARF call frame information (.eh_frame,
+ * which Debian's libraries keep, and not their frame pointers), so it walks through glibc's
+ * strdup to its caller. libgcc 12 finds a frame's FDE with glibc's _dl_find_object: no lock
+ * (a fork while another thread unwinds leaves none held in the child), no allocation, nothing
+ * opened; only frames a JIT registered (__register_frame) take a mutex. It trusts the CFI:
+ * called on this thread's own stack, whose frames a running program keeps whole, its reads
+ * stay on it. 0 where ret0 was not among its first frames. */
+static __attribute__((noinline)) size_t unwind_cfi(uint64_t *out, const void *ret0, uintptr_t hi)
+{
+	struct cfi_walk w = { .out = out, .from = (uintptr_t)ret0, .fixed = true };
+	_Unwind_Backtrace(cfi_frame, &w);
+	memo_keep(&w, hi);
+	return w.n;
+}
+
+/* The return addresses above the allocator, ret0 (the interposed function's caller) first. The
+ * frame-pointer walk where every function on it is known to keep its frame pointer (a program
+ * built with them), else a memoized CFI walk, else the CFI walk (make bench, section 9b, has
+ * what each costs); the frame-pointer walk alone where the CFI walk found nothing, or
+ * LC_ALLOC_UNWIND says "fp" ("cfi": the CFI walk alone). Off this thread's own stack (a
+ * coroutine's, a signal's alternate stack), ret0 alone: no walk can tell where that one ends. */
+static size_t unwind(uint64_t *out, const void *ret0, const void *frame)
+{
+	uintptr_t hi = stack_top(), lo = (uintptr_t)frame;
+	size_t n = 0;
+	if (lo >= hi || lo < stack_lo) {
+		out[0] = (uintptr_t)ret0;
+		return 1;
+	}
+	if (walk == WALK_BOTH && !(n = unwind_fp(out, ret0, frame, hi, true)))
+		n = memo_find(out, lo + 8, (uintptr_t)ret0);
+	if (!n && walk != WALK_FP)
+		n = unwind_cfi(out, ret0, hi);
+	return n ? n : unwind_fp(out, ret0, frame, hi, false);
 }
 
 static uint64_t hash(uint32_t fn, const uint64_t *frames, size_t n)
@@ -470,6 +656,10 @@ static void adopt(void)
 __attribute__((constructor)) static void lcalloc_init(void)
 {
 	resolve();
+	const char *how = getenv(LC_ALLOC_UNWIND_ENV);
+	walk = !how ? WALK_BOTH : strcmp(how, "fp") == 0 ? WALK_FP : strcmp(how, "cfi") == 0 ? WALK_CFI : WALK_BOTH;
+	uint64_t frames[LC_ALLOC_DEPTH];
+	unwind_cfi(frames, NULL, 0); /* libgcc's one-time set-up now, before any thread or fork */
 	struct lc_alloc_map *m = map_create();
 	if (!m)
 		return;

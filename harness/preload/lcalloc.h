@@ -8,12 +8,15 @@
 
 #include <stdint.h>
 
-#define LC_ALLOC_MAGIC "lcalloc4"     /* 8 bytes: layout changes change the digit */
-#define LC_ALLOC_SITES 8192           /* slots of the site table, a power of two */
+#define LC_ALLOC_MAGIC "lcalloc5"     /* 8 bytes: layout changes change the digit */
+#define LC_ALLOC_SITES 32768          /* slots of the site table, a power of two: stacks walked
+                                       * through glibc make many (CPython importing json,
+                                       * http.server, asyncio, email and urllib: 10,641) */
 #define LC_ALLOC_DEPTH 6              /* return addresses per site */
 #define LC_ALLOC_OTHER 0              /* the slot of allocations with no site: the table full, or
                                        * made while the preload unwinds (its own bootstrap) */
 #define LC_ALLOC_ENV "LC_ALLOC_DIR"   /* the folder the harness gives the preload */
+#define LC_ALLOC_UNWIND_ENV "LC_ALLOC_UNWIND" /* "fp" or "cfi": one walk alone (make bench) */
 
 /* The header in front of each block the preload returns (16 bytes: malloc's alignment kept).
  * The harness finds live blocks in the process's memory by it: a free clears size_tag. */

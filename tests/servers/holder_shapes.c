@@ -2,7 +2,7 @@
  * daemons keep things, for the holder search (leakcheck's "held by:") to name.
  *
  *   holder_shapes MODE [PORT]   MODE: tree | two_globals | lost_and_kept | thread_slot | big_heap
- *                               | registry_slots
+ *                               | registry_slots | headers
  *
  * Listens on 127.0.0.1:PORT (0 or absent: ephemeral), prints "listening on 127.0.0.1:PORT" when
  * ready, echoes lines until "QUIT" or EOF. Per accepted connection it keeps, by mode:
@@ -32,6 +32,12 @@
  *                  snapshot the live one is the harness's probe, and it heads the list: both
  *                  globals reach the list's blocks just as near (one pointer, one site), and
  *                  both must be named (the tie went to the lower address, naming only the slots).
+ *   headers        a header per connection appended to the global list `headers` (tinyproxy's
+ *                  orderedmap of a request's headers): the node from header_new, its name and its
+ *                  value each strdup'd on two lines of header_add, as orderedmap_append does
+ *                  (orderedmap.c:57 and :58). glibc's strdup keeps no frame pointer: a walk of
+ *                  frame pointers stops inside it. +3 blocks: header_new's, and one at each strdup
+ *                  line, each held by headers -> header_new.
  * SIGTERM/SIGINT: everything is freed and the process exits 0 (the lost buffers excepted), so
  * only a measurement while it runs tells what is held. Every process dies by SIGALRM after
  * 120 s, so a harness bug cannot leave it running. */
@@ -52,9 +58,9 @@
 #define NSLOTS 64
 #define CACHE 60000             /* big_heap's unrelated blocks; HOLDER_SHAPES_BLOCKS=N for N */
 
-enum mode { TREE, TWO_GLOBALS, LOST_AND_KEPT, THREAD_SLOT, BIG_HEAP, REGISTRY_SLOTS, NMODES };
+enum mode { TREE, TWO_GLOBALS, LOST_AND_KEPT, THREAD_SLOT, BIG_HEAP, REGISTRY_SLOTS, HEADERS, NMODES };
 static const char *const mode_names[NMODES] = { "tree", "two_globals", "lost_and_kept", "thread_slot", "big_heap",
-						 "registry_slots" };
+						 "registry_slots", "headers" };
 static enum mode mode;
 static volatile sig_atomic_t stop;
 
@@ -97,6 +103,12 @@ struct buf {
 	char data[88];
 };
 
+struct header {
+	struct header *next;        /* strong ref: the next older header of the list */
+	char *name;                 /* owned: strdup'd */
+	char *value;                /* owned: strdup'd */
+};
+
 struct sess {
 	struct sess *next;          /* strong ref: the next older session of the list */
 	int fd;
@@ -121,6 +133,7 @@ static unsigned ncache = CACHE;
 static struct sess *kept;
 static struct sess *registry;              /* owned: registry_slots' sessions, newest first */
 static struct sess *live_slots[NSLOTS];    /* borrowed from registry: the live ones, by fd */
+static struct header *headers;             /* owned: headers' nodes, newest first */
 
 static void on_stop(int sig)
 {
@@ -278,6 +291,29 @@ static __attribute__((noinline)) void *cache_fill(unsigned i)
 	return p;
 }
 
+static __attribute__((noinline)) struct header *header_new(void) { return calloc(1, sizeof(struct header)); }
+
+/* name and value copied with glibc's strdup, one line each (as tinyproxy's orderedmap_append):
+ * two sites, whose callers only an unwinder that reads glibc's CFI can find. The strings are
+ * made at run time: gcc turns strdup of a constant into malloc and memcpy. */
+static __attribute__((noinline)) struct header *header_add(const char *name, const char *value)
+{
+	struct header *h = header_new();
+	if (!h)
+		return NULL;
+	h->name = strdup(name);
+	h->value = strdup(value);
+	if (!h->name || !h->value) {
+		free(h->name);
+		free(h->value);
+		free(h);
+		return NULL;
+	}
+	h->next = headers;
+	headers = h;
+	return h;
+}
+
 static __attribute__((noinline)) struct sess *kept_new(int fd) { return sess_new(fd); }
 static __attribute__((noinline)) struct sess *reg_new(int fd) { return sess_new(fd); }
 
@@ -362,6 +398,13 @@ static void keep(int fd, unsigned serial)
 		}
 		break;
 	}
+	case HEADERS: {
+		char name[32], value[32];
+		snprintf(name, sizeof name, "X-Serial-%u", serial % 4);
+		snprintf(value, sizeof value, "%u", serial);
+		header_add(name, value);
+		break;
+	}
 	case BIG_HEAP: {
 		struct sess *s = kept_new(fd);
 		if (s) {
@@ -403,6 +446,12 @@ static void free_all(void)
 		n = s->next;
 		free(s);
 	}
+	for (struct header *h = headers, *n; h; h = n) {
+		n = h->next;
+		free(h->name);
+		free(h->value);
+		free(h);
+	}
 	free(thread_slots);
 	for (unsigned i = 0; cache && i < ncache; i++)
 		free(cache[i]);
@@ -436,7 +485,7 @@ int main(int argc, char **argv)
 	while (m < NMODES && (argc < 2 || strcmp(argv[1], mode_names[m])))
 		m++;
 	if (m == NMODES) {
-		fprintf(stderr, "usage: holder_shapes tree|two_globals|lost_and_kept|thread_slot|big_heap|registry_slots [PORT]\n");
+		fprintf(stderr, "usage: holder_shapes tree|two_globals|lost_and_kept|thread_slot|big_heap|registry_slots|headers [PORT]\n");
 		return 2;
 	}
 	mode = (enum mode)m;

@@ -851,3 +851,91 @@ Test(native, shape_fixes_clean_by_the_allocator, .timeout = 200)
 		lc_report_free(&rep);
 	}
 }
+
+/* ---- stacks through code without frame pointers ---- */
+
+/* The lines of tests/servers/holder_shapes.c where header_add strdups a header's name ([0]) and value ([1]). */
+static void strdup_lines(unsigned lines[2])
+{
+	static const char *const calls[2] = { "h->name = strdup(", "h->value = strdup(" };
+	char path[600], line[512];
+	snprintf(path, sizeof path, "%s/tests/servers/holder_shapes.c", LC_SOURCE_DIR);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "cannot open %s", path);
+	lines[0] = lines[1] = 0;
+	for (unsigned n = 1; fgets(line, sizeof line, f); n++)
+		for (int k = 0; k < 2; k++)
+			if (strstr(line, calls[k]))
+				lines[k] = n;
+	fclose(f);
+	cr_assert(lines[0] && lines[1], "%s: header_add's two strdup lines not found", path);
+}
+
+static bool through_strdup(const struct lc_record *rec)
+{
+	for (size_t i = 0; i < rec->nframes; i++) {
+		size_t n = strlen(rec->frames[i].fn);
+		if (n >= 6 && strcmp(rec->frames[i].fn + n - 6, "strdup") == 0)
+			return true;
+	}
+	return false;
+}
+
+/* rec's stack as one line: "malloc <- __strdup (strdup.c:42) <- header_add (holder_shapes.c:259)". */
+static const char *stack_text(const struct lc_record *rec, char *out, size_t len)
+{
+	size_t at = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < rec->nframes && at < len; i++) {
+		const struct lc_frame *f = &rec->frames[i];
+		int n = f->file[0] ? snprintf(out + at, len - at, "%s%s (%s:%u)", i ? " <- " : "", f->fn, f->file, f->line)
+				   : snprintf(out + at, len - at, "%s%s", i ? " <- " : "", f->fn);
+		at += n > 0 ? (size_t)n : 0;
+	}
+	return out;
+}
+
+/* glibc keeps no frame pointer, and the preload walked frame pointers: the walk stopped inside
+ * strdup, so every strdup of a server was one site, "__strdup (strdup.c:42)" with no caller
+ * (tinyproxy's two, orderedmap.c:57 and :58, which memcheck names, were one), and its holder
+ * path ended at "__strdup (x1660)", counting every strdup'd block of the process. holder_shapes
+ * headers strdups a header's name and value on two lines of header_add: natively, two growing
+ * sites named at those lines, each held through its own line. */
+Test(native, strdup_sites_named_at_their_callers)
+{
+	char mode[] = "headers", port[] = "{port}", stack[1024], text[1024];
+	char *argv[] = { strdup(built("tests/holder_shapes")), mode, port, NULL };
+	struct lc_report rep;
+	unsigned lines[2];
+	strdup_lines(lines);
+	cr_expect_eq(run_native(argv, &rep, hundred_cycles), LC_LEAK, "headers NOT caught natively: %s", rep.reason);
+	cr_expect_eq(rep.measure, LC_MEASURE_ALLOCATOR, "measured in %s", lc_measure_name(rep.measure));
+	bool seen[2] = { false, false };
+	size_t nstrdup = 0;
+	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) {
+		const struct lc_record *rec = &lc_report_primary(&rep)->sites[i].rec;
+		if (!through_strdup(rec))
+			continue;
+		nstrdup++;
+		stack_text(rec, stack, sizeof stack);
+		const struct lc_frame *at = lc_alloc_frame(rec, NULL);
+		int k = !at || strcmp(at->fn, "header_add") || strcmp(at->file, "holder_shapes.c") ? -1 :
+			at->line == lines[0] ? 0 : at->line == lines[1] ? 1 : -1;
+		cr_expect(k >= 0 && !seen[k], "a strdup site named %s, not one of header_add's (holder_shapes.c:%u, :%u): %s",
+			  at ? at->fn : "nothing", lines[0], lines[1], stack);
+		if (k < 0)
+			continue;
+		seen[k] = true;
+		const struct lc_retainer *r = &lc_report_primary(&rep)->held[i];
+		const struct lc_link *last = r->nchain ? &r->chain[r->nchain - 1] : NULL;
+		lc_retainer_text(r, text, sizeof text);
+		cr_expect(r->searched && r->kind == LC_ROOT_GLOBAL && strcmp(r->root, "headers") == 0, "%s: held by %s", stack,
+			  text);
+		cr_expect(last && strcmp(last->at.fn, "header_add") == 0 && last->at.line == at->line,
+			  "%s: the holder path does not end at its own line: held by %s", stack, text);
+	}
+	cr_expect(nstrdup == 2 && seen[0] && seen[1], "%zu strdup site(s) natively, not header_add's two (lines %u and %u)",
+		  nstrdup, lines[0], lines[1]);
+	free(argv[0]);
+	lc_report_free(&rep);
+}
