@@ -45,7 +45,7 @@ static void server_start(struct server *s, char **argv, bool valgrind)
 	size_t n = 7;
 	for (size_t i = 0; argv[i] && n < 15; i++)
 		vg[n++] = argv[i];
-	s->pid = lc_serve(valgrind ? vg : argv, s->dir, 60, &s->port, err, sizeof err);
+	s->pid = lc__serve(valgrind ? vg : argv, s->dir, 60, &s->port, err, sizeof err);
 	if (s->pid < 0)
 		die(err);
 }
@@ -53,7 +53,7 @@ static void server_start(struct server *s, char **argv, bool valgrind)
 static void server_stop(struct server *s)
 {
 	char cmd[128];
-	lc_stop(s->pid, 60);
+	lc__stop(s->pid, 60);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", s->dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "bench: could not remove %s\n", s->dir);
@@ -65,7 +65,7 @@ static double rate_minimal(unsigned port, int n)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	char buf[64];
-	double t0 = lc_now();
+	double t0 = lc__now();
 	for (int i = 0; i < n; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0 || write(fd, "ping\n", 5) != 5 ||
@@ -73,7 +73,7 @@ static double rate_minimal(unsigned port, int n)
 			die("minimal client failed");
 		close(fd);
 	}
-	return n / (lc_now() - t0);
+	return n / (lc__now() - t0);
 }
 
 /* The harness's client: the same calls run.c makes for one eof cycle (connect with a deadline,
@@ -81,14 +81,14 @@ static double rate_minimal(unsigned port, int n)
 static double rate_harness(unsigned port, int n)
 {
 	char buf[64];
-	double t0 = lc_now();
+	double t0 = lc__now();
 	for (int i = 0; i < n; i++) {
-		int fd = lc_connect(port, 10);
-		if (fd < 0 || lc_send_all(fd, "ping\n", 5, 10) < 0 || lc_recv_until(fd, buf, sizeof buf, "ping\n", 5, 10) <= 0)
+		int fd = lc__connect(port, 10);
+		if (fd < 0 || lc__send_all(fd, "ping\n", 5, 10) < 0 || lc__recv_until(fd, buf, sizeof buf, "ping\n", 5, 10) <= 0)
 			die("harness client failed");
 		close(fd);
 	}
-	return n / (lc_now() - t0);
+	return n / (lc__now() - t0);
 }
 
 static const char *build(const char *rel)
@@ -177,10 +177,10 @@ static void bench_settle(void)
 	double floors[5], verdicts[5], at[5][3];
 	struct lc_report rep;
 	for (int k = 0; k < 5; k++) {
-		double t0 = lc_now();
+		double t0 = lc__now();
 		server_start(&s, echo, true);
 		server_stop(&s);
-		floors[k] = lc_now() - t0;
+		floors[k] = lc__now() - t0;
 		verdicts[k] = verdict(echo_v, 200, &rep);
 		at[k][0] = rep.at_ready;
 		at[k][1] = rep.at_baseline - rep.at_ready;
@@ -292,34 +292,34 @@ static double snapshot_cost(struct server *s, double *relay_cost)
 	struct lc_relay r;
 	snprintf(prefix, sizeof prefix, "%s/vgdb", s->dir);
 	snprintf(out, sizeof out, "%s/vgdb.out", s->dir);
-	double t0 = lc_now(), lost = 0;
+	double t0 = lc__now(), lost = 0;
 	for (int i = 0; i < 3; i++) {
-		double t1 = lc_now();
+		double t1 = lc__now();
 		if (!snap)
 			die("out of memory");
 		/* seen twice here, never reproduced alone: a vgdb started right after heap_server's
 		 * start got no answer. Counted and retried (its wait left out), not fatal. */
-		if (lc_vgdb_snapshot(prefix, s->pid, out, 20, snap, err, sizeof err) < 0) {
+		if (lc__vgdb_snapshot(prefix, s->pid, out, 20, snap, err, sizeof err) < 0) {
 			vgdb_hangs++;
-			lost += lc_now() - t1;
-			if (lc_vgdb_snapshot(prefix, s->pid, out, 20, snap, err, sizeof err) < 0)
+			lost += lc__now() - t1;
+			if (lc__vgdb_snapshot(prefix, s->pid, out, 20, snap, err, sizeof err) < 0)
 				die(err);
 		}
 	}
-	double per_command = (lc_now() - t0 - lost) / 3;
-	if (lc_relay_open(&r, "vgdb", prefix, s->pid, NULL, 60, err, sizeof err) < 0)
+	double per_command = (lc__now() - t0 - lost) / 3;
+	if (lc__relay_open(&r, "vgdb", prefix, s->pid, NULL, 60, err, sizeof err) < 0)
 		die(err);
-	lc_sleep_ms(20);
-	t0 = lc_now();
+	lc__sleep_ms(20);
+	t0 = lc__now();
 	for (int i = 0; i < 3; i++) {
-		if (lc_relay_interrupt(&r, 60, err, sizeof err) < 0 ||
-		    lc_relay_monitor(&r, LC_SNAPSHOT_FULL, &text, 60, err, sizeof err) < 0 ||
-		    lc_vgdb_parse(text, snap, err, sizeof err) < 0 || lc_relay_resume(&r, err, sizeof err) < 0)
+		if (lc__relay_interrupt(&r, 60, err, sizeof err) < 0 ||
+		    lc__relay_monitor(&r, LC_SNAPSHOT_FULL, &text, 60, err, sizeof err) < 0 ||
+		    lc__vgdb_parse(text, snap, err, sizeof err) < 0 || lc__relay_resume(&r, err, sizeof err) < 0)
 			die(err);
 		free(text);
 	}
-	*relay_cost = (lc_now() - t0) / 3;
-	lc_relay_close(&r);
+	*relay_cost = (lc__now() - t0) / 3;
+	lc__relay_close(&r);
 	free(snap);
 	return per_command;
 }
@@ -403,12 +403,12 @@ static void bench_native(void)
 	struct lc_snapshot snap;
 	char err[256];
 	server_start(&s, echo, false);
-	double t0 = lc_now();
+	double t0 = lc__now();
 	for (int i = 0; i < 1000; i++)
-		if (lc_native_measure(s.pid, &snap, err, sizeof err) < 0)
+		if (lc__native_measure(s.pid, &snap, err, sizeof err) < 0)
 			die(err);
 	printf("   one native snapshot (smaps_rollup, fds, threads) of the echo server: %.1f us\n",
-	       (lc_now() - t0) * 1000);
+	       (lc__now() - t0) * 1000);
 	server_stop(&s);
 }
 
@@ -452,9 +452,9 @@ static void bench_check(void)
 	struct rusage before, after;
 	snprintf(cmd, sizeof cmd, "ctest --test-dir %s -j%d >/dev/null 2>&1", LC_BUILD_DIR, LC_CHECK_JOBS);
 	getrusage(RUSAGE_CHILDREN, &before);
-	double t0 = lc_now();
+	double t0 = lc__now();
 	int rc = system(cmd);
-	double wall = lc_now() - t0;
+	double wall = lc__now() - t0;
 	getrusage(RUSAGE_CHILDREN, &after);
 	double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec + after.ru_stime.tv_sec -
 			      before.ru_stime.tv_sec) +
@@ -474,7 +474,7 @@ static double per_connection_us(char **argv, const char *walk, int n)
 {
 	char lib[4096], dir[] = "/dev/shm/lc-bench-alloc-XXXXXX", cmd[160];
 	struct server s;
-	if (walk && (lc_native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
+	if (walk && (lc__native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
 		die("no liblcalloc.so beside the bench, or no /dev/shm");
 	if (walk) { /* the bench is one thread: its own environment is the server's */
 		setenv("LD_PRELOAD", lib, 1);
@@ -545,7 +545,7 @@ static void bench_preload(void)
 static void alloc_ns(const char *prog, const char *walk, double ns[2])
 {
 	char lib[4096], dir[] = "/dev/shm/lc-bench-alloc-XXXXXX", cmd[5000];
-	if (walk && (lc_native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
+	if (walk && (lc__native_preload(lib, sizeof lib) < 0 || !mkdtemp(dir)))
 		die("no liblcalloc.so beside the bench, or no /dev/shm");
 	if (walk) /* in the command, so that the shell itself is not preloaded */
 		snprintf(cmd, sizeof cmd, "LD_PRELOAD=%s LC_ALLOC_DIR=%s%s%s exec %s 200000 8", lib, dir,

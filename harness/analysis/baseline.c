@@ -42,7 +42,7 @@ static bool grows(const struct lc_site *s, unsigned per_round)
 	return s->dbytes >= (long)per_round * LC_BYTES_FLOOR || s->dblocks > 0;
 }
 
-int lc_baseline_write(const char *path, const struct lc_report *rep, const struct lc_options *o)
+int lc__baseline_write(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
 	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	FILE *f = fopen(path, "w");
@@ -52,7 +52,7 @@ int lc_baseline_write(const char *path, const struct lc_report *rep, const struc
 		   "# With --baseline this file, they may grow up to 10%% faster; a new site fails.\n");
 	for (size_t i = 0; rep->per_round && i < top->nsites; i++) {
 		const struct lc_site *s = &top->sites[i];
-		const struct lc_frame *at = lc_alloc_frame(&s->rec, o->alloc_fns);
+		const struct lc_frame *at = lc__alloc_frame(&s->rec, o->alloc_fns);
 		if (!grows(s, rep->per_round) || !at)
 			continue;
 		char w[WORD_MAX];
@@ -101,7 +101,7 @@ static void apply(const char *path, const struct known *k, size_t n, struct lc_r
 	char known[256] = "";
 	for (size_t i = 0; i < top->nsites; i++) {
 		const struct lc_site *s = &top->sites[i];
-		const struct lc_frame *at = lc_alloc_frame(&s->rec, o->alloc_fns);
+		const struct lc_frame *at = lc__alloc_frame(&s->rec, o->alloc_fns);
 		if (!grows(s, rep->per_round) || !at)
 			continue;
 		char where[160];
@@ -120,14 +120,14 @@ static void apply(const char *path, const struct known *k, size_t n, struct lc_r
 				 k[j].blocks, bytes, k[j].bytes);
 			return;
 		}
-		lc_appendf(known, sizeof known, "%s%s", known[0] ? ", " : "", at->fn);
+		lc__appendf(known, sizeof known, "%s%s", known[0] ? ", " : "", at->fn);
 	}
 	rep->verdict = LC_CLEAN;
 	snprintf(rep->reason, sizeof rep->reason, "only known leaks, no faster than --baseline %s (%s)", path,
 		 known[0] ? known : "none");
 }
 
-int lc_baseline_apply(const char *path, struct lc_report *rep, const struct lc_options *o, char *err, size_t errlen)
+int lc__baseline_apply(const char *path, struct lc_report *rep, const struct lc_options *o, char *err, size_t errlen)
 {
 	size_t n;
 	struct known *k = calloc(MAX_KNOWN, sizeof *k);

@@ -65,7 +65,7 @@ static int by_addr(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-long lc_graph_find(const struct lc_graph *g, uint64_t addr)
+long lc__graph_find(const struct lc_graph *g, uint64_t addr)
 {
 	if (addr < g->lo || addr >= g->hi)
 		return -1;
@@ -107,7 +107,7 @@ static void scan_part(struct lc_graph *g, size_t i, const unsigned char *mem, ui
 	for (uint64_t off = from + (8 - (bl->addr + from) % 8) % 8; off + 8 <= to; off += 8) {
 		uint64_t v;
 		memcpy(&v, mem + (off - from), 8);
-		long t = lc_graph_find(g, v);
+		long t = lc__graph_find(g, v);
 		if (t < 0 || (size_t)t == i)
 			continue;
 		g->edges = grow(g->edges, &g->capedges, g->nedges + 1, sizeof *g->edges, &g->failed);
@@ -176,7 +176,7 @@ static void scan_root(struct lc_graph *g, size_t r, lc_gread_fn read, void *ctx,
 		for (long off = 0; off + 8 <= got; off += 8) {
 			uint64_t v;
 			memcpy(&v, buf + off, 8);
-			long to = lc_graph_find(g, v);
+			long to = lc__graph_find(g, v);
 			if (to < 0)
 				continue;
 			g->words = grow(g->words, &g->capwords, g->nwords + 1, sizeof *g->words, &g->failed);
@@ -288,7 +288,7 @@ static void find_holders(struct lc_graph *g)
 	free(q.e);
 }
 
-struct lc_graph *lc_graph_build(const struct lc_gblock *blocks, size_t nblocks, const struct lc_groot *roots,
+struct lc_graph *lc__graph_build(const struct lc_gblock *blocks, size_t nblocks, const struct lc_groot *roots,
 				size_t nroots, lc_gread_fn read, void *ctx)
 {
 	struct lc_graph *g = calloc(1, sizeof *g);
@@ -324,11 +324,11 @@ struct lc_graph *lc_graph_build(const struct lc_gblock *blocks, size_t nblocks, 
 	return g;
 fail:
 	free(buf);
-	lc_graph_free(g);
+	lc__graph_free(g);
 	return NULL;
 }
 
-void lc_graph_free(struct lc_graph *g)
+void lc__graph_free(struct lc_graph *g)
 {
 	if (!g)
 		return;
@@ -340,20 +340,20 @@ void lc_graph_free(struct lc_graph *g)
 	free(g);
 }
 
-const struct lc_gblock *lc_graph_blocks(const struct lc_graph *g, size_t *n)
+const struct lc_gblock *lc__graph_blocks(const struct lc_graph *g, size_t *n)
 {
 	*n = g->nb;
 	return g->b;
 }
 
-void lc_graph_stats(const struct lc_graph *g, uint64_t *bytes_read, size_t *edges, size_t *root_words)
+void lc__graph_stats(const struct lc_graph *g, uint64_t *bytes_read, size_t *edges, size_t *root_words)
 {
 	*bytes_read = g->bytes_read;
 	*edges = g->nedges;
 	*root_words = g->nwords;
 }
 
-bool lc_graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region)
+bool lc__graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region)
 {
 	const struct node *n = &g->nodes[b];
 	if (n->k.sites == UNREACHED)
@@ -363,7 +363,7 @@ bool lc_graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t 
 	return true;
 }
 
-bool lc_graph_alike(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region)
+bool lc__graph_alike(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region)
 {
 	const struct node *n = &g->nodes[b];
 	if (n->k.sites == UNREACHED || n->alike == UNREACHED)
@@ -373,13 +373,13 @@ bool lc_graph_alike(const struct lc_graph *g, size_t b, uint64_t *word, size_t *
 	return true;
 }
 
-void lc_graph_distance(const struct lc_graph *g, size_t b, unsigned *sites, unsigned *hops)
+void lc__graph_distance(const struct lc_graph *g, size_t b, unsigned *sites, unsigned *hops)
 {
 	*sites = g->nodes[b].k.sites;
 	*hops = g->nodes[b].k.hops;
 }
 
-size_t lc_graph_path(const struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap)
+size_t lc__graph_path(const struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap)
 {
 	if (g->nodes[b].k.sites == UNREACHED || cap == 0)
 		return 0;
@@ -423,7 +423,7 @@ static uint32_t lost_parent(const struct lc_graph *g, size_t b, const uint32_t *
 	return best;
 }
 
-size_t lc_graph_lost_path(struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap, size_t *ncycle)
+size_t lc__graph_lost_path(struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap, size_t *ncycle)
 {
 	*ncycle = 0;
 	if (!lost(g, b) || cap == 0)
@@ -469,7 +469,7 @@ size_t lc_graph_lost_path(struct lc_graph *g, size_t b, struct lc_gstep *out, si
 	return k;
 }
 
-long lc_graph_linked_at(const struct lc_graph *g, unsigned site)
+long lc__graph_linked_at(const struct lc_graph *g, unsigned site)
 {
 	enum { MAXOFF = 64 };
 	uint32_t offs[MAXOFF], votes[MAXOFF] = { 0 }, top = 0;
@@ -495,7 +495,7 @@ long lc_graph_linked_at(const struct lc_graph *g, unsigned site)
 	return best;
 }
 
-unsigned long lc_graph_site_blocks(const struct lc_graph *g, unsigned site)
+unsigned long lc__graph_site_blocks(const struct lc_graph *g, unsigned site)
 {
 	unsigned long n = 0;
 	for (size_t u = 0; u < g->nb; u++)

@@ -46,34 +46,34 @@ struct lc_graph;
 
 /* Reads every block and root region and finds each block's holder. blocks may be in any
  * order and repeat (the first of one address is kept). NULL: out of memory. */
-struct lc_graph *lc_graph_build(const struct lc_gblock *blocks, size_t nblocks, const struct lc_groot *roots,
+struct lc_graph *lc__graph_build(const struct lc_gblock *blocks, size_t nblocks, const struct lc_groot *roots,
 				size_t nroots, lc_gread_fn read, void *ctx);
-void lc_graph_free(struct lc_graph *g);
+void lc__graph_free(struct lc_graph *g);
 
 /* The blocks, sorted by address: indexes below are into this array. */
-const struct lc_gblock *lc_graph_blocks(const struct lc_graph *g, size_t *n);
+const struct lc_gblock *lc__graph_blocks(const struct lc_graph *g, size_t *n);
 /* The block that contains addr, or -1. */
-long lc_graph_find(const struct lc_graph *g, uint64_t addr);
+long lc__graph_find(const struct lc_graph *g, uint64_t addr);
 /* Memory read (blocks and roots) and pointers found, for the report of costs. */
-void lc_graph_stats(const struct lc_graph *g, uint64_t *bytes_read, size_t *edges, size_t *root_words);
+void lc__graph_stats(const struct lc_graph *g, uint64_t *bytes_read, size_t *edges, size_t *root_words);
 
 /* Whether a root reaches block b; if so, the root word that holds it and the root region's index. */
-bool lc_graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region);
+bool lc__graph_holder(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region);
 /* Another root word that reached block b at the same rank and sites as its holder's (the tie
- * the word's address broke), as lc_graph_holder; false if none. */
-bool lc_graph_alike(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region);
+ * the word's address broke), as lc__graph_holder; false if none. */
+bool lc__graph_alike(const struct lc_graph *g, size_t b, uint64_t *word, size_t *region);
 /* How near its holder b is: sites entered, pointers followed (for choosing a typical block). */
-void lc_graph_distance(const struct lc_graph *g, size_t b, unsigned *sites, unsigned *hops);
+void lc__graph_distance(const struct lc_graph *g, size_t b, unsigned *sites, unsigned *hops);
 /* The path from b's holder to b, root side first; the count of steps (at most cap: the
  * steps nearest the root are kept), 0 if no root reaches b. */
-size_t lc_graph_path(const struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap);
+size_t lc__graph_path(const struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap);
 /* For a block no root reaches: the path to b from a block nothing points at (*ncycle = 0),
  * or from a cycle of unreached blocks (out[0..*ncycle) are its members, out[0]'s from is 0).
  * The count of steps, at most cap. */
-size_t lc_graph_lost_path(struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap, size_t *ncycle);
+size_t lc__graph_lost_path(struct lc_graph *g, size_t b, struct lc_gstep *out, size_t cap, size_t *ncycle);
 /* The offset the blocks of site point at each other from most often, or -1. */
-long lc_graph_linked_at(const struct lc_graph *g, unsigned site);
+long lc__graph_linked_at(const struct lc_graph *g, unsigned site);
 /* The blocks of site in the graph. */
-unsigned long lc_graph_site_blocks(const struct lc_graph *g, unsigned site);
+unsigned long lc__graph_site_blocks(const struct lc_graph *g, unsigned site);
 
 #endif

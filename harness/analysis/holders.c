@@ -17,11 +17,11 @@ struct hsearch {
  * tree's root node and its children come from one line, called from two places). */
 static bool same_line(const struct lc_record *a, const struct lc_record *b, const char *const *alloc_fns)
 {
-	const struct lc_frame *x = lc_alloc_frame(a, alloc_fns), *y = lc_alloc_frame(b, alloc_fns);
+	const struct lc_frame *x = lc__alloc_frame(a, alloc_fns), *y = lc__alloc_frame(b, alloc_fns);
 	return x && y ? strcmp(x->fn, y->fn) == 0 && strcmp(x->file, y->file) == 0 && x->line == y->line : !x && !y;
 }
 
-void lc_heap_set_rec(struct lc_heap *h, size_t tag, const struct lc_record *rec)
+void lc__heap_set_rec(struct lc_heap *h, size_t tag, const struct lc_record *rec)
 {
 	if (tag >= 1000000)
 		return;
@@ -35,7 +35,7 @@ void lc_heap_set_rec(struct lc_heap *h, size_t tag, const struct lc_record *rec)
 	}
 	struct lc_heap_rec *r = &h->recs[tag];
 	r->r = *rec;
-	r->hash = lc_frame_key(lc_alloc_frame(rec, h->alloc_fns));
+	r->hash = lc__frame_key(lc__alloc_frame(rec, h->alloc_fns));
 	r->site = (unsigned)tag;
 	for (size_t i = 0; i < h->nrecs; i++)
 		if (i != tag && h->recs[i].r.nframes && h->recs[i].hash == r->hash &&
@@ -45,12 +45,12 @@ void lc_heap_set_rec(struct lc_heap *h, size_t tag, const struct lc_record *rec)
 		}
 }
 
-bool lc_heap_has_rec(const struct lc_heap *h, size_t tag)
+bool lc__heap_has_rec(const struct lc_heap *h, size_t tag)
 {
 	return tag < h->nrecs && h->recs[tag].r.nframes;
 }
 
-int lc_heap_add_block(struct lc_heap *h, uint64_t addr, uint64_t size, size_t tag)
+int lc__heap_add_block(struct lc_heap *h, uint64_t addr, uint64_t size, size_t tag)
 {
 	if (tag >= h->nrecs)
 		return 0; /* a block of no record: not the graph's */
@@ -66,7 +66,7 @@ int lc_heap_add_block(struct lc_heap *h, uint64_t addr, uint64_t size, size_t ta
 	return 0;
 }
 
-void lc_heap_add_root(struct lc_heap *h, uint64_t start, uint64_t end, enum lc_root_kind kind, unsigned rank,
+void lc__heap_add_root(struct lc_heap *h, uint64_t start, uint64_t end, enum lc_root_kind kind, unsigned rank,
 		      const char *name, uint64_t module_at)
 {
 	if (start >= end || h->nroots == LC_HEAP_MAX_ROOTS)
@@ -78,7 +78,7 @@ void lc_heap_add_root(struct lc_heap *h, uint64_t start, uint64_t end, enum lc_r
 	snprintf(r->name, sizeof r->name, "%s", name);
 }
 
-bool lc_heap_holds_blocks(const struct lc_heap *h, uint64_t start, uint64_t end)
+bool lc__heap_holds_blocks(const struct lc_heap *h, uint64_t start, uint64_t end)
 {
 	for (size_t i = 0; i < h->nblocks; i++)
 		if (h->blocks[i].addr >= start && h->blocks[i].addr < end)
@@ -86,7 +86,7 @@ bool lc_heap_holds_blocks(const struct lc_heap *h, uint64_t start, uint64_t end)
 	return false;
 }
 
-void lc_heap_clear(struct lc_heap *h)
+void lc__heap_clear(struct lc_heap *h)
 {
 	free(h->recs);
 	free(h->blocks);
@@ -102,7 +102,7 @@ static int build(struct hsearch *s)
 	struct lc_groot roots[LC_HEAP_MAX_ROOTS];
 	for (size_t i = 0; i < h->nroots; i++)
 		roots[i] = h->roots[i].g;
-	s->g = lc_graph_build(h->blocks, h->nblocks, roots, h->nroots, h->read, h->read_ctx);
+	s->g = lc__graph_build(h->blocks, h->nblocks, roots, h->nroots, h->read, h->read_ctx);
 	if (!s->g) {
 		snprintf(s->err, sizeof s->err, "out of memory for the heap graph");
 		return -1;
@@ -132,10 +132,10 @@ static uint64_t objects_of(struct hsearch *s, size_t t, uint64_t *alike_key, str
 	size_t region;
 	struct lc_holder h;
 	*alike_key = 0;
-	if (!lc_graph_holder(s->g, t, &word, &region))
+	if (!lc__graph_holder(s->g, t, &word, &region))
 		return 0;
 	root_of(s, word, region, &h, &key);
-	if (lc_graph_alike(s->g, t, &word, &region))
+	if (lc__graph_alike(s->g, t, &word, &region))
 		root_of(s, word, region, alike_h, alike_key);
 	return key;
 }
@@ -155,7 +155,7 @@ static void rank_alike(struct hsearch *s, const size_t *t, size_t n, uint64_t to
 		uint64_t cand, k, word;
 		size_t region;
 		struct lc_holder h = { 0 }, x;
-		if (!lc_graph_alike(s->g, t[i], &word, &region)) /* most blocks: no name looked up */
+		if (!lc__graph_alike(s->g, t[i], &word, &region)) /* most blocks: no name looked up */
 			continue;
 		if (objects_of(s, t[i], &cand, &h) != top || cand == 0 || cand == top)
 			continue;
@@ -166,9 +166,9 @@ static void rank_alike(struct hsearch *s, const size_t *t, size_t n, uint64_t to
 			continue;
 		tried[ntried++] = cand;
 		size_t nb;
-		const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
+		const struct lc_gblock *b = lc__graph_blocks(s->g, &nb);
 		for (size_t j = 0; j < n; j++)
-			if (lc_graph_alike(s->g, t[j], &word, &region) && objects_of(s, t[j], &k, &x) == top && k == cand) {
+			if (lc__graph_alike(s->g, t[j], &word, &region) && objects_of(s, t[j], &k, &x) == top && k == cand) {
 				h.blocks++;
 				h.bytes += b[t[j]].size;
 			}
@@ -186,12 +186,12 @@ static void rank_holders(struct hsearch *s, const size_t *t, size_t n, struct lc
 	size_t na = 0;
 	const struct lc_gblock *b;
 	size_t nb;
-	b = lc_graph_blocks(s->g, &nb);
+	b = lc__graph_blocks(s->g, &nb);
 	for (size_t i = 0; a && i < n; i++) {
 		uint64_t word, key;
 		size_t region;
 		struct lc_holder h = { 0 };
-		if (!lc_graph_holder(s->g, t[i], &word, &region)) {
+		if (!lc__graph_holder(s->g, t[i], &word, &region)) {
 			out->unreached++;
 			continue;
 		}
@@ -224,7 +224,7 @@ static void rank_holders(struct hsearch *s, const size_t *t, size_t n, struct lc
 static void chain_of(struct hsearch *s, const struct lc_gstep *st, size_t n, size_t ncycle, struct lc_retainer *out)
 {
 	size_t nb;
-	const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
+	const struct lc_gblock *b = lc__graph_blocks(s->g, &nb);
 	out->nchain = 0;
 	out->ncycle = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -237,12 +237,12 @@ static void chain_of(struct hsearch *s, const struct lc_gstep *st, size_t n, siz
 		}
 		struct lc_link *l = &out->chain[out->nchain++];
 		memset(l, 0, sizeof *l);
-		const struct lc_frame *at = lc_alloc_frame(&s->h->recs[site].r, s->h->alloc_fns);
+		const struct lc_frame *at = lc__alloc_frame(&s->h->recs[site].r, s->h->alloc_fns);
 		if (at)
 			l->at = *at;
 		l->offset = (long)st[i].to_off;
-		l->count = lc_graph_site_blocks(s->g, site);
-		l->linked_at = lc_graph_linked_at(s->g, site);
+		l->count = lc__graph_site_blocks(s->g, site);
+		l->linked_at = lc__graph_linked_at(s->g, site);
 		if (i < ncycle)
 			out->ncycle = out->nchain;
 	}
@@ -254,13 +254,13 @@ static size_t targets(struct hsearch *s, const struct lc_seen *before, const str
 		      struct lc_retainer *out)
 {
 	size_t nb, n = 0;
-	const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
-	bool diff = lc_seen_record(before, &site->rec);
+	const struct lc_gblock *b = lc__graph_blocks(s->g, &nb);
+	bool diff = lc__seen_record(before, &site->rec);
 	for (int pass = diff ? 0 : 1; pass < 2 && n == 0; pass++)
 		for (size_t i = 0; i < nb; i++) {
-			if (!lc_same_record(&s->h->recs[b[i].tag].r, &site->rec))
+			if (!lc__same_record(&s->h->recs[b[i].tag].r, &site->rec))
 				continue;
-			if (pass == 0 && lc_seen_block(before, b[i].addr))
+			if (pass == 0 && lc__seen_block(before, b[i].addr))
 				continue;
 			t[n++] = i;
 			out->blocks++;
@@ -275,13 +275,13 @@ static void search_one(struct hsearch *s, const struct lc_seen *before, const st
 		       struct lc_retainer *out)
 {
 	size_t nb, n = 0;
-	const struct lc_gblock *b = lc_graph_blocks(s->g, &nb);
+	const struct lc_gblock *b = lc__graph_blocks(s->g, &nb);
 	size_t *t = malloc((nb ? nb : 1) * sizeof *t);
 	unsigned long live_blocks = 0, live_bytes = 0;
 	memset(out, 0, sizeof *out);
 	out->searched = true;
 	for (size_t i = 0; i < nb; i++) /* the record now, for "gone" */
-		if (lc_same_record(&s->h->recs[b[i].tag].r, &site->rec)) {
+		if (lc__same_record(&s->h->recs[b[i].tag].r, &site->rec)) {
 			live_blocks++;
 			live_bytes += b[i].size;
 		}
@@ -308,10 +308,10 @@ static void search_one(struct hsearch *s, const struct lc_seen *before, const st
 	if (lost) { /* nothing memcheck counts as a root reaches it: never a global's */
 		out->nholders = 0;
 		size_t k = 0;
-		while (k < n && lc_graph_holder(s->g, t[k], &(uint64_t){ 0 }, &(size_t){ 0 }))
+		while (k < n && lc__graph_holder(s->g, t[k], &(uint64_t){ 0 }, &(size_t){ 0 }))
 			k++;
 		if (k < n)
-			nsteps = lc_graph_lost_path(s->g, t[k], steps, 64, &ncycle);
+			nsteps = lc__graph_lost_path(s->g, t[k], steps, 64, &ncycle);
 		out->kind = ncycle ? LC_ROOT_CYCLE : LC_ROOT_NONE;
 		if (nsteps == 0) {
 			steps[0] = (struct lc_gstep){ t[0], 0, 0 };
@@ -334,23 +334,23 @@ static void search_one(struct hsearch *s, const struct lc_seen *before, const st
 		size_t region;
 		struct lc_holder h;
 		unsigned sites, hops;
-		if (!lc_graph_holder(s->g, t[i], &word, &region))
+		if (!lc__graph_holder(s->g, t[i], &word, &region))
 			continue;
 		root_of(s, word, region, &h, &key);
-		lc_graph_distance(s->g, t[i], &sites, &hops);
+		lc__graph_distance(s->g, t[i], &sites, &hops);
 		if (key == top && (best == SIZE_MAX || sites < bsites || (sites == bsites && hops < bhops))) {
 			best = t[i];
 			bsites = sites;
 			bhops = hops;
 		}
 	}
-	nsteps = lc_graph_path(s->g, best, steps, 64);
+	nsteps = lc__graph_path(s->g, best, steps, 64);
 	chain_of(s, steps, nsteps, 0, out);
 out:
 	free(t);
 }
 
-int lc_holders_find(const struct lc_heap *h, const struct lc_seen *before, const struct lc_site *sites, size_t n,
+int lc__holders_find(const struct lc_heap *h, const struct lc_seen *before, const struct lc_site *sites, size_t n,
 		    struct lc_retainer *out, char *err, size_t errlen)
 {
 	struct hsearch s = { .h = h };
@@ -359,6 +359,6 @@ int lc_holders_find(const struct lc_heap *h, const struct lc_seen *before, const
 		snprintf(err, errlen, "%s", s.err);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		search_one(&s, before, &sites[i], &out[i]);
-	lc_graph_free(s.g);
+	lc__graph_free(s.g);
 	return rc;
 }

@@ -23,7 +23,7 @@
 struct lc_heap_rec {
 	struct lc_record r;
 	unsigned site;              /* the first record allocated at its line: the graph's site */
-	uint64_t hash;              /* of that line (lc_frame_key) */
+	uint64_t hash;              /* of that line (lc__frame_key) */
 };
 
 /* A root region and what a holder in it is called. */
@@ -56,26 +56,26 @@ struct lc_heap {
 };
 
 /* Record tag is rec (tags of one allocation line share a site). */
-void lc_heap_set_rec(struct lc_heap *h, size_t tag, const struct lc_record *rec);
+void lc__heap_set_rec(struct lc_heap *h, size_t tag, const struct lc_record *rec);
 /* Whether tag has a record. */
-bool lc_heap_has_rec(const struct lc_heap *h, size_t tag);
+bool lc__heap_has_rec(const struct lc_heap *h, size_t tag);
 /* A live block of record tag. -1: out of memory. */
-int lc_heap_add_block(struct lc_heap *h, uint64_t addr, uint64_t size, size_t tag);
+int lc__heap_add_block(struct lc_heap *h, uint64_t addr, uint64_t size, size_t tag);
 /* rank: lower is preferred as a holder at equal distance (graph.h): the program's data 0, a
  * library's 1, other mapped memory 2, a stack 3. */
-void lc_heap_add_root(struct lc_heap *h, uint64_t start, uint64_t end, enum lc_root_kind kind, unsigned rank,
+void lc__heap_add_root(struct lc_heap *h, uint64_t start, uint64_t end, enum lc_root_kind kind, unsigned rank,
 		      const char *name, uint64_t module_at);
 /* Whether a block lies in [start, end). */
-bool lc_heap_holds_blocks(const struct lc_heap *h, uint64_t start, uint64_t end);
+bool lc__heap_holds_blocks(const struct lc_heap *h, uint64_t start, uint64_t end);
 /* Free the records and blocks; h can be filled again. */
-void lc_heap_clear(struct lc_heap *h);
+void lc__heap_clear(struct lc_heap *h);
 
 /* The holders of sites[0..n) into out[0..n): every block and root region of h read, each
  * growing record's blocks counted for the root nearest them (out[i].holders, ranked), and the
  * path from the top holder to the nearest of them. The blocks are those new since the
  * snapshot before (missing from before, when it listed the record), else all the record's.
  * Returns 0, or -1 with a reason (out of memory). */
-int lc_holders_find(const struct lc_heap *h, const struct lc_seen *before, const struct lc_site *sites, size_t n,
+int lc__holders_find(const struct lc_heap *h, const struct lc_seen *before, const struct lc_site *sites, size_t n,
 		    struct lc_retainer *out, char *err, size_t errlen);
 
 #endif

@@ -6,7 +6,7 @@
 #include "lc/leakcheck.h"
 #include "util/text.h"
 
-bool lc_grows_every_round_by(const long *deltas, size_t n, long floor)
+bool lc__grows_every_round_by(const long *deltas, size_t n, long floor)
 {
 	if (n == 0)
 		return false;
@@ -18,9 +18,9 @@ bool lc_grows_every_round_by(const long *deltas, size_t n, long floor)
 
 /* CPython's regrtest -R settled on this: a leak only if *every* round grew. One-time growth
  * (a cache filling up, a lazily allocated table) shows in one round and not in the others. */
-bool lc_grows_every_round(const long *deltas, size_t n)
+bool lc__grows_every_round(const long *deltas, size_t n)
 {
-	return lc_grows_every_round_by(deltas, n, 1);
+	return lc__grows_every_round_by(deltas, n, 1);
 }
 
 /* Natively memory moves by noise too: a round's growth is told from it only when the rounds
@@ -73,7 +73,7 @@ static bool flagged(const struct lc_proc_result *p, int k)
 	return flags[k];
 }
 
-bool lc_confirm_needed(const struct lc_proc_result *p, unsigned per_round)
+bool lc__confirm_needed(const struct lc_proc_result *p, unsigned per_round)
 {
 	double connections = (double)p->nrounds * per_round;
 	bool any = false;
@@ -87,18 +87,18 @@ bool lc_confirm_needed(const struct lc_proc_result *p, unsigned per_round)
 	return any;
 }
 
-bool lc_confirm_again(struct lc_proc_result *p, const struct lc_report *rep)
+bool lc__confirm_again(struct lc_proc_result *p, const struct lc_report *rep)
 {
 	struct lc_confirm c = p->confirm;
 	bool again = false;
 	p->confirm.connections = 0; /* the rules' own flags, before the confirming round's verdict */
-	lc_judge_proc(p, rep);
+	lc__judge_proc(p, rep);
 	for (int k = 0; k < M_COUNT; k++) {
 		long h1 = metric(&c.halves[0], k), h2 = metric(&c.halves[1], k);
 		again |= flagged(p, k) && h2 > 0 && h2 * 10 < h1 * 9;
 	}
 	p->confirm = c;
-	lc_judge_proc(p, rep);
+	lc__judge_proc(p, rep);
 	return again;
 }
 
@@ -176,18 +176,18 @@ static void judge_rounds(struct lc_proc_result *p, unsigned per_round, unsigned 
 	p->blocks_per_cycle = connections > 0 ? total_blocks / connections : 0;
 	p->bytes_per_cycle = connections > 0 ? total_bytes / connections : 0;
 	p->objects_per_cycle = connections > 0 ? total_objects / connections : 0;
-	p->retained = lc_grows_every_round(blocks, n);
-	p->bytes_grew = lc_grows_every_round_by(bytes, n, (long)bytes_floor) && (!noisy || lc_steady(bytes, n));
-	p->fds_leaked = lc_grows_every_round(fds, n);
-	p->threads_leaked = lc_grows_every_round(threads, n);
-	p->objects_grew = lc_grows_every_round(objects, n);
+	p->retained = lc__grows_every_round(blocks, n);
+	p->bytes_grew = lc__grows_every_round_by(bytes, n, (long)bytes_floor) && (!noisy || lc_steady(bytes, n));
+	p->fds_leaked = lc__grows_every_round(fds, n);
+	p->threads_leaked = lc__grows_every_round(threads, n);
+	p->objects_grew = lc__grows_every_round(objects, n);
 	apply_confirm(p);
 	outside_malloc(p, connections);
 }
 
 /* Counts of blocks (memcheck's, the allocator preload's) are exact: one byte a connection. Pages
  * move by themselves: the noise floor measured at the baseline, at least that. */
-unsigned long lc_measure_floor(const struct lc_report *rep, enum lc_measure m)
+unsigned long lc__measure_floor(const struct lc_report *rep, enum lc_measure m)
 {
 	unsigned long f = (unsigned long)rep->per_round * LC_BYTES_FLOOR;
 	return m == LC_MEASURE_PAGES && rep->bytes_floor > f ? rep->bytes_floor : f;
@@ -195,7 +195,7 @@ unsigned long lc_measure_floor(const struct lc_report *rep, enum lc_measure m)
 
 unsigned long lc_bytes_floor(const struct lc_report *rep)
 {
-	return lc_measure_floor(rep, rep->measure);
+	return lc__measure_floor(rep, rep->measure);
 }
 
 double lc_detection_limit(const struct lc_report *rep)
@@ -218,7 +218,7 @@ static size_t growing_tail(const long *d, size_t n, long floor)
  * grows is settled, so a true base follows it. So when the last rounds grew and the first did
  * not, by the block or the byte rule, as many rounds more are measured and the last n judged:
  * the rule stays n growing rounds in a row. */
-unsigned lc_extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor)
+unsigned lc__extra_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor)
 {
 	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS];
 	size_t need = 0;
@@ -247,14 +247,14 @@ static long sum(const long *d, size_t n)
 static bool undecided(const long *d, size_t total, size_t n, long floor)
 {
 	size_t more = total - n;
-	if (!lc_grows_every_round_by(d + more, n, floor))
+	if (!lc__grows_every_round_by(d + more, n, floor))
 		return false; /* a round stayed flat */
 	if (more >= n && sum(d + n, more) * (long)n >= sum(d, n) * (long)more)
 		return false; /* the rate held */
 	return true;
 }
 
-bool lc_warming(const struct lc_round *r, size_t total, size_t n, unsigned per_round, unsigned long bytes_floor)
+bool lc__warming(const struct lc_round *r, size_t total, size_t n, unsigned per_round, unsigned long bytes_floor)
 {
 	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS], most = 0;
 	if (n == 0 || total < n || total > LC_MAX_ROUNDS)
@@ -269,12 +269,12 @@ bool lc_warming(const struct lc_round *r, size_t total, size_t n, unsigned per_r
 	return undecided(blocks, total, n, 1) || undecided(bytes, total, n, (long)bytes_floor);
 }
 
-bool lc_proc_warming(const struct lc_proc_result *p, const struct lc_report *rep, size_t n)
+bool lc__proc_warming(const struct lc_proc_result *p, const struct lc_report *rep, size_t n)
 {
-	/* memcheck's heap only: natively uneven rounds are measured again anyway (lc_uneven_rounds) */
+	/* memcheck's heap only: natively uneven rounds are measured again anyway (lc__uneven_rounds) */
 	if (p->measure != LC_MEASURE_HEAP)
 		return false;
-	return lc_warming(p->rounds, p->nrounds, n, rep->per_round, lc_bytes_floor(rep));
+	return lc__warming(p->rounds, p->nrounds, n, rep->per_round, lc_bytes_floor(rep));
 }
 
 /* A garbage collector frees by allocation count, not by time, so settling cannot wait for it:
@@ -285,21 +285,21 @@ bool lc_proc_warming(const struct lc_proc_result *p, const struct lc_report *rep
  * forgiven, so a static binary keeping 352 B per connection gave +65536 +176128 +176128 B. So
  * rounds that all grew, but unevenly in blocks and in bytes, are measured again: as many rounds
  * more, the last n judged (the rule stays n growing rounds in a row). */
-unsigned lc_uneven_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor)
+unsigned lc__uneven_rounds(const struct lc_round *r, size_t n, unsigned long bytes_floor)
 {
 	long blocks[LC_MAX_ROUNDS], bytes[LC_MAX_ROUNDS];
 	for (size_t i = 0; i < n && i < LC_MAX_ROUNDS; i++) {
 		blocks[i] = r[i].dblocks;
 		bytes[i] = r[i].dbytes;
 	}
-	bool b = lc_grows_every_round(blocks, n), B = lc_grows_every_round_by(bytes, n, (long)bytes_floor);
+	bool b = lc__grows_every_round(blocks, n), B = lc__grows_every_round_by(bytes, n, (long)bytes_floor);
 	bool steady = (b && lc_steady(blocks, n)) || (B && lc_steady(bytes, n)); /* a leak's, as it is */
 	return (b || B) && !steady ? (unsigned)n : 0;
 }
 
-void lc_judge_proc(struct lc_proc_result *p, const struct lc_report *rep)
+void lc__judge_proc(struct lc_proc_result *p, const struct lc_report *rep)
 {
-	judge_rounds(p, rep->per_round, lc_measure_floor(rep, p->measure), p->measure == LC_MEASURE_PAGES);
+	judge_rounds(p, rep->per_round, lc__measure_floor(rep, p->measure), p->measure == LC_MEASURE_PAGES);
 }
 
 static bool leaks(const struct lc_proc_result *p)
@@ -317,7 +317,7 @@ static void where(const struct lc_report *rep, const struct lc_proc_result *p, c
 
 static void add(char *reason, size_t cap, int *n, const char *text)
 {
-	lc_appendf(reason, cap, "%s%s", *n ? "; " : "", text);
+	lc__appendf(reason, cap, "%s%s", *n ? "; " : "", text);
 	++*n;
 }
 
@@ -335,7 +335,7 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
 	} else if (p->bytes_grew && p->measure == LC_MEASURE_PAGES) {
 		snprintf(why, sizeof why, "anonymous memory grew in every round (%.1f bytes per connection, above "
 			 "the noise floor of %lu bytes per round)%s", p->bytes_per_cycle,
-			 lc_measure_floor(rep, LC_MEASURE_PAGES), at);
+			 lc__measure_floor(rep, LC_MEASURE_PAGES), at);
 		add(reason, cap, n, why);
 	} else if (p->bytes_grew) {
 		snprintf(why, sizeof why, "heap bytes grew in every round (%.1f bytes per connection) while the block "
@@ -356,7 +356,7 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
 		add(reason, cap, n, why);
 	}
 	if (*n > before && p->confirm.connections)
-		lc_appendf(reason, cap, " (confirmed: %ux the connections, %.1fx the growth)", p->confirm.times,
+		lc__appendf(reason, cap, " (confirmed: %ux the connections, %.1fx the growth)", p->confirm.times,
 			   p->confirm.ratio);
 }
 
@@ -364,7 +364,7 @@ static void running_reasons(const struct lc_report *rep, const struct lc_proc_re
  * lost while running) never grew lost memory: a re-exec'd daemon's 336 B definite, 1600 B
  * indirect at exit were the same with 65 connections or 620. The rounds of every judged
  * process count; without rounds nothing can be said. */
-bool lc_lost_one_time(const struct lc_report *rep)
+bool lc__lost_one_time(const struct lc_report *rep)
 {
 	size_t rounds = 0;
 	for (size_t i = 0; i < rep->nprocs; i++) {
@@ -414,7 +414,7 @@ static void pick_primary(struct lc_report *rep)
 		struct lc_proc_result *p = &rep->procs[i];
 		if (!p->judged)
 			continue;
-		lc_judge_proc(p, rep);
+		lc__judge_proc(p, rep);
 		if (best == rep->nprocs || (leaks(p) && !leaks(&rep->procs[best])) ||
 		    (!leaks(p) && p->accepted && !rep->procs[best].accepted))
 			best = i;
@@ -423,7 +423,7 @@ static void pick_primary(struct lc_report *rep)
 	rep->measure = rep->procs[rep->primary].measure;
 }
 
-void lc_judge(struct lc_report *rep)
+void lc__judge(struct lc_report *rep)
 {
 	if (rep->nprocs) /* an error too shows what was measured before it */
 		pick_primary(rep);
@@ -431,12 +431,12 @@ void lc_judge(struct lc_report *rep)
 		return; /* the reason was set where it failed */
 	/* nothing measured: procs[0], all zero, judged clean of growth */
 	struct lc_proc_result *top = &rep->procs[rep->nprocs ? rep->primary : 0];
-	lc_judge_proc(top, rep);
+	lc__judge_proc(top, rep);
 	unsigned long lost = rep->exit.bytes[LC_DEFINITE] + rep->exit.bytes[LC_INDIRECT];
 	char why[160];
 	int n = 0;
 	rep->reason[0] = '\0';
-	rep->exit_one_time = lost > 0 && lc_lost_one_time(rep);
+	rep->exit_one_time = lost > 0 && lc__lost_one_time(rep);
 	if (lost > 0) {
 		snprintf(why, sizeof why, "%lu bytes lost at exit (%lu definite, %lu indirect)%s", lost,
 			 rep->exit.bytes[LC_DEFINITE], rep->exit.bytes[LC_INDIRECT],

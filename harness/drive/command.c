@@ -32,14 +32,14 @@ static char *fill(const struct lc_command *c, const char *in)
 	return out;
 }
 
-void lc_command_free_argv(char **argv)
+void lc__command_free_argv(char **argv)
 {
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
 	free(argv);
 }
 
-char **lc_command_argv(const struct lc_command *c, char *const argv[])
+char **lc__command_argv(const struct lc_command *c, char *const argv[])
 {
 	size_t n = 0;
 	while (argv[n])
@@ -47,13 +47,13 @@ char **lc_command_argv(const struct lc_command *c, char *const argv[])
 	char **out = calloc(n + 1, sizeof *out);
 	for (size_t i = 0; out && i < n; i++)
 		if (!(out[i] = fill(c, argv[i]))) {
-			lc_command_free_argv(out);
+			lc__command_free_argv(out);
 			return NULL;
 		}
 	return out;
 }
 
-bool lc_command_wants_port(const struct lc_command *c, char *const argv[])
+bool lc__command_wants_port(const struct lc_command *c, char *const argv[])
 {
 	for (; *argv; argv++)
 		if (strstr(*argv, "{port}"))
@@ -61,7 +61,7 @@ bool lc_command_wants_port(const struct lc_command *c, char *const argv[])
 	return c->config_text && strstr(c->config_text, "{port}");
 }
 
-int lc_command_read_config(struct lc_command *c, const char *template_path, char *err, size_t errlen)
+int lc__command_read_config(struct lc_command *c, const char *template_path, char *err, size_t errlen)
 {
 	if (!template_path)
 		return 0;
@@ -85,7 +85,7 @@ int lc_command_read_config(struct lc_command *c, const char *template_path, char
 	return 0;
 }
 
-int lc_command_write_config(const struct lc_command *c)
+int lc__command_write_config(const struct lc_command *c)
 {
 	if (!c->config_text)
 		return 0;
@@ -102,7 +102,7 @@ int lc_command_write_config(const struct lc_command *c)
 	return rc;
 }
 
-void lc_command_free(struct lc_command *c)
+void lc__command_free(struct lc_command *c)
 {
 	free(c->config_text);
 	c->config_text = NULL;

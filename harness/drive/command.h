@@ -14,15 +14,15 @@ struct lc_command {
 };
 
 /* Read TEMPLATE (NULL: none) for a copy in c->dir. Returns 0, or -1 with a reason. */
-int lc_command_read_config(struct lc_command *c, const char *template_path, char *err, size_t errlen);
+int lc__command_read_config(struct lc_command *c, const char *template_path, char *err, size_t errlen);
 /* Does {port} appear in argv or the template? Then leakcheck chooses the port. */
-bool lc_command_wants_port(const struct lc_command *c, char *const argv[]);
+bool lc__command_wants_port(const struct lc_command *c, char *const argv[]);
 /* Write the copy, once c->port is known (nothing without a template). 0, or -1 with errno. */
-int lc_command_write_config(const struct lc_command *c);
+int lc__command_write_config(const struct lc_command *c);
 /* argv with the placeholders filled in: malloc'd strings in a malloc'd NULL-terminated array,
  * or NULL (nothing half done) when out of memory. */
-char **lc_command_argv(const struct lc_command *c, char *const argv[]);
-void lc_command_free_argv(char **argv);
-void lc_command_free(struct lc_command *c);
+char **lc__command_argv(const struct lc_command *c, char *const argv[]);
+void lc__command_free_argv(char **argv);
+void lc__command_free(struct lc_command *c);
 
 #endif

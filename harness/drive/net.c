@@ -29,7 +29,7 @@ static struct sockaddr_in loopback(unsigned port)
 	return a;
 }
 
-int lc_free_port(unsigned *port)
+int lc__free_port(unsigned *port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct sockaddr_in a = loopback(0);
@@ -49,8 +49,8 @@ int lc_free_port(unsigned *port)
 static int wait_fd(int fd, short events, double deadline)
 {
 	for (;;) {
-		double left = deadline - lc_now();
-		if (lc_cancelled()) {
+		double left = deadline - lc__now();
+		if (lc__cancelled()) {
 			errno = EINTR;
 			return -1;
 		}
@@ -65,9 +65,9 @@ static int wait_fd(int fd, short events, double deadline)
 	}
 }
 
-int lc_connect(unsigned port, double timeout)
+int lc__connect(unsigned port, double timeout)
 {
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -96,9 +96,9 @@ fail:
 	return -1;
 }
 
-int lc_send_all(int fd, const void *buf, size_t len, double timeout)
+int lc__send_all(int fd, const void *buf, size_t len, double timeout)
 {
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	const char *p = buf;
 	while (len > 0) {
 		int r = wait_fd(fd, POLLOUT, deadline);
@@ -117,9 +117,9 @@ int lc_send_all(int fd, const void *buf, size_t len, double timeout)
 	return 0;
 }
 
-long lc_recv_until(int fd, char *buf, size_t cap, const char *expect, size_t expect_len, double timeout)
+long lc__recv_until(int fd, char *buf, size_t cap, const char *expect, size_t expect_len, double timeout)
 {
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	size_t got = 0;
 	while (got < cap) {
 		int r = wait_fd(fd, POLLIN, deadline);
@@ -141,9 +141,9 @@ long lc_recv_until(int fd, char *buf, size_t cap, const char *expect, size_t exp
 	return (long)got;
 }
 
-int lc_wait_eof(int fd, double timeout)
+int lc__wait_eof(int fd, double timeout)
 {
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	char buf[512];
 	for (;;) {
 		int r = wait_fd(fd, POLLIN, deadline);
@@ -159,7 +159,7 @@ int lc_wait_eof(int fd, double timeout)
 	}
 }
 
-int lc_close_reset(int fd)
+int lc__close_reset(int fd)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int rc = setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -167,11 +167,11 @@ int lc_close_reset(int fd)
 	return rc; /* -1: it closed with a FIN, not the reset the options asked for */
 }
 
-int lc_count_fds(int pid)
+int lc__count_fds(int pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/fd", pid);
-	return lc_count_entries(path);
+	return lc__count_entries(path);
 }
 
 /* ---- which process holds which TCP connection (quiescence beyond one event loop) ---- */
@@ -189,7 +189,7 @@ static int read_proc_tcp(struct tcp_entry *t, int cap);
 
 /* The family the connections to a port were last found in (diag_lookup): a dump walks every
  * bucket of the kernel's TCP hash, ~14 ms a family here, so the other family is dumped only
- * when it may hold something (see lc_sockets_pending). */
+ * when it may hold something (see lc__sockets_pending). */
 static struct {
 	unsigned port;
 	int family;
@@ -292,7 +292,7 @@ static int read_proc_tcp(struct tcp_entry *t, int cap)
 	return n;
 }
 
-int lc_server_pending(unsigned port)
+int lc__server_pending(unsigned port)
 {
 	struct tcp_entry *t = malloc(TCP_TABLE * sizeof *t);
 	int n = t ? read_proc_tcp(t, TCP_TABLE) : -1, pending = 0;
@@ -409,7 +409,7 @@ static int sockets_pending(struct tcp_entry *t, unsigned port, const int *pids, 
 	return n < 0 ? -1 : count_pending_in(t, n, port, pids, npids, &missing);
 }
 
-int lc_sockets_pending(unsigned port, const int *pids, size_t npids)
+int lc__sockets_pending(unsigned port, const int *pids, size_t npids)
 {
 	struct tcp_entry *t = malloc(TCP_TABLE * sizeof *t);
 	int n = t ? sockets_pending(t, port, pids, npids) : -1;
@@ -431,7 +431,7 @@ static bool add_inode(unsigned long inode, void *arg)
 	return c->n > c->cap; /* over: stop */
 }
 
-size_t lc_socket_inodes(const int *pids, size_t npids, unsigned long *out, size_t cap)
+size_t lc__socket_inodes(const int *pids, size_t npids, unsigned long *out, size_t cap)
 {
 	struct inodes_ctx c = { out, 0, cap };
 	for (size_t i = 0; i < npids && c.n <= cap; i++)
@@ -460,7 +460,7 @@ static long diag_lookup(unsigned port, unsigned peer)
 	return diag_find(port, peer, &rq);
 }
 
-long lc_server_unread(unsigned port, unsigned peer)
+long lc__server_unread(unsigned port, unsigned peer)
 {
 	unsigned rq = 0;
 	long inode = diag_find(port, peer, &rq);
@@ -526,7 +526,7 @@ static long diag_find(unsigned port, unsigned peer, unsigned *rqueue)
 	return result;
 }
 
-int lc_socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t npids)
+int lc__socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t npids)
 {
 	struct owner_ctx c = { 0 };
 	long inode = diag_lookup(port, peer_port);
@@ -555,14 +555,14 @@ int lc_socket_owner(unsigned port, unsigned peer_port, const int *pids, size_t n
 	return owner;
 }
 
-unsigned lc_local_port(int fd)
+unsigned lc__local_port(int fd)
 {
 	struct sockaddr_in a;
 	socklen_t len = sizeof a;
 	return getsockname(fd, (struct sockaddr *)&a, &len) == 0 ? ntohs(a.sin_port) : 0;
 }
 
-int lc_read_counter(int fd, const char *req, size_t len, const char *field, double timeout, long *value, char *err,
+int lc__read_counter(int fd, const char *req, size_t len, const char *field, double timeout, long *value, char *err,
 		    size_t errlen)
 {
 	regex_t re;
@@ -574,14 +574,14 @@ int lc_read_counter(int fd, const char *req, size_t len, const char *field, doub
 		snprintf(err, errlen, "bad --stats-field regex: %s", field);
 		return -1;
 	}
-	double deadline = lc_now() + timeout;
-	if (lc_send_all(fd, req, len, timeout) < 0) {
+	double deadline = lc__now() + timeout;
+	if (lc__send_all(fd, req, len, timeout) < 0) {
 		snprintf(err, errlen, "cannot send --stats: %s", strerror(errno));
 		goto out;
 	}
 	while (got < sizeof buf - 1) {
-		double left = deadline - lc_now();
-		long n = left > 0 ? lc_recv_until(fd, buf + got, sizeof buf - 1 - got, "\n", 1, left) : -1;
+		double left = deadline - lc__now();
+		long n = left > 0 ? lc__recv_until(fd, buf + got, sizeof buf - 1 - got, "\n", 1, left) : -1;
 		if (n <= 0) {
 			snprintf(err, errlen, "no line matching --stats-field '%s' in the reply to --stats (%s)", field,
 				 n == 0 ? "the server closed the connection" : "timeout");

@@ -16,14 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
-double lc_now(void)
+double lc__now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void lc_sleep_ms(int ms)
+void lc__sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -42,7 +42,7 @@ void lc_cancel(void)
 	cancelled = 1;
 }
 
-bool lc_cancelled(void)
+bool lc__cancelled(void)
 {
 	return cancelled;
 }
@@ -107,9 +107,9 @@ static pid_t spawn_fds(char *const argv[], char *const envp[], int in, int out, 
 	return pid;
 }
 
-pid_t lc_spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen)
+pid_t lc__spawn(char *const argv[], const char *out_path, const char *err_path, char *err, size_t errlen)
 {
-	return lc_spawn_env(argv, NULL, out_path, err_path, err, errlen);
+	return lc__spawn_env(argv, NULL, out_path, err_path, err, errlen);
 }
 
 /* Our environment with add's NAME=VALUE entries in place of those of the same names: built
@@ -137,7 +137,7 @@ static char **merge_env(char *const add[])
 	return envp;
 }
 
-pid_t lc_spawn_env(char *const argv[], char *const add_env[], const char *out_path, const char *err_path, char *err,
+pid_t lc__spawn_env(char *const argv[], char *const add_env[], const char *out_path, const char *err_path, char *err,
 		   size_t errlen)
 {
 	int out = open_out(out_path), errfd = open_out(err_path);
@@ -157,7 +157,7 @@ pid_t lc_spawn_env(char *const argv[], char *const add_env[], const char *out_pa
 	return pid;
 }
 
-pid_t lc_spawn_piped(char *const argv[], int *to_child, int *from_child, const char *err_path, char *err,
+pid_t lc__spawn_piped(char *const argv[], int *to_child, int *from_child, const char *err_path, char *err,
 		     size_t errlen)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errfd = open_out(err_path);
@@ -184,7 +184,7 @@ out:
 	return pid;
 }
 
-bool lc_alive(pid_t pid, int *status)
+bool lc__alive(pid_t pid, int *status)
 {
 	int st;
 	pid_t r = waitpid(pid, &st, WNOHANG);
@@ -193,9 +193,9 @@ bool lc_alive(pid_t pid, int *status)
 	return r == 0;
 }
 
-int lc_wait(pid_t pid, double timeout, int *status)
+int lc__wait(pid_t pid, double timeout, int *status)
 {
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	int delay = 1;
 	for (;;) {
 		int st;
@@ -205,19 +205,19 @@ int lc_wait(pid_t pid, double timeout, int *status)
 				*status = r == pid ? st : 0;
 			return 0;
 		}
-		if (lc_now() >= deadline || lc_cancelled())
+		if (lc__now() >= deadline || lc__cancelled())
 			return -1;
-		lc_sleep_ms(delay);
+		lc__sleep_ms(delay);
 		delay = delay < 5 ? delay * 2 : 5; /* a server under valgrind exits ~40 ms after SIGTERM:
 		                                    * a longer step would find it up to 20 ms late */
 	}
 }
 
-int lc_stop(pid_t pid, double grace)
+int lc__stop(pid_t pid, double grace)
 {
 	int status = 0;
 	kill(pid, SIGTERM);
-	if (lc_wait(pid, grace, &status) == 0)
+	if (lc__wait(pid, grace, &status) == 0)
 		return status;
 	kill(-pid, SIGKILL); /* the whole group: valgrind may have forked helpers */
 	kill(pid, SIGKILL);
@@ -225,7 +225,7 @@ int lc_stop(pid_t pid, double grace)
 	return status;
 }
 
-void lc_status_str(int status, char *buf, size_t len)
+void lc__status_str(int status, char *buf, size_t len)
 {
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
@@ -259,7 +259,7 @@ static int scan_file(const char *path, const regex_t *re, unsigned *port)
 	return found;
 }
 
-int lc_wait_line(const char *path, const char *path2, const char *regex, pid_t pid, double timeout, unsigned *port,
+int lc__wait_line(const char *path, const char *path2, const char *regex, pid_t pid, double timeout, unsigned *port,
 		 char *err, size_t errlen)
 {
 	regex_t re;
@@ -270,35 +270,35 @@ int lc_wait_line(const char *path, const char *path2, const char *regex, pid_t p
 		snprintf(err, errlen, "bad --ready regex '%s': %s", regex, msg);
 		return -1;
 	}
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	int result = -1, status;
 	for (;;) {
 		if (scan_file(path, &re, port) || (path2 && scan_file(path2, &re, port))) {
 			result = 0;
 			break;
 		}
-		if (!lc_alive(pid, &status)) {
+		if (!lc__alive(pid, &status)) {
 			char how[96];
-			lc_status_str(status, how, sizeof how);
+			lc__status_str(status, how, sizeof how);
 			snprintf(err, errlen, "server exited before it was ready (%s)", how);
 			break;
 		}
-		if (lc_cancelled()) {
+		if (lc__cancelled()) {
 			snprintf(err, errlen, "interrupted");
 			break;
 		}
-		if (lc_now() >= deadline) {
+		if (lc__now() >= deadline) {
 			snprintf(err, errlen, "server not ready within %gs (no line matching '%s' on stdout%s)",
 				 timeout, regex, path2 ? " or stderr" : "");
 			break;
 		}
-		lc_sleep_ms(3); /* re-reads a small file: every wait here is time added to a verdict */
+		lc__sleep_ms(3); /* re-reads a small file: every wait here is time added to a verdict */
 	}
 	regfree(&re);
 	return result;
 }
 
-void lc_last_line(const char *path, char *buf, size_t len)
+void lc__last_line(const char *path, char *buf, size_t len)
 {
 	buf[0] = '\0';
 	FILE *f = path ? fopen(path, "r") : NULL;
@@ -313,22 +313,22 @@ void lc_last_line(const char *path, char *buf, size_t len)
 	fclose(f);
 }
 
-pid_t lc_serve(char *const argv[], const char *dir, double timeout, unsigned *port, char *err, size_t errlen)
+pid_t lc__serve(char *const argv[], const char *dir, double timeout, unsigned *port, char *err, size_t errlen)
 {
 	char out[512], errpath[512];
 	snprintf(out, sizeof out, "%s/server.out", dir);
 	snprintf(errpath, sizeof errpath, "%s/server.err", dir);
-	pid_t pid = lc_spawn(argv, out, errpath, err, errlen);
+	pid_t pid = lc__spawn(argv, out, errpath, err, errlen);
 	if (pid < 0)
 		return -1;
-	if (lc_wait_line(out, NULL, LC_READY_REGEX, pid, timeout, port, err, errlen) < 0) {
-		lc_stop(pid, 1);
+	if (lc__wait_line(out, NULL, LC_READY_REGEX, pid, timeout, port, err, errlen) < 0) {
+		lc__stop(pid, 1);
 		return -1;
 	}
 	return pid;
 }
 
-int lc_count_entries(const char *dir)
+int lc__count_entries(const char *dir)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -341,14 +341,14 @@ int lc_count_entries(const char *dir)
 	return n;
 }
 
-int lc_count_threads(int pid)
+int lc__count_threads(int pid)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/task", pid);
-	return lc_count_entries(path);
+	return lc__count_entries(path);
 }
 
-size_t lc_read_file(const char *path, char *buf, size_t cap)
+size_t lc__read_file(const char *path, char *buf, size_t cap)
 {
 	FILE *f = fopen(path, "r");
 	size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
@@ -358,25 +358,25 @@ size_t lc_read_file(const char *path, char *buf, size_t cap)
 	return n;
 }
 
-bool lc_gone(pid_t pid)
+bool lc__gone(pid_t pid)
 {
 	char state = 0;
-	return lc_proc_stat(pid, NULL, 0, &state) < 0 || state == 'Z' || state == 'X';
+	return lc__proc_stat(pid, NULL, 0, &state) < 0 || state == 'Z' || state == 'X';
 }
 
-pid_t lc_halted(const int *pids, size_t n, char *state)
+pid_t lc__halted(const int *pids, size_t n, char *state)
 {
 	for (size_t i = 0; i < n; i++)
-		if (lc_proc_stat(pids[i], NULL, 0, state) >= 0 && (*state == 't' || *state == 'T'))
+		if (lc__proc_stat(pids[i], NULL, 0, state) >= 0 && (*state == 't' || *state == 'T'))
 			return pids[i];
 	return 0;
 }
 
-int lc_proc_stat(int pid, char *comm, size_t len, char *state)
+int lc__proc_stat(int pid, char *comm, size_t len, char *state)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	lc_read_file(path, buf, sizeof buf);
+	lc__read_file(path, buf, sizeof buf);
 	char *open = strchr(buf, '('), *close = strrchr(buf, ')');
 	int ppid;
 	char st;
@@ -397,7 +397,7 @@ static size_t proc_table(int *pid, int *ppid, size_t cap)
 	size_t n = 0;
 	while (d && n < cap && (e = readdir(d))) {
 		int p = atoi(e->d_name);
-		if (p > 0 && (ppid[n] = lc_proc_stat(p, NULL, 0, NULL)) >= 0)
+		if (p > 0 && (ppid[n] = lc__proc_stat(p, NULL, 0, NULL)) >= 0)
 			pid[n++] = p;
 	}
 	if (d)
@@ -421,13 +421,13 @@ static struct table *table_read(void)
 	return t;
 }
 
-size_t lc_children(pid_t *out, size_t cap, bool valgrind_only)
+size_t lc__children(pid_t *out, size_t cap, bool valgrind_only)
 {
 	struct table *t = table_read();
 	size_t n = 0;
 	char path[64], exe[300], state;
 	for (size_t i = 0; t && i < t->n && n < cap; i++) {
-		if (t->ppid[i] != getpid() || lc_proc_stat(t->pid[i], NULL, 0, &state) < 0)
+		if (t->ppid[i] != getpid() || lc__proc_stat(t->pid[i], NULL, 0, &state) < 0)
 			continue;
 		snprintf(path, sizeof path, "/proc/%d/exe", t->pid[i]);
 		ssize_t l = readlink(path, exe, sizeof exe - 1);
@@ -439,7 +439,7 @@ size_t lc_children(pid_t *out, size_t cap, bool valgrind_only)
 	return n;
 }
 
-size_t lc_descendants(int root, int *out, size_t cap)
+size_t lc__descendants(int root, int *out, size_t cap)
 {
 	struct table *t = table_read();
 	size_t n = 0;
@@ -452,15 +452,15 @@ size_t lc_descendants(int root, int *out, size_t cap)
 	return n;
 }
 
-size_t lc_adopted(pid_t *out, size_t cap)
+size_t lc__adopted(pid_t *out, size_t cap)
 {
-	return lc_children(out, cap, true);
+	return lc__children(out, cap, true);
 }
 
-void lc_reap_new_children(const pid_t *before, size_t nbefore)
+void lc__reap_new_children(const pid_t *before, size_t nbefore)
 {
 	pid_t pids[256];
-	size_t n = lc_children(pids, 256, false);
+	size_t n = lc__children(pids, 256, false);
 	for (size_t i = 0; i < n; i++) {
 		bool old = false;
 		for (size_t j = 0; j < nbefore && !old; j++)

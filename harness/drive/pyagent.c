@@ -15,7 +15,7 @@
 
 #define MAX_ANSWER (4 << 20)    /* an answer larger than this is not the agent's */
 
-bool lc_pyagent_socket(const char *dir, int pid, char *path, size_t len)
+bool lc__pyagent_socket(const char *dir, int pid, char *path, size_t len)
 {
 	struct stat st;
 	size_t cap = sizeof ((struct sockaddr_un *)0)->sun_path;
@@ -47,9 +47,9 @@ static int read_all(int fd, double deadline, char **text, char *err, size_t errl
 	char *buf = malloc(cap);
 	int rc = -1;
 	while (buf) {
-		int left = (int)((deadline - lc_now()) * 1000);
+		int left = (int)((deadline - lc__now()) * 1000);
 		struct pollfd p = { fd, POLLIN, 0 };
-		if (left <= 0 || lc_cancelled() || poll(&p, 1, left) <= 0) {
+		if (left <= 0 || lc__cancelled() || poll(&p, 1, left) <= 0) {
 			snprintf(err, errlen, "the Python agent did not answer in time");
 			break;
 		}
@@ -95,7 +95,7 @@ static const char *last_line(const char *text)
 	return text + n;
 }
 
-int lc_pyagent_send(const char *path, const char *cmd)
+int lc__pyagent_send(const char *path, const char *cmd)
 {
 	char err[300], line[256];
 	int fd = connect_to(path, err, sizeof err);
@@ -107,12 +107,12 @@ int lc_pyagent_send(const char *path, const char *cmd)
 	return fd;
 }
 
-int lc_pyagent_ask(const char *dir, int pid, const char *cmd, double timeout, char **text, char *err, size_t errlen)
+int lc__pyagent_ask(const char *dir, int pid, const char *cmd, double timeout, char **text, char *err, size_t errlen)
 {
 	char path[200], line[256];
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	*text = NULL;
-	if (!lc_pyagent_socket(dir, pid, path, sizeof path)) {
+	if (!lc__pyagent_socket(dir, pid, path, sizeof path)) {
 		snprintf(err, errlen, "no Python agent in pid %d", pid);
 		return -1;
 	}
@@ -138,7 +138,7 @@ int lc_pyagent_ask(const char *dir, int pid, const char *cmd, double timeout, ch
 	return 0;
 }
 
-double lc_pyagent_field(const char *text, const char *key, double def)
+double lc__pyagent_field(const char *text, const char *key, double def)
 {
 	size_t k = strlen(key);
 	const char *line = last_line(text);

@@ -12,15 +12,15 @@
 
 /* The agent's socket of process pid in dir: its path into path; false: none (not a Python
  * process, or the agent is off), or the path does not fit a Unix socket's. */
-bool lc_pyagent_socket(const char *dir, int pid, char *path, size_t len);
+bool lc__pyagent_socket(const char *dir, int pid, char *path, size_t len);
 /* Send cmd (one line, no newline) and read the whole answer within timeout seconds. Returns 0
  * with the answer in *text (malloc'd; its last line "ok ..."), or -1 with a one-line reason
  * (the agent answered "err ...", did not answer, or is gone). */
-int lc_pyagent_ask(const char *dir, int pid, const char *cmd, double timeout, char **text, char *err, size_t errlen);
+int lc__pyagent_ask(const char *dir, int pid, const char *cmd, double timeout, char **text, char *err, size_t errlen);
 /* Connect to the agent's socket path and send cmd, without waiting for the answer (the process
  * may be halted). Returns the fd, its answer unread, or -1 at once (its backlog is full). */
-int lc_pyagent_send(const char *path, const char *cmd);
+int lc__pyagent_send(const char *path, const char *cmd);
 /* The number of key=NUMBER on text's last line, or def. */
-double lc_pyagent_field(const char *text, const char *key, double def);
+double lc__pyagent_field(const char *text, const char *key, double def);
 
 #endif

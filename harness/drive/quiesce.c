@@ -5,22 +5,22 @@
  * socket fds it holds beyond them: no TCP table is read. A dump of the tables walks every
  * bucket of the kernel's hash (~20 ms here with thousands of TIME_WAIT sockets): it was the
  * largest cost of a snapshot, for what /proc/PID/fd tells in ~0.1 ms. Otherwise (no idle set
- * yet, a script that expects no reply) the TCP tables are read (lc_sockets_pending). */
+ * yet, a script that expects no reply) the TCP tables are read (lc__sockets_pending). */
 #include "drive/quiesce.h"
 
 #include "drive/net.h"
 #include "drive/proc.h"
 
-void lc_quiesce_init(struct lc_quiesce *q)
+void lc__quiesce_init(struct lc_quiesce *q)
 {
 	q->nidle = -1;
 }
 
 /* An inode of a connection still closing that slips in does no harm: socket inodes are not
  * reused, so it only ever matches itself. */
-void lc_quiesce_record(struct lc_quiesce *q, const int *pids, size_t n)
+void lc__quiesce_record(struct lc_quiesce *q, const int *pids, size_t n)
 {
-	size_t k = lc_socket_inodes(pids, n, q->idle, LC_MAX_IDLE);
+	size_t k = lc__socket_inodes(pids, n, q->idle, LC_MAX_IDLE);
 	q->nidle = n == 0 || k > LC_MAX_IDLE ? -1 : (long)k; /* no process known: nothing to record */
 }
 
@@ -28,7 +28,7 @@ void lc_quiesce_record(struct lc_quiesce *q, const int *pids, size_t n)
 static int held_beyond_idle(const struct lc_quiesce *q, const int *pids, size_t n)
 {
 	unsigned long cur[LC_MAX_IDLE];
-	size_t k = lc_socket_inodes(pids, n, cur, LC_MAX_IDLE);
+	size_t k = lc__socket_inodes(pids, n, cur, LC_MAX_IDLE);
 	int extra = 0;
 	for (size_t i = 0; i < k && i < LC_MAX_IDLE; i++) {
 		bool idle = false;
@@ -41,20 +41,20 @@ static int held_beyond_idle(const struct lc_quiesce *q, const int *pids, size_t 
 
 /* A server that never closes some connections (an fd leak) would hold us to the timeout at
  * every snapshot, so give up once the count has not moved for a quarter second. */
-int lc_quiesce_wait(struct lc_quiesce *q, unsigned port, const int *pids, size_t n, bool replies, double timeout)
+int lc__quiesce_wait(struct lc_quiesce *q, unsigned port, const int *pids, size_t n, bool replies, double timeout)
 {
 	int left, last = -1;
-	double deadline = lc_now() + timeout, moved = lc_now();
+	double deadline = lc__now() + timeout, moved = lc__now();
 	bool by_fds = q->nidle >= 0 && replies;
-	while ((left = by_fds ? held_beyond_idle(q, pids, n) : lc_sockets_pending(port, pids, n)) > 0 &&
-	       !lc_cancelled()) {
+	while ((left = by_fds ? held_beyond_idle(q, pids, n) : lc__sockets_pending(port, pids, n)) > 0 &&
+	       !lc__cancelled()) {
 		if (left != last)
-			moved = lc_now();
+			moved = lc__now();
 		last = left;
-		if (lc_now() - moved > 0.25 || lc_now() >= deadline)
+		if (lc__now() - moved > 0.25 || lc__now() >= deadline)
 			break;
-		lc_sleep_ms(2);
+		lc__sleep_ms(2);
 	}
-	lc_quiesce_record(q, pids, n);
+	lc__quiesce_record(q, pids, n);
 	return left;
 }

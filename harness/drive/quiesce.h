@@ -14,13 +14,13 @@ struct lc_quiesce {
 	long nidle;                      /* how many; -1: not known yet, or too many */
 };
 
-void lc_quiesce_init(struct lc_quiesce *q);
+void lc__quiesce_init(struct lc_quiesce *q);
 /* Records the sockets the processes pids hold now as their idle ones. */
-void lc_quiesce_record(struct lc_quiesce *q, const int *pids, size_t n);
+void lc__quiesce_record(struct lc_quiesce *q, const int *pids, size_t n);
 /* Waits until the server (pids, listening on port) has closed every connection; replies: every
  * connection got a reply, so the server accepted it. Gives up once the count of unclosed ones
  * has not moved for a quarter second, or at timeout. Then records the idle sockets again.
  * Returns how many were left unclosed (0: all closed; -1: unreadable). */
-int lc_quiesce_wait(struct lc_quiesce *q, unsigned port, const int *pids, size_t n, bool replies, double timeout);
+int lc__quiesce_wait(struct lc_quiesce *q, unsigned port, const int *pids, size_t n, bool replies, double timeout);
 
 #endif

@@ -49,7 +49,7 @@ long lc_unescape_bytes(const char *in, char *out, size_t cap, const char **why)
 	return (long)n;
 }
 
-void lc_escape_bytes(const char *in, size_t len, char *out, size_t cap)
+void lc__escape_bytes(const char *in, size_t len, char *out, size_t cap)
 {
 	size_t w = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -71,7 +71,7 @@ void lc_escape_bytes(const char *in, size_t len, char *out, size_t cap)
 	out[w] = '\0';
 }
 
-int lc_script_add(struct lc_script *s, enum lc_step_kind kind, const char *data, size_t len)
+int lc__script_add(struct lc_script *s, enum lc_step_kind kind, const char *data, size_t len)
 {
 	if (s->n == LC_MAX_STEPS || len > LC_STEP_MAX)
 		return -1;
@@ -120,14 +120,14 @@ static int parse_line(const char *line, struct lc_script *s, const char **why)
 		memcpy(s->quit.data, data, (size_t)len);
 		return 0;
 	}
-	if (lc_script_add(s, k == K_SEND ? LC_STEP_SEND : LC_STEP_EXPECT, data, (size_t)len) < 0) {
+	if (lc__script_add(s, k == K_SEND ? LC_STEP_SEND : LC_STEP_EXPECT, data, (size_t)len) < 0) {
 		*why = "more than 16 steps";
 		return -1;
 	}
 	return 0;
 }
 
-int lc_script_parse(const char *text, struct lc_script *s, char *err, size_t errlen)
+int lc__script_parse(const char *text, struct lc_script *s, char *err, size_t errlen)
 {
 	unsigned lineno = 0;
 	for (const char *p = text; *p;) {
@@ -159,7 +159,7 @@ int lc_script_parse(const char *text, struct lc_script *s, char *err, size_t err
 	return 0;
 }
 
-int lc_script_load(const char *path, struct lc_script *s, char *err, size_t errlen)
+int lc__script_load(const char *path, struct lc_script *s, char *err, size_t errlen)
 {
 	enum { MAX_TEXT = 65536 };
 	int rc = -1;
@@ -183,7 +183,7 @@ int lc_script_load(const char *path, struct lc_script *s, char *err, size_t errl
 		snprintf(err, errlen, "%s: a NUL byte (write \\0)", path);
 		goto out;
 	}
-	rc = lc_script_parse(text, s, err, errlen);
+	rc = lc__script_parse(text, s, err, errlen);
 out:
 	if (f)
 		fclose(f);
@@ -212,7 +212,7 @@ static size_t expand(const struct lc_step *st, unsigned long conn, char *out, si
 	return w;
 }
 
-int lc_script_run(const struct lc_script *s, int fd, unsigned long conn, double timeout, char *why,
+int lc__script_run(const struct lc_script *s, int fd, unsigned long conn, double timeout, char *why,
 		  size_t whylen, char *got, size_t gotcap, size_t *got_len)
 {
 	char data[LC_STEP_MAX + 256], want[LC_STEP_MAX * 4 + 8], seen[200];
@@ -221,12 +221,12 @@ int lc_script_run(const struct lc_script *s, int fd, unsigned long conn, double 
 		const struct lc_step *st = &s->steps[i];
 		size_t len = expand(st, conn, data, sizeof data);
 		if (st->kind == LC_STEP_SEND) {
-			if (lc_send_all(fd, data, len, timeout) < 0)
+			if (lc__send_all(fd, data, len, timeout) < 0)
 				return -1;
 			continue;
 		}
-		/* lc_recv_until also returns at EOF or a full buffer: check what came */
-		long n = lc_recv_until(fd, got, gotcap, data, len, timeout);
+		/* lc__recv_until also returns at EOF or a full buffer: check what came */
+		long n = lc__recv_until(fd, got, gotcap, data, len, timeout);
 		if (n < 0)
 			return -1;
 		*got_len = (size_t)n;
@@ -235,8 +235,8 @@ int lc_script_run(const struct lc_script *s, int fd, unsigned long conn, double 
 			return -2;
 		}
 		if (len && !memmem(got, (size_t)n, data, len)) {
-			lc_escape_bytes(data, len, want, sizeof want);
-			lc_escape_bytes(got, (size_t)n, seen, sizeof seen);
+			lc__escape_bytes(data, len, want, sizeof want);
+			lc__escape_bytes(got, (size_t)n, seen, sizeof seen);
 			snprintf(why, whylen, "the reply does not contain the expected text '%.200s' (step %zu); got '%s'",
 				 want, i + 1, seen);
 			return -2;
@@ -245,7 +245,7 @@ int lc_script_run(const struct lc_script *s, int fd, unsigned long conn, double 
 	return 0;
 }
 
-bool lc_script_expects(const struct lc_script *s)
+bool lc__script_expects(const struct lc_script *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (s->steps[i].kind == LC_STEP_EXPECT)

@@ -45,23 +45,23 @@ struct lc_script {
 
 
 /* Parses a script file's text. Returns 0, or -1 with "line N: reason" in err. */
-int lc_script_parse(const char *text, struct lc_script *s, char *err, size_t errlen);
+int lc__script_parse(const char *text, struct lc_script *s, char *err, size_t errlen);
 /* Reads and parses FILE. */
-int lc_script_load(const char *path, struct lc_script *s, char *err, size_t errlen);
+int lc__script_load(const char *path, struct lc_script *s, char *err, size_t errlen);
 /* Appends a step; returns -1 when the script is full. */
-int lc_script_add(struct lc_script *s, enum lc_step_kind kind, const char *data, size_t len);
+int lc__script_add(struct lc_script *s, enum lc_step_kind kind, const char *data, size_t len);
 
 /* True when some step waits for a reply (the server then accepted the connection). */
-bool lc_script_expects(const struct lc_script *s);
+bool lc__script_expects(const struct lc_script *s);
 
 /* Runs the steps on a connected fd, as connection number conn. Returns 0; -1 when a send or
  * a read failed (errno set: a timeout is ETIMEDOUT); -2 when the server answered otherwise,
  * with a reason in why (what was expected, and the first bytes that came, escaped). got and
  * *got_len keep what the last expect received (for --keep). */
-int lc_script_run(const struct lc_script *s, int fd, unsigned long conn, double timeout, char *why,
+int lc__script_run(const struct lc_script *s, int fd, unsigned long conn, double timeout, char *why,
 		  size_t whylen, char *got, size_t gotcap, size_t *got_len);
 
 /* Writes bytes as printable text with escapes (at most cap - 1 chars, "..." if cut). */
-void lc_escape_bytes(const char *in, size_t len, char *out, size_t cap);
+void lc__escape_bytes(const char *in, size_t len, char *out, size_t cap);
 
 #endif

@@ -24,12 +24,12 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 	return 0;
 }
 
-void lc_remove_tree(const char *dir)
+void lc__remove_tree(const char *dir)
 {
 	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-void lc_workdir_shm(const char *dir, char *out, size_t len)
+void lc__workdir_shm(const char *dir, char *out, size_t len)
 {
 	const char *base = strrchr(dir, '/');
 	snprintf(out, len, "/dev/shm/%s-alloc", base ? base + 1 : dir);
@@ -39,10 +39,10 @@ void lc_workdir_shm(const char *dir, char *out, size_t len)
 static void remove_run(const char *dir, bool workdir)
 {
 	char shm[600];
-	lc_workdir_shm(dir, shm, sizeof shm);
-	lc_remove_tree(shm);
+	lc__workdir_shm(dir, shm, sizeof shm);
+	lc__remove_tree(shm);
 	if (workdir)
-		lc_remove_tree(dir);
+		lc__remove_tree(dir);
 }
 
 /* SIGKILL every process whose command line contains marker. */
@@ -56,7 +56,7 @@ static void kill_marked(const char *marker)
 		if (pid <= 0 || pid == getpid())
 			continue;
 		snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-		size_t n = lc_read_file(path, buf, sizeof buf);
+		size_t n = lc__read_file(path, buf, sizeof buf);
 		for (size_t i = 0; i < n; i++)
 			buf[i] = buf[i] ? buf[i] : ' ';
 		if (n && strstr(buf, marker))
@@ -118,13 +118,13 @@ static void watch(int rd, pid_t group, const char *dir, bool remove)
 	 * files (valgrind's XML and FIFOs) while the folder is removed, and the folder stays: kill
 	 * and remove again until it is gone, for up to 2 s. */
 	for (int tries = 0; tries < 20 && !remove_all(dir, remove); tries++) {
-		lc_sleep_ms(100);
+		lc__sleep_ms(100);
 		kill_marked(dir);
 	}
 	_exit(0);
 }
 
-void lc_watchdog_group(struct lc_watchdog *w, pid_t group)
+void lc__watchdog_group(struct lc_watchdog *w, pid_t group)
 {
 	char msg[1 + sizeof group];
 	msg[0] = 'g';
@@ -133,7 +133,7 @@ void lc_watchdog_group(struct lc_watchdog *w, pid_t group)
 		kill(group, 0); /* nothing to do: the watchdog still kills by the work dir's name */
 }
 
-int lc_watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove)
+int lc__watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove)
 {
 	int p[2];
 	w->pid = w->fd = -1;
@@ -152,7 +152,7 @@ int lc_watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool 
 	return 0;
 }
 
-void lc_watchdog_stop(struct lc_watchdog *w)
+void lc__watchdog_stop(struct lc_watchdog *w)
 {
 	int status;
 	if (w->fd >= 0) {
@@ -160,8 +160,8 @@ void lc_watchdog_stop(struct lc_watchdog *w)
 			kill(w->pid, SIGKILL); /* it cannot be told: it must not act */
 		close(w->fd);
 	}
-	if (w->pid > 0 && lc_wait(w->pid, 1, &status) < 0)
-		lc_stop(w->pid, 0);
+	if (w->pid > 0 && lc__wait(w->pid, 1, &status) < 0)
+		lc__stop(w->pid, 0);
 	w->pid = w->fd = -1;
 }
 
@@ -171,7 +171,7 @@ static unsigned long long start_time(pid_t pid)
 	char path[64], buf[1024];
 	unsigned long long t = 0;
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	lc_read_file(path, buf, sizeof buf);
+	lc__read_file(path, buf, sizeof buf);
 	const char *p = strrchr(buf, ')');
 	/* fields after the comm: state is 3, starttime 22 */
 	for (int field = 2; p && *p && field < 22; field++)
@@ -181,7 +181,7 @@ static unsigned long long start_time(pid_t pid)
 	return t;
 }
 
-void lc_workdir_claim(const char *dir)
+void lc__workdir_claim(const char *dir)
 {
 	char path[700];
 	snprintf(path, sizeof path, "%s/owner", dir);
@@ -192,7 +192,7 @@ void lc_workdir_claim(const char *dir)
 	fclose(f);
 }
 
-void lc_workdir_release(const char *dir)
+void lc__workdir_release(const char *dir)
 {
 	char path[700];
 	snprintf(path, sizeof path, "%s/owner", dir);
@@ -206,12 +206,12 @@ static bool owner_alive(const char *dir)
 	int pid = 0;
 	unsigned long long t = 0;
 	snprintf(path, sizeof path, "%s/owner", dir);
-	if (lc_read_file(path, buf, sizeof buf) == 0 || sscanf(buf, "%d %llu", &pid, &t) != 2 || pid <= 0)
+	if (lc__read_file(path, buf, sizeof buf) == 0 || sscanf(buf, "%d %llu", &pid, &t) != 2 || pid <= 0)
 		return true; /* unclaimed: being made, or not ours to judge */
 	return kill(pid, 0) == 0 && start_time(pid) == t;
 }
 
-unsigned lc_workdir_sweep(const char *tmp)
+unsigned lc__workdir_sweep(const char *tmp)
 {
 	DIR *d = opendir(tmp);
 	struct dirent *e;

@@ -1,5 +1,5 @@
 /* The server dies with the harness, however the harness dies. The server's first process has
- * PR_SET_PDEATHSIG (lc_spawn), but the processes it forks do not inherit it, and a SIGKILLed
+ * PR_SET_PDEATHSIG (lc__spawn), but the processes it forks do not inherit it, and a SIGKILLed
  * harness runs no cleanup: its workers, a child per connection, valgrind's traced children
  * would live on, and its work folder with them. So a watchdog process, forked at the server's
  * start, waits on a pipe whose only write end the harness holds: end of file without a word
@@ -16,7 +16,7 @@
 #include <sys/types.h>
 
 struct lc_watchdog {
-	pid_t pid;                  /* the watchdog process (owned: reaped by lc_watchdog_stop), -1 */
+	pid_t pid;                  /* the watchdog process (owned: reaped by lc__watchdog_stop), -1 */
 	int fd;                     /* the pipe's write end (owned), -1 */
 };
 
@@ -25,22 +25,22 @@ struct lc_watchdog {
  * remove, dir is the prefix of the folder's name (TMPDIR/leakcheck-PID-): the watchdog starts
  * before the folder is made, and removes every folder of that name; without, dir is the
  * user's folder (--keep), left in place. group: the server's process group, or 0 until
- * lc_watchdog_group tells it. Returns 0, or -1 (none). */
-int lc_watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove);
-void lc_watchdog_group(struct lc_watchdog *w, pid_t group);
+ * lc__watchdog_group tells it. Returns 0, or -1 (none). */
+int lc__watchdog_start(struct lc_watchdog *w, pid_t group, const char *dir, bool remove);
+void lc__watchdog_group(struct lc_watchdog *w, pid_t group);
 /* The run ended as it should: the watchdog exits without touching anything. Harmless twice. */
-void lc_watchdog_stop(struct lc_watchdog *w);
+void lc__watchdog_stop(struct lc_watchdog *w);
 
 /* dir and everything in it (a server given {dir} may make folders of its own there). */
-void lc_remove_tree(const char *dir);
+void lc__remove_tree(const char *dir);
 /* The tmpfs folder that belongs to work folder dir: /dev/shm/<its name>-alloc (the native
  * engine's allocator counts); removed with it by the watchdog and the sweep. */
-void lc_workdir_shm(const char *dir, char *out, size_t len);
+void lc__workdir_shm(const char *dir, char *out, size_t len);
 /* Write dir/owner (this process's pid and start time). */
-void lc_workdir_claim(const char *dir);
+void lc__workdir_claim(const char *dir);
 /* Remove dir/owner: a folder the user keeps is nobody's to sweep. */
-void lc_workdir_release(const char *dir);
+void lc__workdir_release(const char *dir);
 /* Remove the folders tmp/leakcheck-* whose owner no longer runs. Returns how many. */
-unsigned lc_workdir_sweep(const char *tmp);
+unsigned lc__workdir_sweep(const char *tmp);
 
 #endif

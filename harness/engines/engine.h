@@ -33,7 +33,7 @@ struct lc_proc {
 	char name[32];              /* its program (a valgrind'ed process's comm is the tool's) */
 	bool unreachable;           /* the engine cannot measure it: not measured */
 	char why[200];              /* why, when unreachable */
-	bool alive;                 /* seen at the latest lc_engine_discover */
+	bool alive;                 /* seen at the latest lc__engine_discover */
 	bool pinned;                /* measured at the baseline: its slot is never reused */
 };
 
@@ -81,7 +81,7 @@ struct lc_engine_ops {
 	/* Let go of every process (detach, resume), so signals reach the server as they are. */
 	void (*detach)(struct lc_engine *e);
 	/* After the server exited: the exit report into rep (memcheck: the XML). 0 or -1. NULL:
-	 * the engine has no exit report (lc_engine_has_exit_report). */
+	 * the engine has no exit report (lc__engine_has_exit_report). */
 	int (*exit_report)(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen);
 	/* How snapshots were taken, for the report. */
 	void (*describe)(const struct lc_engine *e, char *buf, size_t len);
@@ -111,48 +111,48 @@ struct lc_engine {
 	unsigned skipped;           /* processes of the tree over LC_MAX_PROCS, not measured */
 };
 
-extern const struct lc_engine_ops lc_memcheck_ops, lc_native_ops;
+extern const struct lc_engine_ops lc__memcheck_ops, lc__native_ops;
 
 /* The table of engine k. */
-const struct lc_engine_ops *lc_engine_ops_of(enum lc_engine_kind k);
+const struct lc_engine_ops *lc__engine_ops_of(enum lc_engine_kind k);
 /* The engine o names, opened for a run in dir. Returns 0, or -1 with a reason. */
-int lc_engine_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen);
+int lc__engine_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen);
 /* Detach, then free the engine's state; harmless twice. */
-void lc_engine_close(struct lc_engine *e);
+void lc__engine_close(struct lc_engine *e);
 /* The table's ops, each with its default where the op is NULL (see the table's comments). */
-int lc_engine_check(enum lc_engine_kind k, const struct lc_options *o, char *err, size_t errlen);
-char **lc_engine_argv(struct lc_engine *e, char *const server[]);
-char *const *lc_engine_env(struct lc_engine *e);
-int lc_engine_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *s, char *err, size_t errlen);
-int lc_engine_holders(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
+int lc__engine_check(enum lc_engine_kind k, const struct lc_options *o, char *err, size_t errlen);
+char **lc__engine_argv(struct lc_engine *e, char *const server[]);
+char *const *lc__engine_env(struct lc_engine *e);
+int lc__engine_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snapshot *s, char *err, size_t errlen);
+int lc__engine_holders(struct lc_engine *e, size_t i, const struct lc_site *sites, size_t n,
 		      const char *const *alloc_fns, struct lc_retainer *out, unsigned *calls);
-void lc_engine_baseline(struct lc_engine *e, struct lc_report *rep);
-void lc_engine_detach(struct lc_engine *e);
-bool lc_engine_has_exit_report(const struct lc_engine *e);
-bool lc_engine_has_exit_report_of(enum lc_engine_kind k);
-int lc_engine_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen);
-void lc_engine_describe(const struct lc_engine *e, char *buf, size_t len);
-void lc_engine_unmeasured(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len);
-void lc_engine_lost(const struct lc_engine *e, char *buf, size_t len);
+void lc__engine_baseline(struct lc_engine *e, struct lc_report *rep);
+void lc__engine_detach(struct lc_engine *e);
+bool lc__engine_has_exit_report(const struct lc_engine *e);
+bool lc__engine_has_exit_report_of(enum lc_engine_kind k);
+int lc__engine_exit_report(struct lc_engine *e, struct lc_report *rep, char *err, size_t errlen);
+void lc__engine_describe(const struct lc_engine *e, char *buf, size_t len);
+void lc__engine_unmeasured(const struct lc_engine *e, int pid, const char *exe, char *buf, size_t len);
+void lc__engine_lost(const struct lc_engine *e, char *buf, size_t len);
 /* What the engine measures before any snapshot said. */
-enum lc_measure lc_engine_measure(enum lc_engine_kind k);
+enum lc_measure lc__engine_measure(enum lc_engine_kind k);
 /* ops->failure_hint for the server's failure text, appended to buf (nothing without one). */
-void lc_engine_failure_hint(const struct lc_engine *e, const char *text, char *buf, size_t len);
+void lc__engine_failure_hint(const struct lc_engine *e, const char *text, char *buf, size_t len);
 /* What makes a connection take seconds under engine k, in the user's words. */
-const char *lc_engine_slow_reason(enum lc_engine_kind k);
+const char *lc__engine_slow_reason(enum lc_engine_kind k);
 /* Engine k's defaults into o (--cycles, --warmup). */
-void lc_engine_defaults(enum lc_engine_kind k, struct lc_options *o);
+void lc__engine_defaults(enum lc_engine_kind k, struct lc_options *o);
 
 /* Remember the server's processes (at the baseline: workers forked at start-up are there by
  * then): one that appears later means it forks while serving. */
-void lc_engine_mark_ready(struct lc_engine *e);
+void lc__engine_mark_ready(struct lc_engine *e);
 /* Refresh the measured processes: the root and its live descendants the engine traces. A new
  * process takes a free slot, else the slot of a dead one that is not pinned (a child per
  * connection would fill them all). Returns the count of live ones. */
-size_t lc_engine_discover(struct lc_engine *e);
+size_t lc__engine_discover(struct lc_engine *e);
 /* The live pids, for socket ownership checks. */
-size_t lc_engine_pids(const struct lc_engine *e, int *pids, size_t cap);
+size_t lc__engine_pids(const struct lc_engine *e, int *pids, size_t cap);
 /* The slot of pid, or -1. */
-int lc_engine_find(const struct lc_engine *e, int pid);
+int lc__engine_find(const struct lc_engine *e, int pid);
 
 #endif

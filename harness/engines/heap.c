@@ -37,7 +37,7 @@ static void add_rec(const struct lc_site *site, void *arg)
 {
 	struct lc_heap_proc *s = arg;
 	if (site->nr > 0)
-		lc_heap_set_rec(&s->heap, site->nr - 1, &site->rec);
+		lc__heap_set_rec(&s->heap, site->nr - 1, &site->rec);
 }
 
 /* block_list 1..M: each block under its record's header ("... in loss record N of M"); the
@@ -49,13 +49,13 @@ static int list_blocks(struct lc_heap_proc *s, lc_monitor_fn run, void *ctx)
 	if (command(s, run, ctx, cmd, &text) < 0)
 		return -1;
 	unsigned nr = 0;
-	for (const char *p = text; lc_vgdb_next_line(&p, line, sizeof line);) {
+	for (const char *p = text; lc__vgdb_next_line(&p, line, sizeof line);) {
 		const char *at = strstr(line, " in loss record ");
 		unsigned long addr, size;
 		if (at) {
 			nr = (unsigned)strtoul(at + 16, NULL, 10);
 		} else if (nr >= 1 && nr <= s->heap.nrecs && sscanf(line, "0x%lx[%lu]", &addr, &size) == 2) {
-			if (lc_heap_add_block(&s->heap, addr, size, nr - 1) < 0)
+			if (lc__heap_add_block(&s->heap, addr, size, nr - 1) < 0)
 				break;
 		}
 	}
@@ -69,13 +69,13 @@ static int add_stacks(struct lc_heap_proc *s, lc_monitor_fn run, void *ctx)
 	char line[512], *text = NULL, name[48] = "";
 	if (command(s, run, ctx, "v.info scheduler", &text) < 0)
 		return -1;
-	for (const char *p = text; lc_vgdb_next_line(&p, line, sizeof line);) {
+	for (const char *p = text; lc__vgdb_next_line(&p, line, sizeof line);) {
 		unsigned tid;
 		unsigned long lo, hi, sp;
 		if (sscanf(line, "Thread %u:", &tid) == 1)
 			snprintf(name, sizeof name, "thread %u's stack", tid);
 		else if (sscanf(line, "client stack range: [0x%lx 0x%lx] client SP: 0x%lx", &lo, &hi, &sp) == 3 && name[0])
-			lc_heap_add_root(&s->heap, sp - RED_ZONE > lo && sp <= hi ? sp - RED_ZONE : lo, hi + 1, LC_ROOT_STACK, 3, name, 0);
+			lc__heap_add_root(&s->heap, sp - RED_ZONE > lo && sp <= hi ? sp - RED_ZONE : lo, hi + 1, LC_ROOT_STACK, 3, name, 0);
 	}
 	free(text);
 	return 0;
@@ -107,7 +107,7 @@ static int add_mappings(struct lc_heap_proc *s)
 		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %511[^\n]", &lo, &hi, perms, file) < 3)
 			continue;
 		if (strcmp(file, "[stack]") == 0 && lo < tool) { /* natively: the main thread's */
-			lc_heap_add_root(&s->heap, lo, hi, LC_ROOT_STACK, 3, "thread 1's stack", 0);
+			lc__heap_add_root(&s->heap, lo, hi, LC_ROOT_STACK, 3, "thread 1's stack", 0);
 			prev_file[0] = '\0';
 			continue;
 		}
@@ -126,7 +126,7 @@ static int add_mappings(struct lc_heap_proc *s)
 		for (size_t i = 0; i < nstacks; i++) /* a thread's stack is a mapping of its own */
 			if (s->heap.roots[i].g.start < hi && s->heap.roots[i].g.end > lo)
 				goto next;
-		if (lc_heap_holds_blocks(&s->heap, lo, hi))
+		if (lc__heap_holds_blocks(&s->heap, lo, hi))
 			continue;
 		char name[96];
 		const char *mod = strrchr(owner, '/');
@@ -134,7 +134,7 @@ static int add_mappings(struct lc_heap_proc *s)
 			snprintf(name, sizeof name, "anonymous memory at 0x%lx", lo);
 		else
 			snprintf(name, sizeof name, "data of %.80s", mod ? mod + 1 : owner);
-		lc_heap_add_root(&s->heap, lo, hi, anon && !bss ? LC_ROOT_MAPPING : LC_ROOT_GLOBAL,
+		lc__heap_add_root(&s->heap, lo, hi, anon && !bss ? LC_ROOT_MAPPING : LC_ROOT_GLOBAL,
 			 anon && !bss ? 2 : strcmp(owner, prog) == 0 ? 0 : 1, name, module_at);
 next:;
 	}
@@ -168,10 +168,10 @@ static int roots(struct lc_heap_proc *s)
 	return -1;
 }
 
-int lc_heap_gather_memcheck(struct lc_heap_proc *p, lc_monitor_fn run, void *ctx)
+int lc__heap_gather_memcheck(struct lc_heap_proc *p, lc_monitor_fn run, void *ctx)
 {
 	char *text = NULL;
-	if (command(p, run, ctx, "leak_check full reachable any", &text) < 0 || lc_vgdb_records(text, add_rec, p) < 0) {
+	if (command(p, run, ctx, "leak_check full reachable any", &text) < 0 || lc__vgdb_records(text, add_rec, p) < 0) {
 		free(text);
 		return -1;
 	}
@@ -194,16 +194,16 @@ static void scan_headers(struct lc_heap_proc *s, uint64_t lo, uint64_t hi, lc_sl
 			    h.off % 16 || (h.site >= LC_ALLOC_SITES && h.site != LC_ALLOC_NO_SITE))
 				continue;
 			unsigned tag = h.site == LC_ALLOC_NO_SITE ? LC_ALLOC_SITES : h.site;
-			if (!lc_heap_has_rec(&s->heap, tag)) {
+			if (!lc__heap_has_rec(&s->heap, tag)) {
 				static const struct lc_record before = { .nframes = 1, .frames = { { .fn = "(allocated before the preload)" } } };
 				const struct lc_record *r = tag == LC_ALLOC_SITES ? &before : name(ctx, tag);
 				if (!r)
 					continue;
-				lc_heap_set_rec(&s->heap, tag, r);
+				lc__heap_set_rec(&s->heap, tag, r);
 				if (tag >= s->heap.nrecs)
 					continue;
 			}
-			if (lc_heap_add_block(&s->heap, user, size, tag) < 0)
+			if (lc__heap_add_block(&s->heap, user, size, tag) < 0)
 				return;
 		}
 	}
@@ -217,7 +217,7 @@ static int by_addr(const void *a, const void *b)
 
 /* Natively: the blocks of the allocator preload, found in the heap's mappings ([heap] and
  * anonymous memory: malloc's arenas, its large blocks) by their headers. */
-int lc_heap_gather_native(struct lc_heap_proc *s, lc_slot_name_fn name, void *ctx)
+int lc__heap_gather_native(struct lc_heap_proc *s, lc_slot_name_fn name, void *ctx)
 {
 	char path[64], line[1024];
 	unsigned char *buf = malloc(1 << 20);
@@ -254,11 +254,11 @@ static bool name_data(void *ctx, uint64_t word, uint64_t module_at, char *name, 
 {
 	struct lc_heap_proc *s = ctx;
 	if (!s->sym)
-		s->sym = lc_symbols_open(s->pid);
-	return lc_symbols_data(s->sym, word, module_at, name, len, start);
+		s->sym = lc__symbols_open(s->pid);
+	return lc__symbols_data(s->sym, word, module_at, name, len, start);
 }
 
-struct lc_heap_proc *lc_heap_proc_open(int pid, bool kinds, const char *const *alloc_fns, char *err, size_t errlen)
+struct lc_heap_proc *lc__heap_proc_open(int pid, bool kinds, const char *const *alloc_fns, char *err, size_t errlen)
 {
 	struct lc_heap_proc *s = calloc(1, sizeof *s);
 	if (!s) {
@@ -280,13 +280,13 @@ struct lc_heap_proc *lc_heap_proc_open(int pid, bool kinds, const char *const *a
 	return s;
 }
 
-void lc_heap_proc_close(struct lc_heap_proc *s)
+void lc__heap_proc_close(struct lc_heap_proc *s)
 {
 	if (!s)
 		return;
 	if (s->mem >= 0)
 		close(s->mem);
-	lc_symbols_close(s->sym);
-	lc_heap_clear(&s->heap);
+	lc__symbols_close(s->sym);
+	lc__heap_clear(&s->heap);
 	free(s);
 }

@@ -28,12 +28,12 @@ struct lc_heap_proc {
 
 /* A heap of process pid to gather into (kinds: memcheck's records have kinds). NULL: out of
  * memory or its memory cannot be opened (err says which). */
-struct lc_heap_proc *lc_heap_proc_open(int pid, bool kinds, const char *const *alloc_fns, char *err, size_t errlen);
+struct lc_heap_proc *lc__heap_proc_open(int pid, bool kinds, const char *const *alloc_fns, char *err, size_t errlen);
 /* Memcheck's records, blocks and thread stacks through run (the process halted), then the
  * root regions. 0, or -1 with p->err. */
-int lc_heap_gather_memcheck(struct lc_heap_proc *p, lc_monitor_fn run, void *ctx);
+int lc__heap_gather_memcheck(struct lc_heap_proc *p, lc_monitor_fn run, void *ctx);
 /* The preload's blocks (records named by name), then the root regions. 0, or -1 with p->err. */
-int lc_heap_gather_native(struct lc_heap_proc *p, lc_slot_name_fn name, void *ctx);
-void lc_heap_proc_close(struct lc_heap_proc *p);
+int lc__heap_gather_native(struct lc_heap_proc *p, lc_slot_name_fn name, void *ctx);
+void lc__heap_proc_close(struct lc_heap_proc *p);
 
 #endif

@@ -92,7 +92,7 @@ static void mc_failure_hint(const char *text, char *buf, size_t len)
 {
 	if (!strcasestr(text, "setrlimit") && !strcasestr(text, "RLIMIT_NOFILE") && !strcasestr(text, "NOFILE"))
 		return;
-	lc_appendf(buf, len, "; valgrind keeps fds of its own, so the server cannot raise RLIMIT_NOFILE: run "
+	lc__appendf(buf, len, "; valgrind keeps fds of its own, so the server cannot raise RLIMIT_NOFILE: run "
 		   "prlimit --nofile=N leakcheck ... (N: its limit + 12), or --native");
 }
 
@@ -220,7 +220,7 @@ static bool user_switched(const struct memcheck *m, struct lc_proc *p)
 	unsigned real, uid;
 	long owner = fifo_owner(m, p->pid);
 	snprintf(path, sizeof path, "/proc/%d/status", p->pid);
-	lc_read_file(path, buf, sizeof buf);
+	lc__read_file(path, buf, sizeof buf);
 	const char *line = strstr(buf, "\nUid:");
 	if (owner < 0 || !line || sscanf(line, "\nUid: %u %u", &real, &uid) != 2 || uid == 0 || (long)uid == owner)
 		return false;
@@ -244,7 +244,7 @@ static void mc_name(int pid, char *name, size_t len)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-	size_t n = lc_read_file(path, buf, sizeof buf);
+	size_t n = lc__read_file(path, buf, sizeof buf);
 	for (size_t i = strlen(buf) + 1; i < n; i += strlen(buf + i) + 1)
 		if (buf[i] != '-') {
 			const char *slash = strrchr(buf + i, '/');
@@ -256,7 +256,7 @@ static void mc_name(int pid, char *name, size_t len)
 static void close_relay(struct memcheck *m, size_t i)
 {
 	if (m->has_relay[i])
-		lc_relay_close(&m->relay[i]);
+		lc__relay_close(&m->relay[i]);
 	m->has_relay[i] = m->relay_tried[i] = false;
 }
 
@@ -286,12 +286,12 @@ static void mc_forks(struct lc_engine *e)
 static void mc_gone(struct lc_engine *e, size_t i)
 {
 	struct memcheck *m = e->state;
-	lc_seen_clear(&m->seen[i][0]);
-	lc_seen_clear(&m->seen[i][1]);
+	lc__seen_clear(&m->seen[i][0]);
+	lc__seen_clear(&m->seen[i][1]);
 	m->nfull[i] = 0;
 	m->npending[i] = 0;
 	if (m->has_relay[i]) {
-		lc_relay_close(&m->relay[i]);
+		lc__relay_close(&m->relay[i]);
 		m->has_relay[i] = false;
 	}
 }
@@ -311,7 +311,7 @@ static struct lc_nudge nudge_for(struct lc_engine *e, size_t i)
 	struct memcheck *m = e->state;
 	struct lc_nudge n = { NULL, NULL };
 	m->wakes[i] = (struct wake_slot){ e, i };
-	if (e->wake && lc_count_threads(e->procs[i].pid) > 1)
+	if (e->wake && lc__count_threads(e->procs[i].pid) > 1)
 		n = (struct lc_nudge){ wake_slot, &m->wakes[i] };
 	return n;
 }
@@ -330,7 +330,7 @@ static void open_relay(struct lc_engine *e, size_t i)
 	if (m->no_relay)
 		return;
 	struct lc_nudge nudge = nudge_for(e, i);
-	if (lc_relay_open(&m->relay[i], m->vgdb, m->prefix, p->pid, &nudge, t, err, sizeof err) == 0) {
+	if (lc__relay_open(&m->relay[i], m->vgdb, m->prefix, p->pid, &nudge, t, err, sizeof err) == 0) {
 		m->has_relay[i] = true;
 		return;
 	}
@@ -377,7 +377,7 @@ static int mc_command(struct lc_engine *e, size_t i, const char *cmd, char **tex
 		/* It had one thread when its relay came (ptrace), it has more now (a pool started
 		 * on first use): a new relay, without ptrace. The old one goes without a detach,
 		 * whose halt would be a ptrace. */
-		lc_relay_drop(&m->relay[i]);
+		lc__relay_drop(&m->relay[i]);
 		m->has_relay[i] = false;
 		open_relay(e, i);
 	}
@@ -388,10 +388,10 @@ static int mc_command(struct lc_engine *e, size_t i, const char *cmd, char **tex
 	}
 	if (!m->has_relay[i]) {
 		struct lc_nudge nudge = nudge_for(e, i);
-		return lc_vgdb_command(m->vgdb, cmd, m->prefix, p->pid, m->out, e->timeout, &nudge, text, err, errlen);
+		return lc__vgdb_command(m->vgdb, cmd, m->prefix, p->pid, m->out, e->timeout, &nudge, text, err, errlen);
 	}
-	if (lc_relay_interrupt(&m->relay[i], e->timeout, err, errlen) < 0 ||
-	    lc_relay_monitor(&m->relay[i], cmd, text, e->timeout, err, errlen) < 0)
+	if (lc__relay_interrupt(&m->relay[i], e->timeout, err, errlen) < 0 ||
+	    lc__relay_monitor(&m->relay[i], cmd, text, e->timeout, err, errlen) < 0)
 		return -1;
 	write_text(m->out, *text); /* the copy on disk is for --keep only: failing it is no error */
 	return 0;
@@ -400,7 +400,7 @@ static int mc_command(struct lc_engine *e, size_t i, const char *cmd, char **tex
 static int mc_resume(struct lc_engine *e, size_t i, char *err, size_t errlen)
 {
 	struct memcheck *m = e->state;
-	return m->has_relay[i] ? lc_relay_resume(&m->relay[i], err, errlen) : 0;
+	return m->has_relay[i] ? lc__relay_resume(&m->relay[i], err, errlen) : 0;
 }
 
 static int by_value(const void *a, const void *b)
@@ -417,15 +417,15 @@ static void list_grown(struct lc_engine *e, size_t i, const struct lc_snapshot *
 	struct memcheck *m = e->state;
 	struct lc_seen *g = &m->seen[i][m->latest[i] ^ 1];
 	size_t cap = 0;
-	lc_seen_clear(g);
+	lc__seen_clear(g);
 	g->keys = calloc(SEEN_RECORDS, sizeof *g->keys);
 	for (size_t r = 0; g->keys && r < snap->nsites && r < SEEN_RECORDS; r++) {
 		char cmd[64], line[256], err[200], *text = NULL;
 		snprintf(cmd, sizeof cmd, "block_list %u", snap->sites[r].nr);
-		if (lc_relay_monitor(&m->relay[i], cmd, &text, e->timeout, err, sizeof err) < 0)
+		if (lc__relay_monitor(&m->relay[i], cmd, &text, e->timeout, err, sizeof err) < 0)
 			break;
-		g->keys[g->nkeys++] = lc_record_key(&snap->sites[r].rec);
-		for (const char *p = text; lc_vgdb_next_line(&p, line, sizeof line);) {
+		g->keys[g->nkeys++] = lc__record_key(&snap->sites[r].rec);
+		for (const char *p = text; lc__vgdb_next_line(&p, line, sizeof line);) {
 			unsigned long addr, size;
 			if (sscanf(line, "0x%lx[%lu]", &addr, &size) != 2 || strstr(line, "indirect"))
 				continue;
@@ -470,16 +470,16 @@ static int mc_holders(struct lc_engine *e, size_t i, const struct lc_site *sites
 {
 	struct monitor_ctx c = { e, i };
 	char err[200] = "";
-	struct lc_heap_proc *h = lc_heap_proc_open(e->procs[i].pid, true, alloc_fns, err, sizeof err);
+	struct lc_heap_proc *h = lc__heap_proc_open(e->procs[i].pid, true, alloc_fns, err, sizeof err);
 	int rc = -1;
 	*calls = 0;
 	if (h) {
 		*calls = 3;
-		rc = lc_heap_gather_memcheck(h, monitor, &c) < 0 ? -1 :
-		     lc_holders_find(&h->heap, mc_seen_before(e, i), sites, n, out, err, sizeof err);
+		rc = lc__heap_gather_memcheck(h, monitor, &c) < 0 ? -1 :
+		     lc__holders_find(&h->heap, mc_seen_before(e, i), sites, n, out, err, sizeof err);
 		if (rc < 0 && !err[0])
 			snprintf(err, sizeof err, "%s", h->err);
-		lc_heap_proc_close(h);
+		lc__heap_proc_close(h);
 	}
 	for (size_t j = 0; rc < 0 && j < n; j++) {
 		memset(&out[j], 0, sizeof out[j]);
@@ -495,7 +495,7 @@ static int mc_holders(struct lc_engine *e, size_t i, const struct lc_site *sites
 static struct lc_site *same_record(struct lc_site *sites, size_t n, const struct lc_site *s)
 {
 	for (size_t j = 0; j < n; j++)
-		if (lc_same_record(&sites[j].rec, &s->rec))
+		if (lc__same_record(&sites[j].rec, &s->rec))
 			return &sites[j];
 	return NULL;
 }
@@ -544,14 +544,14 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 	struct memcheck *m = e->state;
 	char *text = NULL, why[256];
 	/* fds first: a wake connection opened for this very command is not the server's own */
-	int fds = lc_count_fds(e->procs[i].pid);
+	int fds = lc__count_fds(e->procs[i].pid);
 	/* a summary snapshot lists what grew too: it restarts "increased" all the same */
 	int rc = mc_command(e, i, LC_SNAPSHOT_FULL, &text, err, errlen);
-	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
+	if (rc == 0 && lc__vgdb_parse(text, snap, why, sizeof why) < 0) {
 		char errpath[700], last[200] = "";
 		snprintf(errpath, sizeof errpath, "%s.err", m->out);
 		if (!m->has_relay[i])
-			lc_last_line(errpath, last, sizeof last);
+			lc__last_line(errpath, last, sizeof last);
 		snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", last[0] ? last : why);
 		rc = -1;
 	}
@@ -570,7 +570,7 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 	free(text);
 	if (rc == 0) {
 		snap->fds = fds;
-		snap->threads = lc_count_threads(e->procs[i].pid);
+		snap->threads = lc__count_threads(e->procs[i].pid);
 		snap->objects = -1;
 		snap->pages = -1;
 	}
@@ -584,7 +584,7 @@ static int mc_exit_report(struct lc_engine *e, struct lc_report *rep, char *err,
 	char xml[700], why[400];
 	const char *p = strstr(m->xml, "%p");
 	snprintf(xml, sizeof xml, "%.*s%d%s", (int)(p - m->xml), m->xml, e->root, p + 2);
-	if (lc_exit_report_parse_file(xml, &rep->exit, why, sizeof why) < 0) {
+	if (lc__exit_report_parse_file(xml, &rep->exit, why, sizeof why) < 0) {
 		snprintf(err, errlen, "no exit report: %s", why);
 		return -1;
 	}
@@ -626,7 +626,7 @@ static void mc_close(struct lc_engine *e)
 	free(e->state);
 }
 
-const struct lc_engine_ops lc_memcheck_ops = {
+const struct lc_engine_ops lc__memcheck_ops = {
 	.name = "memcheck",
 	.measure = LC_MEASURE_HEAP,
 	.reacher = "vgdb",

@@ -58,7 +58,7 @@ static long anon(int pid)
 	char path[64], text[2048];
 	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", pid);
 	errno = 0;
-	if (lc_read_file(path, text, sizeof text) == 0)
+	if (lc__read_file(path, text, sizeof text) == 0)
 		return -1;
 	long bytes = field_kb(text, "Anonymous"), swap = field_kb(text, "Swap");
 	if (bytes < 0)
@@ -66,7 +66,7 @@ static long anon(int pid)
 	return bytes + (swap > 0 ? swap : 0);
 }
 
-int lc_native_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen)
+int lc__native_measure(int pid, struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	long bytes = anon(pid);
 	memset(snap, 0, sizeof *snap);
@@ -78,12 +78,12 @@ int lc_native_measure(int pid, struct lc_snapshot *snap, char *err, size_t errle
 		return -1;
 	}
 	snap->bytes[LC_REACHABLE] = (unsigned long)bytes;
-	snap->fds = lc_count_fds(pid);
-	snap->threads = lc_count_threads(pid);
+	snap->fds = lc__count_fds(pid);
+	snap->threads = lc__count_threads(pid);
 	return 0;
 }
 
-long lc_native_noise(int pid, int n, int gap_ms)
+long lc__native_noise(int pid, int n, int gap_ms)
 {
 	long lo = -1, hi = -1;
 	for (int i = 0; i < n; i++) {
@@ -93,18 +93,18 @@ long lc_native_noise(int pid, int n, int gap_ms)
 		lo = lo < 0 || b < lo ? b : lo;
 		hi = b > hi ? b : hi;
 		if (i + 1 < n)
-			lc_sleep_ms(gap_ms);
+			lc__sleep_ms(gap_ms);
 	}
 	return hi - lo;
 }
 
 /* The floor: twice the largest idle spread, and never below a page, the unit memory moves in.
  * The detection limit is this floor over a round's connections. */
-unsigned long lc_native_floor(const int *pids, size_t n, unsigned long *noise)
+unsigned long lc__native_floor(const int *pids, size_t n, unsigned long *noise)
 {
 	long most = 0, page = sysconf(_SC_PAGESIZE);
 	for (size_t i = 0; i < n; i++) {
-		long spread = lc_native_noise(pids[i], 5, 5);
+		long spread = lc__native_noise(pids[i], 5, 5);
 		most = spread > most ? spread : most;
 	}
 	*noise = (unsigned long)most;
@@ -150,7 +150,7 @@ static const char *const fn_names[LC_FN_COUNT] = {
 	"reallocarray",
 };
 
-int lc_native_preload(char *out, size_t len)
+int lc__native_preload(char *out, size_t len)
 {
 	const char *env = getenv("LEAKCHECK_PRELOAD");
 	char exe[PATH_MAX];
@@ -227,7 +227,7 @@ static void slot_reset(struct slot *sl, int pid)
 	for (size_t i = 0; sl->named && i < LC_ALLOC_SITES; i++)
 		free(sl->named[i]);
 	free(sl->named);
-	lc_symbols_close(sl->sym);
+	lc__symbols_close(sl->sym);
 	free(sl->base);
 	memset(sl, 0, sizeof *sl);
 	sl->pid = pid;
@@ -252,9 +252,9 @@ static const struct lc_record *site_record(struct slot *sl, const struct lc_allo
 		rec->nframes = 2;
 	}
 	if (!sl->sym && k != LC_ALLOC_OTHER)
-		sl->sym = lc_symbols_open(sl->pid);
+		sl->sym = lc__symbols_open(sl->pid);
 	for (size_t i = 0; k != LC_ALLOC_OTHER && i < LC_ALLOC_DEPTH && s->frames[i] && rec->nframes < LC_MAX_FRAMES; i++)
-		lc_symbols_frame(sl->sym, s->frames[i], &rec->frames[rec->nframes++]);
+		lc__symbols_frame(sl->sym, s->frames[i], &rec->frames[rec->nframes++]);
 	sl->named[k] = rec;
 	return rec;
 }
@@ -333,9 +333,9 @@ static int nat_holders(struct lc_engine *e, size_t i, const struct lc_site *site
 	if (sl->measure != LC_MEASURE_ALLOCATOR || alloc_map(nat, sl->pid, &m, &ino) < 0)
 		return -1; /* pages: no blocks to follow */
 	struct name_ctx c = { sl, m };
-	struct lc_heap_proc *h = lc_heap_proc_open(sl->pid, false, alloc_fns, err, sizeof err);
-	int rc = h && lc_heap_gather_native(h, name_slot, &c) == 0 ? lc_holders_find(&h->heap, NULL, sites, n, out, err, sizeof err) : -1;
-	lc_heap_proc_close(h);
+	struct lc_heap_proc *h = lc__heap_proc_open(sl->pid, false, alloc_fns, err, sizeof err);
+	int rc = h && lc__heap_gather_native(h, name_slot, &c) == 0 ? lc__holders_find(&h->heap, NULL, sites, n, out, err, sizeof err) : -1;
+	lc__heap_proc_close(h);
 	munmap((void *)m, sizeof *m);
 	return rc;
 }
@@ -487,7 +487,7 @@ static int nat_open(struct lc_engine *e, const struct lc_options *o, const char 
 	const char *base = strrchr(dir, '/');
 	base = base ? base + 1 : dir;
 	if (strncmp(base, "leakcheck-", 10) == 0) {
-		lc_workdir_shm(dir, n->dir, sizeof n->dir);
+		lc__workdir_shm(dir, n->dir, sizeof n->dir);
 		n->own_dir = mkdir(n->dir, 0700) == 0;
 	} else {
 		snprintf(n->dir, sizeof n->dir, "/dev/shm/leakcheck-alloc-XXXXXX");
@@ -496,7 +496,7 @@ static int nat_open(struct lc_engine *e, const struct lc_options *o, const char 
 	if (!n->own_dir)
 		snprintf(n->dir, sizeof n->dir, "%s", dir);
 	size_t k = 0;
-	if (lc_native_preload(n->preload, sizeof n->preload) == 0) {
+	if (lc__native_preload(n->preload, sizeof n->preload) == 0) {
 		const char *was = getenv("LD_PRELOAD"); /* the user's own preloads stay, after ours */
 		snprintf(n->env[k], sizeof n->env[k], "LD_PRELOAD=%s%s%s", n->preload, was && *was ? ":" : "",
 			 was ? was : "");
@@ -580,9 +580,9 @@ static int nat_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snap
 		return -1;
 	if (sl->measure == LC_MEASURE_ALLOCATOR) /* memory the allocator does not see: V8's, mmap */
 		s->pages = anon(pid);
-	s->fds = lc_count_fds(pid);
-	s->threads = lc_count_threads(pid);
-	if (s->fds < 0 && lc_gone(pid)) {
+	s->fds = lc__count_fds(pid);
+	s->threads = lc__count_threads(pid);
+	if (s->fds < 0 && lc__gone(pid)) {
 		snprintf(err, errlen, "pid %d is gone", pid);
 		return -1;
 	}
@@ -598,7 +598,7 @@ static void nat_baseline(struct lc_engine *e, struct lc_report *rep)
 	for (size_t i = 0; i < e->nprocs; i++)
 		if (e->procs[i].alive && n->slots[i].decided && n->slots[i].measure == LC_MEASURE_PAGES)
 			pids[k++] = e->procs[i].pid;
-	rep->bytes_floor = k ? lc_native_floor(pids, k, &rep->noise) : 0;
+	rep->bytes_floor = k ? lc__native_floor(pids, k, &rep->noise) : 0;
 }
 
 /* No exit report natively: what is freed at exit proves nothing anyway. */
@@ -638,7 +638,7 @@ static void nat_close(struct lc_engine *e)
 	free(n);
 }
 
-const struct lc_engine_ops lc_native_ops = {
+const struct lc_engine_ops lc__native_ops = {
 	.name = "native",
 	.measure = LC_MEASURE_ALLOCATOR,
 	.reacher = "the harness",

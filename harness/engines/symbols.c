@@ -31,7 +31,7 @@ static int report(struct lc_symbols *s)
 	return rc == 0 ? 0 : -1;
 }
 
-struct lc_symbols *lc_symbols_open(int pid)
+struct lc_symbols *lc__symbols_open(int pid)
 {
 	struct lc_symbols *s = calloc(1, sizeof *s);
 	if (!s)
@@ -39,7 +39,7 @@ struct lc_symbols *lc_symbols_open(int pid)
 	s->pid = pid;
 	s->dwfl = dwfl_begin(&callbacks);
 	if (!s->dwfl || report(s) < 0) {
-		lc_symbols_close(s);
+		lc__symbols_close(s);
 		return NULL;
 	}
 	return s;
@@ -51,7 +51,7 @@ static const char *base(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-void lc_symbols_frame(struct lc_symbols *s, uint64_t ret, struct lc_frame *f)
+void lc__symbols_frame(struct lc_symbols *s, uint64_t ret, struct lc_frame *f)
 {
 	memset(f, 0, sizeof *f);
 	if (!s || ret == 0)
@@ -79,7 +79,7 @@ void lc_symbols_frame(struct lc_symbols *s, uint64_t ret, struct lc_frame *f)
 	}
 }
 
-bool lc_symbols_data(struct lc_symbols *s, uint64_t addr, uint64_t module_at, char *name, size_t len, uint64_t *start)
+bool lc__symbols_data(struct lc_symbols *s, uint64_t addr, uint64_t module_at, char *name, size_t len, uint64_t *start)
 {
 	Dwfl_Module *mod = s ? dwfl_addrmodule(s->dwfl, addr) : NULL;
 	if (!mod && s && module_at)
@@ -95,7 +95,7 @@ bool lc_symbols_data(struct lc_symbols *s, uint64_t addr, uint64_t module_at, ch
 	return true;
 }
 
-void lc_symbols_close(struct lc_symbols *s)
+void lc__symbols_close(struct lc_symbols *s)
 {
 	if (!s)
 		return;

@@ -67,7 +67,7 @@ static void source_figure(FILE *f, const char *path, unsigned line)
 	escf(f, "%s:%u", path, line);
 	fputs("</figcaption><pre>", f);
 	for (unsigned n = line > 1 ? line - 1 : 1; n <= line + 1; n++) {
-		if (!lc_source_line(path, n, text, sizeof text))
+		if (!lc__source_line(path, n, text, sizeof text))
 			break;
 		fprintf(f, "<span class=\"%s\"><span class=\"ln\">%u</span>", n == line ? "hit" : "ctx", n);
 		lc_markup_text(f, text);
@@ -85,10 +85,10 @@ static void source_block(const struct page *p, const struct lc_frame *at)
 		fputs("<p class=\"nosrc\">no file:line for this frame (built without -g?)</p>\n", f);
 		return;
 	}
-	if (!lc_source_find(p->o, at, path, sizeof path)) {
+	if (!lc__source_find(p->o, at, path, sizeof path)) {
 		fputs("<p class=\"nosrc\">source not found: ", f);
 		escf(f, "%s (looked beside %s and its parents, and in the current folder", at->file,
-		     lc_server_name(p->o));
+		     lc__server_name(p->o));
 		fputs(p->o->source_dir ? " and --source-dir)" : "; --source-dir DIR names another)", f);
 		fputs("</p>\n", f);
 		return;
@@ -111,21 +111,21 @@ static void section_heap(const struct page *p)
 	}
 	fputs("<div class=\"charts\">\n", f);
 	if (pages) {
-		lc_html_chart(f, rep, true, "anonymous memory (Anonymous + Swap of /proc/PID/smaps_rollup)", "anonymous memory");
+		lc__html_chart(f, rep, true, "anonymous memory (Anonymous + Swap of /proc/PID/smaps_rollup)", "anonymous memory");
 	} else {
-		lc_html_chart(f, rep, true, rep->measure == LC_MEASURE_ALLOCATOR ?
+		lc__html_chart(f, rep, true, rep->measure == LC_MEASURE_ALLOCATOR ?
 			"heap bytes in use (live blocks, counted by the allocator preload in the server)" :
 			"heap bytes in use (every kind: reachable, possibly, definitely lost)", "heap bytes");
-		lc_html_chart(f, rep, false, "heap blocks in use", "heap blocks");
+		lc__html_chart(f, rep, false, "heap blocks in use", "heap blocks");
 	}
 	fprintf(f, "</div>\n<p class=\"legend\"><span class=\"key big\" style=\"background:%s;border-color:%s\"></span> "
 		   "baseline and the end of each round (settled: the heap had stopped shrinking) <span class=\"key small\" "
-		   "style=\"border-color:%s\"></span> ", lc_html_line_color(rep, 0), lc_html_line_color(rep, 0), lc_html_line_color(rep, 0));
+		   "style=\"border-color:%s\"></span> ", lc__html_line_color(rep, 0), lc__html_line_color(rep, 0), lc__html_line_color(rep, 0));
 	fputs(p->o->every ? "every --every connections, as the heap was (not judged)" :
 			    "<code>--every N</code> adds a point every N connections", f);
 	fputs("</p>\n", f);
 	int pids[LC_MAX_PROCS];
-	size_t npids = lc_html_series_pids(rep, pids, LC_MAX_PROCS);
+	size_t npids = lc__html_series_pids(rep, pids, LC_MAX_PROCS);
 	if (npids > 1) {
 		fputs("<ul class=\"procs\">", f);
 		for (size_t i = 0; i < npids; i++) {
@@ -133,7 +133,7 @@ static void section_heap(const struct page *p)
 			for (size_t k = 0; k < rep->nprocs; k++)
 				if (rep->procs[k].pid == pids[i])
 					name = rep->procs[k].name;
-			fprintf(f, "<li><span class=\"swatch\" style=\"background:%s\"></span>pid %d ", lc_html_line_color(rep, i), pids[i]);
+			fprintf(f, "<li><span class=\"swatch\" style=\"background:%s\"></span>pid %d ", lc__html_line_color(rep, i), pids[i]);
 			lc_markup_text(f, name);
 			fputs(i == 0 ? " (judged here)</li>" : "</li>", f);
 		}
@@ -144,14 +144,14 @@ static void section_heap(const struct page *p)
 	if (pages) {
 		fputs("<code>", f);
 		rounds_list(f, rep, get_bytes);
-		fprintf(f, "</code> B; %s per connection.</p>\n", lc_html_bytes(top->bytes_per_cycle, a, sizeof a));
+		fprintf(f, "</code> B; %s per connection.</p>\n", lc__html_bytes(top->bytes_per_cycle, a, sizeof a));
 	} else {
 		fputs("<code>", f);
 		rounds_list(f, rep, get_blocks);
 		fputs("</code> blocks, <code>", f);
 		rounds_list(f, rep, get_bytes);
 		fprintf(f, "</code> B; %.2f blocks, %s per connection.</p>\n", top->blocks_per_cycle,
-			lc_html_bytes(top->bytes_per_cycle, b, sizeof b));
+			lc__html_bytes(top->bytes_per_cycle, b, sizeof b));
 	}
 	fputs("</section>\n", f);
 }
@@ -189,7 +189,7 @@ static void held_link(FILE *f, const struct lc_link *l)
 	char n[32];
 	fputs("<li class=\"node\">", f);
 	frame_text(f, &l->at);
-	fprintf(f, "<small>%s block%s", lc_html_count((double)l->count, n, sizeof n), l->count == 1 ? "" : "s");
+	fprintf(f, "<small>%s block%s", lc__html_count((double)l->count, n, sizeof n), l->count == 1 ? "" : "s");
 	if (l->offset)
 		fprintf(f, ", held at +%ld (inside)", l->offset);
 	if (l->linked_at >= 0)
@@ -261,12 +261,12 @@ static void site_card(const struct page *p, size_t i, double span)
 {
 	FILE *f = p->f;
 	const struct lc_site *s = &lc_report_primary(p->rep)->sites[i];
-	const struct lc_frame *at = lc_alloc_frame(&s->rec, p->o->alloc_fns);
+	const struct lc_frame *at = lc__alloc_frame(&s->rec, p->o->alloc_fns);
 	char b[48], total[48], n[32];
 	fprintf(f, "<article class=\"site\" data-fn=\"");
 	lc_markup_text(f, at ? at->fn : "");
 	fprintf(f, "\"><header><span class=\"growth\">+%s per connection</span> <span class=\"blocks\">%+.2f blocks"
-		   "</span> <span class=\"kind\">%s</span></header>\n", lc_html_bytes((double)s->dbytes / span, b, sizeof b),
+		   "</span> <span class=\"kind\">%s</span></header>\n", lc__html_bytes((double)s->dbytes / span, b, sizeof b),
 		(double)s->dblocks / span, lc_kind_running_name(s->rec.kind));
 	fputs("<p class=\"where\">allocated in ", f);
 	if (at)
@@ -274,7 +274,7 @@ static void site_card(const struct page *p, size_t i, double span)
 	else
 		fputs("(no stack)", f);
 	fprintf(f, " <small>%s in %s blocks now; %+ld blocks, %+ld B over the last %.0f connections</small></p>\n",
-		lc_html_bytes((double)s->rec.bytes, total, sizeof total), lc_html_count((double)s->rec.blocks, n, sizeof n),
+		lc__html_bytes((double)s->rec.bytes, total, sizeof total), lc__html_count((double)s->rec.blocks, n, sizeof n),
 		s->dblocks, s->dbytes, span);
 	source_block(p, at);
 	held_path(f, &lc_report_primary(p->rep)->held[i]);
@@ -373,8 +373,8 @@ static void section_exit(const struct page *p)
 	for (int k = 0; k < LC_NKINDS; k++) {
 		bool bad = (k == LC_DEFINITE || k == LC_INDIRECT) && x->bytes[k];
 		fprintf(f, "<tr%s><td>%s</td><td>%s</td>", bad ? " class=\"bad\"" : "", lc_kind_name((enum lc_kind)k),
-			lc_html_bytes((double)x->bytes[k], a, sizeof a));
-		fprintf(f, "<td>%s</td></tr>\n", lc_html_count((double)x->blocks[k], a, sizeof a));
+			lc__html_bytes((double)x->bytes[k], a, sizeof a));
+		fprintf(f, "<td>%s</td></tr>\n", lc__html_count((double)x->blocks[k], a, sizeof a));
 	}
 	fputs("</table>\n<p>", f);
 	escf(f, "The server ended with %s", rep->exit_status[0] ? rep->exit_status : "an unknown status");
@@ -384,12 +384,12 @@ static void section_exit(const struct page *p)
 	fputs(".</p>\n", f);
 	for (size_t i = 0, shown = 0; i < x->nrecords && shown < 8; i++) {
 		const struct lc_record *rec = &x->records[i];
-		const struct lc_frame *at = lc_alloc_frame(rec, p->o->alloc_fns);
+		const struct lc_frame *at = lc__alloc_frame(rec, p->o->alloc_fns);
 		if (rec->kind != LC_DEFINITE && rec->kind != LC_INDIRECT)
 			continue;
 		fprintf(f, "<article class=\"loss\"><header><span class=\"growth\">%s</span> in %lu blocks <span "
 			   "class=\"kind\">%s</span></header>\n<p class=\"where\">allocated in ",
-			lc_html_bytes((double)lc_record_own_bytes(rec), a, sizeof a), rec->blocks, lc_kind_name(rec->kind));
+			lc__html_bytes((double)lc_record_own_bytes(rec), a, sizeof a), rec->blocks, lc_kind_name(rec->kind));
 		if (at)
 			frame_text(f, at);
 		fputs("</p>\n", f);
@@ -437,8 +437,8 @@ static void section_resources(const struct page *p)
 		row(f, "detection limit", false, "");
 		fprintf(f, "%.1f B per connection: %s per round over %u connections (idle noise %s); less growth is "
 			   "invisible natively, memcheck sees one block</td></tr>\n", lc_detection_limit(rep),
-			lc_html_bytes((double)lc_bytes_floor(rep), a, sizeof a), rep->per_round,
-			lc_html_bytes((double)rep->noise, b, sizeof b));
+			lc__html_bytes((double)lc_bytes_floor(rep), a, sizeof a), rep->per_round,
+			lc__html_bytes((double)rep->noise, b, sizeof b));
 	}
 	fputs("</table>\n", f);
 	for (size_t i = 0; rep->nprocs > 1 && i < rep->nprocs; i++) {
@@ -487,7 +487,7 @@ static void command_line(FILE *f, const struct lc_options *o)
 static void head_site(const struct page *p)
 {
 	const struct lc_report *rep = p->rep;
-	const struct lc_frame *at = lc_report_primary(rep)->nsites ? lc_alloc_frame(&lc_report_primary(rep)->sites[0].rec, p->o->alloc_fns) : NULL;
+	const struct lc_frame *at = lc_report_primary(rep)->nsites ? lc__alloc_frame(&lc_report_primary(rep)->sites[0].rec, p->o->alloc_fns) : NULL;
 	const struct lc_retainer *h = &lc_report_primary(rep)->held[0];
 	if (!(lc_report_primary(rep)->retained || lc_report_primary(rep)->bytes_grew) || !at)
 		return;
@@ -549,8 +549,8 @@ static int page_write(const struct page *p)
 	      "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
 	      "<title>",
 	      f);
-	escf(f, "leakcheck: %s: %s", v, lc_server_name(p->o));
-	fprintf(f, "</title><style>%s</style></head>\n<body><main>\n", lc_html_css);
+	escf(f, "leakcheck: %s: %s", v, lc__server_name(p->o));
+	fprintf(f, "</title><style>%s</style></head>\n<body><main>\n", lc__html_css);
 	head(p);
 	section_heap(p);
 	section_python(p);

@@ -9,7 +9,7 @@
 #include "reports/reports.h"
 
 /* 368 B, 73.6 kB, 1.2 MB: decimal units, so a chart's round ticks read round. */
-const char *lc_html_bytes(double b, char *buf, size_t cap)
+const char *lc__html_bytes(double b, char *buf, size_t cap)
 {
 	double a = b < 0 ? -b : b;
 	if (a < 10 && a != (double)(long)a)
@@ -26,7 +26,7 @@ const char *lc_html_bytes(double b, char *buf, size_t cap)
 }
 
 /* A whole number with thousands separators: 1,871. */
-const char *lc_html_count(double v, char *buf, size_t cap)
+const char *lc__html_count(double v, char *buf, size_t cap)
 {
 	char digits[40];
 	snprintf(digits, sizeof digits, "%.0f", v < 0 ? -v : v);
@@ -53,7 +53,7 @@ const char *lc_html_count(double v, char *buf, size_t cap)
 static const char *const colors[] = { "#c0392b", "#2471a3", "#7d3c98", "#1e8449", "#b9770e", "#5d6d7e",
 				      "#a04000", "#148f77" };
 
-const char *lc_html_line_color(const struct lc_report *rep, size_t i)
+const char *lc__html_line_color(const struct lc_report *rep, size_t i)
 {
 	size_t first = rep->verdict == LC_LEAK ? 0 : rep->verdict == LC_CLEAN ? 1 : 4;
 	return colors[(first + i) % 8];
@@ -95,9 +95,9 @@ static double point_value(const struct lc_point *pt, bool bytes)
 static void value_text(double v, bool bytes, char *buf, size_t cap)
 {
 	if (bytes)
-		lc_html_bytes(v, buf, cap);
+		lc__html_bytes(v, buf, cap);
 	else
-		lc_html_count(v, buf, cap);
+		lc__html_count(v, buf, cap);
 }
 
 /* The primary process's round marks: its first point is the baseline, its settled points end
@@ -145,7 +145,7 @@ static void chart_axes(FILE *f, const struct scale *s, bool bytes, const char *y
 	}
 	for (double x = 0; x <= s->xmax + xstep / 1000; x += xstep)
 		fprintf(f, "<text class=\"tick\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n", sx(s, x),
-			CHART_H - PAD_B + 16, lc_html_count(x, label, sizeof label));
+			CHART_H - PAD_B + 16, lc__html_count(x, label, sizeof label));
 	fprintf(f, "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>", PAD_L, CHART_H - PAD_B,
 		CHART_W - PAD_R, CHART_H - PAD_B);
 	fprintf(f, "<text class=\"axislabel\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">connections served</text>\n",
@@ -179,14 +179,14 @@ static void chart_line(FILE *f, const struct lc_report *rep, const struct scale 
 			   "(pid %d, %s)</title></circle>\n",
 			kind, sx(s, (double)pt->connections), sy(s, point_value(pt, bytes)), pt->settled || first ? "4.5" : "2.5",
 			pt->settled || first ? color : "#fff", color, pt->pid, pt->connections, point_value(pt, bytes), v,
-			lc_html_count((double)pt->connections, c, sizeof c), pt->pid,
+			lc__html_count((double)pt->connections, c, sizeof c), pt->pid,
 			first ? "baseline" : pt->settled ? "end of a round, settled" : "--every, as it was");
 		first = false;
 	}
 }
 
 /* The processes the series holds, the primary first. */
-size_t lc_html_series_pids(const struct lc_report *rep, int *pids, size_t cap)
+size_t lc__html_series_pids(const struct lc_report *rep, int *pids, size_t cap)
 {
 	size_t n = 0;
 	if (rep->nprocs && rep->procs[rep->primary].pid)
@@ -201,10 +201,10 @@ size_t lc_html_series_pids(const struct lc_report *rep, int *pids, size_t cap)
 	return n;
 }
 
-void lc_html_chart(FILE *f, const struct lc_report *rep, bool bytes, const char *title, const char *ylabel)
+void lc__html_chart(FILE *f, const struct lc_report *rep, bool bytes, const char *title, const char *ylabel)
 {
 	int pids[LC_MAX_PROCS];
-	size_t npids = lc_html_series_pids(rep, pids, LC_MAX_PROCS);
+	size_t npids = lc__html_series_pids(rep, pids, LC_MAX_PROCS);
 	struct scale s = { 1, bytes ? 1000 : 10 };
 	for (size_t i = 0; i < rep->nseries; i++) {
 		if (rep->series[i].connections > s.xmax)
@@ -221,7 +221,7 @@ void lc_html_chart(FILE *f, const struct lc_report *rep, bool bytes, const char 
 	chart_rounds(f, rep, &s, npids ? pids[0] : 0);
 	chart_axes(f, &s, bytes, ylabel);
 	for (size_t i = 0; i < npids; i++)
-		chart_line(f, rep, &s, pids[i], lc_html_line_color(rep, i), bytes);
+		chart_line(f, rep, &s, pids[i], lc__html_line_color(rep, i), bytes);
 	fputs("</svg><figcaption>", f);
 	lc_markup_text(f, title);
 	fputs("</figcaption></figure>\n", f);

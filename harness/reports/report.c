@@ -27,7 +27,7 @@ static double python_freed(const struct lc_report *rep)
 /* The first frame that is neither an allocator nor a wrapper: where the program asked. */
 static const struct lc_frame *alloc_site(const struct lc_record *rec)
 {
-	return lc_alloc_frame(rec, alloc_fns);
+	return lc__alloc_frame(rec, alloc_fns);
 }
 
 static void print_site(FILE *f, const struct lc_record *rec)
@@ -101,7 +101,7 @@ static void rounds_text(const struct lc_round *r, size_t n, enum measure m, char
 {
 	buf[0] = '\0';
 	for (size_t i = 0; i < n; i++)
-		lc_appendf(buf, cap, "%s%+ld", i ? " " : "", round_value(&r[i], m));
+		lc__appendf(buf, cap, "%s%+ld", i ? " " : "", round_value(&r[i], m));
 }
 
 /* The pages measure (native.c, where the allocator preload is not in the process): anonymous
@@ -164,7 +164,7 @@ static void print_python(FILE *f, const struct lc_report *rep, const struct lc_p
 		const struct lc_pytype *y = &py->types[i];
 		char rounds[200] = "";
 		for (size_t k = 0; k < y->nrounds; k++)
-			lc_appendf(rounds, sizeof rounds, "%s%+ld", k ? " " : "", y->rounds[k]);
+			lc__appendf(rounds, sizeof rounds, "%s%+ld", k ? " " : "", y->rounds[k]);
 		const char *base = strrchr(y->file, '/');
 		fprintf(f, "      python: %+.2f %s per connection (rounds: %s)", nz(y->per_connection), y->type, rounds);
 		if (y->file[0])
@@ -388,7 +388,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 	alloc_fns = o->alloc_fns;
 	if (!quiet) {
 		fprintf(f, "leakcheck: %s  (%u cycles x %u rounds, warmup %u, close %s, concurrency %u)\n",
-			lc_server_name(o), o->cycles, o->rounds,
+			lc__server_name(o), o->cycles, o->rounds,
 			o->warmup, lc_close_name(o->close), o->concurrency);
 		if (rep->verdict != LC_ERROR || lc_report_primary(rep)->nrounds || rep->have_exit) {
 			print_exit(f, rep);
@@ -404,7 +404,7 @@ void lc_report_print(FILE *f, const struct lc_report *rep, const struct lc_optio
 	fprintf(f, "verdict: %s: %s (%.1fs)\n", lc_verdict_name(rep->verdict), rep->reason, rep->seconds);
 }
 
-const char *lc_server_name(const struct lc_options *o)
+const char *lc__server_name(const struct lc_options *o)
 {
 	return o->server_argv && o->server_argv[0] ? o->server_argv[0] : "server";
 }
@@ -424,7 +424,7 @@ void lc_markup_text(FILE *f, const char *s)
 	}
 }
 
-void lc_json_str(FILE *f, const char *s)
+void lc__json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -447,27 +447,27 @@ void lc_json_str(FILE *f, const char *s)
 static void json_retainer(FILE *f, const struct lc_retainer *r)
 {
 	fputs(", \"retainer\": {\"root_kind\": ", f);
-	lc_json_str(f, lc_root_kind_name(r->kind));
+	lc__json_str(f, lc_root_kind_name(r->kind));
 	fputs(", \"root\": ", f);
 	if (r->root[0])
-		lc_json_str(f, r->root);
+		lc__json_str(f, r->root);
 	else
 		fputs("null", f);
 	fputs(", \"chain\": [", f);
 	for (size_t i = 0; i < r->nchain; i++) {
 		const struct lc_link *l = &r->chain[i];
 		fputs(i ? ", {\"site\": " : "{\"site\": ", f);
-		lc_json_str(f, l->at.fn);
+		lc__json_str(f, l->at.fn);
 		fputs(", \"file\": ", f);
-		lc_json_str(f, l->at.file);
+		lc__json_str(f, l->at.file);
 		fprintf(f, ", \"line\": %u, \"offset\": %ld, \"count\": %lu}", l->at.line, l->offset, l->count);
 	}
 	fputs("], \"holders\": [", f);
 	for (size_t i = 0; i < r->nholders; i++) {
 		fputs(i ? ", {\"root_kind\": " : "{\"root_kind\": ", f);
-		lc_json_str(f, lc_root_kind_name(r->holders[i].kind));
+		lc__json_str(f, lc_root_kind_name(r->holders[i].kind));
 		fputs(", \"root\": ", f);
-		lc_json_str(f, r->holders[i].root);
+		lc__json_str(f, r->holders[i].root);
 		fprintf(f, ", \"blocks\": %lu, \"bytes\": %lu}", r->holders[i].blocks, r->holders[i].bytes);
 	}
 	fprintf(f, "], \"blocks\": %lu, \"bytes\": %lu, \"new_blocks\": %s, \"unreached_blocks\": %lu", r->blocks,
@@ -475,9 +475,9 @@ static void json_retainer(FILE *f, const struct lc_retainer *r)
 	fputs(", \"alike\": ", f); /* another root as near to the top holder's blocks, or null */
 	if (r->alike.blocks) {
 		fputs("{\"root_kind\": ", f);
-		lc_json_str(f, lc_root_kind_name(r->alike.kind));
+		lc__json_str(f, lc_root_kind_name(r->alike.kind));
 		fputs(", \"root\": ", f);
-		lc_json_str(f, r->alike.root);
+		lc__json_str(f, r->alike.root);
 		fprintf(f, ", \"blocks\": %lu, \"bytes\": %lu}}", r->alike.blocks, r->alike.bytes);
 	} else {
 		fputs("null}", f);
@@ -493,21 +493,21 @@ static void json_record(FILE *f, const struct lc_record *rec, long dblocks, long
 {
 	const struct lc_frame *s = alloc_site(rec);
 	fputs("{\"kind\": ", f);
-	lc_json_str(f, live ? "live" : lc_kind_name(rec->kind));
+	lc__json_str(f, live ? "live" : lc_kind_name(rec->kind));
 	fprintf(f, ", \"bytes\": %lu, \"blocks\": %lu, \"holds_indirect_bytes\": %lu", lc_record_own_bytes(rec),
 		rec->blocks, rec->indirect);
 	if (delta)
 		fprintf(f, ", \"grew_blocks\": %ld, \"grew_bytes\": %ld", dblocks, dbytes);
 	fputs(", \"site\": ", f);
-	lc_json_str(f, s ? s->fn : "");
+	lc__json_str(f, s ? s->fn : "");
 	fputs(", \"file\": ", f);
-	lc_json_str(f, s ? s->file : "");
+	lc__json_str(f, s ? s->file : "");
 	fprintf(f, ", \"line\": %u, \"stack\": [", s ? s->line : 0);
 	for (size_t i = 0; i < rec->nframes; i++) {
 		fprintf(f, "%s{\"fn\": ", i ? ", " : "");
-		lc_json_str(f, rec->frames[i].fn);
+		lc__json_str(f, rec->frames[i].fn);
 		fputs(", \"file\": ", f);
-		lc_json_str(f, rec->frames[i].file);
+		lc__json_str(f, rec->frames[i].file);
 		fprintf(f, ", \"line\": %u}", rec->frames[i].line);
 	}
 	fputc(']', f);
@@ -521,7 +521,7 @@ static void json_record(FILE *f, const struct lc_record *rec, long dblocks, long
 	}
 	if (apart) { /* listed apart (struct lc_proc_result's nsmall) */
 		fputs(", \"apart\": ", f);
-		lc_json_str(f, apart);
+		lc__json_str(f, apart);
 	}
 	fputc('}', f);
 }
@@ -530,7 +530,7 @@ static void json_exit(FILE *f, const struct lc_report *rep)
 {
 	const struct lc_exit_report *x = &rep->exit;
 	fprintf(f, "  \"exit\": {\"report\": %s, \"status\": ", rep->have_exit ? "true" : "false");
-	lc_json_str(f, rep->exit_status);
+	lc__json_str(f, rep->exit_status);
 	fprintf(f, ", \"definitely_lost_bytes\": %lu, \"definitely_lost_blocks\": %lu,"
 		   " \"indirectly_lost_bytes\": %lu, \"indirectly_lost_blocks\": %lu,"
 		   " \"possibly_lost_bytes\": %lu, \"possibly_lost_blocks\": %lu,"
@@ -556,13 +556,13 @@ static void json_python(FILE *f, const struct lc_report *rep)
 		return;
 	}
 	fputs("{\"agent\": ", f);
-	lc_json_str(f, rep->python.agent);
+	lc__json_str(f, rep->python.agent);
 	fprintf(f, ", \"agent_seconds\": %.6f, \"collector_freed_per_connection\": %.4f, \"pid\": %d, \"types\": [",
 		rep->python.seconds, python_freed(rep), rep->python.pid);
 	for (size_t i = 0; i < rep->python.ntypes; i++) {
 		const struct lc_pytype *y = &rep->python.types[i];
 		fputs(i ? ", {\"type\": " : "{\"type\": ", f);
-		lc_json_str(f, y->type);
+		lc__json_str(f, y->type);
 		fprintf(f, ", \"class\": %s, \"per_connection\": %.4f, \"rounds\": [", y->is_class ? "true" : "false",
 			y->per_connection);
 		for (size_t k = 0; k < y->nrounds; k++)
@@ -570,9 +570,9 @@ static void json_python(FILE *f, const struct lc_report *rep)
 		fputs("], \"site\": ", f);
 		if (y->file[0]) {
 			fputs("{\"file\": ", f);
-			lc_json_str(f, y->file);
+			lc__json_str(f, y->file);
 			fprintf(f, ", \"line\": %u, \"function\": ", y->line);
-			lc_json_str(f, y->function);
+			lc__json_str(f, y->function);
 			fprintf(f, ", \"objects\": %lu}", y->site_objects);
 		} else {
 			fputs("null", f);
@@ -580,7 +580,7 @@ static void json_python(FILE *f, const struct lc_report *rep)
 		fprintf(f, ", \"samples\": %lu, \"holders\": [", y->samples);
 		for (size_t h = 0; h < y->nholders; h++) {
 			fputs(h ? ", {\"path\": " : "{\"path\": ", f);
-			lc_json_str(f, y->holders[h].path);
+			lc__json_str(f, y->holders[h].path);
 			fprintf(f, ", \"objects\": %lu}", y->holders[h].objects);
 		}
 		fputs("]}", f);
@@ -603,7 +603,7 @@ static void json_confirm(FILE *f, const struct lc_confirm *c)
 			h ? ", " : "", c->halves[h].dblocks, c->halves[h].dbytes, c->halves[h].dfds, c->halves[h].dthreads,
 			c->halves[h].dobjects);
 	fputs("], \"unit\": ", f);
-	lc_json_str(f, c->unit);
+	lc__json_str(f, c->unit);
 	fprintf(f, ", \"ratio\": %.3f, \"second_half\": %.3f, \"scaled\": %s}", c->ratio, c->second,
 		c->scaled ? "true" : "false");
 }
@@ -612,7 +612,7 @@ static void json_running(FILE *f, const struct lc_report *rep)
 {
 	const struct lc_proc_result *top = lc_report_primary(rep); /* what the verdict shows */
 	fputs("  \"retained\": {\"measure\": ", f);
-	lc_json_str(f, lc_measure_name(rep->measure));
+	lc__json_str(f, lc_measure_name(rep->measure));
 	fprintf(f, ", \"leaked\": %s, \"connections_per_round\": %u,"
 		   " \"blocks_per_cycle\": %.4f, \"bytes_per_cycle\": %.4f,"
 		   " \"baseline_blocks\": %lu, \"baseline_bytes\": %lu, \"rounds\": [",
@@ -645,7 +645,7 @@ static void json_running(FILE *f, const struct lc_report *rep)
 		top->objects_grew ? "true" : "false", top->objects_per_cycle, lc_bytes_floor(rep), rep->settle_waits, rep->settle_seconds, rep->unsettled,
 		rep->extra_rounds, rep->decay_rounds,
 		rep->pending_left);
-	lc_json_str(f, rep->snapshots);
+	lc__json_str(f, rep->snapshots);
 	fprintf(f, ", \"wake_connections\": %u", rep->wakes);
 	json_confirm(f, &top->confirm);
 	json_python(f, rep);
@@ -653,9 +653,9 @@ static void json_running(FILE *f, const struct lc_report *rep)
 	for (size_t i = 0; i < rep->nprocs; i++) {
 		const struct lc_proc_result *p = &rep->procs[i];
 		fprintf(f, "%s{\"pid\": %d, \"name\": ", i ? ", " : "", p->pid);
-		lc_json_str(f, p->name);
+		lc__json_str(f, p->name);
 		fputs(", \"measure\": ", f);
-		lc_json_str(f, lc_measure_name(p->measure));
+		lc__json_str(f, lc_measure_name(p->measure));
 		fprintf(f, ", \"served_connections\": %s, \"judged\": %s, \"leaked\": %s, \"bytes_grew\": %s,"
 			   " \"fds_leaked\": %s, \"rounds\": [", p->accepted ? "true" : "false", p->judged ? "true" : "false",
 			p->retained ? "true" : "false", p->bytes_grew ? "true" : "false", p->fds_leaked ? "true" : "false");
@@ -679,11 +679,11 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 		return -1;
 	alloc_fns = o->alloc_fns;
 	fputs("{\n  \"verdict\": ", f);
-	lc_json_str(f, lc_verdict_name(rep->verdict));
+	lc__json_str(f, lc_verdict_name(rep->verdict));
 	fputs(",\n  \"reason\": ", f);
-	lc_json_str(f, rep->reason);
+	lc__json_str(f, rep->reason);
 	fputs(",\n  \"server\": ", f);
-	lc_json_str(f, lc_server_name(o));
+	lc__json_str(f, lc__server_name(o));
 	fprintf(f, ",\n  \"cycles\": %lu, \"rounds\": %u, \"cycles_per_round\": %u, \"warmup\": %u,"
 		   " \"close\": \"%s\", \"concurrency\": %u, \"seconds\": %.3f,\n",
 		rep->connections, o->rounds, o->cycles, o->warmup, lc_close_name(o->close), o->concurrency, rep->seconds);
@@ -691,7 +691,7 @@ int lc_report_json(const char *path, const struct lc_report *rep, const struct l
 	for (int i = 0; i < NPHASES; i++)
 		fprintf(f, "%s\"%s\": %.3f", i ? ", " : "", phase_names[i], phase_seconds(&rep->phases, i));
 	fputs("},\n  \"engine\": ", f);
-	lc_json_str(f, lc_engine_name(rep->engine));
+	lc__json_str(f, lc_engine_name(rep->engine));
 	if (rep->measure != LC_MEASURE_HEAP) /* the allocator's counts or pages: no valgrind */
 		fprintf(f, ", \"native\": {\"memory\": \"%s\", \"noise_bytes\": %lu, \"bytes_floor_per_round\": %lu,"
 			   " \"detection_limit_bytes_per_connection\": %.3f}",
@@ -715,7 +715,7 @@ static bool stripped(const struct lc_record *rec)
 
 int lc_write_suppressions(const char *path, const struct lc_report *rep, const struct lc_options *o)
 {
-	const char *server = lc_server_name(o);
+	const char *server = lc__server_name(o);
 	const char *base = strrchr(server, '/') ? strrchr(server, '/') + 1 : server;
 	FILE *f = fopen(path, "w");
 	unsigned n = 0;

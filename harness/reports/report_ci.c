@@ -61,7 +61,7 @@ static size_t python_checks(const struct lc_report *rep, struct check *c, struct
 
 static const struct lc_frame *site_of(const struct lc_record *rec, const struct lc_options *o)
 {
-	return lc_alloc_frame(rec, o->alloc_fns);
+	return lc__alloc_frame(rec, o->alloc_fns);
 }
 
 static size_t build_checks(const struct lc_report *rep, const struct lc_options *o, struct check *c,
@@ -114,7 +114,7 @@ static struct checks *checks_new(const struct lc_report *rep, const struct lc_op
 /* Check i's file as CI tools want it: relative to the current folder when found under it. */
 static const char *source_uri(struct checks *k, size_t i, const struct lc_options *o)
 {
-	return lc_source_uri(o, k->c[i].at, k->uri, sizeof k->uri);
+	return lc__source_uri(o, k->c[i].at, k->uri, sizeof k->uri);
 }
 
 /* ---- JUnit ---- */
@@ -130,7 +130,7 @@ int lc_report_junit(const char *path, const struct lc_report *rep, const struct 
 	}
 	const struct check *c = k->c;
 	size_t n = k->n, failures = 0;
-	const char *server = lc_server_name(o);
+	const char *server = lc__server_name(o);
 	for (size_t i = 0; i < n; i++)
 		failures += c[i].failed;
 	bool error = rep->verdict == LC_ERROR;
@@ -206,11 +206,11 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 		char text[1500];
 		snprintf(text, sizeof text, "%s%s%s: %s", c[i].name, c[i].at ? " " : "", c[i].at ? c[i].at->fn : "",
 			 c[i].message);
-		lc_json_str(f, text);
+		lc__json_str(f, text);
 		fputc('}', f);
 		if (located) {
 			fputs(", \"locations\": [{\"physicalLocation\": {\"artifactLocation\": {\"uri\": ", f);
-			lc_json_str(f, source_uri(k, i, o));
+			lc__json_str(f, source_uri(k, i, o));
 			fprintf(f, ", \"uriBaseId\": \"%%SRCROOT%%\"}, \"region\": {\"startLine\": %u}}}]", c[i].at->line ? c[i].at->line : 1);
 		}
 		fputc('}', f);
@@ -219,7 +219,7 @@ int lc_report_sarif(const char *path, const struct lc_report *rep, const struct 
 	fputs(rep->verdict == LC_ERROR ? "false" : "true", f);
 	if (rep->verdict == LC_ERROR) {
 		fputs(", \"toolExecutionNotifications\": [{\"level\": \"error\", \"message\": {\"text\": ", f);
-		lc_json_str(f, rep->reason);
+		lc__json_str(f, rep->reason);
 		fputs("}}]", f);
 	}
 	fputs("}]\n  }]\n}\n", f);

@@ -140,7 +140,7 @@ static bool find_in(const struct lc_options *o, const struct roots *r, const str
 	return false;
 }
 
-bool lc_source_find(const struct lc_options *o, const struct lc_frame *at, char *out, size_t cap)
+bool lc__source_find(const struct lc_options *o, const struct lc_frame *at, char *out, size_t cap)
 {
 	if (!at->file[0] || strchr(at->file, '/') || strcmp(at->file, "..") == 0)
 		return false;
@@ -154,10 +154,10 @@ bool lc_source_find(const struct lc_options *o, const struct lc_frame *at, char 
 	return found;
 }
 
-const char *lc_source_uri(const struct lc_options *o, const struct lc_frame *at, char *buf, size_t cap)
+const char *lc__source_uri(const struct lc_options *o, const struct lc_frame *at, char *buf, size_t cap)
 {
 	char path[PATH_MAX + 200], cwd[PATH_MAX];
-	if (!at->file[0] || !lc_source_find(o, at, path, sizeof path))
+	if (!at->file[0] || !lc__source_find(o, at, path, sizeof path))
 		return at->file;
 	size_t n = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
 	if (n == 0 || strncmp(path, cwd, n) != 0 || path[n] != '/')
@@ -167,7 +167,7 @@ const char *lc_source_uri(const struct lc_options *o, const struct lc_frame *at,
 }
 
 /* Line n of path (1-based) into buf, without its newline; false past the end. */
-bool lc_source_line(const char *path, unsigned n, char *buf, size_t cap)
+bool lc__source_line(const char *path, unsigned n, char *buf, size_t cap)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;

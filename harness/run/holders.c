@@ -8,11 +8,11 @@
 #include "drive/proc.h"
 
 /* A clean verdict costs nothing. */
-void lc_holders_run(struct lc_run_state *r)
+void lc__holders_run(struct lc_run_state *r)
 {
 	struct lc_engine *e = &r->eng;
 	struct lc_report *rep = r->rep;
-	double t0 = lc_now();
+	double t0 = lc__now();
 	struct lc_site *pick = malloc(LC_MAX_SITES * sizeof *pick);           /* owned */
 	struct lc_retainer *found = malloc(LC_MAX_SITES * sizeof *found);     /* owned */
 	for (size_t i = 0; pick && found && i < rep->nprocs; i++) {
@@ -20,7 +20,7 @@ void lc_holders_run(struct lc_run_state *r)
 		size_t n = 0, idx[LC_MAX_SITES];
 		if (!p->judged)
 			continue;
-		lc_judge_proc(p, rep);
+		lc__judge_proc(p, rep);
 		for (size_t j = 0; (p->retained || p->bytes_grew) && j < p->nsites - p->nsmall; j++)
 			if (p->sites[j].dbytes >= (long)lc_bytes_floor(rep)) {
 				idx[n] = j;
@@ -30,7 +30,7 @@ void lc_holders_run(struct lc_run_state *r)
 			continue;
 		unsigned calls = 0;
 		memset(found, 0, n * sizeof *found);
-		if (lc_engine_holders(e, i, pick, n, r->o->alloc_fns, found, &calls) < 0)
+		if (lc__engine_holders(e, i, pick, n, r->o->alloc_fns, found, &calls) < 0)
 			continue; /* nothing searched: the sites stay as they are */
 		rep->retain_calls += calls;
 		for (size_t j = 0; j < n; j++)
@@ -48,5 +48,5 @@ void lc_holders_run(struct lc_run_state *r)
 	}
 	free(pick);
 	free(found);
-	rep->retain_seconds = lc_now() - t0;
+	rep->retain_seconds = lc__now() - t0;
 }

@@ -63,9 +63,9 @@ static int agent_dir(char *out, size_t len)
 	return 0;
 }
 
-char *const *lc_python_env(struct lc_run_state *r)
+char *const *lc__python_env(struct lc_run_state *r)
 {
-	char *const *eng = lc_engine_env(&r->eng);
+	char *const *eng = lc__engine_env(&r->eng);
 	size_t n = 0;
 	for (size_t i = 0; eng && eng[i] && n < 12; i++)
 		r->env[n++] = eng[i];
@@ -123,7 +123,7 @@ static void why_off(int pid, char *buf, size_t len)
 		 "sitecustomize or PYTHONPATH came first)", pid);
 }
 
-void lc_python_state(struct lc_run_state *r)
+void lc__python_state(struct lc_run_state *r)
 {
 	char path[200], *agent = r->rep->python.agent;
 	size_t len = sizeof r->rep->python.agent;
@@ -133,7 +133,7 @@ void lc_python_state(struct lc_run_state *r)
 		const struct lc_proc *m = &r->eng.procs[i];
 		if (!m->alive)
 			continue;
-		if (lc_pyagent_socket(r->dir, m->pid, path, sizeof path)) {
+		if (lc__pyagent_socket(r->dir, m->pid, path, sizeof path)) {
 			on = true;
 		} else if (is_python(m) && !python) {
 			python = true;
@@ -202,31 +202,31 @@ static void track_types(struct lc_pytrack *t, const char *text)
 /* One command to slot i's agent; its time counted. 0, or -1 with err. */
 static int ask(struct lc_run_state *r, size_t i, const char *cmd, char **text, char *err, size_t errlen)
 {
-	if (lc_pyagent_ask(r->dir, r->eng.procs[i].pid, cmd, r->o->timeout, text, err, errlen) < 0)
+	if (lc__pyagent_ask(r->dir, r->eng.procs[i].pid, cmd, r->o->timeout, text, err, errlen) < 0)
 		return -1;
-	r->rep->python.seconds += lc_pyagent_field(*text, "held_us", 0) / 1e6;
+	r->rep->python.seconds += lc__pyagent_field(*text, "held_us", 0) / 1e6;
 	return 0;
 }
 
-int lc_python_collect(struct lc_run_state *r, unsigned idx)
+int lc__python_collect(struct lc_run_state *r, unsigned idx)
 {
 	char path[200], err[300], cmd[32];
 	bool asked = false;
 	if (!r->py && !(r->py = calloc(LC_MAX_PROCS, sizeof *r->py)))
-		return lc_run_fail(r, "%s", "out of memory");
+		return lc__run_fail(r, "%s", "out of memory");
 	for (size_t i = 0; i < r->eng.nprocs; i++) {
 		const struct lc_proc *m = &r->eng.procs[i];
 		struct lc_pytrack *t = &r->py[i];
 		char *text = NULL;
-		if (!m->alive || (idx > 0 && r->slot[i].first != 0) || !lc_pyagent_socket(r->dir, m->pid, path, sizeof path))
+		if (!m->alive || (idx > 0 && r->slot[i].first != 0) || !lc__pyagent_socket(r->dir, m->pid, path, sizeof path))
 			continue;
 		/* the baseline's counts of live objects per type; then each snapshot counts them again,
-		 * after a full collection (no tracing yet: see lc_python_explain) */
+		 * after a full collection (no tracing yet: see lc__python_explain) */
 		snprintf(cmd, sizeof cmd, idx == 0 ? "baseline 0" : t->pid == m->pid ? "types" : "collect");
 		if (ask(r, i, cmd, &text, err, sizeof err) < 0) {
-			if (lc_gone(m->pid))
+			if (lc__gone(m->pid))
 				continue; /* a child that finished meanwhile */
-			return lc_run_fail(r, "%s", err);
+			return lc__run_fail(r, "%s", err);
 		}
 		asked = true;
 		if (idx == 0)
@@ -234,14 +234,14 @@ int lc_python_collect(struct lc_run_state *r, unsigned idx)
 		else if (t->pid == m->pid)
 			track_types(t, text);
 		if (idx > 0) /* every collection's, the interpreter's own too, since the last snapshot */
-			r->rep->python.collected += (unsigned long)lc_pyagent_field(text, "collected", 0);
+			r->rep->python.collected += (unsigned long)lc__pyagent_field(text, "collected", 0);
 		free(text);
 	}
 	r->rep->python.rounds += asked && idx > 0;
 	return 0;
 }
 
-void lc_python_forget_snapshot(struct lc_run_state *r)
+void lc__python_forget_snapshot(struct lc_run_state *r)
 {
 	for (size_t i = 0; r->py && i < r->eng.nprocs; i++)
 		if (r->py[i].pid == r->eng.procs[i].pid && r->py[i].nsnaps > 1)
@@ -270,7 +270,7 @@ static void read_explain(const char *text, struct lc_pytype *y)
 			snprintf(h->path, sizeof h->path, "%.239s", b);
 		}
 	}
-	y->samples = (unsigned long)lc_pyagent_field(text, "samples", 0);
+	y->samples = (unsigned long)lc__pyagent_field(text, "samples", 0);
 }
 
 /* Type j of t grew in each of the last n rounds: its growth per round into y. */
@@ -341,19 +341,19 @@ static int explain_round(struct lc_run_state *r, size_t i)
 	/* CPython 3.11 under tracemalloc leaves objects at exit that memcheck calls lost (a thread
 	 * that ran while traced: 1,296 B; the global_list twin's explain round: 30,768 B): where an
 	 * exit report is read, no tracing, so holders without .py lines */
-	if (lc_engine_has_exit_report(&r->eng))
+	if (lc__engine_has_exit_report(&r->eng))
 		return 0;
 	snprintf(cmd, sizeof cmd, "trace %d", PY_FRAMES);
 	if (ask(r, i, cmd, &text, err, sizeof err) < 0)
-		return lc_run_fail(r, "%s", err);
+		return lc__run_fail(r, "%s", err);
 	free(text);
-	if (lc_traffic_drive(r, r->o->cycles, "explain round") < 0)
+	if (lc__traffic_drive(r, r->o->cycles, "explain round") < 0)
 		return -1;
-	lc_snapshot_wait_closed(r);
+	lc__snapshot_wait_closed(r);
 	return 0;
 }
 
-int lc_python_explain(struct lc_run_state *r)
+int lc__python_explain(struct lc_run_state *r)
 {
 	char cmd[200], err[300];
 	for (size_t i = 0; r->py && i < r->rep->nprocs; i++) {
@@ -376,16 +376,16 @@ int lc_python_explain(struct lc_run_state *r)
 			free(text);
 		}
 		char *text = NULL; /* tracing stops: the rest of the run, and the exit, as without it */
-		if (r->rep->python.ntypes && !lc_engine_has_exit_report(&r->eng) &&
+		if (r->rep->python.ntypes && !lc__engine_has_exit_report(&r->eng) &&
 		    ask(r, i, "trace 0", &text, err, sizeof err) < 0)
-			return lc_run_fail(r, "%s", err);
+			return lc__run_fail(r, "%s", err);
 		free(text);
 		return 0; /* the first leaking process that runs the agent */
 	}
 	return 0;
 }
 
-void lc_python_free(struct lc_run_state *r)
+void lc__python_free(struct lc_run_state *r)
 {
 	free(r->py);
 	r->py = NULL;

@@ -19,7 +19,7 @@
  *     and exactly N connections close between two snapshots.
  * Beyond one event loop (threads, forked workers) step 2 proves nothing about the other
  * threads, so step 1 also waits for socket fds the server holds after a reset took them off
- * the TCP tables (lc_sockets_pending), and a snapshot that shows growth is only trusted once
+ * the TCP tables (lc__sockets_pending), and a snapshot that shows growth is only trusted once
  * the heap has settled: re-sampled until it has not shrunk for --settle seconds (deferred
  * frees, a thread still closing). Waiting can only shrink a snapshot, so one that shows no
  * growth is taken as it is: the clean path pays nothing.
@@ -39,7 +39,7 @@
 #include "drive/proc.h"
 #include "util/assert.h"
 
-int lc_run_fail(struct lc_run_state *r, const char *fmt, const char *detail)
+int lc__run_fail(struct lc_run_state *r, const char *fmt, const char *detail)
 {
 	snprintf(r->rep->reason, sizeof r->rep->reason, fmt, detail);
 	r->rep->verdict = LC_ERROR;
@@ -50,7 +50,7 @@ void lc_options_init(struct lc_options *o, enum lc_engine_kind engine)
 {
 	memset(o, 0, sizeof *o);
 	o->engine = engine;
-	lc_engine_defaults(engine, o); /* --cycles, --warmup */
+	lc__engine_defaults(engine, o); /* --cycles, --warmup */
 	o->rounds = 3;
 	o->confirm = LC_CONFIRM_TIMES;
 	o->concurrency = 1;
@@ -89,33 +89,33 @@ static int check_served(struct lc_run_state *r)
 			 r->slot[i].accepts >= 2 ? "served the connections" : "lived through the run (it may be what serves the connections)",
 			 m->unreachable ? reach : "", m->unreachable ? m->why : "");
 		(void)p;
-		return lc_run_fail(r, "%s", msg);
+		return lc__run_fail(r, "%s", msg);
 	}
 	return 0;
 }
 
-/* Rounds to add for the processes judged (judge.c's lc_extra_rounds, the largest). */
+/* Rounds to add for the processes judged (judge.c's lc__extra_rounds, the largest). */
 static unsigned extra_rounds(const struct lc_run_state *r)
 {
 	unsigned need = 0;
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
-		unsigned long floor = lc_measure_floor(r->rep, p->measure);
-		unsigned k = r->slot[i].first == 0 && p->nrounds == r->o->rounds ? lc_extra_rounds(p->rounds, p->nrounds, floor) : 0;
+		unsigned long floor = lc__measure_floor(r->rep, p->measure);
+		unsigned k = r->slot[i].first == 0 && p->nrounds == r->o->rounds ? lc__extra_rounds(p->rounds, p->nrounds, floor) : 0;
 		if (k == 0 && r->slot[i].first == 0 && p->nrounds == r->o->rounds && p->measure != LC_MEASURE_HEAP)
-			k = lc_uneven_rounds(p->rounds, p->nrounds, floor);
+			k = lc__uneven_rounds(p->rounds, p->nrounds, floor);
 		need = k > need ? k : need;
 	}
 	return need;
 }
 
 /* Whether a process that will be judged grows by so little that more rounds must tell warm-up
- * from a leak (judge.c's lc_warming); k rounds were measured more so far. */
+ * from a leak (judge.c's lc__warming); k rounds were measured more so far. */
 static bool warming(const struct lc_run_state *r, unsigned k)
 {
 	for (size_t i = 0; i < r->rep->nprocs; i++) {
 		const struct lc_proc_result *p = &r->rep->procs[i];
-		if (r->slot[i].first == 0 && p->nrounds == r->o->rounds + k && lc_proc_warming(p, r->rep, r->o->rounds))
+		if (r->slot[i].first == 0 && p->nrounds == r->o->rounds + k && lc__proc_warming(p, r->rep, r->o->rounds))
 			return true;
 	}
 	return false;
@@ -130,7 +130,7 @@ static void drop_first_rounds(struct lc_run_state *r, unsigned k)
 			continue;
 		memmove(p->rounds, p->rounds + k, (p->nrounds - k) * sizeof *p->rounds);
 		p->nrounds -= k;
-		lc_sites_drop(r, i, k);
+		lc__sites_drop(r, i, k);
 	}
 }
 
@@ -138,13 +138,13 @@ static void drop_first_rounds(struct lc_run_state *r, unsigned k)
  * snapshot first, then new ones; snapshot idx after them. */
 static int measure_round_of(struct lc_run_state *r, const char *phase, unsigned idx, unsigned n)
 {
-	int closed = lc_traffic_close_probe(r);
+	int closed = lc__traffic_close_probe(r);
 	if (closed < 0)
 		return -1;
 	n = n > (unsigned)closed ? n - (unsigned)closed : 0;
-	if (lc_traffic_drive(r, n, phase) < 0)
+	if (lc__traffic_drive(r, n, phase) < 0)
 		return -1;
-	return lc_snapshot_take(r, idx);
+	return lc__snapshot_take(r, idx);
 }
 
 /* A round of --cycles connections. */
@@ -166,13 +166,13 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 		struct lc_proc_result *p = &r->rep->procs[i];
 		if (r->slot[i].first != 0 || p->nrounds != n)
 			continue;
-		lc_judge_proc(p, r->rep);
-		needs[i] = lc_confirm_needed(p, o->cycles);
+		lc__judge_proc(p, r->rep);
+		needs[i] = lc__confirm_needed(p, o->cycles);
 		need |= needs[i];
 	}
 	if (!need || o->confirm == 0 || n + 2 > LC_MAX_ROUNDS)
 		return 0;
-	/* once, and once more where the halves fell off but not to nothing (lc_confirm_again):
+	/* once, and once more where the halves fell off but not to nothing (lc__confirm_again):
 	 * a cache still filling falls off further, a leak beside one keeps its rate */
 	for (unsigned pass = 0; pass < 2 && need; pass++) {
 		unsigned half = o->cycles * o->confirm / 2;
@@ -191,13 +191,13 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 								  .halves = { p->rounds[n], p->rounds[n + 1] } };
 			memset(&p->rounds[n], 0, 2 * sizeof p->rounds[n]);
 			p->nrounds = n;
-			lc_sites_forget(r, i, n);
-			lc_sites_forget(r, i, n + 1);
-			needs[i] = needs[i] && pass == 0 && lc_confirm_again(p, r->rep);
+			lc__sites_forget(r, i, n);
+			lc__sites_forget(r, i, n + 1);
+			needs[i] = needs[i] && pass == 0 && lc__confirm_again(p, r->rep);
 			need |= needs[i];
 		}
-		lc_python_forget_snapshot(r);
-		lc_python_forget_snapshot(r);
+		lc__python_forget_snapshot(r);
+		lc__python_forget_snapshot(r);
 		idx += 2;
 	}
 	return 0;
@@ -206,7 +206,7 @@ static int confirm(struct lc_run_state *r, unsigned idx)
 /* The time since the last mark, less the settling in it, into *slot (struct lc_phases). */
 static void phase_mark(struct lc_run_state *r, double *slot)
 {
-	double now = lc_now(), settled = r->rep->settle_seconds - r->settled_at_mark;
+	double now = lc__now(), settled = r->rep->settle_seconds - r->settled_at_mark;
 	*slot += now - r->mark - settled;
 	r->rep->phases.settling += settled;
 	r->mark = now;
@@ -219,19 +219,19 @@ static int measure(struct lc_run_state *r)
 	int rc = -1;
 	r->snaps = calloc(2 * LC_MAX_PROCS + 1, sizeof *r->snaps);
 	if (!r->snaps)
-		return lc_run_fail(r, "%s", "out of memory");
-	r->rep->at_ready = lc_now() - r->t0;
+		return lc__run_fail(r, "%s", "out of memory");
+	r->rep->at_ready = lc__now() - r->t0;
 	phase_mark(r, &r->rep->phases.ready);
 	int pids[LC_MAX_PROCS];
-	if (lc_engine_discover(&r->eng) > 0) /* known before the warmup, the baseline needs no TCP table either */
-		lc_quiesce_record(&r->quiet, pids, lc_engine_pids(&r->eng, pids, LC_MAX_PROCS));
-	if (lc_traffic_drive(r, o->warmup, "warmup") < 0)
+	if (lc__engine_discover(&r->eng) > 0) /* known before the warmup, the baseline needs no TCP table either */
+		lc__quiesce_record(&r->quiet, pids, lc__engine_pids(&r->eng, pids, LC_MAX_PROCS));
+	if (lc__traffic_drive(r, o->warmup, "warmup") < 0)
 		goto out;
 	phase_mark(r, &r->rep->phases.warmup);
-	if (lc_snapshot_take(r, 0) < 0)
+	if (lc__snapshot_take(r, 0) < 0)
 		goto out;
 	phase_mark(r, &r->rep->phases.baseline);
-	r->rep->at_baseline = lc_now() - r->t0;
+	r->rep->at_baseline = lc__now() - r->t0;
 	r->rep->per_round = o->cycles;
 	for (unsigned i = 0; i < o->rounds; i++) {
 		char phase[32];
@@ -266,19 +266,19 @@ static int measure(struct lc_run_state *r)
 		goto out;
 	for (size_t i = 0; i < r->rep->nprocs; i++)
 		if (r->rep->procs[i].judged)
-			lc_sites_select(r, i);
-	r->rep->at_measured = lc_now() - r->t0;
-	lc_progress_phase(r, "holders: who keeps what grew");
-	lc_holders_run(r);
+			lc__sites_select(r, i);
+	r->rep->at_measured = lc__now() - r->t0;
+	lc__progress_phase(r, "holders: who keeps what grew");
+	lc__holders_run(r);
 	phase_mark(r, &r->rep->phases.holders);
 	/* The SIGTERM only once the server has closed the probe too: a server that abandons its open
 	 * connections at exit would have the probe's reported as lost at exit (tests/shapes
 	 * --linger: 1096 B "lost" without this wait). */
-	rc = lc_traffic_close_probe(r) < 0 ? -1 : 0;
+	rc = lc__traffic_close_probe(r) < 0 ? -1 : 0;
 	if (rc == 0)
-		lc_snapshot_wait_closed(r);
+		lc__snapshot_wait_closed(r);
 	if (rc == 0)
-		rc = lc_python_explain(r);
+		rc = lc__python_explain(r);
 out:
 	if (o->progress)
 		fputs("\r\033[K", stderr);
@@ -291,23 +291,23 @@ static int check_options(struct lc_run_state *r)
 {
 	const struct lc_options *o = r->o;
 	if (!o->server_argv || !o->server_argv[0])
-		return lc_run_fail(r, "%s", "no server command given");
+		return lc__run_fail(r, "%s", "no server command given");
 	if (o->confirm == 1 || o->confirm > 1000 || (unsigned long)o->cycles * o->confirm > 10000000ul)
-		return lc_run_fail(r, "%s", "--confirm must be 0 (never) or 2 to 1000, and --confirm x --cycles at most "
+		return lc__run_fail(r, "%s", "--confirm must be 0 (never) or 2 to 1000, and --confirm x --cycles at most "
 			    "10,000,000 connections");
 	if (o->cycles < 1 || o->rounds < 2 || o->rounds > LC_MAX_ROUNDS)
-		return lc_run_fail(r, "%s", "--cycles must be >= 1 and --rounds between 2 and 100 (one round cannot tell "
+		return lc__run_fail(r, "%s", "--cycles must be >= 1 and --rounds between 2 and 100 (one round cannot tell "
 			    "one-time growth from a leak)");
 	if (o->settle < 0)
-		return lc_run_fail(r, "%s", "--settle must be >= 0");
+		return lc__run_fail(r, "%s", "--settle must be >= 0");
 	if (o->concurrency < 1 || o->concurrency > 256)
-		return lc_run_fail(r, "%s", "--concurrency must be between 1 and 256");
+		return lc__run_fail(r, "%s", "--concurrency must be between 1 and 256");
 	if (o->timeout <= 0 || o->ready_timeout <= 0)
-		return lc_run_fail(r, "%s", "--timeout and --ready-timeout must be > 0");
-	if (lc_engine_check(o->engine, o, r->err, sizeof r->err) < 0)
-		return lc_run_fail(r, "%s", r->err);
+		return lc__run_fail(r, "%s", "--timeout and --ready-timeout must be > 0");
+	if (lc__engine_check(o->engine, o, r->err, sizeof r->err) < 0)
+		return lc__run_fail(r, "%s", r->err);
 	if (o->stats_field && !o->stats)
-		return lc_run_fail(r, "%s", "--stats-field without --stats: nothing asks the server for its counter");
+		return lc__run_fail(r, "%s", "--stats-field without --stats: nothing asks the server for its counter");
 	return 0;
 }
 
@@ -317,10 +317,10 @@ static void known_leaks(struct lc_run_state *r)
 	char err[300];
 	if (r->rep->verdict == LC_ERROR)
 		return;
-	if (r->o->write_baseline && lc_baseline_write(r->o->write_baseline, r->rep, r->o) < 0)
-		lc_run_fail(r, "cannot write --write-baseline file: %s", strerror(errno));
-	else if (r->o->baseline && lc_baseline_apply(r->o->baseline, r->rep, r->o, err, sizeof err) < 0)
-		lc_run_fail(r, "%s", err);
+	if (r->o->write_baseline && lc__baseline_write(r->o->write_baseline, r->rep, r->o) < 0)
+		lc__run_fail(r, "cannot write --write-baseline file: %s", strerror(errno));
+	else if (r->o->baseline && lc__baseline_apply(r->o->baseline, r->rep, r->o, err, sizeof err) < 0)
+		lc__run_fail(r, "%s", err);
 }
 
 /* LEAKCHECK_KEEP_FAILED=1 (CI): a verdict other than clean keeps its raw logs to upload. */
@@ -330,7 +330,7 @@ static bool keep_failed_env(void)
 	return keep_failed && strcmp(keep_failed, "1") == 0;
 }
 
-bool lc_run_keeps_failed(const struct lc_options *o)
+bool lc__run_keeps_failed(const struct lc_options *o)
 {
 	return o->keep_dir || keep_failed_env();
 }
@@ -338,7 +338,7 @@ bool lc_run_keeps_failed(const struct lc_options *o)
 /* The run, in r (zeroed). */
 static void run_in(struct lc_run_state *r, const struct lc_options *o, struct lc_report *rep)
 {
-	double t0 = lc_now();
+	double t0 = lc__now();
 	/* A relay's vgdb exits with its process (a forked child that is done): writing to it
 	 * then must be an error we handle, not a SIGPIPE that kills us. Restored at the end. */
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
@@ -347,7 +347,7 @@ static void run_in(struct lc_run_state *r, const struct lc_options *o, struct lc
 	 * stop them (every child reaped) */
 	int was_subreaper = 0;
 	pid_t before[256]; /* the caller's own children: never ours to reap */
-	size_t nbefore = lc_children(before, 256, false);
+	size_t nbefore = lc__children(before, 256, false);
 	prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	r->o = o;
@@ -356,31 +356,31 @@ static void run_in(struct lc_run_state *r, const struct lc_options *o, struct lc
 	r->dog = (struct lc_watchdog){ -1, -1 };
 	r->t0 = t0;
 	r->mark = t0;
-	lc_quiesce_init(&r->quiet);
+	lc__quiesce_init(&r->quiet);
 	for (size_t i = 0; i < LC_MAX_PROCS; i++)
 		r->slot[i].first = -1;
 	memset(rep, 0, sizeof *rep);
 	rep->engine = o->engine;
-	rep->measure = lc_engine_measure(o->engine); /* until measured */
-	if (check_options(r) < 0 || lc_traffic_script(r) < 0 || lc_workdir_make(r) < 0)
+	rep->measure = lc__engine_measure(o->engine); /* until measured */
+	if (check_options(r) < 0 || lc__traffic_script(r) < 0 || lc__workdir_make(r) < 0)
 		goto out;
 	snprintf(r->cmd.dir, sizeof r->cmd.dir, "%s", r->dir);
-	r->eng.wake = lc_traffic_wake; /* before open: lc_engine_open keeps them */
+	r->eng.wake = lc__traffic_wake; /* before open: lc__engine_open keeps them */
 	r->eng.wake_arg = r;
-	rep->exit_expected = lc_engine_has_exit_report_of(o->engine);
-	if (lc_engine_open(&r->eng, o, r->dir, r->err, sizeof r->err) < 0 ||
-	    lc_command_read_config(&r->cmd, o->config, r->err, sizeof r->err) < 0)
-		lc_run_fail(r, "%s", r->err);
-	else if (lc_server_start(r) == 0 && measure(r) == 0)
-		lc_server_finish(r);
+	rep->exit_expected = lc__engine_has_exit_report_of(o->engine);
+	if (lc__engine_open(&r->eng, o, r->dir, r->err, sizeof r->err) < 0 ||
+	    lc__command_read_config(&r->cmd, o->config, r->err, sizeof r->err) < 0)
+		lc__run_fail(r, "%s", r->err);
+	else if (lc__server_start(r) == 0 && measure(r) == 0)
+		lc__server_finish(r);
 	if (r->mark > 0 && rep->at_measured > 0) /* measured to the end: the probe, SIGTERM, the exit */
 		phase_mark(r, &rep->phases.exit);
 	if (o->progress)
 		fputs("\r\033[K", stderr);
-	lc_command_free(&r->cmd);
-	lc_python_free(r);
-	lc_engine_describe(&r->eng, rep->snapshots, sizeof rep->snapshots);
-	lc_engine_close(&r->eng);
+	lc__command_free(&r->cmd);
+	lc__python_free(r);
+	lc__engine_describe(&r->eng, rep->snapshots, sizeof rep->snapshots);
+	lc__engine_close(&r->eng);
 	for (unsigned i = 0; i < r->nwakes; i++) /* what an error left open */
 		close(r->wakes[i]);
 	for (unsigned i = 0; i < r->nagent_wakes; i++)
@@ -388,25 +388,25 @@ static void run_in(struct lc_run_state *r, const struct lc_options *o, struct lc
 	if (r->probe >= 0)
 		close(r->probe);
 	if (r->pid > 0) /* an error left it running: no report, but no orphan either */
-		lc_stop(r->pid, 1);
+		lc__stop(r->pid, 1);
 	if (r->dog.pid > 0 && nbefore < 256)
-		before[nbefore++] = r->dog.pid; /* still on watch: lc_watchdog_stop reaps it */
-	lc_reap_new_children(before, nbefore); /* a daemonized server's processes, orphans of a vgdb */
-	if (lc_cancelled())
-		lc_run_fail(r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
-	lc_judge(rep);
+		before[nbefore++] = r->dog.pid; /* still on watch: lc__watchdog_stop reaps it */
+	lc__reap_new_children(before, nbefore); /* a daemonized server's processes, orphans of a vgdb */
+	if (lc__cancelled())
+		lc__run_fail(r, "%s", "interrupted by a signal: the server was stopped and its work dir removed");
+	lc__judge(rep);
 	known_leaks(r);
-	rep->kept = o->keep_dir || (keep_failed_env() && rep->verdict != LC_CLEAN && !lc_cancelled());
+	rep->kept = o->keep_dir || (keep_failed_env() && rep->verdict != LC_CLEAN && !lc__cancelled());
 	if (!rep->kept)
-		lc_workdir_remove(r);
+		lc__workdir_remove(r);
 	else
-		lc_workdir_release(r->dir); /* kept: no later run may sweep it */
+		lc__workdir_release(r->dir); /* kept: no later run may sweep it */
 out:
 	/* last: killed before the work dir is gone, the run leaves it to its watchdog */
-	lc_watchdog_stop(&r->dog);
+	lc__watchdog_stop(&r->dog);
 	prctl(PR_SET_CHILD_SUBREAPER, was_subreaper);
 	sigaction(SIGPIPE, &old_pipe, NULL);
-	rep->seconds = lc_now() - t0;
+	rep->seconds = lc__now() - t0;
 	const struct lc_phases *ph = &rep->phases;
 	double known = ph->ready + ph->warmup + ph->baseline + ph->rounds + ph->extra + ph->confirm + ph->settling +
 		       ph->holders + ph->exit;

@@ -59,7 +59,7 @@ struct lc_run_state {
 	struct lc_command cmd;        /* the server's command line and --config copy (owned) */
 	int acceptor;                 /* the slot that holds the current probe's server end, -1 */
 	long counter;                 /* --stats: the server's counter read on the current probe */
-	double t0;                    /* when the run started (lc_now) */
+	double t0;                    /* when the run started (lc__now) */
 	double progress_at;           /* traffic.c: when the progress line was last written */
 	double mark;                  /* run.c: where the current phase began (struct lc_phases) */
 	double settled_at_mark;       /* run.c: the report's settle_seconds then */
@@ -78,80 +78,80 @@ struct lc_run_state {
 };
 
 /* Whether a run that fails keeps its work dir: --keep, or LEAKCHECK_KEEP_FAILED=1. */
-bool lc_run_keeps_failed(const struct lc_options *o);
+bool lc__run_keeps_failed(const struct lc_options *o);
 /* The run ends in an error: the reason (fmt with one %s) into the report. Returns -1. */
-int lc_run_fail(struct lc_run_state *r, const char *fmt, const char *detail);
+int lc__run_fail(struct lc_run_state *r, const char *fmt, const char *detail);
 
 /* server.c */
-int lc_workdir_make(struct lc_run_state *r);
-void lc_workdir_remove(struct lc_run_state *r);
+int lc__workdir_make(struct lc_run_state *r);
+void lc__workdir_remove(struct lc_run_state *r);
 /* Start the server under the engine and wait until it is ready. 0, or -1 (reason set). */
-int lc_server_start(struct lc_run_state *r);
+int lc__server_start(struct lc_run_state *r);
 /* After a failed exchange: whether the server died, or else what failed (why: NULL for
  * strerror(errno)). Returns -1 with the reason set. */
-int lc_server_failed(struct lc_run_state *r, const char *what, const char *why);
+int lc__server_failed(struct lc_run_state *r, const char *what, const char *why);
 /* After a failed snapshot: the server died, or the engine failed (r->err). Returns -1. */
-int lc_server_lost(struct lc_run_state *r);
+int lc__server_lost(struct lc_run_state *r);
 /* SIGTERM, wait, the engine's exit report. 0, or -1 (reason set). */
-int lc_server_finish(struct lc_run_state *r);
+int lc__server_finish(struct lc_run_state *r);
 
 /* traffic.c */
-int lc_traffic_script(struct lc_run_state *r);
+int lc__traffic_script(struct lc_run_state *r);
 /* Connect and exchange the script. Returns the fd, or -1 (reason set). */
-int lc_traffic_open(struct lc_run_state *r);
+int lc__traffic_open(struct lc_run_state *r);
 /* n connections in batches of --concurrency, each closed as the options say. */
-int lc_traffic_drive(struct lc_run_state *r, unsigned n, const char *phase);
+int lc__traffic_drive(struct lc_run_state *r, unsigned n, const char *phase);
 /* On a terminal: the run is in phase now (settling, holders, the exit report). */
-void lc_progress_phase(struct lc_run_state *r, const char *phase);
+void lc__progress_phase(struct lc_run_state *r, const char *phase);
 /* Close the probe and the wake connections: the first connections of a round. Returns how
  * many it closed, or -1 (reason set). */
-int lc_traffic_close_probe(struct lc_run_state *r);
+int lc__traffic_close_probe(struct lc_run_state *r);
 /* engine.h's wake: a connection to the server, opened and left open (a listener that wakes to
  * accept it runs a few basic blocks); it is closed with the probe, as a connection of the
  * next round. A process that runs the Python agent is woken by a ping to the agent instead: a
  * server that serves one connection at a time would block reading a silent wake connection
  * and run nothing more. arg: the run. */
-void lc_traffic_wake(void *arg, int pid);
+void lc__traffic_wake(void *arg, int pid);
 
 /* sites.c: which sites grew in every round */
 /* Slot i's sites of round k (the loss records that grew since the previous snapshot). */
-void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur);
+void lc__sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur);
 /* The first n rounds of slot i left out, as its rounds are. */
-void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n);
+void lc__sites_drop(struct lc_run_state *r, size_t i, size_t n);
 /* Round k of slot i forgotten (the confirming round: not a judged one). */
-void lc_sites_forget(struct lc_run_state *r, size_t i, size_t k);
+void lc__sites_forget(struct lc_run_state *r, size_t i, size_t k);
 /* Slot i's growing sites: those that grew in every one of its rounds, into its result; the
  * others summarized (some_rounds). */
-void lc_sites_select(struct lc_run_state *r, size_t i);
+void lc__sites_select(struct lc_run_state *r, size_t i);
 
 /* holders.c */
 /* For each process that leaks, who holds each site that grew by the byte rule's floor at
  * least, searched by the engine (an engine without holders: nothing searched); a site whose
  * growth was freed since the snapshot is dropped from the growing sites. */
-void lc_holders_run(struct lc_run_state *r);
+void lc__holders_run(struct lc_run_state *r);
 
 /* python.c: the Python agent (harness/pyagent/) */
 /* The server's added environment: the engine's entries, then the agent's (PYTHONPATH first
  * with the agent's folder, LEAKCHECK_PYAGENT the work folder). NULL-ended, in r. */
-char *const *lc_python_env(struct lc_run_state *r);
+char *const *lc__python_env(struct lc_run_state *r);
 /* Before snapshot idx: a full collection in every measured process that runs the agent; the
  * objects it freed counted for the rounds. 0, or -1 (reason set): an agent failed. */
-int lc_python_collect(struct lc_run_state *r, unsigned idx);
+int lc__python_collect(struct lc_run_state *r, unsigned idx);
 /* The last snapshot's type counts forgotten (the confirming round's: not a judged round). */
-void lc_python_forget_snapshot(struct lc_run_state *r);
+void lc__python_forget_snapshot(struct lc_run_state *r);
 /* At the baseline: whether the Python layer is on, or why it is off, into the report. */
-void lc_python_state(struct lc_run_state *r);
+void lc__python_state(struct lc_run_state *r);
 /* Once judged and the probe closed, for the first leaking process that runs the agent: the
  * types that grew in every round, each with its allocation site and holders (the agent's
  * explain, after one more round traced), into the report. 0, or -1 (reason set). */
-int lc_python_explain(struct lc_run_state *r);
+int lc__python_explain(struct lc_run_state *r);
 /* Free what python.c allocated. */
-void lc_python_free(struct lc_run_state *r);
+void lc__python_free(struct lc_run_state *r);
 
 /* snapshot.c */
 /* Step 1 of the quiescence scheme; the largest rest of unclosed connections into the report. */
-void lc_snapshot_wait_closed(struct lc_run_state *r);
+void lc__snapshot_wait_closed(struct lc_run_state *r);
 /* Snapshot idx (0: the baseline) of every live process: steps 1 to 3, then each measured. */
-int lc_snapshot_take(struct lc_run_state *r, unsigned idx);
+int lc__snapshot_take(struct lc_run_state *r, unsigned idx);
 
 #endif

@@ -10,10 +10,10 @@
 
 static bool same_site(const struct lc_site *a, const struct lc_site *b)
 {
-	return lc_same_record(&a->rec, &b->rec);
+	return lc__same_record(&a->rec, &b->rec);
 }
 
-void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur)
+void lc__sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc_snapshot *cur)
 {
 	if (k >= LC_MAX_ROUNDS)
 		return;
@@ -34,7 +34,7 @@ void lc_sites_record(struct lc_run_state *r, size_t i, size_t k, const struct lc
 	}
 }
 
-void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n)
+void lc__sites_drop(struct lc_run_state *r, size_t i, size_t n)
 {
 	for (size_t h = 0; h < r->slot[i].nhist && n > 0; h++) {
 		struct lc_site_rounds *g = &r->slot[i].hist[h].rounds;
@@ -45,7 +45,7 @@ void lc_sites_drop(struct lc_run_state *r, size_t i, size_t n)
 	}
 }
 
-void lc_sites_forget(struct lc_run_state *r, size_t i, size_t k)
+void lc__sites_forget(struct lc_run_state *r, size_t i, size_t k)
 {
 	for (size_t h = 0; h < r->slot[i].nhist && k < LC_MAX_ROUNDS; h++) {
 		r->slot[i].hist[h].rounds.blocks[k] = 0;
@@ -99,7 +99,7 @@ static void apart(struct lc_proc_result *p, unsigned per_round)
 	p->nsmall = p->nsites - big;
 }
 
-void lc_sites_select(struct lc_run_state *r, size_t i)
+void lc__sites_select(struct lc_run_state *r, size_t i)
 {
 	struct lc_proc_result *p = &r->rep->procs[i];
 	size_t n = p->nrounds;

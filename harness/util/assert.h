@@ -4,8 +4,8 @@
 #ifndef LC_ASSERT_H
 #define LC_ASSERT_H
 
-#define lc_assert(cond) ((cond) ? (void)0 : lc_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define lc_assert(cond) ((cond) ? (void)0 : lc__assert_fail(#cond, __FILE__, __LINE__, __func__))
 
-_Noreturn void lc_assert_fail(const char *what, const char *file, int line, const char *fn);
+_Noreturn void lc__assert_fail(const char *what, const char *file, int line, const char *fn);
 
 #endif

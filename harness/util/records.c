@@ -55,7 +55,7 @@ static bool is_allocator(const char *fn, const char *const *extra)
 	return false;
 }
 
-bool lc_same_stack(const struct lc_record *a, const struct lc_record *b)
+bool lc__same_stack(const struct lc_record *a, const struct lc_record *b)
 {
 	if (a->nframes != b->nframes)
 		return false;
@@ -66,7 +66,7 @@ bool lc_same_stack(const struct lc_record *a, const struct lc_record *b)
 	return true;
 }
 
-const struct lc_frame *lc_alloc_frame(const struct lc_record *rec, const char *const *extra)
+const struct lc_frame *lc__alloc_frame(const struct lc_record *rec, const char *const *extra)
 {
 	for (size_t i = 0; i < rec->nframes; i++)
 		if (!is_allocator(rec->frames[i].fn, extra))
@@ -134,12 +134,12 @@ static uint64_t fnv_frame(uint64_t h, const struct lc_frame *f)
 	return (h ^ f->line) * FNV_PRIME;
 }
 
-uint64_t lc_frame_key(const struct lc_frame *f)
+uint64_t lc__frame_key(const struct lc_frame *f)
 {
 	return f ? fnv_frame(FNV_BASIS, f) : FNV_BASIS;
 }
 
-uint64_t lc_record_key(const struct lc_record *r)
+uint64_t lc__record_key(const struct lc_record *r)
 {
 	uint64_t h = FNV_BASIS ^ (uint64_t)r->kind;
 	for (size_t i = 0; i < r->nframes; i++)
@@ -147,21 +147,21 @@ uint64_t lc_record_key(const struct lc_record *r)
 	return h;
 }
 
-bool lc_same_record(const struct lc_record *a, const struct lc_record *b)
+bool lc__same_record(const struct lc_record *a, const struct lc_record *b)
 {
-	return a->kind == b->kind && lc_same_stack(a, b);
+	return a->kind == b->kind && lc__same_stack(a, b);
 }
 
-bool lc_seen_record(const struct lc_seen *s, const struct lc_record *r)
+bool lc__seen_record(const struct lc_seen *s, const struct lc_record *r)
 {
-	uint64_t k = lc_record_key(r);
+	uint64_t k = lc__record_key(r);
 	for (size_t i = 0; s && i < s->nkeys; i++)
 		if (s->keys[i] == k)
 			return true;
 	return false;
 }
 
-bool lc_seen_block(const struct lc_seen *s, uint64_t addr)
+bool lc__seen_block(const struct lc_seen *s, uint64_t addr)
 {
 	size_t lo = 0, hi = s ? s->n : 0;
 	while (lo < hi) {
@@ -176,7 +176,7 @@ bool lc_seen_block(const struct lc_seen *s, uint64_t addr)
 	return false;
 }
 
-void lc_seen_clear(struct lc_seen *s)
+void lc__seen_clear(struct lc_seen *s)
 {
 	free(s->addrs);
 	free(s->keys);

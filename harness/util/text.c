@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lc_appendf(char *buf, size_t cap, const char *fmt, ...)
+void lc__appendf(char *buf, size_t cap, const char *fmt, ...)
 {
 	size_t used = strnlen(buf, cap);
 	if (used + 1 >= cap)
@@ -18,7 +18,7 @@ void lc_appendf(char *buf, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
-void lc_assert_fail(const char *what, const char *file, int line, const char *fn)
+void lc__assert_fail(const char *what, const char *file, int line, const char *fn)
 {
 	fprintf(stderr, "leakcheck: internal error: %s:%d: %s: assertion '%s' failed\n", file, line, fn, what);
 	abort();

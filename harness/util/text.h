@@ -6,6 +6,6 @@
 
 /* printf at the end of the NUL-ended string in buf (cap bytes in all), cut to fit: the one
  * appender of the library. */
-void lc_appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void lc__appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -36,7 +36,7 @@
 static int relay_fail(struct lc_relay *r, char *err, size_t errlen, const char *what)
 {
 	char last[200];
-	lc_last_line(r->err_path, last, sizeof last);
+	lc__last_line(r->err_path, last, sizeof last);
 	snprintf(err, errlen, "vgdb relay: %s%s%s", what, last[0] ? ": " : "", last);
 	return -1;
 }
@@ -45,7 +45,7 @@ static int relay_write(struct lc_relay *r, const char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(r->to, data, len);
-		if (n < 0 && errno == EINTR && !lc_cancelled())
+		if (n < 0 && errno == EINTR && !lc__cancelled())
 			continue;
 		if (n <= 0)
 			return -1;
@@ -58,7 +58,7 @@ static int relay_write(struct lc_relay *r, const char *data, size_t len)
 static int send_packet(struct lc_relay *r, const char *payload)
 {
 	char framed[LC_RSP_MAX + 8];
-	int n = lc_rsp_frame(payload, framed, sizeof framed);
+	int n = lc__rsp_frame(payload, framed, sizeof framed);
 	return n < 0 ? -1 : relay_write(r, framed, (size_t)n);
 }
 
@@ -70,32 +70,32 @@ static int send_packet(struct lc_relay *r, const char *payload)
 static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadline, bool running, const char **why)
 {
 	bool may = running && r->nudge.fn;
-	double gap = LC_NUDGE_AFTER, next = lc_now() + gap;
+	double gap = LC_NUDGE_AFTER, next = lc__now() + gap;
 	for (;;) {
-		enum lc_rsp_result res = lc_rsp_next(&r->rd, out, cap, NULL);
+		enum lc_rsp_result res = lc__rsp_next(&r->rd, out, cap, NULL);
 		if (res == LC_RSP_PACKET)
 			return 0;
 		if (res == LC_RSP_BAD) {
 			*why = "a garbled packet";
 			return -1;
 		}
-		double left = deadline - lc_now();
-		r->timed_out = left <= 0 && !lc_cancelled();
-		if (left <= 0 || lc_cancelled()) {
+		double left = deadline - lc__now();
+		r->timed_out = left <= 0 && !lc__cancelled();
+		if (left <= 0 || lc__cancelled()) {
 			*why = r->timed_out ? "no answer in time" : "interrupted";
 			return -1;
 		}
-		if (may && lc_now() >= next) {
+		if (may && lc__now() >= next) {
 			r->nudge.fn(r->nudge.arg);
 			r->nudges++;
 			gap = gap < 0.1 ? 0.1 : gap * 2 < 1.0 ? gap * 2 : 1.0;
-			next = lc_now() + gap;
+			next = lc__now() + gap;
 		}
-		double slice = may ? next - lc_now() : 0.1;
+		double slice = may ? next - lc__now() : 0.1;
 		slice = slice < 0.001 ? 0.001 : slice > 0.1 ? 0.1 : slice;
 		struct pollfd p = { .fd = r->from, .events = POLLIN };
 		int pr = poll(&p, 1, left > slice ? (int)(slice * 1000) : (int)(left * 1000) + 1);
-		if (pr == 0 && lc_gone(r->target)) { /* it exited without a word: no answer will come */
+		if (pr == 0 && lc__gone(r->target)) { /* it exited without a word: no answer will come */
 			r->gone = true;
 			*why = "the server exited";
 			return -1;
@@ -108,7 +108,7 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 			*why = "vgdb exited";
 			return -1;
 		}
-		if (lc_rsp_feed(&r->rd, buf, (size_t)n) < 0) {
+		if (lc__rsp_feed(&r->rd, buf, (size_t)n) < 0) {
 			*why = "an over-long packet";
 			return -1;
 		}
@@ -123,9 +123,9 @@ static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline
 	do {
 		if (read_packet(r, out, cap, deadline, running, why) < 0)
 			return -1;
-		*kind = lc_rsp_classify(out, &num);
+		*kind = lc__rsp_classify(out, &num);
 	} while (*kind == LC_RSP_OUTPUT);
-	if (*kind == LC_RSP_STOPPED && lc_rsp_stop_thread(out, r->stop_thread, sizeof r->stop_thread) < 0)
+	if (*kind == LC_RSP_STOPPED && lc__rsp_stop_thread(out, r->stop_thread, sizeof r->stop_thread) < 0)
 		r->stop_thread[0] = '\0';
 	if (*kind == LC_RSP_EXITED || *kind == LC_RSP_KILLED) {
 		r->gone = true;
@@ -135,13 +135,13 @@ static int read_reply(struct lc_relay *r, char *out, size_t cap, double deadline
 	return 0;
 }
 
-int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, const struct lc_nudge *nudge,
+int lc__relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_t pid, const struct lc_nudge *nudge,
 		  double timeout, char *err, size_t errlen)
 {
 	char reply[256], pass[400];
 	struct lc_vgdb_argv args;
-	char **argv = lc_vgdb_argv(&args, vgdb, prefix, (int)pid, NULL, !nudge || !nudge->fn);
-	double deadline = lc_now() + timeout;
+	char **argv = lc__vgdb_argv(&args, vgdb, prefix, (int)pid, NULL, !nudge || !nudge->fn);
+	double deadline = lc__now() + timeout;
 	const char *why = NULL;
 	enum lc_rsp_kind kind;
 	memset(r, 0, sizeof *r);
@@ -150,7 +150,7 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 		r->nudge = *nudge;
 	r->stopped = true; /* gdbserver halts the target while a connection is set up */
 	snprintf(r->err_path, sizeof r->err_path, "%s-relay-%d.err", prefix, (int)pid);
-	r->vgdb = lc_spawn_piped(argv, &r->to, &r->from, r->err_path, err, errlen);
+	r->vgdb = lc__spawn_piped(argv, &r->to, &r->from, r->err_path, err, errlen);
 	if (r->vgdb < 0)
 		return -1;
 	/* QPassSignals takes hex signal numbers; 1..64 covers every signal a server may get. */
@@ -168,16 +168,16 @@ int lc_relay_open(struct lc_relay *r, const char *vgdb, const char *prefix, pid_
 	if (first < 0 ||
 	    kind != LC_RSP_OK || send_packet(r, pass) < 0 || read_reply(r, reply, sizeof reply, deadline, false, &kind, &why) < 0 ||
 	    kind != LC_RSP_OK || send_packet(r, "?") < 0 || read_reply(r, reply, sizeof reply, deadline, false, &kind, &why) < 0 ||
-	    kind != LC_RSP_STOPPED || lc_relay_resume(r, err, errlen) < 0) {
+	    kind != LC_RSP_STOPPED || lc__relay_resume(r, err, errlen) < 0) {
 		relay_fail(r, err, errlen, why ? why : "the handshake was refused");
 		r->broken = true; /* no detach: it would wait for an answer that does not come */
-		lc_relay_close(r);
+		lc__relay_close(r);
 		return -1;
 	}
 	return 0;
 }
 
-int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t errlen)
+int lc__relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t errlen)
 {
 	char reply[512];
 	const char *why = NULL;
@@ -186,19 +186,19 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 		return 0;
 	/* gdbserver reads its FIFO in chunks: a 0x03 that arrives together with the "c" before
 	 * it is lost in its buffer, and the interrupt is never answered (FACTS.md). */
-	double since = lc_now() - r->resumed_at;
+	double since = lc__now() - r->resumed_at;
 	if (since < RESUME_GAP)
-		lc_sleep_ms((int)((RESUME_GAP - since) * 1000) + 1);
+		lc__sleep_ms((int)((RESUME_GAP - since) * 1000) + 1);
 	/* The gap is not enough when the server is not scheduled in time (a loaded machine), so
 	 * an unanswered 0x03 is sent
 	 * again: a halted gdbserver discards bytes before a packet's '$', so a spare one is
 	 * harmless, and a new byte wakes a gdbserver that holds the lost one in its buffer. */
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	for (double wait = INTERRUPT_RESEND;; wait *= 2) {
 		if (relay_write(r, "\x03", 1) < 0)
 			return relay_fail(r, err, errlen, "cannot write to vgdb");
 		/* A signal passed through may still report a stop first: wait for the interrupt's own. */
-		double until = lc_now() + wait < deadline ? lc_now() + wait : deadline;
+		double until = lc__now() + wait < deadline ? lc__now() + wait : deadline;
 		if (read_reply(r, reply, sizeof reply, until, true, &kind, &why) == 0)
 			break;
 		if (until >= deadline || !r->timed_out)
@@ -211,12 +211,12 @@ int lc_relay_interrupt(struct lc_relay *r, double timeout, char *err, size_t err
 	return 0;
 }
 
-int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double timeout, char *err,
+int lc__relay_monitor(struct lc_relay *r, const char *cmd, char **text, double timeout, char *err,
 		     size_t errlen)
 {
 	char *pkt = r->pkt, *hex = r->hex;
 	size_t cap = 1 << 16, len = 0;
-	double deadline = lc_now() + timeout;
+	double deadline = lc__now() + timeout;
 	const char *why = "the command is too long";
 	char *out = malloc(cap);
 	int num;
@@ -224,12 +224,12 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 	if (!out)
 		return relay_fail(r, err, errlen, "out of memory");
 	memcpy(pkt, "qRcmd,", 6);
-	if (lc_rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof r->pkt - 6) < 0 || send_packet(r, pkt) < 0)
+	if (lc__rsp_hex_encode(cmd, strlen(cmd), pkt + 6, sizeof r->pkt - 6) < 0 || send_packet(r, pkt) < 0)
 		goto fail;
 	for (;;) {
 		if (read_packet(r, pkt, sizeof r->pkt, deadline, false, &why) < 0)
 			goto fail;
-		enum lc_rsp_kind kind = lc_rsp_classify(pkt, &num);
+		enum lc_rsp_kind kind = lc__rsp_classify(pkt, &num);
 		if (kind == LC_RSP_OK)
 			break;
 		why = kind == LC_RSP_ERROR ? "the monitor command failed" : "the server exited";
@@ -237,7 +237,7 @@ int lc_relay_monitor(struct lc_relay *r, const char *cmd, char **text, double ti
 			r->gone = true;
 		if (kind != LC_RSP_OUTPUT)
 			goto fail;
-		long n = lc_rsp_hex_decode(pkt + 1, strlen(pkt + 1), hex, sizeof r->hex);
+		long n = lc__rsp_hex_decode(pkt + 1, strlen(pkt + 1), hex, sizeof r->hex);
 		while (n > 0 && len + (size_t)n + 1 > cap) {
 			char *bigger = realloc(out, cap * 2);
 			if (!bigger)
@@ -258,7 +258,7 @@ fail:
 	return relay_fail(r, err, errlen, why);
 }
 
-int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen)
+int lc__relay_resume(struct lc_relay *r, char *err, size_t errlen)
 {
 	char pkt[40], reply[256];
 	const char *why = NULL;
@@ -268,22 +268,22 @@ int lc_relay_resume(struct lc_relay *r, char *err, size_t errlen)
 	/* An unknown thread (it exited meanwhile) gets "E..": then "c" as before. */
 	snprintf(pkt, sizeof pkt, "Hc%s", r->stop_thread);
 	if (r->stop_thread[0] &&
-	    (send_packet(r, pkt) < 0 || read_reply(r, reply, sizeof reply, lc_now() + HALTED_ANSWER, false, &kind, &why) < 0))
+	    (send_packet(r, pkt) < 0 || read_reply(r, reply, sizeof reply, lc__now() + HALTED_ANSWER, false, &kind, &why) < 0))
 		return relay_fail(r, err, errlen, why ? why : "cannot write to vgdb");
 	if (send_packet(r, "c") < 0)
 		return relay_fail(r, err, errlen, "cannot write to vgdb");
 	r->stopped = false;
-	r->resumed_at = lc_now();
+	r->resumed_at = lc__now();
 	return 0;
 }
 
-void lc_relay_drop(struct lc_relay *r)
+void lc__relay_drop(struct lc_relay *r)
 {
 	r->broken = true;
-	lc_relay_close(r);
+	lc__relay_close(r);
 }
 
-void lc_relay_close(struct lc_relay *r)
+void lc__relay_close(struct lc_relay *r)
 {
 	char err[256], reply[64];
 	const char *why;
@@ -292,12 +292,12 @@ void lc_relay_close(struct lc_relay *r)
 	if (r->vgdb <= 0)
 		return;
 	/* Detach cleanly if we can: halt (D wants a halted target), D, then vgdb exits itself. */
-	if (!r->gone && !r->broken && lc_relay_interrupt(r, 1.0, err, sizeof err) == 0 && send_packet(r, "D") == 0)
-		read_reply(r, reply, sizeof reply, lc_now() + 1.0, false, &kind, &why);
+	if (!r->gone && !r->broken && lc__relay_interrupt(r, 1.0, err, sizeof err) == 0 && send_packet(r, "D") == 0)
+		read_reply(r, reply, sizeof reply, lc__now() + 1.0, false, &kind, &why);
 	close(r->to);
 	close(r->from);
-	if (lc_wait(r->vgdb, r->broken ? 0.1 : 1.0, &status) < 0) {
-		lc_stop(r->vgdb, 0.2);
+	if (lc__wait(r->vgdb, r->broken ? 0.1 : 1.0, &status) < 0) {
+		lc__stop(r->vgdb, 0.2);
 		if (!r->gone)
 			kill(r->target, SIGCONT); /* vgdb died holding the target halted */
 	}

@@ -17,7 +17,7 @@ static int hexval(char c)
 	return -1;
 }
 
-int lc_rsp_frame(const char *payload, char *out, size_t cap)
+int lc__rsp_frame(const char *payload, char *out, size_t cap)
 {
 	unsigned sum = 0;
 	for (const char *p = payload; *p; p++)
@@ -26,7 +26,7 @@ int lc_rsp_frame(const char *payload, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
-int lc_rsp_hex_encode(const void *data, size_t len, char *out, size_t cap)
+int lc__rsp_hex_encode(const void *data, size_t len, char *out, size_t cap)
 {
 	static const char digits[] = "0123456789abcdef";
 	const unsigned char *d = data;
@@ -40,7 +40,7 @@ int lc_rsp_hex_encode(const void *data, size_t len, char *out, size_t cap)
 	return 0;
 }
 
-long lc_rsp_hex_decode(const char *hex, size_t hexlen, char *out, size_t cap)
+long lc__rsp_hex_decode(const char *hex, size_t hexlen, char *out, size_t cap)
 {
 	if (hexlen % 2 || cap < hexlen / 2 + 1)
 		return -1;
@@ -54,7 +54,7 @@ long lc_rsp_hex_decode(const char *hex, size_t hexlen, char *out, size_t cap)
 	return (long)(hexlen / 2);
 }
 
-int lc_rsp_feed(struct lc_rsp_reader *r, const char *data, size_t len)
+int lc__rsp_feed(struct lc_rsp_reader *r, const char *data, size_t len)
 {
 	if (len > sizeof r->buf - r->len)
 		return -1;
@@ -93,7 +93,7 @@ static long unpack(const char *raw, size_t n, char *out, size_t cap)
 	return (long)w;
 }
 
-enum lc_rsp_result lc_rsp_next(struct lc_rsp_reader *r, char *out, size_t cap, size_t *outlen)
+enum lc_rsp_result lc__rsp_next(struct lc_rsp_reader *r, char *out, size_t cap, size_t *outlen)
 {
 	char *start = memchr(r->buf, '$', r->len);
 	if (!start) {
@@ -118,7 +118,7 @@ enum lc_rsp_result lc_rsp_next(struct lc_rsp_reader *r, char *out, size_t cap, s
 	return LC_RSP_PACKET;
 }
 
-enum lc_rsp_kind lc_rsp_classify(const char *p, int *num)
+enum lc_rsp_kind lc__rsp_classify(const char *p, int *num)
 {
 	int v = 0;
 	*num = 0;
@@ -139,7 +139,7 @@ enum lc_rsp_kind lc_rsp_classify(const char *p, int *num)
 	}
 }
 
-int lc_rsp_stop_thread(const char *p, char *out, size_t cap)
+int lc__rsp_stop_thread(const char *p, char *out, size_t cap)
 {
 	const char *t = p[0] == 'T' ? strstr(p, "thread:") : NULL;
 	size_t n = 0;

@@ -112,7 +112,7 @@ static int parse_record(const char *p, struct lc_site *site)
 }
 
 /* "at 0x4848899: malloc (vg_replace_malloc.c:381)" or "by 0x1: fn (in /lib/x.so)" */
-void lc_vgdb_frame(const char *p, struct lc_record *rec)
+void lc__vgdb_frame(const char *p, struct lc_record *rec)
 {
 	if (rec->nframes == LC_MAX_FRAMES)
 		return;
@@ -156,7 +156,7 @@ static void parse_summary_line(const char *p, struct lc_snapshot *snap)
 	}
 }
 
-bool lc_vgdb_next_line(const char **text, char *line, size_t cap)
+bool lc__vgdb_next_line(const char **text, char *line, size_t cap)
 {
 	if (!*text || !**text)
 		return false;
@@ -196,7 +196,7 @@ static int walk(const char *text, struct lc_snapshot *snap, void (*fn)(const str
 	bool in_record = false, summary = false, in_summary = false;
 	int n = 0;
 	char line[1024]; /* one line, so every search below stays inside it */
-	for (const char *rest = text; lc_vgdb_next_line(&rest, line, sizeof line);) {
+	for (const char *rest = text; lc__vgdb_next_line(&rest, line, sizeof line);) {
 		const char *p = line;
 		while (*p == ' ')
 			p++;
@@ -216,7 +216,7 @@ static int walk(const char *text, struct lc_snapshot *snap, void (*fn)(const str
 			in_record = true;
 			in_summary = false;
 		} else if (in_record && (strncmp(p, "at 0x", 5) == 0 || strncmp(p, "by 0x", 5) == 0)) {
-			lc_vgdb_frame(p, &cur.rec);
+			lc__vgdb_frame(p, &cur.rec);
 		} else if (in_record) {
 			fn(&cur, arg);
 			n++;
@@ -235,7 +235,7 @@ static void keep_site_cb(const struct lc_site *s, void *snap)
 	keep_site(snap, s);
 }
 
-int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen)
+int lc__vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	memset(snap, 0, sizeof *snap);
 	snap->fds = -1;
@@ -246,7 +246,7 @@ int lc_vgdb_parse(const char *text, struct lc_snapshot *snap, char *err, size_t 
 	return 0;
 }
 
-int lc_vgdb_records(const char *text, void (*fn)(const struct lc_site *, void *), void *arg)
+int lc__vgdb_records(const char *text, void (*fn)(const struct lc_site *, void *), void *arg)
 {
 	return walk(text, NULL, fn, arg);
 }
@@ -279,13 +279,13 @@ static int read_text(const char *path, char **text)
 	return 0;
 }
 
-int lc_vgdb_snapshot(const char *prefix, int pid, const char *out_path, double timeout,
+int lc__vgdb_snapshot(const char *prefix, int pid, const char *out_path, double timeout,
 		     struct lc_snapshot *snap, char *err, size_t errlen)
 {
-	return lc_vgdb_snapshot_with("vgdb", LC_SNAPSHOT_FULL, prefix, pid, out_path, timeout, snap, err, errlen);
+	return lc__vgdb_snapshot_with("vgdb", LC_SNAPSHOT_FULL, prefix, pid, out_path, timeout, snap, err, errlen);
 }
 
-char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd,
+char **lc__vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix, int pid, const char *cmd,
 		    bool ptrace)
 {
 	size_t n = 0;
@@ -304,17 +304,17 @@ char **lc_vgdb_argv(struct lc_vgdb_argv *a, const char *vgdb, const char *prefix
 	return a->argv;
 }
 
-int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
+int lc__vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
 		    double timeout, const struct lc_nudge *nudge, char **text, char *err, size_t errlen)
 {
 	char errpath[600], why[256];
 	int status;
 	struct lc_vgdb_argv args;
-	char **argv = lc_vgdb_argv(&args, vgdb, prefix, pid, cmd, !nudge || !nudge->fn);
+	char **argv = lc__vgdb_argv(&args, vgdb, prefix, pid, cmd, !nudge || !nudge->fn);
 	snprintf(errpath, sizeof errpath, "%s.err", out_path);
 	*text = NULL;
 	remove(out_path);
-	pid_t child = lc_spawn(argv, out_path, errpath, why, sizeof why);
+	pid_t child = lc__spawn(argv, out_path, errpath, why, sizeof why);
 	if (child < 0) {
 		snprintf(err, errlen, "vgdb: %s", why);
 		return -1;
@@ -322,18 +322,18 @@ int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int p
 	/* In slices: a server that exits meanwhile never answers, and vgdb keeps trying for ever
 	 * (FACTS.md): a daemonizing server's first process, a zombie, would hold the whole
 	 * --timeout. */
-	double start = lc_now(), deadline = start + timeout;
+	double start = lc__now(), deadline = start + timeout;
 	bool nudged = !nudge || !nudge->fn;
 	for (;;) {
-		if (lc_wait(child, nudged ? 0.1 : LC_NUDGE_AFTER, &status) == 0)
+		if (lc__wait(child, nudged ? 0.1 : LC_NUDGE_AFTER, &status) == 0)
 			break;
-		if (!nudged && lc_now() - start >= LC_NUDGE_AFTER) {
+		if (!nudged && lc__now() - start >= LC_NUDGE_AFTER) {
 			nudge->fn(nudge->arg);
 			nudged = true;
 		}
-		bool gone = lc_gone(pid);
-		if (gone || lc_now() >= deadline || lc_cancelled()) {
-			lc_stop(child, 0.5);
+		bool gone = lc__gone(pid);
+		if (gone || lc__now() >= deadline || lc__cancelled()) {
+			lc__stop(child, 0.5);
 			if (gone)
 				snprintf(err, errlen, "the server exited while vgdb asked it for a snapshot");
 			else
@@ -348,14 +348,14 @@ int lc_vgdb_command(const char *vgdb, const char *cmd, const char *prefix, int p
 	return 0;
 }
 
-int lc_vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
+int lc__vgdb_snapshot_with(const char *vgdb, const char *cmd, const char *prefix, int pid, const char *out_path,
 			  double timeout, struct lc_snapshot *snap, char *err, size_t errlen)
 {
 	char *text = NULL, why[256], errpath[600], last[200];
-	int rc = lc_vgdb_command(vgdb, cmd, prefix, pid, out_path, timeout, NULL, &text, err, errlen);
-	if (rc == 0 && lc_vgdb_parse(text, snap, why, sizeof why) < 0) {
+	int rc = lc__vgdb_command(vgdb, cmd, prefix, pid, out_path, timeout, NULL, &text, err, errlen);
+	if (rc == 0 && lc__vgdb_parse(text, snap, why, sizeof why) < 0) {
 		snprintf(errpath, sizeof errpath, "%s.err", out_path);
-		lc_last_line(errpath, last, sizeof last);
+		lc__last_line(errpath, last, sizeof last);
 		snprintf(err, errlen, "vgdb could not take a leak snapshot (%s)", last[0] ? last : why);
 		rc = -1;
 	}

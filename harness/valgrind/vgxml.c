@@ -413,7 +413,7 @@ static void end_leaf(struct parser *p)
 	else if (AT(p, T_ROOT, T_ERROR, T_XWHAT, T_LEAKEDBLOCKS))
 		end_count(p, &p->cur.rec.blocks, &p->cur.have_blocks, "leakedblocks");
 	else if (AT(p, T_ROOT, T_ERROR, T_XWHAT, T_TEXT))
-		p->cur.rec.indirect = lc_indirect_of(text(p));
+		p->cur.rec.indirect = lc__indirect_of(text(p));
 	else if (AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_FN) ||
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_SOBJ) ||
 		 AT(p, T_ROOT, T_ERROR, T_STACK, T_FRAME, T_FILE) ||
@@ -528,7 +528,7 @@ static int parser_done(struct parser *p, int ret)
 	return ret;
 }
 
-int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err,
+int lc__exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err,
 			   size_t errlen)
 {
 	struct parser p;
@@ -547,7 +547,7 @@ out:
 	return parser_done(&p, ret);
 }
 
-int lc_exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen)
+int lc__exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen)
 {
 	struct parser p;
 	char *buf;
@@ -597,7 +597,7 @@ void lc_exit_report_free(struct lc_exit_report *r)
 	memset(r, 0, sizeof *r);
 }
 
-unsigned long lc_indirect_of(const char *sentence)
+unsigned long lc__indirect_of(const char *sentence)
 {
 	unsigned long total, direct, indirect;
 	char plain[MAX_TEXT], sep[2];

@@ -14,11 +14,11 @@
 
 /* Return 0 on success; on failure -1 with a one-line reason in err (no trailing newline),
  * and *out left empty (safe to lc_exit_report_free). */
-int lc_exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen);
-int lc_exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err, size_t errlen);
+int lc__exit_report_parse_file(const char *path, struct lc_exit_report *out, char *err, size_t errlen);
+int lc__exit_report_parse_buffer(const char *buf, size_t len, struct lc_exit_report *out, char *err, size_t errlen);
 
 /* The indirect bytes of valgrind's "T (D direct, I indirect) bytes in N blocks" sentence (at
  * exit, or while running with deltas stripped), 0 if it has no such split. */
-unsigned long lc_indirect_of(const char *sentence);
+unsigned long lc__indirect_of(const char *sentence);
 
 #endif

@@ -316,7 +316,7 @@ long lc_unescape_bytes(const char *in, char *out, size_t cap, const char **why);
 /* The figures behind a verdict (analysis/judge.c): the rules themselves are private. */
 /* Natively, rounds of memory growth that agree: the smallest at least the spread (max - min). */
 bool lc_steady(const long *d, size_t n);
-/* lc_measure_floor for rep->measure, the primary process's. */
+/* lc__measure_floor for rep->measure, the primary process's. */
 unsigned long lc_bytes_floor(const struct lc_report *rep);
 /* The smallest growth per connection the run could see: lc_bytes_floor over a round. */
 double lc_detection_limit(const struct lc_report *rep);

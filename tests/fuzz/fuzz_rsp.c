@@ -16,14 +16,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t piece = 1 + (size_t)data[off] % 64;
 		if (piece > size - off)
 			piece = size - off;
-		if (lc_rsp_feed(&rd, (const char *)data + off, piece) < 0)
+		if (lc__rsp_feed(&rd, (const char *)data + off, piece) < 0)
 			break;
 		off += piece;
 		enum lc_rsp_result res;
-		while ((res = lc_rsp_next(&rd, out, sizeof out, NULL)) != LC_RSP_NEED_MORE) {
+		while ((res = lc__rsp_next(&rd, out, sizeof out, NULL)) != LC_RSP_NEED_MORE) {
 			int n;
-			if (res == LC_RSP_PACKET && lc_rsp_classify(out, &n) == LC_RSP_OUTPUT)
-				lc_rsp_hex_decode(out + 1, strlen(out + 1), text, sizeof text);
+			if (res == LC_RSP_PACKET && lc__rsp_classify(out, &n) == LC_RSP_OUTPUT)
+				lc__rsp_hex_decode(out + 1, strlen(out + 1), text, sizeof text);
 		}
 	}
 	return 0;

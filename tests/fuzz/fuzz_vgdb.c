@@ -1,5 +1,5 @@
 /* libFuzzer target: the vgdb monitor text reader (harness/valgrind/vgdb.c) on arbitrary bytes.
- * lc_vgdb_parse takes a C string, so the input is copied into an exact-size buffer: ASan then
+ * lc__vgdb_parse takes a C string, so the input is copied into an exact-size buffer: ASan then
  * catches a read past its NUL. Also checks the header's contract on the snapshot. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	if (lc_vgdb_parse(text, &snap, err, sizeof err) != 0) {
+	if (lc__vgdb_parse(text, &snap, err, sizeof err) != 0) {
 		if (err[0] == '\0' || !memchr(err, '\0', sizeof err))
 			abort();
 		free(text);

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct lc_exit_report r;
 	char err[256];
 
-	if (lc_exit_report_parse_buffer((const char *)data, size, &r, err, sizeof err) != 0) {
+	if (lc__exit_report_parse_buffer((const char *)data, size, &r, err, sizeof err) != 0) {
 		if (err[0] == '\0' || !memchr(err, '\0', sizeof err) || r.records || r.nrecords)
 			abort();
 		lc_exit_report_free(&r);

@@ -35,7 +35,7 @@ TestSuite(adversary, .timeout = 30);
 
 static int conn(unsigned port)
 {
-	int fd = lc_connect(port, WAIT);
+	int fd = lc__connect(port, WAIT);
 	cr_assert_geq(fd, 0, "%s: connect: %s", vname, strerror(errno));
 	return fd;
 }
@@ -44,8 +44,8 @@ static int conn(unsigned port)
 static const char *ask(int fd, const void *data, size_t len, const char *expect, size_t *got)
 {
 	static char buf[1 << 16];
-	cr_assert_eq(lc_send_all(fd, data, len, WAIT), 0, "%s: send: %s", vname, strerror(errno));
-	long n = lc_recv_until(fd, buf, sizeof buf - 1, expect, strlen(expect), WAIT);
+	cr_assert_eq(lc__send_all(fd, data, len, WAIT), 0, "%s: send: %s", vname, strerror(errno));
+	long n = lc__recv_until(fd, buf, sizeof buf - 1, expect, strlen(expect), WAIT);
 	cr_assert_gt(n, 0, "%s: no reply containing '%.30s': %s", vname, expect, n < 0 ? strerror(errno) : "EOF");
 	buf[n] = '\0';
 	cr_assert_not_null(memmem(buf, (size_t)n, expect, strlen(expect)), "%s: want '%.30s', got '%.60s'", vname,
@@ -70,10 +70,10 @@ static void reset_storm(unsigned port)
 	for (int i = 0; i < 100; i++) {
 		int fd = conn(port);
 		if (i % 3 == 1)
-			lc_send_all(fd, "ping\n", 5, WAIT);          /* unread request, then RST */
+			lc__send_all(fd, "ping\n", 5, WAIT);          /* unread request, then RST */
 		else if (i % 3 == 2)
 			ask(fd, "ping\n", 5, "ping\n", NULL);        /* answered, then RST */
-		lc_close_reset(fd);
+		lc__close_reset(fd);
 	}
 }
 
@@ -92,7 +92,7 @@ static void garbage(unsigned port)
 		if (i % 89 == 0)
 			junk[i] = '\0';
 	}
-	lc_send_all(fd, junk, sizeof junk, WAIT);
+	lc__send_all(fd, junk, sizeof junk, WAIT);
 	ask(fd, "\nend-of-junk\n", 13, "end-of-junk\n", NULL);
 	size_t n;
 	const char *r = ask(fd, "a\0b\r\n", 5, "b\n", &n);
@@ -116,7 +116,7 @@ static void long_lines(unsigned port)
 	big[sizeof big - 1] = '\n';
 	ask(fd, big, sizeof big, "ERR line too long\n", NULL);
 	ask(fd, "ok\n", 3, "ok\n", NULL);                  /* recovered */
-	lc_send_all(fd, big, sizeof big - 1, WAIT);        /* a long line, unfinished at close */
+	lc__send_all(fd, big, sizeof big - 1, WAIT);        /* a long line, unfinished at close */
 	close(fd);
 }
 
@@ -124,9 +124,9 @@ static void no_newline_then_close(unsigned port)
 {
 	for (int i = 0; i < 20; i++) {
 		int fd = conn(port);
-		lc_send_all(fd, "partial line", 12, WAIT);
+		lc__send_all(fd, "partial line", 12, WAIT);
 		if (i % 2)
-			lc_close_reset(fd);
+			lc__close_reset(fd);
 		else
 			close(fd);
 	}
@@ -137,10 +137,10 @@ static const char *read_to_eof(int fd)
 {
 	static char buf[4096];
 	size_t got = 0;
-	double deadline = lc_now() + WAIT;
+	double deadline = lc__now() + WAIT;
 	for (;;) {
-		cr_assert_lt(lc_now(), deadline, "%s: no EOF after a half-close", vname);
-		long n = lc_recv_until(fd, buf + got, sizeof buf - 1 - got, "", 0, deadline - lc_now());
+		cr_assert_lt(lc__now(), deadline, "%s: no EOF after a half-close", vname);
+		long n = lc__recv_until(fd, buf + got, sizeof buf - 1 - got, "", 0, deadline - lc__now());
 		cr_assert_geq(n, 0, "%s: half-close read: %s", vname, strerror(errno));
 		if (n == 0)
 			break;
@@ -154,7 +154,7 @@ static void half_close(unsigned port)
 {
 	for (int i = 0; i < 10; i++) {
 		int fd = conn(port);
-		cr_assert_eq(lc_send_all(fd, "hello\n", 6, WAIT), 0);
+		cr_assert_eq(lc__send_all(fd, "hello\n", 6, WAIT), 0);
 		cr_assert_eq(shutdown(fd, SHUT_WR), 0);
 		cr_assert_str_eq(read_to_eof(fd), "hello\n", "%s: reply to a half-closed request", vname);
 		close(fd);
@@ -176,10 +176,10 @@ static void many_at_once(unsigned port)
 		if (i % 3 == 0) {
 			close(fds[i]);
 		} else if (i % 3 == 1) {
-			lc_close_reset(fds[i]);
+			lc__close_reset(fds[i]);
 		} else {
-			lc_send_all(fds[i], "QUIT\n", 5, WAIT);
-			cr_assert_eq(lc_wait_eof(fds[i], WAIT), 0, "%s: QUIT", vname);
+			lc__send_all(fds[i], "QUIT\n", 5, WAIT);
+			cr_assert_eq(lc__wait_eof(fds[i], WAIT), 0, "%s: QUIT", vname);
 			close(fds[i]);
 		}
 	}
@@ -195,8 +195,8 @@ static void slow_senders(unsigned port)
 	for (size_t b = 0; b < sizeof line - 1; b++) {
 		for (int i = 0; i < 4; i++)
 			if (i < 3 || b < 3)
-				lc_send_all(fds[i], line + b, 1, WAIT);
-		lc_sleep_ms(5);
+				lc__send_all(fds[i], line + b, 1, WAIT);
+		lc__sleep_ms(5);
 	}
 	close(fds[3]);
 	for (int i = 0; i < 3; i++) {
@@ -214,9 +214,9 @@ static void never_reads(unsigned port)
 	for (size_t i = 0; i < sizeof lines; i += 2)
 		memcpy(lines + i, "x\n", 2);
 	for (int i = 0; i < 2; i++)
-		if (lc_send_all(fd, lines, sizeof lines, WAIT) < 0)
+		if (lc__send_all(fd, lines, sizeof lines, WAIT) < 0)
 			break; /* dropped: EPIPE/ECONNRESET, or no room left in WAIT */
-	lc_close_reset(fd);
+	lc__close_reset(fd);
 }
 
 /* ---- the check ---- */
@@ -224,13 +224,13 @@ static void never_reads(unsigned port)
 /* Once every close is handled (the harness's quiescence rule), STATS equals the baseline. */
 static void assert_back_to(unsigned port, const char *baseline)
 {
-	double deadline = lc_now() + WAIT;
-	while (lc_server_pending(port) > 0 && lc_now() < deadline)
-		lc_sleep_ms(5);
+	double deadline = lc__now() + WAIT;
+	while (lc__server_pending(port) > 0 && lc__now() < deadline)
+		lc__sleep_ms(5);
 	char *now = stats(port);
-	while (strcmp(now, baseline) != 0 && lc_now() < deadline) {
+	while (strcmp(now, baseline) != 0 && lc__now() < deadline) {
 		free(now);
-		lc_sleep_ms(50);
+		lc__sleep_ms(50);
 		now = stats(port);
 	}
 	cr_assert_str_eq(now, baseline, "%s: after the attacks, STATS is not back to its baseline", vname);

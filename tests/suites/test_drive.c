@@ -95,7 +95,7 @@ Test(drive, fixed_port)
 	struct lc_options o;
 	unsigned port;
 	char text[64];
-	cr_assert_eq(lc_free_port(&port), 0);
+	cr_assert_eq(lc__free_port(&port), 0);
 	snprintf(text, sizeof text, "port %u\ngreeting yes\n", port);
 	setup_files(text, proto);
 	lc_options_init(&o, LC_ENGINE_MEMCHECK);
@@ -176,7 +176,7 @@ Test(drive, suppressions_for_a_one_time_loss)
 }
 
 /* A reset throws away what the server has not read: with no reply to wait for, the harness
- * resets a connection only once the server's receive queue is empty (lc_server_unread). Here
+ * resets a connection only once the server's receive queue is empty (lc__server_unread). Here
  * the queue itself, on real sockets: a server that never reads keeps the 6 bytes unread; one
  * that echoes takes them. */
 Test(drive, unread_bytes_of_the_server_end)
@@ -190,19 +190,19 @@ Test(drive, unread_bytes_of_the_server_end)
 		char sub[96];
 		snprintf(sub, sizeof sub, "%s/%s", tmp, modes[m]); /* its own server.out */
 		cr_assert_eq(mkdir(sub, 0700), 0);
-		pid_t pid = lc_serve(argv, sub, 20, &port, err, sizeof err);
+		pid_t pid = lc__serve(argv, sub, 20, &port, err, sizeof err);
 		cr_assert_gt(pid, 0, "%s", err);
-		int fd = lc_connect(port, 5);
+		int fd = lc__connect(port, 5);
 		cr_assert_geq(fd, 0, "%s: cannot connect to port %u: %s", modes[m], port, strerror(errno));
-		cr_assert_eq(lc_send_all(fd, "hello\n", 6, 5), 0);
+		cr_assert_eq(lc__send_all(fd, "hello\n", 6, 5), 0);
 		long unread = -1;
 		for (int i = 0; i < 200 && unread != (m == 0 ? 6 : 0); i++) {
-			lc_sleep_ms(5);
-			unread = lc_server_unread(port, lc_local_port(fd));
+			lc__sleep_ms(5);
+			unread = lc__server_unread(port, lc__local_port(fd));
 		}
 		cr_expect_eq(unread, m == 0 ? 6 : 0, "%s: %ld bytes unread by the server", modes[m], unread);
 		close(fd);
-		lc_stop(pid, 1);
+		lc__stop(pid, 1);
 		free(argv[0]);
 	}
 	char cmd[300];
@@ -249,13 +249,13 @@ Test(drive, agent_wake_never_blocks, .timeout = 10)
 	snprintf(a.sun_path, sizeof a.sun_path, "%.100s", path);
 	cr_assert(l >= 0 && bind(l, (struct sockaddr *)&a, sizeof a) == 0 && listen(l, 1) == 0, "listen %s", path);
 	int fds[20], failed = 0;
-	double t0 = lc_now();
+	double t0 = lc__now();
 	for (int i = 0; i < 20; i++)
-		failed += (fds[i] = lc_pyagent_send(path, "ping")) < 0;
-	cr_expect_lt(lc_now() - t0, 1.0, "20 wakes of a halted agent took %.1fs", lc_now() - t0);
+		failed += (fds[i] = lc__pyagent_send(path, "ping")) < 0;
+	cr_expect_lt(lc__now() - t0, 1.0, "20 wakes of a halted agent took %.1fs", lc__now() - t0);
 	cr_expect_gt(failed, 0, "a full backlog took every wake");
 	char *text = NULL, err[300];
-	cr_expect_eq(lc_pyagent_ask(dir, (int)getpid(), "ping", 0.3, &text, err, sizeof err), -1, "an answer from nobody");
+	cr_expect_eq(lc__pyagent_ask(dir, (int)getpid(), "ping", 0.3, &text, err, sizeof err), -1, "an answer from nobody");
 	for (int i = 0; i < 20; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);

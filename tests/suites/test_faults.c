@@ -153,9 +153,9 @@ static void small_run(struct lc_options *o, char **server)
 static void expect_error(const char *what, struct lc_options *o, double bound, const char *const *subs)
 {
 	struct lc_report rep;
-	double t0 = lc_now();
+	double t0 = lc__now();
 	enum lc_verdict v = lc_run(o, &rep);
-	double took = lc_now() - t0;
+	double took = lc__now() - t0;
 	cr_assert_eq(v, LC_ERROR, "%s: verdict %d, reason: %s", what, v, rep.reason);
 	cr_assert_eq(rep.verdict, LC_ERROR, "%s", what);
 	cr_assert_lt(took - rep.at_ready, bound, "%s: took %.1fs (ready at %.1fs), bound %.1fs (%s)", what, took,
@@ -269,9 +269,9 @@ Test(faults, closes_every_connection_at_once)
 	struct lc_options o;
 	struct lc_report rep;
 	small_run(&o, misbehave("slam", NULL, "{port}"));
-	double t0 = lc_now();
+	double t0 = lc__now();
 	cr_assert_eq(lc_run(&o, &rep), LC_ERROR, "slam: %s", rep.reason);
-	cr_assert_lt(lc_now() - t0, PROMPT, "slam: %s", rep.reason);
+	cr_assert_lt(lc__now() - t0, PROMPT, "slam: %s", rep.reason);
 	cr_assert(strstr(rep.reason, "waiting for the reply"), "slam: %s", rep.reason);
 	/* unread request bytes make the close a reset; an early close is a plain EOF */
 	cr_assert(strstr(rep.reason, "reset") || strstr(rep.reason, "closed the connection without replying"),
@@ -291,9 +291,9 @@ Test(faults, ignores_sigterm)
 	struct lc_report rep;
 	small_run(&o, misbehave("noterm", NULL, NULL));
 	o.timeout = T;
-	double t0 = lc_now();
+	double t0 = lc__now();
 	cr_assert_eq(lc_run(&o, &rep), LC_ERROR, "noterm: %s", rep.reason);
-	double took = lc_now() - t0;
+	double took = lc__now() - t0;
 	cr_assert(strstr(rep.reason, "no exit report") && strstr(rep.reason, "within " TS " after SIGTERM") &&
 		  strstr(rep.reason, "killed"),
 		  "noterm: %s", rep.reason);
@@ -391,9 +391,9 @@ Test(faults, resets_of_requests_never_read_are_bounded)
 	o.expect[0] = '\0';
 	o.expect_len = 0;
 	o.timeout = 5;
-	double t0 = lc_now();
+	double t0 = lc__now();
 	enum lc_verdict v = lc_run(&o, &rep);
-	double took = lc_now() - t0 - rep.at_ready;
+	double took = lc__now() - t0 - rep.at_ready;
 	cr_expect_eq(v, LC_CLEAN, "hang, resets: %s", rep.reason);
 	cr_expect_eq(rep.resets_unread, LC_RESET_UNREAD, "%u resets waited out", rep.resets_unread);
 	cr_expect_lt(took, 15, "resets of unread requests took %.1fs after ready", took);
@@ -468,14 +468,14 @@ static struct cli run_cli(const char *const *args, double bound)
 	argv[n] = NULL;
 	snprintf(out, sizeof out, "%s/cli%u.out", tmpdir, calls);
 	snprintf(err, sizeof err, "%s/cli%u.err", tmpdir, calls++);
-	double t0 = lc_now();
-	pid_t pid = lc_spawn(argv, out, err, why, sizeof why);
+	double t0 = lc__now();
+	pid_t pid = lc__spawn(argv, out, err, why, sizeof why);
 	cr_assert_gt(pid, 0, "%s", why);
-	if (lc_wait(pid, bound, &c.status) < 0) {
-		lc_stop(pid, 1);
+	if (lc__wait(pid, bound, &c.status) < 0) {
+		lc__stop(pid, 1);
 		cr_assert_fail("leakcheck %s did not finish within %.0fs", argv[1], bound);
 	}
-	c.took = lc_now() - t0;
+	c.took = lc__now() - t0;
 	c.out = slurp_text(NULL, out);
 	c.err = slurp_text(NULL, err);
 	free(argv[0]);
@@ -565,22 +565,22 @@ Test(faults, two_runs_at_once_do_not_collide)
 		snprintf(json[i], sizeof json[i], "%s/run%d.json", tmpdir, i);
 		char *argv[] = { lc, "-q", "--json", json[i], "--cycles", "50", "--rounds", "2", "--warmup", "5",
 				 "--timeout", "10", "--", echo, "{port}", NULL };
-		pid[i] = lc_spawn(argv, out[i], out[i], why, sizeof why);
+		pid[i] = lc__spawn(argv, out[i], out[i], why, sizeof why);
 		cr_assert_gt(pid[i], 0, "%s", why);
 	}
 	/* while both run, their temp dirs are two, in our TMPDIR */
 	bool running[2] = { true, true };
-	double deadline = lc_now() + 20;
-	while ((running[0] || running[1]) && lc_now() < deadline) {
+	double deadline = lc__now() + 20;
+	while ((running[0] || running[1]) && lc__now() < deadline) {
 		int n = count_workdirs();
 		most = n > most ? n : most;
 		for (int i = 0; i < 2; i++)
-			running[i] = running[i] && lc_alive(pid[i], &status[i]); /* reaps once, keeps the status */
-		lc_sleep_ms(10);
+			running[i] = running[i] && lc__alive(pid[i], &status[i]); /* reaps once, keeps the status */
+		lc__sleep_ms(10);
 	}
 	for (int i = 0; i < 2; i++) {
 		if (running[i]) {
-			lc_stop(pid[i], 1);
+			lc__stop(pid[i], 1);
 			cr_assert_fail("run %d did not finish in 20s", i);
 		}
 		cr_assert(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0, "run %d: status 0x%x:\n%s", i, status[i],
@@ -604,37 +604,37 @@ Test(faults, killed_harness_leaves_nothing, .timeout = 120)
 	srand(seed);
 	for (int batch = 0; batch < 5; batch++) {
 		pid_t pid[4];
-		double at[4], t0 = lc_now();
+		double at[4], t0 = lc__now();
 		char tags[4][64], why[256];
 		for (int i = 0; i < 4; i++) {
 			snprintf(tags[i], sizeof tags[i], "lckilled-%u-%d-%d", seed, batch, i);
 			/* one run in four natively: its server is not valgrind's, nor named by its work dir */
 			char *argv[] = { strdup(built("harness/leakcheck")), i == 3 ? "--native" : "-q", "--",
 					 strdup(built("tests/shapes")), "prefork", "--tag", tags[i], NULL };
-			pid[i] = lc_spawn(argv, NULL, NULL, why, sizeof why);
+			pid[i] = lc__spawn(argv, NULL, NULL, why, sizeof why);
 			cr_assert_gt(pid[i], 0, "%s", why);
 			at[i] = 0.05 + 3.0 * rand() / RAND_MAX;
 			free(argv[0]);
 			free(argv[3]);
 		}
 		for (int done = 0; done < 4;) {
-			lc_sleep_ms(10);
+			lc__sleep_ms(10);
 			for (int i = 0; i < 4; i++)
-				if (pid[i] > 0 && lc_now() - t0 >= at[i]) {
+				if (pid[i] > 0 && lc__now() - t0 >= at[i]) {
 					kill(pid[i], SIGKILL);
-					lc_wait(pid[i], 5, NULL);
+					lc__wait(pid[i], 5, NULL);
 					pid[i] = -1;
 					done++;
 				}
 		}
-		lc_sleep_ms(2000);
+		lc__sleep_ms(2000);
 		for (int i = 0; i < 4; i++)
 			cr_assert_eq(count_procs(tags[i], NULL), 0, "seed %u: a process of a run killed after %.2fs is "
 				     "left 2 s later (%s)", seed, at[i], tags[i]);
 		/* the work dirs go after the processes: the watchdog removes them last, and a loaded
 		 * machine (make check's) may take it more than the 2 s */
 		for (int t = 0; t < 100 && count_workdirs(); t++)
-			lc_sleep_ms(100);
+			lc__sleep_ms(100);
 		if (count_workdirs()) { /* what is left, and when its run was killed */
 			char cmd[256];
 			snprintf(cmd, sizeof cmd, "ls -la --time-style=+%%T.%%N %s/leakcheck-* >&2", tmpdir);
@@ -668,7 +668,7 @@ Test(faults, next_run_sweeps_dead_runs_work_dirs)
 	f = fopen(path, "w");
 	fprintf(f, "%d 0\n", (int)getpid()); /* alive, but another start time: the pid was reused */
 	fclose(f);
-	lc_workdir_claim(live); /* us */
+	lc__workdir_claim(live); /* us */
 	struct lc_options o;
 	struct lc_report *rep = lc_report_new();
 	char *argv[] = { strdup(built("tests/misbehave")), "echo", NULL };
@@ -681,8 +681,8 @@ Test(faults, next_run_sweeps_dead_runs_work_dirs)
 	cr_expect_neq(access(reused, F_OK), 0, "a reused pid (another start time) is a dead run too");
 	cr_expect_eq(access(live, F_OK), 0, "a live run's work dir was removed");
 	cr_expect_eq(access(bare, F_OK), 0, "a work dir without an owner was removed");
-	lc_remove_tree(live);
-	lc_remove_tree(bare);
+	lc__remove_tree(live);
+	lc__remove_tree(bare);
 	lc_report_delete(rep);
 	free(argv[0]);
 }
@@ -708,8 +708,8 @@ Test(faults, dead_runners_test_dirs_are_swept)
 	test_tmpdir_sweep();
 	cr_expect_neq(access(dead, F_OK), 0, "a dead runner's dir %s is still there", dead);
 	cr_expect_eq(access(live, F_OK), 0, "a live runner's dir %s was removed", live);
-	lc_remove_tree(dead);
-	lc_remove_tree(live);
+	lc__remove_tree(dead);
+	lc__remove_tree(live);
 }
 
 /* SIGTERM while the harness waits for its server to be ready: it stops the server, removes its
@@ -731,16 +731,16 @@ Test(faults, sigterm_while_waiting_for_the_server, .timeout = 60)
 		argv[n] = NULL;
 		snprintf(out, sizeof out, "%s/term%d.out", tmpdir, i);
 		snprintf(err, sizeof err, "%s/term%d.err", tmpdir, i);
-		pid_t pid = lc_spawn(argv, out, err, why, sizeof why);
+		pid_t pid = lc__spawn(argv, out, err, why, sizeof why);
 		cr_assert_gt(pid, 0, "%s", why);
-		lc_sleep_ms(1500); /* valgrind has started the server, which never gets ready */
+		lc__sleep_ms(1500); /* valgrind has started the server, which never gets ready */
 		kill(pid, SIGTERM);
-		double t0 = lc_now();
+		double t0 = lc__now();
 		int status;
-		bool ended = lc_wait(pid, 10, &status) == 0;
-		double took = lc_now() - t0;
+		bool ended = lc__wait(pid, 10, &status) == 0;
+		double took = lc__now() - t0;
 		if (!ended)
-			lc_stop(pid, 1);
+			lc__stop(pid, 1);
 		free(argv[0]);
 		char *said = slurp_text(NULL, out), *said_err = slurp_text(NULL, err);
 		cr_assert(ended, "%s: leakcheck still waits 10 s after SIGTERM", ports[i] ? ports[i] : "readiness line");
@@ -749,7 +749,7 @@ Test(faults, sigterm_while_waiting_for_the_server, .timeout = 60)
 		cr_expect_lt(took, 5, "%s: %.1fs from SIGTERM to its exit", ports[i] ? ports[i] : "line", took);
 		free(said);
 		free(said_err);
-		lc_sleep_ms(500);
+		lc__sleep_ms(500);
 		cr_assert_eq(count_procs(tag, NULL), 0, "a server process (%s) survived the run", tag);
 		cr_assert_eq(count_workdirs(), 0, "a work dir is left");
 	}

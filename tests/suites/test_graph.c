@@ -57,7 +57,7 @@ TestSuite(graph, .init = setup, .fini = teardown);
 /* The index of the block at addr. */
 static size_t at(const struct lc_graph *g, uint64_t addr)
 {
-	long i = lc_graph_find(g, addr);
+	long i = lc__graph_find(g, addr);
 	cr_assert_geq(i, 0, "no block at 0x%lx", (unsigned long)addr);
 	return (size_t)i;
 }
@@ -66,7 +66,7 @@ static uint64_t holder_word(const struct lc_graph *g, uint64_t addr)
 {
 	uint64_t word = 0;
 	size_t region;
-	cr_assert(lc_graph_holder(g, at(g, addr), &word, &region), "block 0x%lx unreached", (unsigned long)addr);
+	cr_assert(lc__graph_holder(g, at(g, addr), &word, &region), "block 0x%lx unreached", (unsigned long)addr);
 	return word;
 }
 
@@ -85,14 +85,14 @@ Test(graph, rank_before_distance)
 	put(GLOBALS, HEAP);
 	put(HEAP, HEAP + 64);
 	put(STACK + 8, HEAP + 64);
-	struct lc_graph *g = lc_graph_build(b, 2, roots, 2, read_image, NULL);
+	struct lc_graph *g = lc__graph_build(b, 2, roots, 2, read_image, NULL);
 	cr_assert(g);
 	cr_expect_eq(holder_word(g, HEAP + 64), GLOBALS, "B is held by the stack, not the global");
 	struct lc_gstep st[8];
-	size_t n = lc_graph_path(g, at(g, HEAP + 64), st, 8);
+	size_t n = lc__graph_path(g, at(g, HEAP + 64), st, 8);
 	cr_expect_eq(n, 2, "the path global -> A -> B has %zu steps", n);
 	cr_expect_eq(st[0].from, GLOBALS, "the path starts at the global");
-	lc_graph_free(g);
+	lc__graph_free(g);
 }
 
 Test(graph, structure_not_split)
@@ -109,12 +109,12 @@ Test(graph, structure_not_split)
 	}
 	put(GLOBALS + 16, HEAP + 64 * 7);
 	put(GLOBALS + 8, HEAP);
-	struct lc_graph *g = lc_graph_build(b, 10, roots, 2, read_image, NULL);
+	struct lc_graph *g = lc__graph_build(b, 10, roots, 2, read_image, NULL);
 	cr_assert(g);
 	for (int i = 0; i < 10; i++)
 		cr_expect_eq(holder_word(g, HEAP + 64 * (uint64_t)i), GLOBALS + 8, "node %d held by another word", i);
-	cr_expect_eq(lc_graph_linked_at(g, 1), 0, "linked through +%ld", lc_graph_linked_at(g, 1));
-	lc_graph_free(g);
+	cr_expect_eq(lc__graph_linked_at(g, 1), 0, "linked through +%ld", lc__graph_linked_at(g, 1));
+	lc__graph_free(g);
 }
 
 Test(graph, nearest_by_sites)
@@ -124,11 +124,11 @@ Test(graph, nearest_by_sites)
 	put(GLOBALS, HEAP);
 	put(HEAP, HEAP + 64);
 	put(GLOBALS + 8, HEAP + 64);
-	struct lc_graph *g = lc_graph_build(b, 2, roots, 2, read_image, NULL);
+	struct lc_graph *g = lc__graph_build(b, 2, roots, 2, read_image, NULL);
 	cr_assert(g);
 	cr_expect_eq(holder_word(g, HEAP + 64), GLOBALS + 8);
 	cr_expect_eq(holder_word(g, HEAP), GLOBALS);
-	lc_graph_free(g);
+	lc__graph_free(g);
 }
 
 Test(graph, pointers_in_a_big_block)
@@ -138,22 +138,22 @@ Test(graph, pointers_in_a_big_block)
 	struct lc_gblock b[] = { { table, big, 1, 0 }, { last, 32, 2, 0 } };
 	put(GLOBALS, table);
 	put(table + big - 8, last);
-	struct lc_graph *g = lc_graph_build(b, 2, roots, 2, read_image, NULL);
+	struct lc_graph *g = lc__graph_build(b, 2, roots, 2, read_image, NULL);
 	cr_assert(g);
 	cr_expect_eq(holder_word(g, last), GLOBALS, "the block the table's last entry points at is unreached");
-	lc_graph_free(g);
+	lc__graph_free(g);
 }
 
 Test(graph, interior_pointer)
 {
 	struct lc_gblock b[] = { { HEAP, 64, 1, 0 } };
 	put(GLOBALS, HEAP + 16);
-	struct lc_graph *g = lc_graph_build(b, 1, roots, 2, read_image, NULL);
+	struct lc_graph *g = lc__graph_build(b, 1, roots, 2, read_image, NULL);
 	cr_assert(g);
 	struct lc_gstep st[2];
-	cr_assert_eq(lc_graph_path(g, 0, st, 2), 1);
+	cr_assert_eq(lc__graph_path(g, 0, st, 2), 1);
 	cr_expect_eq(st[0].to_off, 16, "the pointer lands %lu bytes in", (unsigned long)st[0].to_off);
-	lc_graph_free(g);
+	lc__graph_free(g);
 }
 
 Test(graph, lost_cycle)
@@ -163,18 +163,18 @@ Test(graph, lost_cycle)
 	put(HEAP, HEAP + 64);
 	put(HEAP + 64, HEAP + 128);
 	put(HEAP + 128, HEAP);
-	struct lc_graph *g = lc_graph_build(b, 3, roots, 2, read_image, NULL);
+	struct lc_graph *g = lc__graph_build(b, 3, roots, 2, read_image, NULL);
 	cr_assert(g);
 	uint64_t w;
 	size_t r, ncycle;
-	cr_expect(!lc_graph_holder(g, 0, &w, &r), "a lost block has a holder");
+	cr_expect(!lc__graph_holder(g, 0, &w, &r), "a lost block has a holder");
 	struct lc_gstep st[8];
-	size_t n = lc_graph_lost_path(g, 0, st, 8, &ncycle);
+	size_t n = lc__graph_lost_path(g, 0, st, 8, &ncycle);
 	cr_expect_eq(n, 3, "lost path of %zu steps", n);
 	cr_expect_eq(ncycle, 3, "cycle of %zu members", ncycle);
 	for (size_t i = 0; i + 1 < n; i++) /* each member points at the next */
 		cr_expect_eq(st[i + 1].block, (st[i].block + 1) % 3, "step %zu: %zu then %zu", i, st[i].block, st[i + 1].block);
-	lc_graph_free(g);
+	lc__graph_free(g);
 }
 
 Test(graph, lost_head)
@@ -182,14 +182,14 @@ Test(graph, lost_head)
 	/* a lost block L (site 1) holding M (site 2) */
 	struct lc_gblock b[] = { { HEAP, 32, 1, 0 }, { HEAP + 64, 32, 2, 0 } };
 	put(HEAP + 8, HEAP + 64);
-	struct lc_graph *g = lc_graph_build(b, 2, roots, 2, read_image, NULL);
+	struct lc_graph *g = lc__graph_build(b, 2, roots, 2, read_image, NULL);
 	cr_assert(g);
 	struct lc_gstep st[8];
 	size_t ncycle;
-	size_t n = lc_graph_lost_path(g, 1, st, 8, &ncycle);
+	size_t n = lc__graph_lost_path(g, 1, st, 8, &ncycle);
 	cr_expect_eq(n, 2);
 	cr_expect_eq(ncycle, 0);
 	cr_expect_eq(st[0].block, 0, "the path starts at the lost head");
 	cr_expect_eq(st[1].from, 8, "through its word at +8, not +%lu", (unsigned long)st[1].from);
-	lc_graph_free(g);
+	lc__graph_free(g);
 }

@@ -55,7 +55,7 @@ static void judge_holders(const char *mode, unsigned cycles)
 static const struct lc_retainer *held_kind(const char *mode, const char *fn, int kind)
 {
 	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) {
-		const struct lc_frame *at = lc_alloc_frame(&lc_report_primary(&rep)->sites[i].rec, NULL);
+		const struct lc_frame *at = lc__alloc_frame(&lc_report_primary(&rep)->sites[i].rec, NULL);
 		if (at && strcmp(at->fn, fn) == 0 && (kind < 0 || (int)lc_report_primary(&rep)->sites[i].rec.kind == kind)) {
 			cr_assert(lc_report_primary(&rep)->held[i].searched, "holders %s: the site %s was not searched", mode, fn);
 			return &lc_report_primary(&rep)->held[i];
@@ -200,7 +200,7 @@ Test(holders, series_every_n_connections)
 	 * a round), not what grew since the round's last point (25) */
 	bool found = false;
 	for (size_t i = 0; i < lc_report_primary(&rep)->nsites; i++) {
-		const struct lc_frame *at = lc_alloc_frame(&lc_report_primary(&rep)->sites[i].rec, NULL);
+		const struct lc_frame *at = lc__alloc_frame(&lc_report_primary(&rep)->sites[i].rec, NULL);
 		if (!at || strcmp(at->fn, "sess_new") != 0)
 			continue;
 		found = true;

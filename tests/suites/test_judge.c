@@ -1,7 +1,7 @@
 /* The decision rule (harness/analysis/judge.c) on hand-built numbers: no valgrind, no server.
  *
- * lc_grows_every_round is CPython regrtest -R's rule (a leak only if every round grew);
- * lc_judge combines it with the exit check's definite + indirect bytes and the open-fd count.
+ * lc__grows_every_round is CPython regrtest -R's rule (a leak only if every round grew);
+ * lc__judge combines it with the exit check's definite + indirect bytes and the open-fd count.
  * Every expectation is an exact value, so a changed rule or message fails here. */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -36,7 +36,7 @@ static void expect_verdict(enum lc_verdict v, const char *reason)
 	cr_expect_str_eq(rep.reason, reason);
 }
 
-/* ---- lc_grows_every_round ---- */
+/* ---- lc__grows_every_round ---- */
 
 TestSuite(grows, .timeout = 10);
 
@@ -44,15 +44,15 @@ Test(grows, empty_is_no_leak)
 {
 	long d[1] = { 5 };
 
-	cr_expect_not(lc_grows_every_round(NULL, 0));
-	cr_expect_not(lc_grows_every_round(d, 0), "n = 0 must not read the array");
+	cr_expect_not(lc__grows_every_round(NULL, 0));
+	cr_expect_not(lc__grows_every_round(d, 0), "n = 0 must not read the array");
 }
 
 Test(grows, every_round_is_a_leak)
 {
 	long d[] = { 3, 3, 3 };
 
-	cr_expect(lc_grows_every_round(d, 3));
+	cr_expect(lc__grows_every_round(d, 3));
 }
 
 /* The threshold is >= 1: a single block per round is enough. */
@@ -61,8 +61,8 @@ Test(grows, one_per_round_is_a_leak)
 	long d[] = { 1, 1, 1, 1, 1 };
 	long one[] = { 1 };
 
-	cr_expect(lc_grows_every_round(d, 5));
-	cr_expect(lc_grows_every_round(one, 1));
+	cr_expect(lc__grows_every_round(d, 5));
+	cr_expect(lc__grows_every_round(one, 1));
 }
 
 /* A cache filling up, a lazily allocated table: growth in the first round only. */
@@ -70,27 +70,27 @@ Test(grows, first_round_only_is_no_leak)
 {
 	long d[] = { 500, 0, 0 };
 
-	cr_expect_not(lc_grows_every_round(d, 3));
-	cr_expect(lc_grows_every_round(d, 1), "the first round alone did grow");
+	cr_expect_not(lc__grows_every_round(d, 3));
+	cr_expect(lc__grows_every_round(d, 1), "the first round alone did grow");
 }
 
 Test(grows, zero_anywhere_is_no_leak)
 {
 	long first[] = { 0, 7, 7 }, middle[] = { 7, 0, 7 }, last[] = { 7, 7, 0 }, zero[] = { 0 };
 
-	cr_expect_not(lc_grows_every_round(first, 3));
-	cr_expect_not(lc_grows_every_round(middle, 3));
-	cr_expect_not(lc_grows_every_round(last, 3));
-	cr_expect_not(lc_grows_every_round(zero, 1));
+	cr_expect_not(lc__grows_every_round(first, 3));
+	cr_expect_not(lc__grows_every_round(middle, 3));
+	cr_expect_not(lc__grows_every_round(last, 3));
+	cr_expect_not(lc__grows_every_round(zero, 1));
 }
 
 Test(grows, negative_anywhere_is_no_leak)
 {
 	long first[] = { -1, 7, 7 }, middle[] = { 7, -300, 7 }, last[] = { 7, 7, -1 };
 
-	cr_expect_not(lc_grows_every_round(first, 3));
-	cr_expect_not(lc_grows_every_round(middle, 3));
-	cr_expect_not(lc_grows_every_round(last, 3));
+	cr_expect_not(lc__grows_every_round(first, 3));
+	cr_expect_not(lc__grows_every_round(middle, 3));
+	cr_expect_not(lc__grows_every_round(last, 3));
 }
 
 /* Only the first n deltas count: a shrinking round past n must not matter. */
@@ -98,18 +98,18 @@ Test(grows, reads_only_n)
 {
 	long d[] = { 2, 2, -5 };
 
-	cr_expect(lc_grows_every_round(d, 2));
-	cr_expect_not(lc_grows_every_round(d, 3));
+	cr_expect(lc__grows_every_round(d, 2));
+	cr_expect_not(lc__grows_every_round(d, 3));
 }
 
-/* ---- lc_judge ---- */
+/* ---- lc__judge ---- */
 
 TestSuite(judge, .timeout = 10);
 
 Test(judge, clean)
 {
 	init_report(3, 100);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 	cr_expect_not(rep.procs[0].retained);
 	cr_expect_not(rep.procs[0].fds_leaked);
@@ -121,7 +121,7 @@ Test(judge, clean)
 Test(judge, no_rounds)
 {
 	init_report(0, 0);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 	cr_expect_eq(rep.procs[0].blocks_per_cycle, 0.0);
 	cr_expect_eq(rep.procs[0].bytes_per_cycle, 0.0);
@@ -136,7 +136,7 @@ Test(judge, lost_at_exit)
 	rep.exit.blocks[LC_DEFINITE] = 4;
 	rep.exit.bytes[LC_INDIRECT] = 384;
 	rep.exit.blocks[LC_INDIRECT] = 8;
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_LEAK, "576 bytes lost at exit (192 definite, 384 indirect)");
 	cr_expect_not(rep.procs[0].retained);
 }
@@ -145,7 +145,7 @@ Test(judge, definite_only)
 {
 	init_report(3, 100);
 	rep.exit.bytes[LC_DEFINITE] = 1;
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_LEAK, "1 bytes lost at exit (1 definite, 0 indirect)");
 }
 
@@ -154,7 +154,7 @@ Test(judge, indirect_only)
 {
 	init_report(3, 100);
 	rep.exit.bytes[LC_INDIRECT] = 4560;
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_LEAK, "4560 bytes lost at exit (0 definite, 4560 indirect)");
 }
 
@@ -166,7 +166,7 @@ Test(judge, possible_and_reachable_only)
 	rep.exit.blocks[LC_POSSIBLE] = 90;
 	rep.exit.bytes[LC_REACHABLE] = 368;
 	rep.exit.blocks[LC_REACHABLE] = 3;
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
 
@@ -176,7 +176,7 @@ Test(judge, retained_every_round)
 	init_report(3, 100);
 	for (size_t i = 0; i < 3; i++)
 		set_round(i, 300, 36800, 0);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	cr_expect(rep.procs[0].retained);
 	cr_expect_not(rep.procs[0].fds_leaked);
 	cr_expect_eq(rep.procs[0].blocks_per_cycle, 3.0, "blocks/cycle %f", rep.procs[0].blocks_per_cycle);
@@ -191,7 +191,7 @@ Test(judge, retained_uneven_rounds)
 	set_round(0, 250, 10000, 0);
 	set_round(1, 300, 12000, 0);
 	set_round(2, 200, 8000, 0);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	cr_expect(rep.procs[0].retained);
 	cr_expect_eq(rep.procs[0].blocks_per_cycle, 2.5, "blocks/cycle %f", rep.procs[0].blocks_per_cycle);
 	cr_expect_eq(rep.procs[0].bytes_per_cycle, 100.0, "bytes/cycle %f", rep.procs[0].bytes_per_cycle);
@@ -203,7 +203,7 @@ Test(judge, one_time_growth)
 {
 	init_report(3, 100);
 	set_round(0, 500, 20000, 0);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	cr_expect_not(rep.procs[0].retained);
 	cr_expect_eq(rep.procs[0].blocks_per_cycle, 500.0 / 300, "blocks/cycle %f", rep.procs[0].blocks_per_cycle);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
@@ -216,7 +216,7 @@ Test(judge, shrinking_round)
 	set_round(0, 300, 36800, 0);
 	set_round(1, -10, -400, 0);
 	set_round(2, 300, 36800, 0);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	cr_expect_not(rep.procs[0].retained);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
@@ -226,7 +226,7 @@ Test(judge, fds_every_round)
 	init_report(3, 100);
 	for (size_t i = 0; i < 3; i++)
 		set_round(i, 0, 0, 100);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	cr_expect(rep.procs[0].fds_leaked);
 	cr_expect_not(rep.procs[0].retained);
 	expect_verdict(LC_LEAK, "open fds grew in every round");
@@ -236,7 +236,7 @@ Test(judge, fds_one_time)
 {
 	init_report(3, 100);
 	set_round(0, 0, 0, 2);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	cr_expect_not(rep.procs[0].fds_leaked);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
@@ -249,7 +249,7 @@ Test(judge, all_reasons)
 	rep.exit.bytes[LC_INDIRECT] = 336;
 	set_round(0, 200, 20000, 1);
 	set_round(1, 200, 20000, 1);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	cr_expect(rep.procs[0].retained);
 	cr_expect(rep.procs[0].fds_leaked);
 	expect_verdict(LC_LEAK, "400 bytes lost at exit (64 definite, 336 indirect); "
@@ -263,7 +263,7 @@ Test(judge, two_reasons)
 	rep.exit.bytes[LC_DEFINITE] = 64;
 	set_round(0, 0, 0, 1);
 	set_round(1, 0, 0, 1);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_LEAK, "64 bytes lost at exit (64 definite, 0 indirect); "
 		       "open fds grew in every round");
 }
@@ -277,7 +277,7 @@ Test(judge, error_is_kept)
 	rep.exit.bytes[LC_DEFINITE] = 576;
 	for (size_t i = 0; i < 3; i++)
 		set_round(i, 300, 36800, 1);
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_ERROR, "the server exited before it was ready");
 	cr_expect_not(rep.procs[0].retained);
 	cr_expect_not(rep.procs[0].fds_leaked);
@@ -290,7 +290,7 @@ Test(judge, rejudge_replaces_leak)
 	init_report(3, 100);
 	rep.verdict = LC_LEAK;
 	strcpy(rep.reason, "stale");
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
 
@@ -298,7 +298,7 @@ Test(judge, rejudge_replaces_leak)
 static unsigned extra(long r1, long r2, long r3, long b1, long b2, long b3)
 {
 	struct lc_round r[3] = { { .dblocks = r1, .dbytes = b1 }, { .dblocks = r2, .dbytes = b2 }, { .dblocks = r3, .dbytes = b3 } };
-	return lc_extra_rounds(r, 3, 100);
+	return lc__extra_rounds(r, 3, 100);
 }
 
 Test(extra, a_failing_start_before_growth)
@@ -324,7 +324,7 @@ static bool warming(const long *blocks, size_t total)
 	struct lc_round r[16];
 	for (size_t i = 0; i < total; i++)
 		r[i] = (struct lc_round){ .dblocks = blocks[i], .dbytes = 16 * blocks[i] };
-	return lc_warming(r, total, 3, 200, 200);
+	return lc__warming(r, total, 3, 200, 200);
 }
 
 Test(warm_up, small_growth_is_measured_more)
@@ -355,7 +355,7 @@ static void native_rounds(long b1, long b2, long b3)
 	set_round(0, 0, b1, 0);
 	set_round(1, 0, b2, 0);
 	set_round(2, 0, b3, 0);
-	lc_judge(&rep);
+	lc__judge(&rep);
 }
 
 Test(native, a_steady_leak)
@@ -387,12 +387,12 @@ Test(native, threads_and_the_servers_counter)
 		rep.procs[0].rounds[i].dthreads = 100;
 		rep.procs[0].rounds[i].dobjects = 100;
 	}
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_LEAK, "the server's own counter (--stats) grew in every round (1.00 per connection); "
 				"threads grew in every round: a thread outlives its connection");
 	rep.procs[0].rounds[1].dthreads = 0;
 	rep.procs[0].rounds[1].dobjects = 0;
-	lc_judge(&rep);
+	lc__judge(&rep);
 	expect_verdict(LC_CLEAN, "no leak at exit, no growth while running");
 }
 
@@ -406,12 +406,12 @@ Test(native, steady)
 	cr_expect_not(lc_steady(a, 0), "no rounds");
 }
 
-/* Natively, rounds that all grew but disagree are measured again (lc_uneven_rounds). */
+/* Natively, rounds that all grew but disagree are measured again (lc__uneven_rounds). */
 static unsigned uneven(long b1, long b2, long b3, long B1, long B2, long B3)
 {
 	struct lc_round r[3] = { { .dblocks = b1, .dbytes = B1 }, { .dblocks = b2, .dbytes = B2 },
 				 { .dblocks = b3, .dbytes = B3 } };
-	return lc_uneven_rounds(r, 3, 500);
+	return lc__uneven_rounds(r, 3, 500);
 }
 
 Test(native, uneven_rounds_are_measured_again)

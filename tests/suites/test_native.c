@@ -60,7 +60,7 @@ static enum lc_verdict run_native(char **argv, struct lc_report *rep, void (*twe
 /* The site of rep's largest growth, the allocator and its wrappers skipped (as memcheck's). */
 static const struct lc_frame *top_site(const struct lc_report *rep)
 {
-	return lc_report_primary(rep)->nsites ? lc_alloc_frame(&lc_report_primary(rep)->sites[0].rec, NULL) : NULL;
+	return lc_report_primary(rep)->nsites ? lc__alloc_frame(&lc_report_primary(rep)->sites[0].rec, NULL) : NULL;
 }
 
 /* rep measured by the allocator preload, its largest growth at fn in file. */
@@ -530,11 +530,15 @@ Test(native, bounded_cache_is_not_a_leak, .timeout = 180)
 	for (int native = 1; native >= 0; native--) {
 		const char *engine = native ? "natively" : "under memcheck";
 		enum lc_verdict v = run_cache_server(native, LC_CONFIRM_TIMES, &rep, false, "320");
+		const struct lc_proc_result *p = lc_report_primary(&rep);
 		cr_expect_eq(v, LC_CLEAN, "a bounded cache %s: %s", engine, rep.reason);
-		cr_expect(lc_report_primary(&rep)->confirm.connections == 2000 * (lc_report_primary(&rep)->confirm.again + 1) && !lc_report_primary(&rep)->confirm.scaled && rep.bounded == 1,
-			  "%s: no bounded confirming round (%u connections, %.1fx, second half %.1fx)", engine,
-			  lc_report_primary(&rep)->confirm.connections, lc_report_primary(&rep)->confirm.ratio, lc_report_primary(&rep)->confirm.second);
-		cr_expect(strstr(rep.reason, "did not scale with connections"), "%s: %s", engine, rep.reason);
+		/* memcheck's rounds grow +3 +2 +2 blocks (slabs of four entries): beside other load a
+		 * round of no growth happens, clean by the rounds before any confirming round */
+		bool flat = !native && p->confirm.connections == 0 && strstr(rep.reason, "no growth while running");
+		cr_expect(flat || (p->confirm.connections == 2000 * (p->confirm.again + 1) && !p->confirm.scaled &&
+				   rep.bounded == 1), "%s: no bounded confirming round (%u connections, %.1fx, second half "
+			  "%.1fx)", engine, p->confirm.connections, p->confirm.ratio, p->confirm.second);
+		cr_expect(flat || strstr(rep.reason, "did not scale with connections"), "%s: %s", engine, rep.reason);
 		lc_report_free(&rep);
 	}
 }
@@ -918,7 +922,7 @@ Test(native, strdup_sites_named_at_their_callers)
 			continue;
 		nstrdup++;
 		stack_text(rec, stack, sizeof stack);
-		const struct lc_frame *at = lc_alloc_frame(rec, NULL);
+		const struct lc_frame *at = lc__alloc_frame(rec, NULL);
 		int k = !at || strcmp(at->fn, "header_add") || strcmp(at->file, "holder_shapes.c") ? -1 :
 			at->line == lines[0] ? 0 : at->line == lines[1] ? 1 : -1;
 		cr_expect(k >= 0 && !seen[k], "a strdup site named %s, not one of header_add's (holder_shapes.c:%u, :%u): %s",

@@ -23,9 +23,9 @@ Test(script, escapes_to_bytes)
 Test(script, escaped_for_a_reason)
 {
 	char out[64];
-	lc_escape_bytes("ok\r\n\x01\xff\\", 7, out, sizeof out);
+	lc__escape_bytes("ok\r\n\x01\xff\\", 7, out, sizeof out);
 	cr_expect_str_eq(out, "ok\\r\\n\\x01\\xff\\\\");
-	lc_escape_bytes("0123456789abcdef", 16, out, 10);
+	lc__escape_bytes("0123456789abcdef", 16, out, 10);
 	cr_expect_str_eq(out, "012345...", "at most cap - 1 characters, the cut marked");
 }
 
@@ -34,7 +34,7 @@ Test(script, file_format)
 	struct lc_script s = { 0 };
 	char err[200];
 	const char *text = "# MQTT\n\n  send \\x10\\x02\\x00\\x04MQTT\nexpect \\x20\\x02\r\nexpect\nquit \\xe0\\x00\n";
-	cr_assert_eq(lc_script_parse(text, &s, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__script_parse(text, &s, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(s.n, 3);
 	cr_expect_eq(s.steps[0].kind, LC_STEP_SEND);
 	cr_expect_eq(s.steps[0].len, 8);
@@ -50,22 +50,22 @@ Test(script, errors_name_the_line)
 	struct lc_script s;
 	char err[200];
 	memset(&s, 0, sizeof s);
-	cr_expect_eq(lc_script_parse("send a\nsned b\n", &s, err, sizeof err), -1);
+	cr_expect_eq(lc__script_parse("send a\nsned b\n", &s, err, sizeof err), -1);
 	cr_expect(strstr(err, "line 2") && strstr(err, "unknown step"), "%s", err);
 	memset(&s, 0, sizeof s);
-	cr_expect_eq(lc_script_parse("send \\z\n", &s, err, sizeof err), -1);
+	cr_expect_eq(lc__script_parse("send \\z\n", &s, err, sizeof err), -1);
 	cr_expect(strstr(err, "line 1") && strstr(err, "bad escape"), "%s", err);
 	memset(&s, 0, sizeof s);
-	cr_expect_eq(lc_script_parse("# nothing\n", &s, err, sizeof err), -1);
+	cr_expect_eq(lc__script_parse("# nothing\n", &s, err, sizeof err), -1);
 	cr_expect(strstr(err, "no steps"), "%s", err);
 	memset(&s, 0, sizeof s);
-	cr_expect_eq(lc_script_parse("send\n", &s, err, sizeof err), -1);
+	cr_expect_eq(lc__script_parse("send\n", &s, err, sizeof err), -1);
 	cr_expect(strstr(err, "nothing to send"), "%s", err);
 	memset(&s, 0, sizeof s);
 	char many[400] = "";
 	for (int i = 0; i < 17; i++)
 		strcat(many, "send x\n");
-	cr_expect_eq(lc_script_parse(many, &s, err, sizeof err), -1);
+	cr_expect_eq(lc__script_parse(many, &s, err, sizeof err), -1);
 	cr_expect(strstr(err, "line 17"), "%s", err);
 }
 
@@ -77,13 +77,13 @@ static int run_on_pair(const char *script, const char *answer, unsigned long con
 	char err[200], got[256];
 	size_t got_len;
 	int sv[2];
-	cr_assert_eq(lc_script_parse(script, &s, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__script_parse(script, &s, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	if (answer)
 		cr_assert_eq(write(sv[1], answer, strlen(answer)), (ssize_t)strlen(answer));
 	else
 		shutdown(sv[1], SHUT_WR); /* the server hangs up */
-	int rc = lc_script_run(&s, sv[0], conn, 2, why, whylen, got, sizeof got, &got_len);
+	int rc = lc__script_run(&s, sv[0], conn, 2, why, whylen, got, sizeof got, &got_len);
 	close(sv[0]);
 	ssize_t n = read(sv[1], sent, cap - 1);
 	sent[n > 0 ? n : 0] = '\0';

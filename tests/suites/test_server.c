@@ -30,8 +30,8 @@ static void stop_echo(void)
 static const char *ask(int fd, const char *text, size_t len, const char *expect)
 {
 	static char buf[8192];
-	cr_assert_eq(lc_send_all(fd, text, len, 5), 0, "send: %s", strerror(errno));
-	long n = lc_recv_until(fd, buf, sizeof buf - 1, expect, strlen(expect), 5);
+	cr_assert_eq(lc__send_all(fd, text, len, 5), 0, "send: %s", strerror(errno));
+	long n = lc__recv_until(fd, buf, sizeof buf - 1, expect, strlen(expect), 5);
 	cr_assert_geq(n, 0, "no reply to %.20s: %s", text, strerror(errno));
 	buf[n] = '\0';
 	return buf;
@@ -39,7 +39,7 @@ static const char *ask(int fd, const char *text, size_t len, const char *expect)
 
 static int conn(void)
 {
-	int fd = lc_connect(srv.port, 5);
+	int fd = lc__connect(srv.port, 5);
 	cr_assert_geq(fd, 0, "connect: %s", strerror(errno));
 	return fd;
 }
@@ -57,8 +57,8 @@ Test(server, echoes_lines)
 Test(server, quit_closes_the_connection)
 {
 	int fd = conn();
-	cr_assert_eq(lc_send_all(fd, "QUIT\n", 5, 5), 0);
-	cr_assert_eq(lc_wait_eof(fd, 5), 0, "server must close after QUIT");
+	cr_assert_eq(lc__send_all(fd, "QUIT\n", 5, 5), 0);
+	cr_assert_eq(lc__wait_eof(fd, 5), 0, "server must close after QUIT");
 	close(fd);
 }
 
@@ -69,7 +69,7 @@ Test(server, stats_counts_open_connections)
 	ask(b, "x\n", 2, "x\n");
 	cr_assert_str_eq(ask(a, "STATS\n", 6, "\n"), "STATS open=2 objects=0\n");
 	close(b);
-	lc_sleep_ms(50);
+	lc__sleep_ms(50);
 	cr_assert_str_eq(ask(a, "STATS\n", 6, "\n"), "STATS open=1 objects=0\n");
 	close(a);
 }
@@ -101,10 +101,10 @@ Test(server, survives_partial_lines_resets_and_many_clients)
 		fds[i] = conn();
 	for (int i = 0; i < N; i++) {
 		if (i % 3 == 0) {
-			lc_send_all(fds[i], "no newline", 10, 5);
+			lc__send_all(fds[i], "no newline", 10, 5);
 			close(fds[i]);
 		} else if (i % 3 == 1) {
-			lc_close_reset(fds[i]);
+			lc__close_reset(fds[i]);
 		} else {
 			ask(fds[i], "x\n", 2, "x\n");
 			close(fds[i]);
@@ -122,7 +122,7 @@ Test(server, sigterm_exits_zero_with_clients_connected)
 	int status = served_stop(&srv, 5);
 	srv.pid = 0;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
-	cr_assert_eq(lc_wait_eof(fd, 5), 0, "shutdown must close live connections");
+	cr_assert_eq(lc__wait_eof(fd, 5), 0, "shutdown must close live connections");
 	close(fd);
 }
 
@@ -131,10 +131,10 @@ Test(server, sigint_shuts_down_like_sigterm)
 	int fd = conn(), status;
 	ask(fd, "x\n", 2, "x\n");
 	kill(srv.pid, SIGINT);
-	cr_assert_eq(lc_wait(srv.pid, 5, &status), 0, "SIGINT must stop the server");
+	cr_assert_eq(lc__wait(srv.pid, 5, &status), 0, "SIGINT must stop the server");
 	srv.pid = 0;
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status 0x%x", status);
-	cr_assert_eq(lc_wait_eof(fd, 5), 0, "shutdown must close live connections");
+	cr_assert_eq(lc__wait_eof(fd, 5), 0, "shutdown must close live connections");
 	close(fd);
 }
 
@@ -144,10 +144,10 @@ Test(server_usage, bad_port_is_a_clear_error, .timeout = 10)
 	test_tmpdir(dir, sizeof dir, "usage");
 	snprintf(path, sizeof path, "%s/err", dir);
 	char *argv[] = { (char *)built("runtime/echo"), "99999", NULL };
-	pid_t pid = lc_spawn(argv, NULL, path, err, sizeof err);
+	pid_t pid = lc__spawn(argv, NULL, path, err, sizeof err);
 	cr_assert_gt(pid, 0, "%s", err);
 	int status;
-	cr_assert_eq(lc_wait(pid, 5, &status), 0);
+	cr_assert_eq(lc__wait(pid, 5, &status), 0);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 	cr_assert(strstr(slurp_text(dir, "err"), "usage:"), "got: %s", slurp_text(dir, "err"));
 	unlink(path);
@@ -169,11 +169,11 @@ Test(server_valgrind, mixed_cycles_then_all_heap_freed, .timeout = 120)
 		if (i % 3 == 0) {
 			close(fd);
 		} else if (i % 3 == 1) {
-			lc_send_all(fd, "QUIT\n", 5, 5);
-			cr_assert_eq(lc_wait_eof(fd, 5), 0);
+			lc__send_all(fd, "QUIT\n", 5, 5);
+			cr_assert_eq(lc__wait_eof(fd, 5), 0);
 			close(fd);
 		} else {
-			lc_close_reset(fd);
+			lc__close_reset(fd);
 		}
 	}
 	int status = served_stop(&vs, 20);
@@ -195,7 +195,7 @@ static pid_t serve_bin_with_vgdb(const char *rel, char *dir, size_t dirlen, char
 	snprintf(opt, sizeof opt, "--vgdb-prefix=%s", prefix);
 	char *bin = strdup(built(rel));
 	char *vg[] = { "valgrind", "-q", "--vgdb=yes", "--vgdb-poll=50", opt, bin, "0", NULL };
-	pid_t pid = lc_serve(vg, dir, 20, port ? port : &p, err, sizeof err);
+	pid_t pid = lc__serve(vg, dir, 20, port ? port : &p, err, sizeof err);
 	free(bin);
 	cr_assert_gt(pid, 0, "%s", err);
 	return pid;
@@ -225,19 +225,19 @@ Test(server_valgrind, relay_interrupt_right_after_resume, .timeout = 120)
 	char dir[128], prefix[160], err[256];
 	pid_t pid = serve_with_vgdb(dir, sizeof dir, prefix, sizeof prefix);
 	struct lc_relay r;
-	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, NULL, 10, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__relay_open(&r, "vgdb", prefix, pid, NULL, 10, err, sizeof err), 0, "%s", err);
 	unsigned failed = 0, rounds = 10;
 	double worst = 0;
 	for (unsigned i = 0; i < rounds && !failed; i++) {
-		cr_assert_eq(lc_relay_resume(&r, err, sizeof err), 0, "%s", err);
+		cr_assert_eq(lc__relay_resume(&r, err, sizeof err), 0, "%s", err);
 		r.resumed_at = -1e9; /* no gap */
-		double t0 = lc_now();
-		failed += lc_relay_interrupt(&r, 3.0, err, sizeof err) < 0;
-		worst = lc_now() - t0 > worst ? lc_now() - t0 : worst;
+		double t0 = lc__now();
+		failed += lc__relay_interrupt(&r, 3.0, err, sizeof err) < 0;
+		worst = lc__now() - t0 > worst ? lc__now() - t0 : worst;
 	}
 	cr_log_info("%u interrupts, %u sent again, slowest answered in %.3fs", rounds, r.resends, worst);
-	lc_relay_close(&r);
-	lc_stop(pid, 10);
+	lc__relay_close(&r);
+	lc__stop(pid, 10);
 	remove_dir(dir);
 	cr_assert_eq(failed, 0, "an interrupt right after a resume went unanswered for 3 s: %s", err);
 	cr_assert_lt(worst, 1.5, "an interrupt took %.3fs", worst);
@@ -256,23 +256,23 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 	pid_t pid = serve_with_vgdb(dir, sizeof dir, prefix, sizeof prefix);
 	snprintf(out, sizeof out, "%s/vgdb.out", dir);
 	kill(pid, SIGKILL); /* no clean-up: the FIFOs stay; not reaped yet: a zombie */
-	for (int i = 0; i < 100 && !lc_gone(pid); i++)
-		lc_sleep_ms(10);
-	cr_assert(lc_gone(pid), "the killed server is still running");
+	for (int i = 0; i < 100 && !lc__gone(pid); i++)
+		lc__sleep_ms(10);
+	cr_assert(lc__gone(pid), "the killed server is still running");
 	char *text = NULL;
-	double t0 = lc_now();
-	int rc = lc_vgdb_command("vgdb", "leak_check summary", prefix, pid, out, 20, NULL, &text, err, sizeof err);
-	double took = lc_now() - t0;
+	double t0 = lc__now();
+	int rc = lc__vgdb_command("vgdb", "leak_check summary", prefix, pid, out, 20, NULL, &text, err, sizeof err);
+	double took = lc__now() - t0;
 	free(text);
 	cr_expect_eq(rc, -1, "vgdb answered for a dead server");
 	cr_expect(strstr(err, "the server exited"), "vgdb command: %s", err);
 	cr_expect_lt(took, 3, "the vgdb command to a dead server took %.1fs (its timeout: 20 s)", took);
 	struct lc_relay r;
-	t0 = lc_now();
-	rc = lc_relay_open(&r, "vgdb", prefix, pid, NULL, 20, err, sizeof err);
-	took = lc_now() - t0;
+	t0 = lc__now();
+	rc = lc__relay_open(&r, "vgdb", prefix, pid, NULL, 20, err, sizeof err);
+	took = lc__now() - t0;
 	if (rc == 0)
-		lc_relay_close(&r);
+		lc__relay_close(&r);
 	cr_expect_eq(rc, -1, "a relay opened to a dead server");
 	cr_expect(strstr(err, "the server exited"), "relay: %s", err);
 	cr_expect_lt(took, 3, "the relay to a dead server took %.1fs (its timeout: 20 s)", took);
@@ -284,7 +284,7 @@ Test(server_valgrind, vgdb_to_an_exited_server_ends_at_once, .timeout = 60)
 /* Wakes a server with all its threads asleep: a connection, as the harness does. */
 static void connect_to(void *arg)
 {
-	int fd = lc_connect(*(unsigned *)arg, 1.0);
+	int fd = lc__connect(*(unsigned *)arg, 1.0);
 	if (fd >= 0)
 		close(fd);
 }
@@ -306,23 +306,23 @@ Test(server_valgrind, relay_halts_leave_blocked_calls_alone, .timeout = 120)
 	pid_t pid = serve_bin_with_vgdb("tests/blocked_calls", dir, sizeof dir, prefix, sizeof prefix, &port);
 	struct lc_nudge nudge = { connect_to, &port };
 	struct lc_relay r;
-	cr_assert_eq(lc_relay_open(&r, "vgdb", prefix, pid, &nudge, 10, err, sizeof err), 0, "%s", err);
-	double end = lc_now() + 25;
+	cr_assert_eq(lc__relay_open(&r, "vgdb", prefix, pid, &nudge, 10, err, sizeof err), 0, "%s", err);
+	double end = lc__now() + 25;
 	int failed = 0;
-	while (halts < want && lc_now() < end && !failed) {
+	while (halts < want && lc__now() < end && !failed) {
 		char *text = NULL;
-		failed = lc_relay_interrupt(&r, 5, err, sizeof err) < 0 ||
-			 lc_relay_monitor(&r, "v.info n_errs_found", &text, 5, err, sizeof err) < 0 ||
-			 lc_relay_resume(&r, err, sizeof err) < 0;
+		failed = lc__relay_interrupt(&r, 5, err, sizeof err) < 0 ||
+			 lc__relay_monitor(&r, "v.info n_errs_found", &text, 5, err, sizeof err) < 0 ||
+			 lc__relay_resume(&r, err, sizeof err) < 0;
 		free(text);
 		halts += !failed;
 	}
-	bool alive = !lc_gone(pid);
-	lc_relay_close(&r);
-	lc_stop(pid, 10);
+	bool alive = !lc__gone(pid);
+	lc__relay_close(&r);
+	lc__stop(pid, 10);
 	snprintf(errpath, sizeof errpath, "%s/server.err", dir);
 	char said[200];
-	lc_last_line(errpath, said, sizeof said);
+	lc__last_line(errpath, said, sizeof said);
 	remove_dir(dir);
 	cr_log_info("%u halts, %u interrupts sent again", halts, r.resends);
 	cr_assert(alive && !failed, "the server died after %u halts: %s (%s)", halts, said, failed ? err : "");

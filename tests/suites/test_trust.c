@@ -140,11 +140,11 @@ Test(trust, thread_stack_cache_listed_apart)
 	const struct lc_proc_result *p = lc_report_primary(&rep);
 	cr_assert_eq(v, LC_LEAK, "threads --leak: %s", rep.reason);
 	cr_assert_gt(p->nsites, 0);
-	const struct lc_frame *top = lc_alloc_frame(&p->sites[0].rec, NULL);
+	const struct lc_frame *top = lc__alloc_frame(&p->sites[0].rec, NULL);
 	cr_expect(top && strcmp(top->fn, "keep_push") == 0, "the first site is %s, not keep_push", top ? top->fn : "?");
 	cr_expect(p->held[0].searched && strcmp(p->held[0].root, "kept") == 0, "keep_push's holder: %s", p->held[0].root);
 	for (size_t i = 0; i < p->nsites; i++) {
-		const struct lc_frame *at = lc_alloc_frame(&p->sites[i].rec, NULL);
+		const struct lc_frame *at = lc__alloc_frame(&p->sites[i].rec, NULL);
 		bool stacks = at && strncmp(at->fn, "pthread_create", 14) == 0;
 		cr_expect(!stacks || i >= p->nsites - p->nsmall, "site %zu, %s (%+ld blocks), is listed as the leak's "
 			  "equal, not apart (%zu apart of %zu)", i, at->fn, p->sites[i].dblocks, p->nsmall, p->nsites);
@@ -262,10 +262,10 @@ Test(trust_procs, children_inherit_no_fds)
 	cr_assert_geq(leaked, 3);
 	snprintf(out, sizeof out, "%s/fds", dir);
 	char *argv[] = { "/bin/sh", "-c", "ls /proc/$$/fd", NULL };
-	pid_t pid = lc_spawn(argv, out, NULL, err, sizeof err);
+	pid_t pid = lc__spawn(argv, out, NULL, err, sizeof err);
 	cr_assert_gt(pid, 0, "%s", err);
 	int status;
-	cr_assert_eq(lc_wait(pid, 10, &status), 0);
+	cr_assert_eq(lc__wait(pid, 10, &status), 0);
 	FILE *f = fopen(out, "r");
 	char line[64];
 	int n = 0;

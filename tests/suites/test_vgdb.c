@@ -234,7 +234,7 @@ Test(real, stderr_merged)
 	cr_assert_not_null(both);
 	strcpy(both, hdr);
 	strcat(both, text);
-	cr_assert_eq(lc_vgdb_parse(both, &snap, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__vgdb_parse(both, &snap, err, sizeof err), 0, "%s", err);
 	expect_kind(&snap, LC_INDIRECT, 40656, 363);
 	cr_expect_eq(snap.nsites, 4);
 	free(both);
@@ -247,7 +247,7 @@ Test(real, resets_snapshot)
 	char *text = fixture("vgdb-echo.txt", NULL);
 
 	memset(&snap, 0x5a, sizeof snap);
-	cr_assert_eq(lc_vgdb_parse(text, &snap, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__vgdb_parse(text, &snap, err, sizeof err), 0, "%s", err);
 	expect_kind(&snap, LC_DEFINITE, 0, 0);
 	expect_kind(&snap, LC_REACHABLE, 6472, 5);
 	cr_expect_eq(snap.nsites, 0);
@@ -278,7 +278,7 @@ Test(built, negative_bytes_positive_blocks)
 	char buf[1024];
 
 	snprintf(buf, sizeof buf, "%s%s", text, summary_text);
-	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	expect_kind(&snap, LC_REACHABLE, 1234567, 1001);
 	cr_assert_eq(snap.nsites, 1);
 	const struct lc_site *s = site(0, LC_REACHABLE, 80, 2, -80, 1);
@@ -299,7 +299,7 @@ Test(built, file_paths_reduced_to_basename)
 	char buf[1024];
 
 	snprintf(buf, sizeof buf, "%s%s", text, summary_text);
-	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	const struct lc_site *s = site(0, LC_POSSIBLE, 5472, 171, 1600, 50);
 	expect_frame(&s->rec, 1, "conn_new", "leaky.c", 75);
 	expect_frame(&s->rec, 2, "on_open", "leaky.c", 134);
@@ -319,7 +319,7 @@ Test(built, keeps_largest_sites)
 			"==1==    by 0x2: site%d (s.c:%d)\n"
 			"==1== \n", 1000 + i * 8, i * 8, 100 + i, i, i, i, i);
 	snprintf(buf + len, cap - len, "%s", summary_text);
-	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(snap.nsites, LC_MAX_SITES);
 	for (size_t k = 0; k < LC_MAX_SITES; k++) {
 		int i = 20 - (int)k;
@@ -346,7 +346,7 @@ Test(built, sixteenth_site_blocks_only)
 			"==1==    by 0x2: site%d (s.c:%d)\n", i == LC_MAX_SITES ? 0 : 64,
 			i == LC_MAX_SITES ? 0 : 64, i, i, i);
 	snprintf(buf + len, cap - len, "%s", summary_text);
-	cr_assert_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	cr_assert_eq(snap.nsites, LC_MAX_SITES);
 	const struct lc_site *s = site(LC_MAX_SITES - 1, LC_REACHABLE, 0, 1, 0, 1);
 	expect_frame(&s->rec, 0, "site16", "s.c", 16);
@@ -358,7 +358,7 @@ Test(built, sixteenth_site_blocks_only)
 Test(summary, empty_heap)
 {
 	memset(&snap, 0xff, sizeof snap);
-	cr_assert_eq(lc_vgdb_parse("==6871== All heap blocks were freed -- no leaks are possible\n==6871== \n", &snap,
+	cr_assert_eq(lc__vgdb_parse("==6871== All heap blocks were freed -- no leaks are possible\n==6871== \n", &snap,
 				   err, sizeof err), 0, "%s", err);
 	cr_expect_eq(lc_snapshot_blocks(&snap), 0);
 	cr_expect_eq(lc_snapshot_bytes(&snap), 0);
@@ -372,7 +372,7 @@ TestSuite(bad, .timeout = 10);
 static void expect_fails(const char *text, const char *what)
 {
 	err[0] = '\0';
-	cr_expect_eq(lc_vgdb_parse(text, &snap, err, sizeof err), -1, "%s: accepted", what);
+	cr_expect_eq(lc__vgdb_parse(text, &snap, err, sizeof err), -1, "%s: accepted", what);
 	cr_expect_not_null(strstr(err, "LEAK SUMMARY"), "%s: error '%s'", what, err);
 }
 
@@ -422,7 +422,7 @@ Test(bad, very_long_line)
 	memset(buf, '9', n);          /* one endless number: "99999..." */
 	buf[n] = '\n';
 	memcpy(buf + n + 1, text, len + 1);
-	cr_expect_eq(lc_vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(lc__vgdb_parse(buf, &snap, err, sizeof err), 0, "%s", err);
 	expect_kind(&snap, LC_REACHABLE, 6472, 5);
 	buf[n] = '\0';
 	expect_fails(buf, "long line alone");
@@ -436,9 +436,9 @@ Test(bad, small_error_buffer)
 	char small[8];
 
 	memset(small, 'x', sizeof small);
-	cr_expect_eq(lc_vgdb_parse("nothing", &snap, small, sizeof small), -1);
+	cr_expect_eq(lc__vgdb_parse("nothing", &snap, small, sizeof small), -1);
 	cr_expect_eq(strlen(small), sizeof small - 1);
 	memset(small, 'x', sizeof small);
-	cr_expect_eq(lc_vgdb_parse("nothing", &snap, small, 0), -1);
+	cr_expect_eq(lc__vgdb_parse("nothing", &snap, small, 0), -1);
 	cr_expect_eq(small[0], 'x');
 }

@@ -229,7 +229,7 @@ Test(report, buffer_matches_file)
 	char *buf = fixture("mixed.xml", &len);
 
 	load_xml("mixed.xml", &rep);
-	cr_assert_eq(lc_exit_report_parse_buffer(buf, len, &b, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__exit_report_parse_buffer(buf, len, &b, err, sizeof err), 0, "%s", err);
 	cr_expect_eq(b.nrecords, rep.nrecords);
 	cr_expect_eq(memcmp(b.records, rep.records, rep.nrecords * sizeof *b.records), 0);
 	cr_expect_eq(memcmp(b.bytes, rep.bytes, sizeof b.bytes), 0);
@@ -292,7 +292,7 @@ Test(stream, big_buffer, .timeout = 10)
 	size_t len;
 	char *s = big_report(&len);
 
-	cr_assert_eq(lc_exit_report_parse_buffer(s, len, &rep, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__exit_report_parse_buffer(s, len, &rep, err, sizeof err), 0, "%s", err);
 	check_big(&rep);
 	lc_exit_report_free(&rep);
 	free(s);
@@ -308,7 +308,7 @@ Test(stream, big_file, .timeout = 10)
 	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
 	cr_assert_eq(write(fd, s, len), (ssize_t)len);
 	close(fd);
-	cr_assert_eq(lc_exit_report_parse_file(path, &rep, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__exit_report_parse_file(path, &rep, err, sizeof err), 0, "%s", err);
 	unlink(path);
 	check_big(&rep);
 	lc_exit_report_free(&rep);
@@ -332,7 +332,7 @@ Test(stream, long_names_and_deep_stacks, .timeout = 10)
 {
 	const struct lc_record *r;
 
-	cr_assert_eq(lc_exit_report_parse_buffer(long_frames, strlen(long_frames), &rep, err,
+	cr_assert_eq(lc__exit_report_parse_buffer(long_frames, strlen(long_frames), &rep, err,
 					    sizeof err), 0, "%s", err);
 	r = record(0, LC_POSSIBLE, 7, 1);
 	cr_expect_eq(r->nframes, LC_MAX_FRAMES);
@@ -360,7 +360,7 @@ Test(stream, frames_without_symbols_and_suppressions, .timeout = 10)
 		"<skaux>match-leak-kinds: definite</skaux><sframe> <fun>calloc</fun> </sframe>"
 		"<sframe> <obj>/usr/bin/memcached</obj> </sframe><rawtext><![CDATA[{ ignored }]]></rawtext>"
 		"</suppression></error>" TAIL;
-	cr_assert_eq(lc_exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
 	const struct lc_record *r = record(0, LC_DEFINITE, 40, 1);
 	cr_expect_str_eq(r->frames[0].fn, "calloc");
 	cr_expect_str_eq(r->frames[1].fn, "??? (in /usr/bin/memcached)");
@@ -380,7 +380,7 @@ Test(stream, first_stack_only, .timeout = 10)
 		"<auxwhat>aux</auxwhat><stack><frame><fn>two</fn></frame></stack></error>" TAIL;
 	const struct lc_record *r;
 
-	cr_assert_eq(lc_exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), 0, "%s", err);
 	r = record(0, LC_DEFINITE, 5, 1);
 	cr_expect_eq(r->nframes, 2);
 	cr_expect_str_eq(r->frames[1].fn, "one");
@@ -394,7 +394,7 @@ Test(api, free_is_idempotent, .timeout = 10)
 	memset(&r, 0, sizeof r);
 	lc_exit_report_free(&r);
 	lc_exit_report_free(NULL);
-	cr_assert_eq(lc_exit_report_parse_file(FIXTURES "cycle.xml", &r, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(lc__exit_report_parse_file(FIXTURES "cycle.xml", &r, err, sizeof err), 0, "%s", err);
 	cr_assert_not_null(r.records);
 	lc_exit_report_free(&r);
 	cr_expect(report_is_empty(&r));
@@ -418,7 +418,7 @@ static void expect_fail_at(const char *path, const char *want, const char *want2
 {
 	memset(&rep, 0xab, sizeof rep);   /* *out need not be initialised */
 	memset(err, 'x', sizeof err);
-	cr_assert_eq(lc_exit_report_parse_file(path, &rep, err, sizeof err), -1,
+	cr_assert_eq(lc__exit_report_parse_file(path, &rep, err, sizeof err), -1,
 		     "%s: parsed, want error '%s'", path, want);
 	cr_expect(strstr(err, want), "%s: error '%s', want '%s'", path, err, want);
 	if (want2)
@@ -439,7 +439,7 @@ static void expect_fail(const char *name, const char *want, const char *want2)
 static void expect_fail_buf(const char *doc, const char *want, const char *want2)
 {
 	memset(&rep, 0xab, sizeof rep);
-	cr_assert_eq(lc_exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), -1,
+	cr_assert_eq(lc__exit_report_parse_buffer(doc, strlen(doc), &rep, err, sizeof err), -1,
 		     "parsed, want error '%s'", want);
 	cr_expect(strstr(err, want), "error '%s', want '%s'", err, want);
 	if (want2)
@@ -541,9 +541,9 @@ Test(bad, tiny_or_no_error_buffer)
 {
 	char small[8];
 
-	cr_expect_eq(lc_exit_report_parse_file(FIXTURES "version3.xml", &rep, small, sizeof small), -1);
+	cr_expect_eq(lc__exit_report_parse_file(FIXTURES "version3.xml", &rep, small, sizeof small), -1);
 	cr_expect_str_eq(small, "unsuppo");
-	cr_expect_eq(lc_exit_report_parse_file(FIXTURES "version3.xml", &rep, NULL, 0), -1);
+	cr_expect_eq(lc__exit_report_parse_file(FIXTURES "version3.xml", &rep, NULL, 0), -1);
 	cr_expect(report_is_empty(&rep));
 }
 
@@ -555,7 +555,7 @@ static const char *site_of(const char *const *fns)
 	memset(&rec, 0, sizeof rec);
 	for (rec.nframes = 0; fns[rec.nframes]; rec.nframes++)
 		snprintf(rec.frames[rec.nframes].fn, sizeof rec.frames[0].fn, "%s", fns[rec.nframes]);
-	return lc_alloc_frame(&rec, NULL)->fn;
+	return lc__alloc_frame(&rec, NULL)->fn;
 }
 
 Test(alloc_frame, allocator_layers_by_rule)
@@ -576,9 +576,9 @@ Test(alloc_frame, allocator_layers_by_rule)
 /* valgrind's sentence for a definite record: its indirect part, thousands separators and all. */
 Test(alloc_frame, indirect_part_of_a_definite_record)
 {
-	cr_expect_eq(lc_indirect_of("87,080 (24,880 direct, 62,200 indirect) bytes in 622 blocks are definitely "
+	cr_expect_eq(lc__indirect_of("87,080 (24,880 direct, 62,200 indirect) bytes in 622 blocks are definitely "
 				    "lost in loss record 5 of 7"), 62200);
-	cr_expect_eq(lc_indirect_of("576 (192 direct, 384 indirect) bytes in 4 blocks are definitely lost"), 384);
-	cr_expect_eq(lc_indirect_of("64 bytes in 1 blocks are definitely lost in loss record 1 of 2"), 0);
-	cr_expect_eq(lc_indirect_of("9 (1 direct, 2 indirect) bytes"), 0, "a split that does not add up");
+	cr_expect_eq(lc__indirect_of("576 (192 direct, 384 indirect) bytes in 4 blocks are definitely lost"), 384);
+	cr_expect_eq(lc__indirect_of("64 bytes in 1 blocks are definitely lost in loss record 1 of 2"), 0);
+	cr_expect_eq(lc__indirect_of("9 (1 direct, 2 indirect) bytes"), 0, "a split that does not add up");
 }

@@ -27,7 +27,7 @@ void load_vgdb(const char *name, struct lc_snapshot *snap)
 {
 	char err[256], *text = fixture(name, NULL);
 
-	cr_assert_eq(lc_vgdb_parse(text, snap, err, sizeof err), 0, "%s: unexpected error: %s",
+	cr_assert_eq(lc__vgdb_parse(text, snap, err, sizeof err), 0, "%s: unexpected error: %s",
 		     name, err);
 	cr_expect_eq(snap->fds, -1, "%s: the text has no fd count", name);
 	free(text);
@@ -38,7 +38,7 @@ void load_xml(const char *name, struct lc_exit_report *rep)
 	char path[512], err[256];
 
 	snprintf(path, sizeof path, FIXTURES "%s", name);
-	cr_assert_eq(lc_exit_report_parse_file(path, rep, err, sizeof err), 0,
+	cr_assert_eq(lc__exit_report_parse_file(path, rep, err, sizeof err), 0,
 		     "%s: unexpected error: %s", name, err);
 	cr_assert(rep->finished, "%s: no FINISHED status", name);
 	cr_assert_gt(rep->pid, 0, "%s", name);

@@ -15,7 +15,7 @@
 char *fixture(const char *name, size_t *len);
 
 /* Parse fixtures/<name>, which must succeed: vgdb's text into *snap (it has no fd count), or
- * valgrind's XML (lc_exit_report_parse_file) into *rep, a finished run's with its pid. */
+ * valgrind's XML (lc__exit_report_parse_file) into *rep, a finished run's with its pid. */
 void load_vgdb(const char *name, struct lc_snapshot *snap);
 void load_xml(const char *name, struct lc_exit_report *rep);
 

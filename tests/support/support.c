@@ -37,7 +37,7 @@ static void remove_dirs(int pid)
 		bool remove = pid ? owner == pid : owner > 0 && kill(owner, 0) == -1 && errno == ESRCH;
 		if (!remove)
 			continue;
-		lc_remove_tree(g.gl_pathv[i]);
+		lc__remove_tree(g.gl_pathv[i]);
 		if (access(g.gl_pathv[i], F_OK) == 0)
 			fprintf(stderr, "cannot remove %s\n", g.gl_pathv[i]);
 	}
@@ -78,21 +78,21 @@ void served_start(struct served *s, const char *rel, bool valgrind)
 	char *bin = strdup(built(rel));
 	char *plain[] = { bin, "0", NULL };
 	char *vg[] = { "valgrind", "--leak-check=full", "--show-leak-kinds=all", log, bin, "0", NULL };
-	s->pid = lc_serve(valgrind ? vg : plain, s->dir, 20, &s->port, err, sizeof err);
+	s->pid = lc__serve(valgrind ? vg : plain, s->dir, 20, &s->port, err, sizeof err);
 	free(bin);
 	cr_assert_gt(s->pid, 0, "%s: %s", rel, err);
 }
 
 int served_stop(struct served *s, double timeout)
 {
-	return lc_stop(s->pid, timeout);
+	return lc__stop(s->pid, timeout);
 }
 
 void served_cleanup(struct served *s)
 {
 	if (!s->dir[0])
 		return;
-	lc_remove_tree(s->dir);
+	lc__remove_tree(s->dir);
 	if (access(s->dir, F_OK) == 0)
 		cr_log_error("cannot remove %s", s->dir);
 }
