@@ -206,51 +206,81 @@ static size_t unwind_fp(uint64_t *out, const void *ret0, const void *frame, uint
 	return n;
 }
 
-/* The CFI walks of this thread that may be replayed: a walk is a function of where its first
- * return address lies (slot[0], just above the interposed function's frame) and what each
- * return address is, where every function it steps through has a frame of one size at its call
- * (no frame pointer: a function that allocas or realigns its stack keeps one). So a walk whose
- * return addresses all still lie where it found them is the walk the CFI would make again: a
- * few loads, where the CFI walk costs a microsecond (a server without frame pointers, as
- * Debian builds them, would pay it on every allocation: make bench, section 9b). The slots lie
- * between this frame and the stack's top, so reading them cannot fault. In TLS, so no lock;
- * few (6 KB a thread: a thread's static TLS comes out of its stack). */
-#define MEMO_SETS 16u
+/* CFI walks that may be replayed: a walk is a function of where its first return address lies
+ * (slot[0], just above the interposed function's frame) and what each return address is, where
+ * every function it steps through has a frame of one size at its call (no frame pointer: a
+ * function that allocas or realigns its stack keeps one). So a walk whose return addresses all
+ * still lie where it found them is the walk the CFI would make again: a few loads, where the CFI
+ * walk costs a microsecond (a server without frame pointers, as Debian builds them, would pay it
+ * on every allocation: make bench, section 9b). One table for the process, not one a thread: a
+ * thread per connection starts cold, but runs on the stack its predecessor left (glibc reuses
+ * them), at the same addresses. Each entry is a seqlock (odd while written): a reader that saw
+ * it change drops what it read, a fork in the middle of a write only loses that entry. A slot
+ * is read only between this frame and the thread's stack top, so no read can fault. */
+#define MEMO_SETS 256u
 #define MEMO_WAYS 4u                  /* walks of one slot[0] and ret0 each set holds */
 struct memo {
-	uintptr_t slot[LC_ALLOC_DEPTH];   /* where each return address lay; slot[0] 0: empty */
+	uint64_t seq;                     /* even: stable; odd: being written */
+	uint64_t slot[LC_ALLOC_DEPTH];    /* where each return address lay; slot[0] 0: empty */
 	uint64_t ret[LC_ALLOC_DEPTH];
 };
-static TLS struct memo memos[MEMO_SETS][MEMO_WAYS];
-static TLS unsigned memo_victim;      /* the way the next new walk takes, round robin */
+static struct memo memos[MEMO_SETS][MEMO_WAYS];
+static TLS unsigned memo_victim;      /* the way this thread's next new walk takes */
 
-static struct memo *memo_set(uintptr_t slot0, uint64_t ret0)
+static struct memo *memo_set(uint64_t slot0, uint64_t ret0)
 {
-	return memos[((slot0 >> 3 ^ ret0) * 0x9e3779b97f4a7c15ull) >> 60];
+	return memos[((slot0 >> 3 ^ ret0) * 0x9e3779b97f4a7c15ull) >> 56];
 }
 
-/* The walk memoized for slot0 and ret0 whose return addresses all still lie in place: n, or 0. */
-static size_t memo_find(uint64_t *out, uintptr_t slot0, uint64_t ret0)
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* m's walk if it starts at slot0 with ret0 and its return addresses all lie in place below hi
+ * (read as it stood: a change of seq meanwhile drops it): LC_ALLOC_DEPTH, or 0. */
+static size_t memo_read(struct memo *m, uint64_t slot0, uint64_t ret0, uintptr_t hi, uint64_t *out)
 {
-	const struct memo *set = memo_set(slot0, ret0);
-	for (unsigned w = 0; w < MEMO_WAYS; w++) {
-		const struct memo *m = &set[w];
-		size_t k = 1;
-		if (m->slot[0] != slot0 || m->ret[0] != ret0)
-			continue;
-		while (k < LC_ALLOC_DEPTH && *(const uint64_t *)m->slot[k] == m->ret[k])
-			k++;
-		if (k == LC_ALLOC_DEPTH) {
-			memcpy(out, m->ret, sizeof m->ret);
-			return LC_ALLOC_DEPTH;
-		}
+	uint64_t seq = __atomic_load_n(&m->seq, __ATOMIC_ACQUIRE), ret[LC_ALLOC_DEPTH] = { ret0 };
+	if ((seq & 1) || LOAD(m->slot[0]) != slot0 || LOAD(m->ret[0]) != ret0)
+		return 0;
+	for (uint64_t k = 1, below = slot0, at; k < LC_ALLOC_DEPTH; k++, below = at) {
+		at = LOAD(m->slot[k]); /* checked against what was read, never read again */
+		ret[k] = LOAD(m->ret[k]);
+		if (at <= below || at + 8 > hi || *(const uint64_t *)at != ret[k])
+			return 0;
 	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (LOAD(m->seq) != seq)
+		return 0;
+	memcpy(out, ret, sizeof ret);
+	return LC_ALLOC_DEPTH;
+}
+
+static size_t memo_find(uint64_t *out, uint64_t slot0, uint64_t ret0, uintptr_t hi)
+{
+	struct memo *set = memo_set(slot0, ret0);
+	for (unsigned w = 0; w < MEMO_WAYS; w++)
+		if (memo_read(&set[w], slot0, ret0, hi, out))
+			return LC_ALLOC_DEPTH;
 	return 0;
+}
+
+/* Write a walk into m, unless another thread is writing it. */
+static void memo_write(struct memo *m, const uint64_t *slot, const uint64_t *ret)
+{
+	uint64_t seq = LOAD(m->seq);
+	if ((seq & 1) || !__atomic_compare_exchange_n(&m->seq, &seq, seq + 1, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (size_t k = 0; k < LC_ALLOC_DEPTH; k++) {
+		STORE(m->slot[k], slot[k]);
+		STORE(m->ret[k], ret[k]);
+	}
+	__atomic_store_n(&m->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
 struct cfi_walk {
 	uint64_t *out;                /* borrowed: LC_ALLOC_DEPTH return addresses */
-	uintptr_t slot[LC_ALLOC_DEPTH]; /* where each lies on the stack */
+	uint64_t slot[LC_ALLOC_DEPTH]; /* where each lies on the stack */
 	size_t n;
 	uintptr_t from;               /* ret0: the frames below it are the preload's own */
 	unsigned skipped;
@@ -301,9 +331,7 @@ static void memo_keep(const struct cfi_walk *w, uintptr_t hi)
 	for (size_t k = 1; k < LC_ALLOC_DEPTH; k++)
 		if (w->slot[k] <= w->slot[k - 1] || w->slot[k] + 8 > hi)
 			return;
-	struct memo *m = &memo_set(w->slot[0], w->out[0])[memo_victim++ % MEMO_WAYS];
-	memcpy(m->slot, w->slot, sizeof m->slot);
-	memcpy(m->ret, w->out, sizeof m->ret);
+	memo_write(&memo_set(w->slot[0], w->out[0])[memo_victim++ % MEMO_WAYS], w->slot, w->out);
 }
 
 /* The CFI walk: libgcc's unwinder reads each frame's DWARF call frame information (.eh_frame,
@@ -336,7 +364,7 @@ static size_t unwind(uint64_t *out, const void *ret0, const void *frame)
 		return 1;
 	}
 	if (walk == WALK_BOTH && !(n = unwind_fp(out, ret0, frame, hi, true)))
-		n = memo_find(out, lo + 8, (uintptr_t)ret0);
+		n = memo_find(out, lo + 8, (uintptr_t)ret0, hi);
 	if (!n && walk != WALK_FP)
 		n = unwind_cfi(out, ret0, hi);
 	return n ? n : unwind_fp(out, ret0, frame, hi, false);
@@ -588,6 +616,16 @@ EXPORT size_t malloc_usable_size(void *p)
 	return h ? h->size_tag & SIZE_MASK : real_usable ? real_usable(p) : 0;
 }
 
+/* The walk's tables in memory now, not a page at a time as they fill: that would read as
+ * memory outside malloc growing while the server runs. */
+static void tables_touch(void)
+{
+	for (size_t i = 0; i < sizeof kept_table; i += 4096)
+		((volatile char *)kept_table)[i] = 0;
+	for (size_t i = 0; i < sizeof memos; i += 4096)
+		((volatile char *)memos)[i] = 0;
+}
+
 /* DIR/alloc.PID, made afresh (a new inode: a reader of an earlier program's file, before an
  * exec, keeps reading that one), mapped shared. NULL without LC_ALLOC_DIR or on failure. */
 static struct lc_alloc_map *map_create(void)
@@ -660,6 +698,7 @@ __attribute__((constructor)) static void lcalloc_init(void)
 	walk = !how ? WALK_BOTH : strcmp(how, "fp") == 0 ? WALK_FP : strcmp(how, "cfi") == 0 ? WALK_CFI : WALK_BOTH;
 	uint64_t frames[LC_ALLOC_DEPTH];
 	unwind_cfi(frames, NULL, 0); /* libgcc's one-time set-up now, before any thread or fork */
+	tables_touch();
 	struct lc_alloc_map *m = map_create();
 	if (!m)
 		return;
