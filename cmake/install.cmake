@@ -1,6 +1,7 @@
 # Installing leakcheck for other projects (`cmake --install build --prefix P`, and the .deb):
 #   bin/leakcheck                                  the CLI (target leakcheck_cli)
 #   lib/leakcheck/liblcalloc.so                    the native engine's allocator preload
+#   lib/leakcheck/liblcwake.so                     the memcheck engine's ticker
 #   lib/leakcheck/pyagent/*.py                     the Python agent (sitecustomize.py arms it)
 #   lib/libleakcheck.a, include/lc/*.h             the library and its headers
 #   share/leakcheck/suppressions/*.supp            valgrind suppressions for Debian daemons
@@ -19,7 +20,7 @@ install(TARGETS leakcheck leakcheck_cli EXPORT leakcheckTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # The native engine's allocator preload, where the CLI looks for it (LC_PRELOAD_REL from bin/).
-install(TARGETS lcalloc LIBRARY DESTINATION ${LC_PRELOAD_DIR})
+install(TARGETS lcalloc lcwake LIBRARY DESTINATION ${LC_PRELOAD_DIR})
 # The Python agent, beside it (LC_PYAGENT_REL from bin/).
 install(FILES harness/pyagent/sitecustomize.py harness/pyagent/leakcheck_agent.py DESTINATION ${LC_PRELOAD_DIR}/pyagent)
 install(DIRECTORY include/lc DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")

@@ -61,7 +61,7 @@ static bool as_expected(bool leak, const struct lc_report *rep)
 /* One row of the table, kept for index.html. */
 struct row {
 	char pattern[128], variant[128];
-	char lost[64], kept[64], holder[140], anon[48], site[64];
+	char lost[64], kept[64], holder[140], anon[48], site[64], nat_holder[140];
 	enum lc_verdict mc, nat;
 	double mc_seconds, nat_seconds;
 	bool ok;
@@ -86,24 +86,33 @@ static int write_page(const struct row *r, const char *engine, const struct lc_r
 	return -1;
 }
 
+/* What holds what grew most, in one engine's report: a Python twin's path, as Python, else the
+ * root of the site that grew most; "-" if none was searched. */
+static void holder_of(const struct lc_report *rep, char *out, size_t len)
+{
+	const struct lc_proc_result *p = lc_report_primary(rep);
+	snprintf(out, len, "-");
+	if (rep->python.ntypes && rep->python.types[0].nholders)
+		snprintf(out, len, "%.60s", rep->python.types[0].holders[0].path);
+	else if (p->nsites && p->held[0].searched)
+		snprintf(out, len, "%s", p->held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
+			 p->held[0].root[0] ? p->held[0].root : lc_root_kind_name(p->held[0].kind));
+}
+
 /* The row's cells from the two reports. */
 static void row_fill(struct row *r, const struct lc_report *mc, const struct lc_report *nat)
 {
 	const struct lc_proc_result *m = lc_report_primary(mc), *n = lc_report_primary(nat);
 	snprintf(r->lost, sizeof r->lost, "-");
 	snprintf(r->kept, sizeof r->kept, "-");
-	snprintf(r->holder, sizeof r->holder, "-");
 	snprintf(r->anon, sizeof r->anon, "-");
 	snprintf(r->site, sizeof r->site, "-");
 	if (mc->have_exit)
 		snprintf(r->lost, sizeof r->lost, "%lu B", mc->exit.bytes[LC_DEFINITE] + mc->exit.bytes[LC_INDIRECT]);
 	if (m->nrounds)
 		snprintf(r->kept, sizeof r->kept, "%.2f blocks, %.0f B", m->blocks_per_cycle, m->bytes_per_cycle);
-	if (mc->python.ntypes && mc->python.types[0].nholders) /* a Python twin: the path, as Python */
-		snprintf(r->holder, sizeof r->holder, "%.60s", mc->python.types[0].holders[0].path);
-	else if (m->nsites && m->held[0].searched) /* the site that grew most */
-		snprintf(r->holder, sizeof r->holder, "%s", m->held[0].kind == LC_ROOT_CYCLE ? "a cycle" :
-			 m->held[0].root[0] ? m->held[0].root : lc_root_kind_name(m->held[0].kind));
+	holder_of(mc, r->holder, sizeof r->holder);
+	holder_of(nat, r->nat_holder, sizeof r->nat_holder);
 	/* natively: the allocator's blocks and bytes, and its largest growing site (pages: bytes only) */
 	if (n->nrounds && nat->measure == LC_MEASURE_PAGES)
 		snprintf(r->anon, sizeof r->anon, "%.0f B (pages)", n->bytes_per_cycle);
@@ -177,7 +186,7 @@ static void index_row(FILE *f, const struct row *r)
 	const char *const cells[] = { r->pattern, r->variant, r->lost, r->kept, r->holder };
 	fputs("<tr>", f);
 	for (size_t i = 0; i < 5; i++) {
-		fputs(i == 1 ? "<td><code>" : "<td>", f);
+		fputs(i == 1 ? "<td><code>" : i == 4 ? "<td class=\"holder\">" : "<td>", f);
 		lc_markup_text(f, cells[i]);
 		fputs(i == 1 ? "</code></td>" : "</td>", f);
 	}
@@ -186,6 +195,8 @@ static void index_row(FILE *f, const struct row *r)
 	lc_markup_text(f, r->anon);
 	fputs("</td><td>", f);
 	lc_markup_text(f, r->site);
+	fputs("</td><td class=\"holder\">", f);
+	lc_markup_text(f, r->nat_holder);
 	fputs("</td>", f);
 	index_cell(f, r, "native", r->nat, r->nat_seconds);
 	fprintf(f, "<td class=\"%s\">%s</td></tr>\n", r->ok ? "clean" : "leak", r->ok ? "as expected" : "UNEXPECTED");
@@ -201,9 +212,11 @@ static int write_index(int bad)
 	if (!f)
 		goto fail;
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>connleaks: leakcheck demo</title>"
-	      "<style>body{font:15px/1.45 system-ui,'DejaVu Sans',sans-serif;color:#1c2833;max-width:1180px;margin:0 auto;"
-	      "padding:0 24px 40px}h1{font-size:26px}table{border-collapse:collapse}th,td{text-align:left;padding:6px 10px;"
-	      "border-bottom:1px solid #d5d8dc;white-space:nowrap}th.engine{text-align:center;border-bottom:2px solid #85929e}"
+	      /* fits a laptop's window (1280 px): the long cells (holders, Python paths) wrap */
+	      "<style>body{font:14px/1.4 system-ui,'DejaVu Sans',sans-serif;color:#1c2833;max-width:1240px;margin:0 auto;"
+	      "padding:0 12px 40px}h1{font-size:24px}table{border-collapse:collapse}th,td{text-align:left;padding:5px 7px;"
+	      "border-bottom:1px solid #d5d8dc;vertical-align:top}th,td.leak,td.clean,td.error{white-space:nowrap}"
+	      "td.holder{max-width:13em;overflow-wrap:anywhere}th.engine{text-align:center;border-bottom:2px solid #85929e}"
 	      "td.leak{color:#b03a2e;font-weight:700}td.clean{color:#1e8449;font-weight:700}td.error{color:#b9770e;"
 	      "font-weight:700}td a{color:inherit}small{color:#5d6d7e;font-weight:400}p{max-width:820px}</style></head>\n"
 	      "<body><h1>connleaks: every case variant through leakcheck, both engines</h1>\n", f);
@@ -211,9 +224,10 @@ static int write_index(int bad)
 		   "clean). Each verdict links to its run's page: the heap against connections served, the growing "
 		   "sites with their source lines, and what holds them.</p>\n", nrows - (size_t)bad, nrows);
 	fputs("<table><tr><th colspan=\"2\"></th><th class=\"engine\" colspan=\"4\">memcheck engine (valgrind)</th>"
-	      "<th class=\"engine\" colspan=\"3\">native engine (no valgrind)</th><th></th></tr>\n"
+	      "<th class=\"engine\" colspan=\"4\">native engine (no valgrind)</th><th></th></tr>\n"
 	      "<tr><th>pattern</th><th>variant</th><th>lost at exit</th><th>retained/conn</th><th>held by</th>"
-	      "<th>verdict</th><th>retained/conn</th><th>grew most at</th><th>verdict</th><th></th></tr>\n", f);
+	      "<th>verdict</th><th>retained/conn</th><th>grew most at</th><th>held by</th><th>verdict</th><th></th></tr>\n",
+	      f);
 	for (size_t i = 0; i < nrows; i++)
 		index_row(f, &rows[i]);
 	fputs("</table>\n</body></html>\n", f);

@@ -348,6 +348,28 @@ int lc__count_threads(int pid)
 	return lc__count_entries(path);
 }
 
+int lc__count_threads_named(int pid, const char *comm)
+{
+	char path[300], name[32];
+	snprintf(path, sizeof path, "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.20s/comm", pid, e->d_name);
+		size_t len = lc__read_file(path, name, sizeof name);
+		if (len > 0 && name[len - 1] == '\n')
+			name[len - 1] = '\0';
+		n += strcmp(name, comm) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
 size_t lc__read_file(const char *path, char *buf, size_t cap)
 {
 	FILE *f = fopen(path, "r");

@@ -43,6 +43,8 @@ size_t lc__adopted(pid_t *out, size_t cap);
 int lc__count_entries(const char *dir);
 /* Threads of a process (/proc/PID/task), -1 if unreadable. */
 int lc__count_threads(int pid);
+/* Threads of a process named comm (/proc/PID/task/TID/comm), -1 if unreadable. */
+int lc__count_threads_named(int pid, const char *comm);
 /* Up to cap - 1 bytes of a (small) file into buf, NUL-ended; 0 if unreadable. */
 size_t lc__read_file(const char *path, char *buf, size_t cap);
 /* ppid of pid from /proc/PID/stat, its comm and state (R, S, Z, ...; either may be NULL); -1

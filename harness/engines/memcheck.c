@@ -8,6 +8,7 @@
 #include "engines/engine.h"
 
 #include <glob.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 
 #include "drive/net.h"
 #include "drive/proc.h"
+#include "engines/native.h"
+#include "preload/lcwake.h"
 #include "valgrind/relay.h"
 #include "util/text.h"
 #include "valgrind/vgdb.h"
@@ -27,8 +30,11 @@ struct memcheck {
 	char prefix[600];           /* --vgdb-prefix: a private dir, so runs never collide */
 	char xml[600];              /* --xml-file pattern, with %p */
 	char log[600];              /* --log-file pattern, with %p: valgrind's own messages */
+	char supp[600];             /* the ticker's suppression (wake_supp), "" if not written */
+	char wake_env[PATH_MAX + 600]; /* LD_PRELOAD with the ticker first, "" if it is not found */
+	char *envp[3];              /* mc_env's: borrowed from wake_env and a literal */
 	char out[600];              /* the latest command's raw answer, for --keep */
-	char opt[5][640];           /* valgrind options built from the above */
+	char opt[6][640];           /* valgrind options built from the above */
 	struct lc_relay relay[LC_MAX_PROCS]; /* owned while has_relay[i] */
 	bool has_relay[LC_MAX_PROCS];
 	bool relay_tried[LC_MAX_PROCS]; /* opened lazily, at the first snapshot */
@@ -114,6 +120,37 @@ static int mc_check(const struct lc_options *o, char *err, size_t errlen)
 	return -1;
 }
 
+/* The ticker's thread is alive at exit, and glibc's pointer to its TLS vector points inside
+ * the block: "possibly lost", every run. Not the server's: suppressed (obj:, as the .so may
+ * be stripped). */
+static const char wake_supp[] = "{\n   leakcheck-ticker-thread\n   Memcheck:Leak\n   match-leak-kinds: possible\n"
+				"   fun:calloc\n   ...\n   fun:pthread_create*\n   obj:*/" LC_WAKE_LIB "\n}\n";
+
+/* The ticker (preload/lcwake.c), beside the allocator preload, first in the server's
+ * LD_PRELOAD (the user's own preloads stay, after it), and its suppression in dir. Without
+ * it, an idle multi-threaded process is woken by a connection (engine.h's wake). */
+static void wake_open(struct memcheck *m, const char *dir)
+{
+	char lib[PATH_MAX];
+	if (lc__native_preload(lib, sizeof lib) < 0)
+		return;
+	char *slash = strrchr(lib, '/');
+	size_t at = slash ? (size_t)(slash + 1 - lib) : 0;
+	snprintf(lib + at, sizeof lib - at, "%s", LC_WAKE_LIB);
+	if (access(lib, R_OK) != 0)
+		return;
+	snprintf(m->supp, sizeof m->supp, "%s/lcwake.supp", dir);
+	FILE *f = fopen(m->supp, "w");
+	if (!f || fputs(wake_supp, f) < 0 || fclose(f) != 0) {
+		if (f)
+			fclose(f);
+		m->supp[0] = '\0';
+		return;
+	}
+	const char *was = getenv("LD_PRELOAD");
+	snprintf(m->wake_env, sizeof m->wake_env, "LD_PRELOAD=%s%s%s", lib, was && *was ? ":" : "", was ? was : "");
+}
+
 static int mc_open(struct lc_engine *e, const struct lc_options *o, const char *dir, char *err, size_t errlen)
 {
 	struct memcheck *m = calloc(1, sizeof *m);
@@ -132,6 +169,7 @@ static int mc_open(struct lc_engine *e, const struct lc_options *o, const char *
 		snprintf(err, errlen, "%s not found: install valgrind (apt-get install valgrind)", o->valgrind);
 		return -1;
 	}
+	wake_open(m, dir);
 	return 0;
 }
 
@@ -141,9 +179,13 @@ static int mc_open(struct lc_engine *e, const struct lc_options *o, const char *
  * without the Python agent was judged clean. One malloc block per object, as natively. */
 static char *const *mc_env(struct lc_engine *e)
 {
-	static char *const env[] = { "PYTHONMALLOC=malloc", NULL };
-	(void)e;
-	return env;
+	struct memcheck *m = e->state;
+	size_t k = 0;
+	m->envp[k++] = "PYTHONMALLOC=malloc";
+	if (m->wake_env[0])
+		m->envp[k++] = m->wake_env;
+	m->envp[k] = NULL;
+	return m->envp;
 }
 
 static char **mc_argv(struct lc_engine *e, char *const server[])
@@ -178,6 +220,10 @@ static char **mc_argv(struct lc_engine *e, char *const server[])
 	if (o->suppressions) {
 		snprintf(m->opt[2], sizeof m->opt[2], "--suppressions=%s", o->suppressions);
 		argv[n++] = m->opt[2];
+	}
+	if (m->supp[0]) {
+		snprintf(m->opt[5], sizeof m->opt[5], "--suppressions=%s", m->supp);
+		argv[n++] = m->opt[5];
 	}
 	if (o->trace_skip) {
 		snprintf(m->opt[3], sizeof m->opt[3], "--trace-children-skip=%s", o->trace_skip);
@@ -296,22 +342,32 @@ static void mc_gone(struct lc_engine *e, size_t i)
 	}
 }
 
-/* How vgdb may wake process i when it sleeps in a system call: with ptrace (vgdb's invoker)
- * only when it has one thread; a multi-threaded process is woken by the run instead (a
- * connection to the server), never ptraced (valgrind/FACTS.md: the invoker corrupts the result
- * of a blocked call there). */
+/* How vgdb may wake process i when it sleeps in a system call: a process with the ticker
+ * (preload/lcwake.c) needs nothing; else with ptrace (vgdb's invoker) only when it has one
+ * thread (a child made by a raw clone()); a multi-threaded process without the ticker (its
+ * environment cleared of LD_PRELOAD) is woken by the run (a connection to the server), never
+ * ptraced (valgrind/FACTS.md: the invoker corrupts the result of a blocked call there). */
 static void wake_slot(void *arg)
 {
 	const struct wake_slot *w = arg;
 	w->e->wake(w->e->wake_arg, w->e->procs[w->i].pid);
 }
 
+/* A process with the ticker runs blocks every 10 ms: there is nothing to do but wait. */
+static void ticks_anyway(void *arg)
+{
+	(void)arg;
+}
+
 static struct lc_nudge nudge_for(struct lc_engine *e, size_t i)
 {
 	struct memcheck *m = e->state;
 	struct lc_nudge n = { NULL, NULL };
+	int pid = e->procs[i].pid;
 	m->wakes[i] = (struct wake_slot){ e, i };
-	if (e->wake && lc__count_threads(e->procs[i].pid) > 1)
+	if (lc__count_threads_named(pid, LC_WAKE_THREAD) > 0)
+		n = (struct lc_nudge){ ticks_anyway, NULL };
+	else if (e->wake && lc__count_threads(pid) > 1)
 		n = (struct lc_nudge){ wake_slot, &m->wakes[i] };
 	return n;
 }
@@ -570,7 +626,8 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 	free(text);
 	if (rc == 0) {
 		snap->fds = fds;
-		snap->threads = lc__count_threads(e->procs[i].pid);
+		int pid = e->procs[i].pid, tickers = lc__count_threads_named(pid, LC_WAKE_THREAD);
+		snap->threads = lc__count_threads(pid) - (tickers > 0 ? tickers : 0); /* the server's */
 		snap->objects = -1;
 		snap->pages = -1;
 	}

@@ -355,8 +355,9 @@ static void print_running(FILE *f, const struct lc_report *rep)
 	if (rep->snapshots[0] && strcmp(rep->snapshots, "vgdb relay") != 0)
 		fprintf(f, "  snapshots: %s\n", rep->snapshots);
 	if (rep->wakes)
-		fprintf(f, "  snapshots: %u connection%s opened only to wake the server (multi-threaded: never "
-			   "interrupted with ptrace), each one of the next round's\n", rep->wakes, rep->wakes > 1 ? "s" : "");
+		fprintf(f, "  snapshots: %u connection%s opened only to wake a multi-threaded process without the ticker "
+			   "(liblcwake.so): counted in no round, but served: the figures may include them\n", rep->wakes,
+			   rep->wakes > 1 ? "s" : "");
 	if (rep->measure != LC_MEASURE_HEAP && rep->nprocs)
 		fprintf(f, "  measure: %s\n", rep->measure == LC_MEASURE_PAGES ?
 			"pages (the allocator preload is not in the process: a static binary, its environment cleared of "

@@ -134,8 +134,8 @@ static void drop_first_rounds(struct lc_run_state *r, unsigned k)
 	}
 }
 
-/* One round: exactly n connections closed, the probe and the wake connections of the last
- * snapshot first, then new ones; snapshot idx after them. */
+/* One round: exactly n connections closed, the probe of the last snapshot first, then new
+ * ones; snapshot idx after them. */
 static int measure_round_of(struct lc_run_state *r, const char *phase, unsigned idx, unsigned n)
 {
 	int closed = lc__traffic_close_probe(r);

@@ -103,12 +103,13 @@ int lc__traffic_open(struct lc_run_state *r);
 int lc__traffic_drive(struct lc_run_state *r, unsigned n, const char *phase);
 /* On a terminal: the run is in phase now (settling, holders, the exit report). */
 void lc__progress_phase(struct lc_run_state *r, const char *phase);
-/* Close the probe and the wake connections: the first connections of a round. Returns how
- * many it closed, or -1 (reason set). */
+/* Close the probe, the first connection of a round, and the wake connections, which are no
+ * round's (they ran no script). Returns how many of the round's it closed (0 or 1), or -1
+ * (reason set). */
 int lc__traffic_close_probe(struct lc_run_state *r);
 /* engine.h's wake: a connection to the server, opened and left open (a listener that wakes to
- * accept it runs a few basic blocks); it is closed with the probe, as a connection of the
- * next round. A process that runs the Python agent is woken by a ping to the agent instead: a
+ * accept it runs a few basic blocks); it is closed with the probe, and counted in no round: only
+ * where the memcheck engine's ticker (preload/lcwake.c) is not in the process. A process that runs the Python agent is woken by a ping to the agent instead: a
  * server that serves one connection at a time would block reading a silent wake connection
  * and run nothing more. arg: the run. */
 void lc__traffic_wake(void *arg, int pid);

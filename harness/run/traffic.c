@@ -163,9 +163,8 @@ int lc__traffic_close_probe(struct lc_run_state *r)
 	if (fd >= 0 && close_conn(r, fd, LC_CLOSE_EOF) < 0)
 		fd = -2;
 	closed += fd >= 0;
-	for (unsigned i = 0; i < r->nwakes; i++)
+	for (unsigned i = 0; i < r->nwakes; i++) /* not connections of the round: no script ran */
 		close(r->wakes[i]);
-	closed += (int)r->nwakes;
 	r->nwakes = 0;
 	for (unsigned i = 0; i < r->nagent_wakes; i++) /* not the server's connections */
 		close(r->agent_wakes[i]);
@@ -195,7 +194,6 @@ void lc__traffic_wake(void *arg, int pid)
 	if (fd < 0)
 		return; /* the server is going away: the wait that nudged ends on its own */
 	r->wakes[r->nwakes++] = fd;
-	r->rep->connections++;
 	r->rep->wakes++;
 }
 

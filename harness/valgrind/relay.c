@@ -95,9 +95,15 @@ static int read_packet(struct lc_relay *r, char *out, size_t cap, double deadlin
 		slice = slice < 0.001 ? 0.001 : slice > 0.1 ? 0.1 : slice;
 		struct pollfd p = { .fd = r->from, .events = POLLIN };
 		int pr = poll(&p, 1, left > slice ? (int)(slice * 1000) : (int)(left * 1000) + 1);
-		if (pr == 0 && lc__gone(r->target)) { /* it exited without a word: no answer will come */
-			r->gone = true;
+		char state = 0;
+		if (pr == 0 && (lc__proc_stat(r->target, NULL, 0, &state) < 0 || state == 'Z' || state == 'X')) {
+			r->gone = true; /* it exited without a word: no answer will come */
 			*why = "the server exited";
+			return -1;
+		}
+		if (pr == 0 && state == 'T') { /* stopped by a signal (SIGSTOP): nothing runs gdbserver */
+			r->broken = true;
+			*why = "the server is stopped by a signal (state T)";
 			return -1;
 		}
 		if (pr <= 0)

@@ -23,7 +23,8 @@ struct lc_relay {
 	char stop_thread[24];       /* the thread the latest stop reply named (hex), "" if none */
 	double resumed_at;          /* when "c" was sent (lc__now) */
 	unsigned resends;           /* interrupts sent again because one went unanswered */
-	bool broken;                /* close without detaching (a failed handshake, lc__relay_drop) */
+	bool broken;                /* close without detaching (a failed handshake, lc__relay_drop, the
+	                             * target stopped by a signal) */
 	bool gone;                  /* the target exited or was killed (an exit packet came) */
 	bool timed_out;             /* the latest wait for a packet got no answer in time */
 	struct lc_nudge nudge;      /* how to wake the target without ptrace; fn NULL: vgdb's invoker */

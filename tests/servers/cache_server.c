@@ -1,7 +1,7 @@
 /* cache_server: a TCP line server whose memory grows per connection at first, then stops: a
  * bounded cache, which a checker that only asks "did every round grow?" calls a leak.
  *
- *   cache_server [PORT] [--threads N] [--slots N] [--leak-every N]
+ *   cache_server [PORT] [--threads N] [--slots N] [--leak-every N] [--per-request] [--session B] [--block]
  *
  * --threads N (2) threads each run a poll() loop over the shared listener and the connections
  * they accepted, as an event-driven proxy's threads do. Each thread has a cache of its own (a per-thread pool cache) of
@@ -14,11 +14,19 @@
  * (every slot full): clean, though the first rounds all grew.
  * --leak-every N: plus one 64 B record kept on a list every Nth connection (1/N blocks per
  * connection, forever): --leak-every 10 is the small leak that must still be caught.
+ * --per-request: the record is kept every Nth request line served instead (a leak in a
+ * command's path, as redis's MULTI/INCRBYFLOAT/EXEC was): a connection that says nothing
+ * keeps nothing. --session B: each connection holds a B-byte session from accept to close (a
+ * client struct with its buffers, as redis's createClient makes). --block: the threads sleep in
+ * poll() until something happens (no 100 ms tick; SIGTERM ends them through a pipe), so a
+ * harness that must halt the idle server under valgrind has to wake it.
+ * With --slots 0 there is no cache: what grows is the leak alone, exactly.
  * Protocol as tests/servers/shapes.c: echo each line, QUIT closes, "listening on 127.0.0.1:PORT" when
  * ready, SIGTERM frees everything (the caches, the kept records) and exits 0, so memcheck's exit
  * report is clean either way; SIGALRM after 300 s so it cannot outlive a test. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -57,6 +65,7 @@ struct conn {
 	int fd;
 	size_t have;
 	char buf[1024];
+	char *session;                     /* owned: --session's block, or NULL */
 };
 
 struct record {
@@ -64,8 +73,11 @@ struct record {
 	char peer[56];
 };
 
-static unsigned nthreads = 2, nslots = 320, leak_every;
+static unsigned nthreads = 2, nslots = 320, leak_every, session_bytes;
+static bool per_request, block;
 static int lfd = -1;
+static int stop_pipe[2] = { -1, -1 }; /* --block: written once at SIGTERM, read by nobody */
+static unsigned long requests;         /* request lines served, all threads (atomic) */
 static volatile sig_atomic_t stop;
 static unsigned long serial;           /* connections accepted, all threads (atomic) */
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -83,6 +95,8 @@ static uint32_t client_of(unsigned long n)
 /* The entry for key, made from the current slab (a new slab when it is full) if not cached. */
 static void cache_touch(struct cache *c, uint32_t key)
 {
+	if (nslots == 0)
+		return;
 	unsigned i = key % nslots;
 	if (c->slot[i])
 		return;
@@ -138,6 +152,9 @@ static bool conn_read(struct conn *c)
 			return false;
 		if (send(c->fd, c->buf, len, MSG_NOSIGNAL) < 0)
 			return false;
+		unsigned long r = __atomic_add_fetch(&requests, 1, __ATOMIC_RELAXED);
+		if (per_request && leak_every && r % leak_every == 0)
+			record_keep(r);
 		memmove(c->buf, c->buf + len, c->have - len);
 		c->have -= len;
 	}
@@ -152,39 +169,43 @@ static void conn_accept(struct cache *cache, struct conn *conns, unsigned *nconn
 		return; /* another thread took it (EAGAIN) */
 	unsigned long n = __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
 	cache_touch(cache, client_of(n));
-	if (leak_every && n % leak_every == 0)
+	if (!per_request && leak_every && n % leak_every == 0)
 		record_keep(n);
 	if (*nconns == MAX_CONNS) {
 		close(fd);
 		return;
 	}
-	conns[(*nconns)++] = (struct conn){ .fd = fd };
+	conns[(*nconns)++] = (struct conn){ .fd = fd, .session = session_bytes ? calloc(1, session_bytes) : NULL };
 }
 
 /* One thread: a poll() loop over the shared listener and the connections it accepted. */
 static void *worker(void *arg)
 {
-	struct cache c = { .slot = calloc(nslots, sizeof *c.slot) };
+	struct cache c = { .slot = calloc(nslots ? nslots : 1, sizeof *c.slot) };
 	struct conn *conns = calloc(MAX_CONNS, sizeof *conns); /* owned: made once, not per connection */
-	struct pollfd *p = calloc(MAX_CONNS + 1, sizeof *p);
+	struct pollfd *p = calloc(MAX_CONNS + 2, sizeof *p);
 	unsigned n = 0;
 	(void)arg;
 	while (c.slot && conns && p && !stop) {
 		p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 		for (unsigned i = 0; i < n; i++)
 			p[i + 1] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN };
-		if (poll(p, n + 1, 100) <= 0)
+		p[n + 1] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN }; /* -1 unless --block */
+		if (poll(p, n + 2, block ? -1 : 100) <= 0)
 			continue;
 		for (unsigned i = n; i-- > 0;)
 			if (p[i + 1].revents && !conn_read(&conns[i])) {
 				close(conns[i].fd);
+				free(conns[i].session);
 				conns[i] = conns[--n];
 			}
 		if (p[0].revents & POLLIN)
 			conn_accept(&c, conns, &n);
 	}
-	while (n > 0)
+	while (n > 0) {
 		close(conns[--n].fd);
+		free(conns[n].session);
+	}
 	free(p);
 	free(conns);
 	cache_free(&c);
@@ -208,12 +229,19 @@ int main(int argc, char **argv)
 		const char *v = i + 1 < argc ? argv[i + 1] : "";
 		if (strcmp(argv[i], "--threads") == 0 && parse(v, 1, MAX_THREADS, &nthreads))
 			i++;
-		else if (strcmp(argv[i], "--slots") == 0 && parse(v, 1, 1u << 20, &nslots))
+		else if (strcmp(argv[i], "--slots") == 0 && parse(v, 0, 1u << 20, &nslots))
 			i++;
 		else if (strcmp(argv[i], "--leak-every") == 0 && parse(v, 1, 1u << 20, &leak_every))
 			i++;
+		else if (strcmp(argv[i], "--session") == 0 && parse(v, 1, 1u << 20, &session_bytes))
+			i++;
+		else if (strcmp(argv[i], "--per-request") == 0)
+			per_request = true;
+		else if (strcmp(argv[i], "--block") == 0)
+			block = true;
 		else if (!parse(argv[i], 0, 65535, &port)) {
-			fprintf(stderr, "usage: cache_server [PORT] [--threads N] [--slots N] [--leak-every N]\n");
+			fprintf(stderr, "usage: cache_server [PORT] [--threads N] [--slots N] [--leak-every N] [--per-request] "
+					"[--session B] [--block]\n");
 			return 2;
 		}
 	}
@@ -223,6 +251,10 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL); /* the threads inherit it: only sigwait takes them */
 	alarm(300);
+	if (block && pipe2(stop_pipe, O_CLOEXEC) < 0) {
+		perror("cache_server: pipe");
+		return 1;
+	}
 	if ((lfd = test_listen(port, SOCK_NONBLOCK)) < 0) {
 		perror("cache_server");
 		return 1;
@@ -236,9 +268,15 @@ int main(int argc, char **argv)
 	int sig;
 	sigwait(&set, &sig);
 	stop = 1;
+	if (block && write(stop_pipe[1], "x", 1) < 0)
+		perror("cache_server: stop pipe");
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(t[i], NULL);
 	close(lfd);
+	if (block) {
+		close(stop_pipe[0]);
+		close(stop_pipe[1]);
+	}
 	while (kept) {
 		struct record *r = kept;
 		kept = r->next;

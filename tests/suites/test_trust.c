@@ -152,6 +152,39 @@ Test(trust, thread_stack_cache_listed_apart)
 	lc_report_free(&rep);
 }
 
+/* A multi-threaded server idle in poll(-1) between connections (tests/servers/cache_server.c
+ * --block) keeps a 4 KB session per open connection and one 64 B record per request: the leak
+ * is +100 blocks, +6400 B a round of 100, exactly. Under valgrind such a server runs nothing
+ * between rounds, and gdbserver only answers a process that runs: it was woken by connections
+ * of ours, whose sessions sat in the snapshots and which counted as the round's connections
+ * (rounds +103 +95 +90 blocks, 142.1 B per connection, 41 wake connections). The ticker
+ * (harness/preload/lcwake.c) wakes it instead, and it is no thread of the server's. */
+Test(trust, idle_threads_woken_without_connections)
+{
+	char *argv[] = { strdup(built("tests/cache_server")), "{port}", "--slots", "0", "--leak-every", "1",
+			 "--per-request", "--session", "4096", "--block", NULL };
+	struct lc_options o;
+	lc_options_init(&o, LC_ENGINE_MEMCHECK);
+	o.server_argv = argv;
+	o.cycles = 100;
+	o.warmup = 10;
+	o.timeout = 20;
+	enum lc_verdict v = lc_run(&o, &rep);
+	free(argv[0]);
+	const struct lc_proc_result *p = lc_report_primary(&rep);
+	cr_assert_eq(v, LC_LEAK, "--block, a record per request: %s", rep.reason);
+	cr_expect_eq(rep.wakes, 0, "%u connections opened to wake the server", rep.wakes);
+	cr_expect_eq(p->nrounds, 3);
+	for (size_t k = 0; k < p->nrounds; k++)
+		cr_expect(p->rounds[k].dblocks == 100 && p->rounds[k].dbytes == 6400, "round %zu: %+ld blocks %+ld B, "
+			  "not the leak's +100 +6400", k + 1, p->rounds[k].dblocks, p->rounds[k].dbytes);
+	cr_expect(p->bytes_per_cycle > 63.99 && p->bytes_per_cycle < 64.01, "%.2f B per connection, not 64",
+		  p->bytes_per_cycle);
+	cr_expect_eq(p->nsites, 1, "%zu sites listed: the sessions of connections of ours among them?", p->nsites);
+	cr_expect_eq(p->base_threads, 3, "%d threads at the baseline: the server has 3", p->base_threads);
+	lc_report_free(&rep);
+}
+
 Test(trust, thread_pool)
 {
 	expect_clean("pool");
