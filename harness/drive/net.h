@@ -43,6 +43,8 @@ size_t lc__socket_inodes(const int *pids, size_t npids, unsigned long *out, size
 unsigned lc__local_port(int fd);
 /* Open fds of a process (/proc/PID/fd), -1 if unreadable. */
 int lc__count_fds(int pid);
+/* The same, of the fds numbered under below (0: all). */
+int lc__count_fds_below(int pid, long below);
 /* Parse "eof|server|reset|mix". Returns 0 or -1. */
 /* Send req (len bytes) on fd and read lines until the extended regex field (group 1: the
  * number) matches one, within timeout seconds: the server's own counter (--stats). Returns 0

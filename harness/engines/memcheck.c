@@ -91,6 +91,20 @@ static void find_vgdb(const char *valgrind, char *out, size_t len)
 	}
 }
 
+/* valgrind's own fds (its log, its XML, the FIFO to vgdb that gdbserver opens at the first
+ * snapshot: "+1 +0 +0" open fds in every run) are the 12 below the real soft limit, which it
+ * lowers by as many for the program (valgrind/FACTS.md). Returns the first of them, 0 if the
+ * limit is unreadable (then every fd is counted). */
+static long valgrind_fds_from(int pid)
+{
+	char path[64], text[2048];
+	snprintf(path, sizeof path, "/proc/%d/limits", pid);
+	lc__read_file(path, text, sizeof text);
+	const char *line = strstr(text, "Max open files");
+	long soft = line ? strtol(line + strlen("Max open files"), NULL, 10) : 0;
+	return soft > 12 ? soft - 12 : 0;
+}
+
 /* valgrind keeps fds of its own at the top of the range and lowers the limit the program sees:
  * a server that raises RLIMIT_NOFILE (vsftpd: "500 OOPS: setrlimit NOFILE"; memcached -c) fails
  * under it and runs natively (harness/valgrind/FACTS.md). */
@@ -600,7 +614,7 @@ static int mc_snapshot(struct lc_engine *e, size_t i, bool full, struct lc_snaps
 	struct memcheck *m = e->state;
 	char *text = NULL, why[256];
 	/* fds first: a wake connection opened for this very command is not the server's own */
-	int fds = lc__count_fds(e->procs[i].pid);
+	int fds = lc__count_fds_below(e->procs[i].pid, valgrind_fds_from(e->procs[i].pid));
 	/* a summary snapshot lists what grew too: it restarts "increased" all the same */
 	int rc = mc_command(e, i, LC_SNAPSHOT_FULL, &text, err, errlen);
 	if (rc == 0 && lc__vgdb_parse(text, snap, why, sizeof why) < 0) {
