@@ -267,6 +267,8 @@ def scroll_width(page, width):
 
 def demo_index(build, shots, work):
     demo = os.path.join(build, "harness", "leakcheck-demo")
+    if not check(os.path.exists(demo), f"{demo} is not built (make check builds it)"):
+        return
     out = os.path.join(work, "demo")
     run = subprocess.run([demo, "--html", out, os.path.join(build, "cases/global_list/leaky"),
                           os.path.join(build, "cases/global_list/fixed"),
