@@ -86,6 +86,13 @@ static int write_page(const struct row *r, const char *engine, const struct lc_r
 	return -1;
 }
 
+/* x as printed with digits decimals, never "-0" (a Python twin's -0.3 B per connection). */
+static double unsigned_zero(double x, int digits)
+{
+	double half = digits ? 0.005 : 0.5;
+	return x > -half && x < half ? 0.0 : x;
+}
+
 /* What holds what grew most, in one engine's report: a Python twin's path, as Python, else the
  * root of the site that grew most; "-" if none was searched. */
 static void holder_of(const struct lc_report *rep, char *out, size_t len)
@@ -110,14 +117,16 @@ static void row_fill(struct row *r, const struct lc_report *mc, const struct lc_
 	if (mc->have_exit)
 		snprintf(r->lost, sizeof r->lost, "%lu B", mc->exit.bytes[LC_DEFINITE] + mc->exit.bytes[LC_INDIRECT]);
 	if (m->nrounds)
-		snprintf(r->kept, sizeof r->kept, "%.2f blocks, %.0f B", m->blocks_per_cycle, m->bytes_per_cycle);
+		snprintf(r->kept, sizeof r->kept, "%.2f blocks, %.0f B", unsigned_zero(m->blocks_per_cycle, 2),
+			 unsigned_zero(m->bytes_per_cycle, 0));
 	holder_of(mc, r->holder, sizeof r->holder);
 	holder_of(nat, r->nat_holder, sizeof r->nat_holder);
 	/* natively: the allocator's blocks and bytes, and its largest growing site (pages: bytes only) */
 	if (n->nrounds && nat->measure == LC_MEASURE_PAGES)
-		snprintf(r->anon, sizeof r->anon, "%.0f B (pages)", n->bytes_per_cycle);
+		snprintf(r->anon, sizeof r->anon, "%.0f B (pages)", unsigned_zero(n->bytes_per_cycle, 0));
 	else if (n->nrounds)
-		snprintf(r->anon, sizeof r->anon, "%.2f blocks, %.0f B", n->blocks_per_cycle, n->bytes_per_cycle);
+		snprintf(r->anon, sizeof r->anon, "%.2f blocks, %.0f B", unsigned_zero(n->blocks_per_cycle, 2),
+			 unsigned_zero(n->bytes_per_cycle, 0));
 	if (nat->python.ntypes && nat->python.types[0].file[0] && nat->verdict == LC_LEAK) {
 		const char *file = strrchr(nat->python.types[0].file, '/');
 		snprintf(r->site, sizeof r->site, "%.40s:%u", file ? file + 1 : nat->python.types[0].file,
@@ -181,25 +190,56 @@ static void index_cell(FILE *f, const struct row *r, const char *engine, enum lc
 	fprintf(f, "-%s.html\">%s</a> <small>%.1f s</small></td>", engine, verdict_cell(v), seconds);
 }
 
+/* A holder cell: a Python path may wrap after a '.' and before a '[' (<wbr>), never inside a
+ * name, so the column stays narrow without cutting "conn_instances" in two. */
+static void holder_cell(FILE *f, const char *holder)
+{
+	char piece[sizeof ((struct row *)0)->holder];
+	size_t n = 0;
+	fputs("<td class=\"holder\">", f);
+	for (const char *s = holder; *s; s++) {
+		if (*s == '[' && n > 0) {
+			piece[n] = '\0';
+			lc_markup_text(f, piece);
+			fputs("<wbr>", f);
+			n = 0;
+		}
+		piece[n++] = *s;
+		if (*s == '.' || n == sizeof piece - 1) {
+			piece[n] = '\0';
+			lc_markup_text(f, piece);
+			fputs("<wbr>", f);
+			n = 0;
+		}
+	}
+	piece[n] = '\0';
+	lc_markup_text(f, piece);
+	fputs("</td>", f);
+}
+
 static void index_row(FILE *f, const struct row *r)
 {
-	const char *const cells[] = { r->pattern, r->variant, r->lost, r->kept, r->holder };
+	const char *const cells[] = { r->pattern, r->variant, r->lost };
 	fputs("<tr>", f);
-	for (size_t i = 0; i < 5; i++) {
-		fputs(i == 1 ? "<td><code>" : i == 4 ? "<td class=\"holder\">" : "<td>", f);
+	for (size_t i = 0; i < 3; i++) {
+		fputs(i == 1 ? "<td><code>" : "<td>", f);
 		lc_markup_text(f, cells[i]);
 		fputs(i == 1 ? "</code></td>" : "</td>", f);
 	}
+	fputs("<td class=\"num\">", f);
+	lc_markup_text(f, r->kept);
+	fputs("</td>", f);
+	holder_cell(f, r->holder);
 	index_cell(f, r, "memcheck", r->mc, r->mc_seconds);
-	fputs("<td>", f);
+	fputs("<td class=\"num\">", f);
 	lc_markup_text(f, r->anon);
 	fputs("</td><td>", f);
 	lc_markup_text(f, r->site);
-	fputs("</td><td class=\"holder\">", f);
-	lc_markup_text(f, r->nat_holder);
 	fputs("</td>", f);
+	holder_cell(f, r->nat_holder);
 	index_cell(f, r, "native", r->nat, r->nat_seconds);
-	fprintf(f, "<td class=\"%s\">%s</td></tr>\n", r->ok ? "clean" : "leak", r->ok ? "as expected" : "UNEXPECTED");
+	fprintf(f, "<td class=\"%s\" title=\"%s\">%s</td></tr>\n", r->ok ? "clean" : "leak",
+		r->ok ? "as expected" : "UNEXPECTED", r->ok ? "&#10003;" : "&#10007; UNEXPECTED");
 }
 
 /* DIR/index.html: the table, each verdict a link to its run's page. Written beside and renamed. */
@@ -215,8 +255,8 @@ static int write_index(int bad)
 	      /* fits a laptop's window (1280 px): the long cells (holders, Python paths) wrap */
 	      "<style>body{font:14px/1.4 system-ui,'DejaVu Sans',sans-serif;color:#1c2833;max-width:1240px;margin:0 auto;"
 	      "padding:0 12px 40px}h1{font-size:24px}table{border-collapse:collapse}th,td{text-align:left;padding:5px 7px;"
-	      "border-bottom:1px solid #d5d8dc;vertical-align:top}th,td.leak,td.clean,td.error{white-space:nowrap}"
-	      "td.holder{max-width:13em;overflow-wrap:anywhere}th.engine{text-align:center;border-bottom:2px solid #85929e}"
+	      "border-bottom:1px solid #d5d8dc;vertical-align:top}th,td.leak,td.clean,td.error,td.num{white-space:nowrap}"
+	      "td.holder{max-width:12em}th.engine{text-align:center;border-bottom:2px solid #85929e}"
 	      "td.leak{color:#b03a2e;font-weight:700}td.clean{color:#1e8449;font-weight:700}td.error{color:#b9770e;"
 	      "font-weight:700}td a{color:inherit}small{color:#5d6d7e;font-weight:400}p{max-width:820px}</style></head>\n"
 	      "<body><h1>connleaks: every case variant through leakcheck, both engines</h1>\n", f);
@@ -226,7 +266,8 @@ static int write_index(int bad)
 	fputs("<table><tr><th colspan=\"2\"></th><th class=\"engine\" colspan=\"4\">memcheck engine (valgrind)</th>"
 	      "<th class=\"engine\" colspan=\"4\">native engine (no valgrind)</th><th></th></tr>\n"
 	      "<tr><th>pattern</th><th>variant</th><th>lost at exit</th><th>retained/conn</th><th>held by</th>"
-	      "<th>verdict</th><th>retained/conn</th><th>grew most at</th><th>held by</th><th>verdict</th><th></th></tr>\n",
+	      "<th>verdict</th><th>retained/conn</th><th>grew most at</th><th>held by</th><th>verdict</th>"
+	      "<th title=\"as expected: leaky caught, fixed clean\">ok</th></tr>\n",
 	      f);
 	for (size_t i = 0; i < nrows; i++)
 		index_row(f, &rows[i]);
