@@ -2,6 +2,7 @@
  * bounded cache, which a checker that only asks "did every round grow?" calls a leak.
  *
  *   cache_server [PORT] [--threads N] [--slots N] [--leak-every N] [--per-request] [--session B] [--block]
+ *                [--sigwait-thread]
  *
  * --threads N (2) threads each run a poll() loop over the shared listener and the connections
  * they accepted, as an event-driven proxy's threads do. Each thread has a cache of its own (a per-thread pool cache) of
@@ -20,7 +21,10 @@
  * client struct with its buffers, as redis's createClient makes). --block: the threads sleep in
  * poll() until something happens (no 100 ms tick; SIGTERM ends them through a pipe), so a
  * harness that must halt the idle server under valgrind has to wake it.
- * With --slots 0 there is no cache: what grows is the leak alone, exactly.
+ * With --slots 0 there is no cache: what grows is the leak alone, exactly. --sigwait-thread:
+ * SIGTERM is taken by a thread of its own (sigwait), not by main, which blocks it and joins
+ * that thread: the kernel gives a process's signal to a thread that does not block it, so a
+ * thread someone else started in the process without blocking SIGTERM would die of it.
  * Protocol as tests/servers/shapes.c: echo each line, QUIT closes, "listening on 127.0.0.1:PORT" when
  * ready, SIGTERM frees everything (the caches, the kept records) and exits 0, so memcheck's exit
  * report is clean either way; SIGALRM after 300 s so it cannot outlive a test. */
@@ -74,7 +78,7 @@ struct record {
 };
 
 static unsigned nthreads = 2, nslots = 320, leak_every, session_bytes;
-static bool per_request, block;
+static bool per_request, block, sigwait_thread;
 static int lfd = -1;
 static int stop_pipe[2] = { -1, -1 }; /* --block: written once at SIGTERM, read by nobody */
 static unsigned long requests;         /* request lines served, all threads (atomic) */
@@ -222,6 +226,14 @@ static bool parse(const char *s, unsigned lo, unsigned hi, unsigned *out)
 	return true;
 }
 
+/* SIGTERM or SIGINT, taken by sigwait (they are blocked in every thread). arg: the set. */
+static void *sig_wait(void *arg)
+{
+	int sig;
+	sigwait(arg, &sig);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned port = 0;
@@ -239,9 +251,11 @@ int main(int argc, char **argv)
 			per_request = true;
 		else if (strcmp(argv[i], "--block") == 0)
 			block = true;
+		else if (strcmp(argv[i], "--sigwait-thread") == 0)
+			sigwait_thread = true;
 		else if (!parse(argv[i], 0, 65535, &port)) {
 			fprintf(stderr, "usage: cache_server [PORT] [--threads N] [--slots N] [--leak-every N] [--per-request] "
-					"[--session B] [--block]\n");
+					"[--session B] [--block] [--sigwait-thread]\n");
 			return 2;
 		}
 	}
@@ -265,8 +279,11 @@ int main(int argc, char **argv)
 		started++;
 	printf("listening on 127.0.0.1:%u\n", test_local_port(lfd));
 	fflush(stdout);
-	int sig;
-	sigwait(&set, &sig);
+	pthread_t waiter;
+	if (sigwait_thread && pthread_create(&waiter, NULL, sig_wait, &set) == 0)
+		pthread_join(waiter, NULL);
+	else
+		sig_wait(&set);
 	stop = 1;
 	if (block && write(stop_pipe[1], "x", 1) < 0)
 		perror("cache_server: stop pipe");
