@@ -155,9 +155,10 @@ static void wake_open(struct memcheck *m, const char *dir)
 		return;
 	snprintf(m->supp, sizeof m->supp, "%s/lcwake.supp", dir);
 	FILE *f = fopen(m->supp, "w");
-	if (!f || fputs(wake_supp, f) < 0 || fclose(f) != 0) {
-		if (f)
-			fclose(f);
+	bool written = f && fputs(wake_supp, f) >= 0;
+	if (f && fclose(f) != 0)
+		written = false;
+	if (!written) { /* no ticker either: its suppression would be missing */
 		m->supp[0] = '\0';
 		return;
 	}
