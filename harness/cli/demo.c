@@ -194,7 +194,7 @@ static void index_cell(FILE *f, const struct row *r, const char *engine, enum lc
  * name, so the column stays narrow without cutting "conn_instances" in two. */
 static void holder_cell(FILE *f, const char *holder)
 {
-	char piece[sizeof ((struct row *)0)->holder];
+	char piece[sizeof rows[0].holder];
 	size_t n = 0;
 	fputs("<td class=\"holder\">", f);
 	for (const char *s = holder; *s; s++) {

@@ -176,15 +176,7 @@ int lc__count_fds_below(int pid, long below)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/%d/fd", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.' && (below <= 0 || strtol(e->d_name, NULL, 10) < below);
-	closedir(d);
-	return n;
+	return lc__count_entries_below(path, below);
 }
 
 /* ---- which process holds which TCP connection (quiescence beyond one event loop) ---- */

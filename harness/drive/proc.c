@@ -330,13 +330,18 @@ pid_t lc__serve(char *const argv[], const char *dir, double timeout, unsigned *p
 
 int lc__count_entries(const char *dir)
 {
+	return lc__count_entries_below(dir, 0);
+}
+
+int lc__count_entries_below(const char *dir, long below)
+{
 	DIR *d = opendir(dir);
 	if (!d)
 		return -1;
 	int n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
+		n += e->d_name[0] != '.' && (below <= 0 || strtol(e->d_name, NULL, 10) < below);
 	closedir(d);
 	return n;
 }

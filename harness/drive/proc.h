@@ -41,6 +41,8 @@ bool lc__alive(pid_t pid, int *status);
 size_t lc__adopted(pid_t *out, size_t cap);
 /* Entries of a folder but "." and "..", -1 if unreadable. */
 int lc__count_entries(const char *dir);
+/* The same, of the entries numbered under below (0: all): /proc/PID/fd's fds under a limit. */
+int lc__count_entries_below(const char *dir, long below);
 /* Threads of a process (/proc/PID/task), -1 if unreadable. */
 int lc__count_threads(int pid);
 /* Threads of a process named comm (/proc/PID/task/TID/comm), -1 if unreadable. */

@@ -92,9 +92,10 @@ static void find_vgdb(const char *valgrind, char *out, size_t len)
 }
 
 /* valgrind's own fds (its log, its XML, the FIFO to vgdb that gdbserver opens at the first
- * snapshot: "+1 +0 +0" open fds in every run) are the 12 below the real soft limit, which it
- * lowers by as many for the program (valgrind/FACTS.md). Returns the first of them, 0 if the
- * limit is unreadable (then every fd is counted). */
+ * snapshot: "+1 +0 +0" open fds in every run) are the VALGRIND_FDS below the real soft limit,
+ * which it lowers by as many for the program (valgrind/FACTS.md). Returns the first of them, 0
+ * if the limit is unreadable (then every fd is counted). */
+#define VALGRIND_FDS 12
 static long valgrind_fds_from(int pid)
 {
 	char path[64], text[2048];
@@ -102,7 +103,7 @@ static long valgrind_fds_from(int pid)
 	lc__read_file(path, text, sizeof text);
 	const char *line = strstr(text, "Max open files");
 	long soft = line ? strtol(line + strlen("Max open files"), NULL, 10) : 0;
-	return soft > 12 ? soft - 12 : 0;
+	return soft > VALGRIND_FDS ? soft - VALGRIND_FDS : 0;
 }
 
 /* valgrind keeps fds of its own at the top of the range and lowers the limit the program sees:
@@ -113,7 +114,7 @@ static void mc_failure_hint(const char *text, char *buf, size_t len)
 	if (!strcasestr(text, "setrlimit") && !strcasestr(text, "RLIMIT_NOFILE") && !strcasestr(text, "NOFILE"))
 		return;
 	lc__appendf(buf, len, "; valgrind keeps fds of its own, so the server cannot raise RLIMIT_NOFILE: run "
-		   "prlimit --nofile=N leakcheck ... (N: its limit + 12), or --native");
+		   "prlimit --nofile=N leakcheck ... (N: its limit + %d), or --native", VALGRIND_FDS);
 }
 
 /* valgrind refuses a setuid, setgid or setcap program ("can't execute setuid/setgid/setcap
